@@ -1,0 +1,115 @@
+using ResNet.Generator.Model;
+using static ResNet.Generator.Emitter.SourceWriter;
+using static ResNet.Generator.Emitter.NetworkEmitter;
+
+namespace ResNet.Generator.Emitter
+{
+    /// <summary>
+    /// Emits a direct convolution over channel-blocked tensors (MLAS's NCHWc scheme): each work item is one
+    /// output row of one group of output blocks; the row is cut into register tiles whose accumulators start
+    /// from the folded bias and end in the fused epilogue. Halos make the inner loops branch-free.
+    /// </summary>
+    internal static class ConvEmitter
+    {
+        public static void Emit(SourceWriter w, Layer layer, LayerPlan plan, IsaPlan isaPlan)
+        {
+            var isa = isaPlan.Isa;
+            var c = layer.Conv!;
+            var tile = plan.Tile!;
+            var inL = isaPlan.Tensors[layer.Input];
+            var outL = isaPlan.Tensors[layer.Output];
+            var resL = layer.Residual >= 0 ? isaPlan.Tensors[layer.Residual] : null;
+            int ocTiles = outL.Blocks / tile.OcBlocks;
+            int offH = inL.PadH - c.Padding.H, offW = inL.PadW - c.Padding.W;
+            int full = layer.OutShape.W - tile.Remainder;
+
+            w.Line("/// <summary>");
+            w.Line($"/// {c.Kernel.H}×{c.Kernel.W} convolution, stride {c.Stride}, padding {c.Padding}{(c.Dilation.H * c.Dilation.W != 1 ? $", dilation {c.Dilation}" : "")}: {layer.InShape} → {layer.OutShape} ({layer.Description}).");
+            w.Line($"/// Input: {inL.Describe}; output: {outL.Describe}{(resL != null ? $"; residual: {resL.Describe}" : "")}.");
+            w.Line($"/// Tile: {tile.OcBlocks} output block(s) × {tile.Pixels} pixels = {tile.Accumulators} accumulators{(tile.Remainder > 0 ? $", then a {tile.Remainder}-pixel tile" : "")}.");
+            w.Line($"/// Work items: batch × {ocTiles} block group(s) × {layer.OutShape.H} rows.");
+            w.Line("/// </summary>");
+            w.Line("[MethodImpl(MethodImplOptions.AggressiveOptimization)]");
+            KernelHeader(w, plan, "input", "weights", "bias", "output", "residual");
+            w.Line($"const int RowsPerImage = {I(ocTiles * layer.OutShape.H)}, OutH = {I(layer.OutShape.H)};");
+            w.Line($"const int InImage = {I(inL.ImageFloats)}, InRow = {I(inL.PaddedW * inL.Block)}, InStart = {I(offH * inL.PaddedW * inL.Block + offW * inL.Block)};");
+            w.Line($"const int OutImage = {I(outL.ImageFloats)}, OutGroup = {I(tile.OcBlocks * outL.PlaneFloats)}, OutRow = {I(outL.PaddedW * outL.Block)};");
+            if (resL != null) w.Line($"const int ResImage = {I(resL.ImageFloats)}, ResGroup = {I(tile.OcBlocks * resL.PlaneFloats)}, ResRow = {I(resL.PaddedW * resL.Block)};");
+            w.Line($"const int GroupWeights = {I(inL.Blocks * c.Kernel.H * c.Kernel.W * inL.Block * tile.OcBlocks * isa.Block)}, GroupBias = {I(tile.OcBlocks * isa.Block)};");
+            w.Open("for (int item = begin; item < end; item++)");
+            w.Line("int n = item / RowsPerImage, group = item % RowsPerImage / OutH, oh = item % OutH;");
+            w.Line($"float* x = input + n * InImage + InStart + oh * {I(c.Stride.H)} * InRow;");
+            w.Line("float* w = weights + group * GroupWeights;");
+            w.Line("float* b = bias + group * GroupBias;");
+            w.Line($"float* y = output + n * OutImage + group * OutGroup + {I(outL.Origin)} + oh * OutRow;");
+            w.Line(resL != null ? $"float* r = residual + n * ResImage + group * ResGroup + {I(resL.Origin)} + oh * ResRow;" : "float* r = null;");
+            string stepIn = I(c.Stride.W * inL.Block);
+            if (full > 0)
+            {
+                w.Open($"for (int ow = 0; ow < {I(full)}; ow += {I(tile.Pixels)})");
+                w.Line($"{TileName(plan, tile.Pixels)}(x + ow * {stepIn}, w, b, y + ow * {I(outL.Block)}, r + ow * {I(isa.Block)});");
+                w.Close();
+            }
+            if (tile.Remainder > 0)
+                w.Line($"{TileName(plan, tile.Remainder)}(x + {I(full)} * {stepIn}, w, b, y + {I(full * outL.Block)}, r + {I(full * isa.Block)});");
+            w.Close();
+            w.Close();
+            w.Line();
+            EmitTile(w, layer, plan, isaPlan, tile.Pixels);
+            if (tile.Remainder > 0) EmitTile(w, layer, plan, isaPlan, tile.Remainder);
+        }
+
+        private static string TileName(LayerPlan plan, int pixels) => $"{plan.KernelName}_Tile{plan.Tile!.OcBlocks}x{pixels}";
+
+        private static void EmitTile(SourceWriter w, Layer layer, LayerPlan plan, IsaPlan isaPlan, int pixels)
+        {
+            var isa = isaPlan.Isa;
+            var c = layer.Conv!;
+            int oc = plan.Tile!.OcBlocks;
+            var inL = isaPlan.Tensors[layer.Input];
+            var outL = isaPlan.Tensors[layer.Output];
+            var resL = layer.Residual >= 0 ? isaPlan.Tensors[layer.Residual] : null;
+            string V = isa.VectorType;
+            int bw = isa.Block;
+
+            w.Line($"/// <summary>{oc}×{pixels} register tile of {plan.KernelName}: x is the top-left input of the window, y the first output pixel.</summary>");
+            w.Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
+            w.Open($"private static void {TileName(plan, pixels)}(float* x, float* w, float* b, float* y, float* r)");
+            w.Line($"const int InPlane = {I(inL.PlaneFloats)}, InRow = {I(inL.PaddedW * inL.Block)};");
+            for (int j = 0; j < oc; j++)
+            {
+                w.Line($"{V} bias{j} = {isa.Vector}.Load(b + {I(j * bw)});");
+                var names = new System.Text.StringBuilder();
+                for (int p = 0; p < pixels; p++) names.Append(p == 0 ? "" : ", ").Append($"acc{j}x{p} = bias{j}");
+                w.Line($"{V} {names};");
+            }
+            w.Open($"for (int icb = 0; icb < {I(inL.Blocks)}; icb++, x += InPlane)");
+            w.Open($"for (int kh = 0; kh < {I(c.Kernel.H)}; kh++)");
+            w.Line($"float* xr = x + kh * {I(c.Dilation.H)} * InRow;");
+            w.Open($"for (int kw = 0; kw < {I(c.Kernel.W)}; kw++, xr += {I(c.Dilation.W * inL.Block)})");
+            w.Open($"for (int c = 0; c < {I(inL.Block)}; c++, w += {I(oc * bw)})");
+            for (int j = 0; j < oc; j++) w.Line($"{V} w{j} = {isa.Vector}.Load(w + {I(j * bw)});");
+            for (int p = 0; p < pixels; p++)
+            {
+                w.Line($"{V} x{p} = {isa.Vector}.Create(xr[c + {I(p * c.Stride.W * inL.Block)}]);");
+                for (int j = 0; j < oc; j++) w.Line($"acc{j}x{p} = {isa.Fma}(x{p}, w{j}, acc{j}x{p});");
+            }
+            w.Close();
+            w.Close();
+            w.Close();
+            w.Close();
+            for (int j = 0; j < oc; j++)
+            {
+                for (int p = 0; p < pixels; p++)
+                {
+                    string acc = $"acc{j}x{p}";
+                    if (resL != null) w.Line($"{acc} += {isa.Vector}.Load(r + {I(j * resL.PlaneFloats + p * bw)});");
+                    if (layer.Relu) w.Line($"{acc} = {isa.Vector}.Max({acc}, {V}.Zero);");
+                    w.Line($"{acc}.Store(y + {I(j * outL.PlaneFloats + p * bw)});");
+                }
+            }
+            w.Close();
+            w.Line();
+        }
+    }
+}

@@ -1,0 +1,96 @@
+using ResNet.Generator.Model;
+using static ResNet.Generator.Emitter.SourceWriter;
+using static ResNet.Generator.Emitter.NetworkEmitter;
+
+namespace ResNet.Generator.Emitter
+{
+    /// <summary>Max pooling, adaptive average pooling and standalone ReLU over channel-blocked tensors, one vector per pixel.</summary>
+    internal static class PoolEmitter
+    {
+        public static void EmitMaxPool(SourceWriter w, Layer layer, LayerPlan plan, IsaPlan isaPlan)
+        {
+            var isa = isaPlan.Isa;
+            var p = layer.Pool!;
+            var inL = isaPlan.Tensors[layer.Input];
+            var outL = isaPlan.Tensors[layer.Output];
+            string V = isa.VectorType;
+            w.Line("/// <summary>");
+            w.Line($"/// Max pool {p.Kernel.H}×{p.Kernel.W}, stride {p.Stride}, padding {p.Padding}, dilation {p.Dilation}{(p.CeilMode ? ", ceil mode" : "")}: {layer.InShape} → {layer.OutShape} ({layer.Description}).");
+            w.Line("/// Padding counts as −∞ (windows are clipped to the image), as in PyTorch. Work items: batch × blocks × rows.");
+            w.Line("/// </summary>");
+            KernelHeader(w, plan, "input", "output");
+            w.Line($"const int InH = {I(layer.InShape.H)}, InW = {I(layer.InShape.W)}, OutH = {I(layer.OutShape.H)}, OutW = {I(layer.OutShape.W)}, Blocks = {I(inL.Blocks)};");
+            w.Line($"const int InPlane = {I(inL.PlaneFloats)}, InRow = {I(inL.PaddedW * inL.Block)}, OutPlane = {I(outL.PlaneFloats)}, OutRow = {I(outL.PaddedW * outL.Block)};");
+            w.Open("for (int item = begin; item < end; item++)");
+            w.Line("int plane = item / OutH, oh = item % OutH;");
+            w.Line($"float* x = input + (plane / Blocks) * {I(inL.ImageFloats)} + (plane % Blocks) * InPlane + {I(inL.Origin)};");
+            w.Line($"float* y = output + (plane / Blocks) * {I(outL.ImageFloats)} + (plane % Blocks) * OutPlane + {I(outL.Origin)} + oh * OutRow;");
+            w.Line($"int h0 = oh * {I(p.Stride.H)} - {I(p.Padding.H)};");
+            w.Open("for (int ow = 0; ow < OutW; ow++)");
+            w.Line($"int w0 = ow * {I(p.Stride.W)} - {I(p.Padding.W)};");
+            w.Line($"{V} m = {isa.Vector}.Create(float.NegativeInfinity);");
+            w.Open($"for (int kh = 0; kh < {I(p.Kernel.H)}; kh++)");
+            w.Line($"int ih = h0 + kh * {I(p.Dilation.H)};");
+            w.Line("if ((uint)ih >= InH) continue;");
+            w.Open($"for (int kw = 0; kw < {I(p.Kernel.W)}; kw++)");
+            w.Line($"int iw = w0 + kw * {I(p.Dilation.W)};");
+            w.Line($"if ((uint)iw < InW) m = {isa.Vector}.Max(m, {isa.Vector}.Load(x + ih * InRow + iw * {I(inL.Block)}));");
+            w.Close();
+            w.Close();
+            w.Line($"m.Store(y + ow * {I(outL.Block)});");
+            w.Close();
+            w.Close();
+            w.Close();
+            w.Line();
+        }
+
+        public static void EmitAvgPool(SourceWriter w, Layer layer, LayerPlan plan, IsaPlan isaPlan)
+        {
+            var isa = isaPlan.Isa;
+            var inL = isaPlan.Tensors[layer.Input];
+            var outL = isaPlan.Tensors[layer.Output];
+            string V = isa.VectorType;
+            w.Line("/// <summary>");
+            w.Line($"/// Adaptive average pool {layer.InShape} → {layer.OutShape} ({layer.Description}): cell (i, j) averages rows");
+            w.Line("/// [⌊i·H/OH⌋, ⌈(i+1)·H/OH⌉) and the same for columns, as PyTorch's adaptive_avg_pool2d. Work items: batch × blocks.");
+            w.Line("/// </summary>");
+            KernelHeader(w, plan, "input", "output");
+            w.Line($"const int InH = {I(layer.InShape.H)}, InW = {I(layer.InShape.W)}, OutH = {I(layer.OutShape.H)}, OutW = {I(layer.OutShape.W)}, Blocks = {I(inL.Blocks)};");
+            w.Line($"const int InRow = {I(inL.PaddedW * inL.Block)}, OutRow = {I(outL.PaddedW * outL.Block)};");
+            w.Open("for (int item = begin; item < end; item++)");
+            w.Line($"float* x = input + (item / Blocks) * {I(inL.ImageFloats)} + (item % Blocks) * {I(inL.PlaneFloats)} + {I(inL.Origin)};");
+            w.Line($"float* y = output + (item / Blocks) * {I(outL.ImageFloats)} + (item % Blocks) * {I(outL.PlaneFloats)} + {I(outL.Origin)};");
+            w.Open("for (int oh = 0; oh < OutH; oh++)");
+            w.Line("int h0 = oh * InH / OutH, h1 = ((oh + 1) * InH + OutH - 1) / OutH;");
+            w.Open("for (int ow = 0; ow < OutW; ow++)");
+            w.Line("int w0 = ow * InW / OutW, w1 = ((ow + 1) * InW + OutW - 1) / OutW;");
+            w.Line($"{V} sum = {V}.Zero;");
+            w.Line("for (int ih = h0; ih < h1; ih++)");
+            w.Line($"    for (int iw = w0; iw < w1; iw++) sum += {isa.Vector}.Load(x + ih * InRow + iw * {I(inL.Block)});");
+            w.Line($"(sum / {isa.Vector}.Create((float)((h1 - h0) * (w1 - w0)))).Store(y + oh * OutRow + ow * {I(outL.Block)});");
+            w.Close();
+            w.Close();
+            w.Close();
+            w.Close();
+            w.Line();
+        }
+
+        public static void EmitRelu(SourceWriter w, Layer layer, LayerPlan plan, IsaPlan isaPlan)
+        {
+            var isa = isaPlan.Isa;
+            var inL = isaPlan.Tensors[layer.Input];
+            var outL = isaPlan.Tensors[layer.Output];
+            w.Line($"/// <summary>ReLU over {layer.InShape} ({layer.Description}). Work items: batch × blocks × rows.</summary>");
+            KernelHeader(w, plan, "input", "output");
+            w.Line($"const int H = {I(layer.InShape.H)}, W = {I(layer.InShape.W)}, Blocks = {I(inL.Blocks)};");
+            w.Open("for (int item = begin; item < end; item++)");
+            w.Line("int plane = item / H, h = item % H;");
+            w.Line($"float* x = input + (plane / Blocks) * {I(inL.ImageFloats)} + (plane % Blocks) * {I(inL.PlaneFloats)} + {I(inL.Origin)} + h * {I(inL.PaddedW * inL.Block)};");
+            w.Line($"float* y = output + (plane / Blocks) * {I(outL.ImageFloats)} + (plane % Blocks) * {I(outL.PlaneFloats)} + {I(outL.Origin)} + h * {I(outL.PaddedW * outL.Block)};");
+            w.Line($"for (int i = 0; i < W; i++) {isa.Vector}.Max({isa.Vector}.Load(x + i * {I(inL.Block)}), {isa.VectorType}.Zero).Store(y + i * {I(outL.Block)});");
+            w.Close();
+            w.Close();
+            w.Line();
+        }
+    }
+}

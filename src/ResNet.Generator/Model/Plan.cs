@@ -1,0 +1,62 @@
+namespace ResNet.Generator.Model
+{
+    /// <summary>
+    /// A vector instruction set the generator emits kernels for. <see cref="Block"/> is the channel block of
+    /// the activation layout (one vector of floats); <see cref="Accumulators"/> is how many vector
+    /// accumulators a micro-kernel may keep live without spilling (32 zmm on AVX-512, 16 ymm/xmm otherwise,
+    /// minus the weight vectors and the broadcast).
+    /// </summary>
+    internal sealed record Isa(string Name, int Block, int Accumulators, int MaxPixels, string Vector, string VectorType, string Fma, string Guard)
+    {
+        public static readonly Isa Avx512 = new Isa("Avx512", 16, 28, 14, "Vector512", "Vector512<float>",
+            "Avx512F.FusedMultiplyAdd", "Avx512F.IsSupported");
+        public static readonly Isa Avx2 = new Isa("Avx2", 8, 12, 8, "Vector256", "Vector256<float>",
+            "Fma.MultiplyAdd", "Avx2.IsSupported && Fma.IsSupported");
+        // Vector128 is accelerated on every 64-bit CPU .NET runs on (SSE2, NEON); MultiplyAddEstimate uses FMA where it exists.
+        public static readonly Isa Portable = new Isa("Portable", 4, 12, 8, "Vector128", "Vector128<float>",
+            "Vector128.MultiplyAddEstimate", "true");
+
+        public static readonly Isa[] All = { Avx512, Avx2, Portable };
+    }
+
+    /// <summary>
+    /// How one tensor is stored: channels in blocks of <see cref="Block"/> ([block][h][w][c] per image, the
+    /// MLAS NCHWc layout) or planar when <see cref="Block"/> is 1 (plain NCHW, for the 3-channel input, where
+    /// a 16-wide block would multiply conv1's work by five). A halo of zeros <see cref="PadH"/>×<see cref="PadW"/>
+    /// surrounds the interior so convolutions never test bounds.
+    /// </summary>
+    internal sealed record TensorLayout(int Block, int Blocks, int H, int W, int PadH, int PadW, int Buffer)
+    {
+        public int PaddedH => H + 2 * PadH;
+        public int PaddedW => W + 2 * PadW;
+        public int PlaneFloats => PaddedH * PaddedW * Block;
+        public int ImageFloats => Blocks * PlaneFloats;
+        /// <summary>Float offset of interior pixel (0,0) of block 0.</summary>
+        public int Origin => (PadH * PaddedW + PadW) * Block;
+        public string Describe => Block == 1
+            ? $"planar {Blocks}×{PaddedH}×{PaddedW}"
+            : $"{Blocks} blocks of {Block} channels × {PaddedH}×{PaddedW}";
+    }
+
+    /// <summary>
+    /// A convolution's micro-kernel: <see cref="OcBlocks"/> output blocks × <see cref="Pixels"/> output
+    /// pixels of one row accumulate in registers; a row whose width is not a multiple of the tile ends
+    /// with a <see cref="Remainder"/>-pixel tile.
+    /// </summary>
+    internal sealed record ConvTile(int OcBlocks, int Pixels, int Remainder)
+    {
+        public int Accumulators => OcBlocks * Pixels;
+    }
+
+    /// <summary>Everything one instruction set needs: tensor layouts, buffer sizes, per-layer tiles and kernel names.</summary>
+    internal sealed record IsaPlan(Isa Isa, EquatableArray<TensorLayout> Tensors, EquatableArray<int> BufferFloats,
+        EquatableArray<LayerPlan> Layers);
+
+    /// <summary>A layer's kernel for one ISA. Layers with equal <see cref="KernelKey"/> share one emitted method.</summary>
+    internal sealed record LayerPlan(string KernelName, string KernelKey, ConvTile? Tile, int WeightsIndex);
+
+    internal sealed record NetworkPlan(string Namespace, Graph Graph, EquatableArray<IsaPlan> Isas, EquatableArray<ParameterInfo> Parameters);
+
+    /// <summary>A state_dict entry the network requires, with its exact shape.</summary>
+    internal sealed record ParameterInfo(string Key, EquatableArray<int> Shape);
+}

@@ -1,0 +1,199 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+
+namespace ResNet.Generator.Model
+{
+    /// <summary>
+    /// Decides, in one place, everything about how the graph runs on each ISA: tensor layouts and halos,
+    /// which buffer each tensor lives in (reused once dead), each convolution's register tile, and the
+    /// state_dict entries that must be present.
+    /// </summary>
+    internal static class Planner
+    {
+        public static NetworkPlan Plan(Graph graph, string ns) =>
+            new NetworkPlan(ns, graph, Isa.All.Select(isa => PlanIsa(graph, isa)).ToEquatableArray(), Parameters(graph));
+
+        private static IsaPlan PlanIsa(Graph graph, Isa isa)
+        {
+            var layouts = Layouts(graph, isa);
+            var (buffers, sizes) = AssignBuffers(graph, layouts);
+            layouts = layouts.Select((l, i) => l with { Buffer = buffers[i] }).ToList();
+            var layers = new List<LayerPlan>();
+            var keys = new Dictionary<string, string>();
+            int weights = 0;
+            foreach (var layer in graph.Layers)
+            {
+                ConvTile? tile = layer.Kind == LayerKind.Conv ? ChooseTile(layer, isa) : null;
+                string baseName = KernelBaseName(layer, tile);
+                // Buffers do not matter to a kernel (it gets pointers); shapes, halos and the tile do.
+                string Shape(int t) => t >= 0 ? (layouts[t] with { Buffer = -1 }).ToString() : "-";
+                string key = $"{baseName}|{Shape(layer.Input)}|{Shape(layer.Output)}|{Shape(layer.Residual)}|{tile}";
+                // Same shape, different halos (a downsampled residual has none, an identity residual has one):
+                // say so in the name rather than numbering variants.
+                string Halo(int t) => t >= 0 ? $"{layouts[t].PadH}{(layouts[t].PadW != layouts[t].PadH ? "x" + layouts[t].PadW : "")}" : "";
+                string name = baseName;
+                if (keys.TryGetValue(name, out var first) && first != key)
+                    name = $"{baseName}_Halo{Halo(layer.Input)}{Halo(layer.Output)}{(layer.Residual >= 0 ? "r" + Halo(layer.Residual) : "")}";
+                for (int v = 2; keys.TryGetValue(name, out var existing) && existing != key; v++) name = $"{baseName}_v{v}";
+                keys[name] = key;
+                bool hasWeights = layer.Kind == LayerKind.Conv || layer.Kind == LayerKind.Linear;
+                layers.Add(new LayerPlan(name, key, tile, hasWeights ? weights++ : -1));
+            }
+            return new IsaPlan(isa, layouts.ToEquatableArray(), sizes.ToEquatableArray(), layers.ToEquatableArray());
+        }
+
+        private static List<TensorLayout> Layouts(Graph graph, Isa isa)
+        {
+            var padH = new int[graph.Tensors.Count];
+            var padW = new int[graph.Tensors.Count];
+            var onlyConvReaders = Enumerable.Repeat(true, graph.Tensors.Count).ToArray();
+            foreach (var layer in graph.Layers)
+            {
+                if (layer.Kind == LayerKind.Conv)
+                {
+                    padH[layer.Input] = Math.Max(padH[layer.Input], layer.Conv!.Padding.H);
+                    padW[layer.Input] = Math.Max(padW[layer.Input], layer.Conv.Padding.W);
+                }
+                else onlyConvReaders[layer.Input] = false;
+                if (layer.Residual >= 0) onlyConvReaders[layer.Residual] = false;
+            }
+            var result = new List<TensorLayout>();
+            for (int t = 0; t < graph.Tensors.Count; t++)
+            {
+                var shape = graph.Tensors[t];
+                // The input stays planar when only convolutions read it and it is narrower than a block.
+                int block = t == 0 && onlyConvReaders[0] && shape.C < isa.Block ? 1 : isa.Block;
+                int blocks = (shape.C + block - 1) / block;
+                result.Add(new TensorLayout(block, blocks, shape.H, shape.W, padH[t], padW[t], -1));
+            }
+            return result;
+        }
+
+        /// <summary>
+        /// Liveness-based reuse: a tensor's buffer returns to the pool after its last reader, and a new
+        /// tensor takes a free buffer only of exactly its layout, so halos that were zeroed once stay zero.
+        /// </summary>
+        private static (int[] BufferOf, List<int> Sizes) AssignBuffers(Graph graph, List<TensorLayout> layouts)
+        {
+            var lastUse = new int[graph.Tensors.Count];
+            for (int i = 0; i < graph.Layers.Count; i++)
+            {
+                var l = graph.Layers[i];
+                lastUse[l.Input] = i;
+                if (l.Residual >= 0) lastUse[l.Residual] = i;
+            }
+            lastUse[graph.Layers[graph.Layers.Count - 1].Output] = int.MaxValue;
+            var bufferOf = new int[graph.Tensors.Count];
+            var sizes = new List<int>();
+            var owner = new List<TensorLayout>();
+            var free = new List<int>();
+            int Take(int t)
+            {
+                var want = layouts[t];
+                int i = free.FindIndex(b => owner[b] == want);
+                if (i >= 0)
+                {
+                    int b = free[i];
+                    free.RemoveAt(i);
+                    return b;
+                }
+                sizes.Add(want.ImageFloats);
+                owner.Add(want);
+                return sizes.Count - 1;
+            }
+            bufferOf[0] = Take(0);
+            for (int i = 0; i < graph.Layers.Count; i++)
+            {
+                var l = graph.Layers[i];
+                bufferOf[l.Output] = Take(l.Output);
+                foreach (int t in new[] { l.Input, l.Residual })
+                {
+                    if (t >= 0 && lastUse[t] == i && !free.Contains(bufferOf[t])) free.Add(bufferOf[t]);
+                }
+            }
+            return (bufferOf, sizes);
+        }
+
+        /// <summary>
+        /// Picks the register tile with the fewest estimated cycles per output row: every FMA costs one,
+        /// every load (weight vector or input broadcast) a third, and a row's last tile may be narrower.
+        /// </summary>
+        public static ConvTile ChooseTile(Layer layer, Isa isa)
+        {
+            int ocBlocks = (layer.OutShape.C + isa.Block - 1) / isa.Block;
+            int width = layer.OutShape.W;
+            ConvTile? best = null;
+            double bestCost = double.MaxValue;
+            for (int oc = 1; oc <= Math.Min(4, ocBlocks); oc++)
+            {
+                if (ocBlocks % oc != 0) continue;
+                int pixels = Math.Min(width, Math.Min(isa.MaxPixels, isa.Accumulators / oc));
+                if (pixels < 1) continue;
+                int full = width / pixels, rem = width % pixels;
+                double TileCost(int p) => oc * p + (oc + p) / 3.0 + 2;
+                double cost = (ocBlocks / oc) * (full * TileCost(pixels) + (rem > 0 ? TileCost(rem) : 0));
+                if (cost < bestCost - 1e-9)
+                {
+                    bestCost = cost;
+                    best = new ConvTile(oc, pixels, rem);
+                }
+            }
+            return best!;
+        }
+
+        private static string KernelBaseName(Layer layer, ConvTile? tile)
+        {
+            string I(int v) => v.ToString(CultureInfo.InvariantCulture);
+            string Size(Shape s) => $"{I(s.H)}x{I(s.W)}";
+            string Pair(Pair p) => p.H == p.W ? I(p.H) : $"{I(p.H)}x{I(p.W)}";
+            switch (layer.Kind)
+            {
+                case LayerKind.Conv:
+                    {
+                        var c = layer.Conv!;
+                        string epilogue = "Bias" + (layer.Residual >= 0 ? "Add" : "") + (layer.Relu ? "Relu" : "");
+                        string dil = c.Dilation.H == 1 && c.Dilation.W == 1 ? "" : $"d{Pair(c.Dilation)}";
+                        return $"Conv{I(c.Kernel.H)}x{I(c.Kernel.W)}s{Pair(c.Stride)}{dil}_{I(c.InChannels)}to{I(c.OutChannels)}_{Size(layer.InShape)}_{epilogue}";
+                    }
+                case LayerKind.MaxPool:
+                    {
+                        var p = layer.Pool!;
+                        return $"MaxPool{I(p.Kernel.H)}x{I(p.Kernel.W)}s{Pair(p.Stride)}_{I(layer.InShape.C)}_{Size(layer.InShape)}";
+                    }
+                case LayerKind.AvgPool:
+                    return $"AdaptiveAvgPool_{I(layer.InShape.C)}_{Size(layer.InShape)}to{Size(layer.OutShape)}";
+                case LayerKind.Linear:
+                    return $"Linear_{I(layer.Linear!.InFeatures)}to{I(layer.Linear.OutFeatures)}";
+                default:
+                    return $"Relu_{I(layer.InShape.C)}_{Size(layer.InShape)}";
+            }
+        }
+
+        private static EquatableArray<ParameterInfo> Parameters(Graph graph)
+        {
+            var list = new List<ParameterInfo>();
+            void Add(string key, params int[] shape) => list.Add(new ParameterInfo(key, shape.ToEquatableArray()));
+            foreach (var layer in graph.Layers)
+            {
+                if (layer.Kind == LayerKind.Conv)
+                {
+                    var c = layer.Conv!;
+                    Add(layer.Path + ".weight", c.OutChannels, c.InChannels / c.Groups, c.Kernel.H, c.Kernel.W);
+                    if (c.Bias) Add(layer.Path + ".bias", c.OutChannels);
+                    if (layer.BatchNormPath != null)
+                    {
+                        foreach (var p in new[] { "weight", "bias", "running_mean", "running_var" }) Add($"{layer.BatchNormPath}.{p}", c.OutChannels);
+                    }
+                }
+                else if (layer.Kind == LayerKind.Linear)
+                {
+                    Add(layer.Path + ".weight", layer.Linear!.OutFeatures, layer.Linear.InFeatures);
+                    if (layer.Linear.Bias) Add(layer.Path + ".bias", layer.Linear.OutFeatures);
+                }
+            }
+            return list.ToEquatableArray();
+        }
+    }
+}

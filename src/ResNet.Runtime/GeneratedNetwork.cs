@@ -1,0 +1,197 @@
+using System.Runtime.InteropServices;
+using ResNet.Runtime.Weights;
+
+namespace ResNet.Runtime;
+
+/// <summary>
+/// What every generated network shares: buffers allocated once at the sizes the generator computed, packed
+/// weights, input/output conversion between NCHW and the kernels' blocked layout, and the public API
+/// (Run, Classify). A generated subclass supplies the layouts, the weight packing calls and the forward pass.
+/// </summary>
+public abstract unsafe class GeneratedNetwork : IDisposable
+{
+    private readonly IsaLayout _layout;
+    private readonly float*[] _buffers;
+    private readonly float*[] _weights;
+    private readonly float*[] _biases;
+    private readonly List<IntPtr> _allocations = new();
+    private readonly TensorLayoutInfo _inputLayout, _outputLayout;
+    private bool _disposed;
+
+    /// <summary>Allocates activation buffers for <see cref="NetworkOptions.MaxBatch"/> images in the chosen layout.</summary>
+    protected GeneratedNetwork(NetworkInfo info, NetworkOptions? options)
+    {
+        options ??= new NetworkOptions();
+        Info = info;
+        Isa = options.InstructionSet ?? NetworkOptions.Best;
+        if (!NetworkOptions.IsSupported(Isa))
+            throw new NotSupportedException($"this process cannot run the {Isa} kernels (best available: {NetworkOptions.Best})");
+        if (options.MaxBatch < 1 || options.MaxBatch > 4096)
+            throw new ArgumentOutOfRangeException(nameof(options), $"MaxBatch must be between 1 and 4096, not {options.MaxBatch}");
+        MaxBatch = options.MaxBatch;
+        _layout = Layout(Isa);
+        _inputLayout = _layout.Tensors[0];
+        _outputLayout = _layout.Tensors[info.Layers[^1].Output];
+        _buffers = new float*[_layout.BufferFloats.Length];
+        for (int b = 0; b < _buffers.Length; b++) _buffers[b] = Allocate((long)_layout.BufferFloats[b] * MaxBatch);
+        _weights = new float*[info.Layers.Count];
+        _biases = new float*[info.Layers.Count];
+    }
+
+    /// <summary>The graph this network computes.</summary>
+    public NetworkInfo Info { get; }
+
+    /// <summary>The instruction set the kernels use.</summary>
+    public InstructionSet Isa { get; }
+
+    /// <summary>The largest batch one call may pass.</summary>
+    public int MaxBatch { get; }
+
+    /// <summary>Floats per input image (C×H×W, NCHW order).</summary>
+    public int InputLength => Info.Input.Elements;
+
+    /// <summary>Floats per output (the logits, for a classifier).</summary>
+    public int OutputLength => Info.Output.Elements;
+
+    /// <summary>
+    /// Runs a batch: <paramref name="input"/> holds n images in NCHW order (n = length / <see cref="InputLength"/>,
+    /// at most <see cref="MaxBatch"/>); <paramref name="output"/> receives n × <see cref="OutputLength"/> values.
+    /// Allocates nothing.
+    /// </summary>
+    public void Run(ReadOnlySpan<float> input, Span<float> output)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        int n = input.Length / InputLength;
+        if (n < 1 || n * InputLength != input.Length)
+            throw new ArgumentException($"input has {input.Length} floats; expected a multiple of {InputLength} ({Info.Input})", nameof(input));
+        if (n > MaxBatch) throw new ArgumentException($"batch of {n} exceeds MaxBatch {MaxBatch}", nameof(input));
+        if (output.Length < n * OutputLength) throw new ArgumentException($"output has {output.Length} floats; expected {n * OutputLength}", nameof(output));
+        Pack(input, n);
+        Forward(n);
+        Unpack(_outputLayout, _buffers[_outputLayout.Buffer], n, Info.Output.C, output);
+    }
+
+    /// <summary>Runs a batch and returns the outputs (n × <see cref="OutputLength"/>).</summary>
+    public float[] Run(ReadOnlySpan<float> input)
+    {
+        var output = new float[input.Length / InputLength * OutputLength];
+        Run(input, output);
+        return output;
+    }
+
+    /// <summary>Classifies one image: the top <paramref name="k"/> classes by softmax probability.</summary>
+    public Prediction[] Classify(ReadOnlySpan<float> input, int k = 5) => Classification.TopK(Run(input), k);
+
+    /// <summary>
+    /// A copy, in NCHW order, of tensor <paramref name="tensor"/> of image <paramref name="image"/> as the last
+    /// Run left it. Valid until a later layer reuses the tensor's buffer; meant for tests and debugging.
+    /// </summary>
+    public float[] ReadTensor(int tensor, int image = 0)
+    {
+        var layout = _layout.Tensors[tensor];
+        var all = new float[Info.Tensors[tensor].Elements * (image + 1)];
+        Unpack(layout, _buffers[layout.Buffer], image + 1, Info.Tensors[tensor].C, all);
+        return all.AsSpan(Info.Tensors[tensor].Elements * image).ToArray();
+    }
+
+    /// <summary>The generated layouts of <paramref name="isa"/>.</summary>
+    protected abstract IsaLayout Layout(InstructionSet isa);
+
+    /// <summary>Runs every layer on the first <paramref name="n"/> images already packed into the input buffer.</summary>
+    protected abstract void Forward(int n);
+
+    /// <summary>The buffer with index <paramref name="index"/> (an [image][block][h][w][c] array).</summary>
+    protected float* Buffer(int index) => _buffers[index];
+
+    /// <summary>Packed weights of layer <paramref name="layer"/>.</summary>
+    protected float* Weights(int layer) => _weights[layer];
+
+    /// <summary>Folded bias of layer <paramref name="layer"/>, padded to whole blocks.</summary>
+    protected float* Bias(int layer) => _biases[layer];
+
+    /// <summary>Runs one kernel over work items [0, count).</summary>
+    protected static void RunKernel(delegate*<in KernelArgs, int, int, void> kernel, in KernelArgs args, int count) => kernel(args, 0, count);
+
+    /// <summary>Refuses a state_dict with a missing, unexpected, wrongly typed or wrongly shaped entry, naming the key.</summary>
+    protected void CheckWeights(StateDict weights) => weights.CheckAgainst(Info.Parameters);
+
+    /// <summary>Folds layer <paramref name="layer"/>'s BatchNorm into its convolution and packs both for the kernels.</summary>
+    protected void PackConv(int layer, StateDict weights, int inBlock, int outBlock, int ocTile)
+    {
+        var l = Info.Layers[layer];
+        var (w, b) = Folding.FoldConv(weights, l);
+        _weights[layer] = Copy(Packing.Conv(w, l.Conv!, inBlock, outBlock, ocTile));
+        _biases[layer] = Copy(Packing.Bias(b, outBlock));
+    }
+
+    /// <summary>Packs a Linear layer's weights in the order its blocked input is read.</summary>
+    protected void PackLinear(int layer, StateDict weights, TensorLayoutInfo input, int outBlock, int outTile)
+    {
+        var l = Info.Layers[layer];
+        var w = weights.Float(l.Name + ".weight");
+        var b = l.Linear!.Bias ? weights.Float(l.Name + ".bias") : new float[l.Linear.OutFeatures];
+        _weights[layer] = Copy(Packing.Linear(w, l.Linear, l.InShape, input, outBlock, outTile));
+        _biases[layer] = Copy(Packing.Bias(b, outBlock));
+    }
+
+    private void Pack(ReadOnlySpan<float> input, int n)
+    {
+        var l = _inputLayout;
+        float* dst = _buffers[l.Buffer];
+        var s = Info.Input;
+        for (int i = 0; i < n; i++)
+        for (int c = 0; c < s.C; c++)
+        for (int h = 0; h < s.H; h++)
+        {
+            var row = input.Slice(((i * s.C + c) * s.H + h) * s.W, s.W);
+            float* d = dst + (long)i * l.ImageFloats + l.Offset(c, h, 0);
+            for (int w = 0; w < s.W; w++) d[w * l.Block] = row[w];
+        }
+    }
+
+    private static void Unpack(TensorLayoutInfo l, float* src, int n, int channels, Span<float> output)
+    {
+        for (int i = 0; i < n; i++)
+        for (int c = 0; c < channels; c++)
+        for (int h = 0; h < l.H; h++)
+        {
+            float* s = src + (long)i * l.ImageFloats + l.Offset(c, h, 0);
+            var row = output.Slice(((i * channels + c) * l.H + h) * l.W, l.W);
+            for (int w = 0; w < l.W; w++) row[w] = s[w * l.Block];
+        }
+    }
+
+    private float* Allocate(long floats)
+    {
+        nuint bytes = (nuint)(Math.Max(1, floats) * sizeof(float));
+        void* p = NativeMemory.AlignedAlloc(bytes, 64);
+        NativeMemory.Clear(p, bytes);
+        _allocations.Add((IntPtr)p);
+        return (float*)p;
+    }
+
+    private float* Copy(float[] data)
+    {
+        float* p = Allocate(data.Length);
+        data.AsSpan().CopyTo(new Span<float>(p, data.Length));
+        return p;
+    }
+
+    /// <summary>Frees the native buffers and weights.</summary>
+    public void Dispose()
+    {
+        Free();
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Frees native memory if Dispose was not called.</summary>
+    ~GeneratedNetwork() => Free();
+
+    private void Free()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        foreach (var p in _allocations) NativeMemory.AlignedFree((void*)p);
+        _allocations.Clear();
+    }
+}

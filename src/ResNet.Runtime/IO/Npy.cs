@@ -1,0 +1,100 @@
+using System.Buffers.Binary;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace ResNet.Runtime.IO;
+
+/// <summary>Reads and writes NumPy .npy files holding little-endian float32 arrays in C order.</summary>
+public static partial class Npy
+{
+    /// <summary>An .npy header is at most a few hundred bytes; numpy pads it to 64-byte alignment.</summary>
+    private const int MaxHeader = 1 << 16;
+
+    /// <summary>Reads a float32 C-order array; returns its shape and values.</summary>
+    public static (int[] Shape, float[] Data) Read(string path)
+    {
+        byte[] bytes;
+        try
+        {
+            var info = new FileInfo(path);
+            if (Directory.Exists(path)) throw new InputException($"{path}: is a directory");
+            if (!info.Exists) throw new InputException($"{path}: no such file");
+            if (info.Length > 1L << 30) throw new InputException($"{path}: {info.Length} bytes is too large for an input tensor");
+            bytes = File.ReadAllBytes(path);
+        }
+        catch (UnauthorizedAccessException) { throw new InputException($"{path}: permission denied"); }
+        catch (IOException e) { throw new InputException($"{path}: cannot read ({e.Message})"); }
+        return Parse(bytes, path);
+    }
+
+    /// <summary>Parses .npy bytes; <paramref name="name"/> names the file in errors.</summary>
+    public static (int[] Shape, float[] Data) Parse(ReadOnlySpan<byte> bytes, string name)
+    {
+        if (bytes.Length < 10 || bytes[0] != 0x93 || !bytes[1..6].SequenceEqual("NUMPY"u8)) throw new InputException($"{name}: not a .npy file (bad magic)");
+        int major = bytes[6];
+        int headerLength, start;
+        if (major == 1) { headerLength = BinaryPrimitives.ReadUInt16LittleEndian(bytes[8..]); start = 10; }
+        else if (major is 2 or 3)
+        {
+            if (bytes.Length < 12) throw new InputException($"{name}: truncated .npy header");
+            uint len = BinaryPrimitives.ReadUInt32LittleEndian(bytes[8..]);
+            if (len > MaxHeader) throw new InputException($"{name}: .npy header of {len} bytes is implausible");
+            headerLength = (int)len;
+            start = 12;
+        }
+        else throw new InputException($"{name}: unsupported .npy version {major}");
+        if (start + headerLength > bytes.Length) throw new InputException($"{name}: truncated .npy header");
+        string header = Encoding.Latin1.GetString(bytes.Slice(start, headerLength));
+        var descr = DescrPattern().Match(header);
+        var order = FortranPattern().Match(header);
+        var shape = ShapePattern().Match(header);
+        if (!descr.Success || !order.Success || !shape.Success) throw new InputException($"{name}: malformed .npy header");
+        if (descr.Groups[1].Value is not ("<f4" or "=f4")) throw new InputException($"{name}: dtype {descr.Groups[1].Value}; expected float32 ('<f4')");
+        if (order.Groups[1].Value == "True") throw new InputException($"{name}: Fortran-order array; expected C order");
+        var dims = new List<int>();
+        long count = 1;
+        foreach (var part in shape.Groups[1].Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!int.TryParse(part, out int d) || d < 0) throw new InputException($"{name}: bad shape in .npy header");
+            dims.Add(d);
+            count = checked(count * d);
+            if (count > 1 << 28) throw new InputException($"{name}: array of shape ({shape.Groups[1].Value}) is too large");
+        }
+        int dataStart = start + headerLength;
+        long expected = count * 4;
+        if (bytes.Length - dataStart != expected)
+            throw new InputException($"{name}: shape ({shape.Groups[1].Value}) needs {expected} data bytes but the file has {bytes.Length - dataStart}");
+        var data = new float[count];
+        for (int i = 0; i < data.Length; i++) data[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes.Slice(dataStart + 4 * i, 4));
+        return (dims.ToArray(), data);
+    }
+
+    /// <summary>Writes a float32 C-order .npy file (version 1.0).</summary>
+    public static void Write(string path, ReadOnlySpan<int> shape, ReadOnlySpan<float> data)
+    {
+        string dims = shape.Length == 1 ? $"{shape[0]}," : string.Join(", ", shape.ToArray());
+        string header = $"{{'descr': '<f4', 'fortran_order': False, 'shape': ({dims}), }}";
+        int total = 10 + header.Length + 1;
+        header += new string(' ', (64 - total % 64) % 64) + "\n";
+        using var f = File.Create(path);
+        f.WriteByte(0x93);
+        f.Write("NUMPY"u8);
+        f.Write([1, 0]);
+        Span<byte> len = stackalloc byte[2];
+        BinaryPrimitives.WriteUInt16LittleEndian(len, (ushort)header.Length);
+        f.Write(len);
+        f.Write(Encoding.Latin1.GetBytes(header));
+        var buf = new byte[data.Length * 4];
+        for (int i = 0; i < data.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(buf.AsSpan(4 * i), data[i]);
+        f.Write(buf);
+    }
+
+    [GeneratedRegex(@"'descr'\s*:\s*'([^']*)'")]
+    private static partial Regex DescrPattern();
+
+    [GeneratedRegex(@"'fortran_order'\s*:\s*(True|False)")]
+    private static partial Regex FortranPattern();
+
+    [GeneratedRegex(@"'shape'\s*:\s*\(([^)]*)\)")]
+    private static partial Regex ShapePattern();
+}

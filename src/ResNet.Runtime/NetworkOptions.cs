@@ -1,0 +1,27 @@
+using System.Runtime.Intrinsics.X86;
+
+namespace ResNet.Runtime;
+
+/// <summary>How a network is built: instruction set, largest batch, threads.</summary>
+public sealed record NetworkOptions
+{
+    /// <summary>Kernels to use; null picks the best this process can run (<see cref="Best"/>).</summary>
+    public InstructionSet? InstructionSet { get; init; }
+
+    /// <summary>Largest batch a call may pass; activation buffers are sized for it once.</summary>
+    public int MaxBatch { get; init; } = 1;
+
+    /// <summary>The best instruction set this process can run. Under NativeAOT this was fixed when the binary was compiled.</summary>
+    public static InstructionSet Best =>
+        Avx512F.IsSupported ? Runtime.InstructionSet.Avx512 :
+        Avx2.IsSupported && Fma.IsSupported ? Runtime.InstructionSet.Avx2 :
+        Runtime.InstructionSet.Portable;
+
+    /// <summary>Whether this process can run <paramref name="isa"/>'s kernels at hardware speed.</summary>
+    public static bool IsSupported(InstructionSet isa) => isa switch
+    {
+        Runtime.InstructionSet.Avx512 => Avx512F.IsSupported,
+        Runtime.InstructionSet.Avx2 => Avx2.IsSupported && Fma.IsSupported,
+        _ => true,
+    };
+}

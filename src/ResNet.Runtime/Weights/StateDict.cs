@@ -1,0 +1,106 @@
+using System.IO.Compression;
+
+namespace ResNet.Runtime.Weights;
+
+/// <summary>
+/// A state_dict read from a file written by <c>torch.save</c> in its zip format: <c>data.pkl</c> (a pickle
+/// naming each tensor's storage, dtype, offset, shape and stride) and one raw little-endian file per storage.
+/// The pickle is read by <see cref="Unpickler"/>, which only understands what torch.save writes for tensors
+/// and ordered dicts and refuses anything else without executing it.
+/// </summary>
+public sealed class StateDict
+{
+    private readonly Dictionary<string, Tensor> _tensors;
+
+    private StateDict(string source, Dictionary<string, Tensor> tensors)
+    {
+        Source = source;
+        _tensors = tensors;
+    }
+
+    /// <summary>Where the weights came from (for messages).</summary>
+    public string Source { get; }
+
+    /// <summary>Keys in file order.</summary>
+    public IEnumerable<string> Keys => _tensors.Keys;
+
+    /// <summary>The tensor named <paramref name="key"/>.</summary>
+    public Tensor this[string key] => _tensors.TryGetValue(key, out var t) ? t : throw new WeightsException($"{Source}: missing key '{key}'");
+
+    /// <summary>Builds a state_dict from tensors already in memory (tests, embedded weights).</summary>
+    public static StateDict FromTensors(string source, IEnumerable<KeyValuePair<string, Tensor>> tensors) =>
+        new(source, new Dictionary<string, Tensor>(tensors));
+
+    /// <summary>Reads a torch.save zip file.</summary>
+    public static StateDict Load(string path)
+    {
+        try
+        {
+            using var stream = File.OpenRead(path);
+            return Load(stream, path);
+        }
+        catch (FileNotFoundException) { throw new WeightsException($"{path}: no such file"); }
+        catch (DirectoryNotFoundException) { throw new WeightsException($"{path}: no such file"); }
+        catch (UnauthorizedAccessException) { throw new WeightsException($"{path}: permission denied"); }
+    }
+
+    /// <summary>Reads a torch.save zip from a seekable stream; <paramref name="name"/> names it in errors.</summary>
+    public static StateDict Load(Stream stream, string name)
+    {
+        ZipArchive zip;
+        try
+        {
+            zip = new ZipArchive(stream, ZipArchiveMode.Read, leaveOpen: true);
+        }
+        catch (InvalidDataException)
+        {
+            throw new WeightsException(IsLegacyPickle(stream)
+                ? $"{name}: legacy (pre-1.6) torch.save format; re-save it in the zip format with torch.save(torch.load(f), f2)"
+                : $"{name}: not a torch.save file (expected a zip archive with data.pkl)");
+        }
+        using (zip)
+        {
+            var pickle = zip.Entries.FirstOrDefault(e => e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal) && e.FullName.Count(ch => ch == '/') == 1)
+                ?? throw new WeightsException($"{name}: zip archive has no <name>/data.pkl; not a torch.save file");
+            string prefix = pickle.FullName[..^"data.pkl".Length];
+            byte[] pkl = TorchZip.ReadEntry(pickle, name, TorchZip.MaxPickleBytes);
+            var tensors = new Unpickler(pkl, name).LoadStateDict(key => TorchZip.Storage(zip, prefix, key, name));
+            return new StateDict(name, tensors);
+        }
+    }
+
+    /// <summary>The float32 values of <paramref name="key"/>.</summary>
+    public float[] Float(string key)
+    {
+        var t = this[key];
+        return t.Data ?? throw new WeightsException($"{Source}: '{key}' is {t.DType}; expected float32");
+    }
+
+    /// <summary>
+    /// Checks the state_dict holds exactly <paramref name="expected"/> (plus BatchNorm's int64
+    /// num_batches_tracked counters, which eval never reads), as float32 with the exact shapes.
+    /// </summary>
+    public void CheckAgainst(IReadOnlyList<ParameterSpec> expected)
+    {
+        var wanted = expected.ToDictionary(p => p.Key);
+        foreach (var p in expected)
+        {
+            if (!_tensors.TryGetValue(p.Key, out var t)) throw new WeightsException($"{Source}: missing key '{p.Key}' (expected shape {Tensor.Format(p.Shape)})");
+            if (t.DType != "float32") throw new WeightsException($"{Source}: '{p.Key}' is {t.DType}; expected float32");
+            if (!t.Shape.SequenceEqual(p.Shape))
+                throw new WeightsException($"{Source}: '{p.Key}' has shape {Tensor.Format(t.Shape)}; expected {Tensor.Format(p.Shape)}");
+        }
+        foreach (var key in _tensors.Keys)
+        {
+            if (wanted.ContainsKey(key) || key.EndsWith(".num_batches_tracked", StringComparison.Ordinal)) continue;
+            throw new WeightsException($"{Source}: unexpected key '{key}' (not a parameter of this network)");
+        }
+    }
+
+    private static bool IsLegacyPickle(Stream stream)
+    {
+        if (!stream.CanSeek || stream.Length < 2) return false;
+        stream.Position = 0;
+        return stream.ReadByte() == 0x80 && stream.ReadByte() is >= 2 and <= 5;
+    }
+}

@@ -1,0 +1,45 @@
+using System.IO.Compression;
+
+namespace ResNet.Runtime.Weights;
+
+/// <summary>Reads the parts of a torch.save zip, checking declared sizes before reading anything.</summary>
+internal static class TorchZip
+{
+    /// <summary>A state_dict's pickle is a few kilobytes per tensor; anything this large is not one.</summary>
+    public const long MaxPickleBytes = 64L << 20;
+
+    /// <summary>No single storage of a network we can run comes near this.</summary>
+    public const long MaxStorageBytes = 512L << 20;
+
+    public static byte[] ReadEntry(ZipArchiveEntry entry, string file, long limit)
+    {
+        // Length is the uncompressed size from the central directory: checked before inflating anything,
+        // and enforced again while reading in case the header lies.
+        if (entry.Length > limit) throw new WeightsException($"{file}: entry {entry.FullName} declares {entry.Length} bytes; limit is {limit}");
+        var data = new byte[entry.Length];
+        try
+        {
+            using var s = entry.Open();
+            int read = 0;
+            while (read < data.Length)
+            {
+                int n = s.Read(data, read, data.Length - read);
+                if (n == 0) break;
+                read += n;
+            }
+            if (read != data.Length || s.ReadByte() != -1)
+                throw new WeightsException($"{file}: entry {entry.FullName} does not hold the {entry.Length} bytes its header declares");
+        }
+        catch (InvalidDataException e)
+        {
+            throw new WeightsException($"{file}: entry {entry.FullName} is corrupt ({e.Message})");
+        }
+        return data;
+    }
+
+    public static byte[] Storage(ZipArchive zip, string prefix, string key, string file)
+    {
+        var entry = zip.GetEntry($"{prefix}data/{key}") ?? throw new WeightsException($"{file}: storage '{key}' named by data.pkl is not in the archive");
+        return ReadEntry(entry, file, MaxStorageBytes);
+    }
+}

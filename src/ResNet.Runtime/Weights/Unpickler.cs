@@ -1,0 +1,304 @@
+using System.Buffers.Binary;
+using System.Text;
+
+namespace ResNet.Runtime.Weights;
+
+/// <summary>
+/// A restricted unpickler for torch.save'd state_dicts, in the spirit of <c>torch.load(weights_only=True)</c>:
+/// it interprets the pickle opcodes into plain data, and the only callables it knows are the handful
+/// torch.save uses for tensors and ordered dicts. Any other global (os.system, builtins.eval, …) is refused
+/// when it is named, before anything could call it; nothing is ever executed.
+/// </summary>
+internal sealed class Unpickler(byte[] data, string file)
+{
+    private static readonly Dictionary<string, (string DType, int Size)> Storages = new()
+    {
+        ["FloatStorage"] = ("float32", 4),
+        ["DoubleStorage"] = ("float64", 8),
+        ["HalfStorage"] = ("float16", 2),
+        ["BFloat16Storage"] = ("bfloat16", 2),
+        ["LongStorage"] = ("int64", 8),
+        ["IntStorage"] = ("int32", 4),
+        ["ShortStorage"] = ("int16", 2),
+        ["CharStorage"] = ("int8", 1),
+        ["ByteStorage"] = ("uint8", 1),
+        ["BoolStorage"] = ("bool", 1),
+    };
+
+    private static readonly HashSet<string> Callables = new()
+    {
+        "collections.OrderedDict",
+        "torch._utils._rebuild_tensor_v2",
+        "torch._utils._rebuild_parameter",
+    };
+
+    /// <summary>Deeper nesting than any state_dict pickle has; bounds memory for hostile input.</summary>
+    private const int MaxStack = 1 << 20;
+
+    private readonly Stack<object?> _stack = new();
+    private readonly Stack<int> _marks = new();
+    private readonly Dictionary<long, object?> _memo = new();
+    private readonly Dictionary<string, byte[]> _storageBytes = new();
+    private Func<string, byte[]> _loadStorage = _ => [];
+    private int _pos;
+
+    private sealed record Global(string Module, string Name)
+    {
+        public string FullName => $"{Module}.{Name}";
+    }
+
+    private sealed record StorageRef(string Key, string DType, int ElementSize, long Elements);
+
+    private sealed class PyDict
+    {
+        public List<KeyValuePair<object?, object?>> Items { get; } = new();
+    }
+
+    private sealed class Mark;
+
+    public Dictionary<string, Tensor> LoadStateDict(Func<string, byte[]> loadStorage)
+    {
+        _loadStorage = loadStorage;
+        object? result = Run();
+        if (result is not PyDict dict) throw Error("data.pkl does not hold a dict of tensors (a state_dict)");
+        var tensors = new Dictionary<string, Tensor>();
+        foreach (var (key, value) in dict.Items)
+        {
+            if (key is not string name) throw Error("a state_dict key is not a string");
+            if (value is not Tensor tensor) throw Error($"'{name}' is not a tensor");
+            if (!tensors.TryAdd(name, tensor)) throw Error($"duplicate key '{name}'");
+        }
+        return tensors;
+    }
+
+    private object? Run()
+    {
+        while (true)
+        {
+            byte op = U8();
+            switch (op)
+            {
+                case 0x80: U8(); break; // PROTO
+                case 0x95: Skip(8); break; // FRAME
+                case (byte)'}': Push(new PyDict()); break;
+                case (byte)']': Push(new List<object?>()); break;
+                case (byte)')': Push(Array.Empty<object?>()); break;
+                case (byte)'(': _marks.Push(_stack.Count); Push(new Mark()); break;
+                case (byte)'q': _memo[U8()] = Peek(); break;
+                case (byte)'r': _memo[U32()] = Peek(); break;
+                case 0x94: _memo[_memo.Count] = Peek(); break; // MEMOIZE
+                case (byte)'h': Push(Memo(U8())); break;
+                case (byte)'j': Push(Memo(U32())); break;
+                case (byte)'X': Push(Utf8(U32())); break;
+                case 0x8c: Push(Utf8(U8())); break; // SHORT_BINUNICODE
+                case 0x8d: Push(Utf8(checked((long)U64()))); break; // BINUNICODE8
+                case (byte)'T': Push(Utf8(U32())); break; // BINSTRING (py2 str)
+                case (byte)'U': Push(Utf8(U8())); break; // SHORT_BINSTRING
+                case (byte)'B': Push(Bytes(U32())); break;
+                case (byte)'C': Push(Bytes(U8())); break;
+                case (byte)'c': Push(MakeGlobal(Line(), Line())); break;
+                case 0x93: // STACK_GLOBAL
+                    {
+                        var name = Pop() as string ?? throw Error("STACK_GLOBAL needs strings");
+                        var module = Pop() as string ?? throw Error("STACK_GLOBAL needs strings");
+                        Push(MakeGlobal(module, name));
+                        break;
+                    }
+                case (byte)'Q': Push(PersistentLoad(Pop())); break;
+                case (byte)'t': Push(PopToMark().ToArray()); break;
+                case 0x85: Push(new[] { Pop() }); break;
+                case 0x86: { var b = Pop(); var a = Pop(); Push(new[] { a, b }); break; }
+                case 0x87: { var c = Pop(); var b = Pop(); var a = Pop(); Push(new[] { a, b, c }); break; }
+                case (byte)'K': Push((long)U8()); break;
+                case (byte)'M': Push((long)U16()); break;
+                case (byte)'J': Push((long)BinaryPrimitives.ReadInt32LittleEndian(Take(4))); break;
+                case 0x8a: Push(Long1()); break;
+                case (byte)'G': Push(BinaryPrimitives.ReadDoubleBigEndian(Take(8))); break;
+                case 0x88: Push(true); break;
+                case 0x89: Push(false); break;
+                case (byte)'N': Push(null); break;
+                case (byte)'R':
+                    {
+                        var args = Pop() as object?[] ?? throw Error("REDUCE needs an argument tuple");
+                        Push(Call(Pop(), args));
+                        break;
+                    }
+                case (byte)'b': Build(Pop(), Peek()); break;
+                case (byte)'s': { var v = Pop(); var k = Pop(); AsDict(Peek()).Items.Add(new(k, v)); break; }
+                case (byte)'u':
+                    {
+                        var items = PopToMark();
+                        if (items.Count % 2 != 0) throw Error("SETITEMS with an odd number of items");
+                        var dict = AsDict(Peek());
+                        for (int i = 0; i < items.Count; i += 2) dict.Items.Add(new(items[i], items[i + 1]));
+                        break;
+                    }
+                case (byte)'a': { var v = Pop(); AsList(Peek()).Add(v); break; }
+                case (byte)'e': { var items = PopToMark(); AsList(Peek()).AddRange(items); break; }
+                case (byte)'.':
+                    if (_stack.Count != 1) throw Error("pickle ends with a malformed stack");
+                    return _stack.Pop();
+                default:
+                    throw Error($"unsupported pickle opcode 0x{op:x2} at byte {_pos - 1} (not something torch.save writes for a state_dict)");
+            }
+        }
+    }
+
+    private Global MakeGlobal(string module, string name)
+    {
+        var g = new Global(module, name);
+        if (Callables.Contains(g.FullName) || (module == "torch" && Storages.ContainsKey(name))) return g;
+        throw Error($"refuses to load global '{g.FullName}': only torch.save's tensor and OrderedDict globals are allowed (nothing was executed)");
+    }
+
+    private object? Call(object? callable, object?[] args)
+    {
+        if (callable is not Global g) throw Error("REDUCE on something that is not a global");
+        switch (g.FullName)
+        {
+            case "collections.OrderedDict":
+                if (args.Length != 0) throw Error("OrderedDict called with arguments");
+                return new PyDict();
+            case "torch._utils._rebuild_parameter":
+                if (args.Length < 1 || args[0] is not Tensor) throw Error("_rebuild_parameter without a tensor");
+                return args[0];
+            case "torch._utils._rebuild_tensor_v2":
+                return RebuildTensor(args);
+            default:
+                throw Error($"'{g.FullName}' cannot be called");
+        }
+    }
+
+    /// <summary>_rebuild_tensor_v2(storage, offset, size, stride, requires_grad, backward_hooks[, metadata]).</summary>
+    private Tensor RebuildTensor(object?[] args)
+    {
+        if (args.Length < 4 || args[0] is not StorageRef storage || args[1] is not long offset
+            || args[2] is not object?[] sizeTuple || args[3] is not object?[] strideTuple)
+            throw Error("malformed _rebuild_tensor_v2 arguments");
+        if (sizeTuple.Length != strideTuple.Length || sizeTuple.Length > 8) throw Error("tensor size and stride disagree or have too many dimensions");
+        var shape = new int[sizeTuple.Length];
+        var stride = new long[sizeTuple.Length];
+        long elements = 1, lastIndex = offset;
+        for (int i = 0; i < shape.Length; i++)
+        {
+            if (sizeTuple[i] is not long s || s < 0 || s > int.MaxValue) throw Error("tensor size out of range");
+            if (strideTuple[i] is not long st || st < 0 || st > int.MaxValue) throw Error("tensor stride out of range");
+            shape[i] = (int)s;
+            stride[i] = st;
+            elements = checked(elements * s);
+            if (s > 0) lastIndex = checked(lastIndex + (s - 1) * st);
+        }
+        if (offset < 0 || (elements > 0 && lastIndex >= storage.Elements))
+            throw Error($"tensor of shape {Tensor.Format(shape)} at offset {offset} reaches past its storage of {storage.Elements} elements");
+        if (storage.DType != "float32") return new Tensor(storage.DType, shape, null);
+        var bytes = StorageBytes(storage);
+        var values = new float[elements];
+        var index = new int[shape.Length];
+        for (long i = 0; i < elements; i++)
+        {
+            long at = offset;
+            for (int d = 0; d < shape.Length; d++) at += index[d] * stride[d];
+            values[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan((int)(at * 4), 4));
+            for (int d = shape.Length - 1; d >= 0 && ++index[d] == shape[d]; d--) index[d] = 0;
+        }
+        return new Tensor("float32", shape, values);
+    }
+
+    /// <summary>persistent_id = ('storage', torch.XStorage, key, location, numel).</summary>
+    private StorageRef PersistentLoad(object? pid)
+    {
+        if (pid is not object?[] { Length: 5 } t || t[0] is not "storage" || t[1] is not Global g || t[2] is not string key || t[4] is not long numel)
+            throw Error("unrecognised persistent id (expected a torch storage reference)");
+        if (!Storages.TryGetValue(g.Name, out var dtype)) throw Error($"unknown storage type {g.FullName}");
+        if (numel < 0 || numel * dtype.Size > TorchZip.MaxStorageBytes) throw Error($"storage '{key}' declares {numel} elements; out of range");
+        return new StorageRef(key, dtype.DType, dtype.Size, numel);
+    }
+
+    private byte[] StorageBytes(StorageRef s)
+    {
+        if (!_storageBytes.TryGetValue(s.Key, out var bytes))
+        {
+            bytes = _loadStorage(s.Key);
+            if (bytes.LongLength != s.Elements * s.ElementSize)
+                throw Error($"storage '{s.Key}' has {bytes.LongLength} bytes; its {s.Elements} {s.DType} elements need {s.Elements * s.ElementSize}");
+            _storageBytes[s.Key] = bytes;
+        }
+        return bytes;
+    }
+
+    /// <summary>BUILD sets an object's state: torch.save gives the OrderedDict a `_metadata` attribute we do not need.</summary>
+    private void Build(object? state, object? target)
+    {
+        if (target is PyDict || target is Tensor) return;
+        throw Error("BUILD on an object that is neither a dict nor a tensor");
+    }
+
+    private PyDict AsDict(object? o) => o as PyDict ?? throw Error("SETITEM on something that is not a dict");
+
+    private List<object?> AsList(object? o) => o as List<object?> ?? throw Error("APPEND on something that is not a list");
+
+    private object? Memo(long key) => _memo.TryGetValue(key, out var v) ? v : throw Error($"memo key {key} used before it was set");
+
+    private void Push(object? o)
+    {
+        if (_stack.Count >= MaxStack) throw Error("pickle stack too deep");
+        _stack.Push(o);
+    }
+
+    private object? Pop()
+    {
+        if (_stack.Count == 0 || _stack.Peek() is Mark) throw Error("pickle stack underflow");
+        return _stack.Pop();
+    }
+
+    private object? Peek() => _stack.Count > 0 ? _stack.Peek() : throw Error("pickle stack underflow");
+
+    private List<object?> PopToMark()
+    {
+        if (_marks.Count == 0) throw Error("no MARK on the stack");
+        int mark = _marks.Pop();
+        var items = new List<object?>();
+        while (_stack.Count > mark + 1) items.Add(_stack.Pop());
+        if (_stack.Count != mark + 1 || _stack.Pop() is not Mark) throw Error("corrupt MARK");
+        items.Reverse();
+        return items;
+    }
+
+    private ReadOnlySpan<byte> Take(long n)
+    {
+        if (n < 0 || _pos + n > data.Length) throw Error("pickle is truncated");
+        var span = data.AsSpan(_pos, (int)n);
+        _pos += (int)n;
+        return span;
+    }
+
+    private void Skip(int n) => Take(n);
+    private byte U8() => Take(1)[0];
+    private ushort U16() => BinaryPrimitives.ReadUInt16LittleEndian(Take(2));
+    private uint U32() => BinaryPrimitives.ReadUInt32LittleEndian(Take(4));
+    private ulong U64() => BinaryPrimitives.ReadUInt64LittleEndian(Take(8));
+    private string Utf8(long n) => Encoding.UTF8.GetString(Take(n));
+    private byte[] Bytes(long n) => Take(n).ToArray();
+
+    private long Long1()
+    {
+        int n = U8();
+        if (n > 8) throw Error("integer too large");
+        var b = Take(n);
+        long v = 0;
+        for (int i = n - 1; i >= 0; i--) v = (v << 8) | b[i];
+        if (n > 0 && n < 8 && (b[n - 1] & 0x80) != 0) v -= 1L << (8 * n);
+        return v;
+    }
+
+    private string Line()
+    {
+        int end = Array.IndexOf(data, (byte)'\n', _pos);
+        if (end < 0 || end - _pos > 256) throw Error("pickle GLOBAL name is truncated");
+        var s = Encoding.ASCII.GetString(data, _pos, end - _pos);
+        _pos = end + 1;
+        return s;
+    }
+
+    private WeightsException Error(string reason) => new($"{file}: {reason}");
+}
