@@ -11,6 +11,7 @@ internal static class Program
 
     private static int Main(string[] args)
     {
+        if (args.Length > 0 && args[0] == "bench") return BenchCommand.Run(args[1..]);
         if (args.Length == 1 && args[0] is "-h" or "--help")
         {
             Console.WriteLine(Usage);

@@ -109,8 +109,37 @@ public abstract unsafe class GeneratedNetwork : IDisposable
     /// <summary>Folded bias of layer <paramref name="layer"/>, padded to whole blocks.</summary>
     protected float* Bias(int layer) => _biases[layer];
 
-    /// <summary>Runs one kernel over work items [0, count).</summary>
-    protected static void RunKernel(delegate*<in KernelArgs, int, int, void> kernel, in KernelArgs args, int count) => kernel(args, 0, count);
+    /// <summary>Runs one kernel over work items [0, count); layers call this in order, so profiling can attribute time.</summary>
+    protected void RunKernel(delegate*<in KernelArgs, int, int, void> kernel, in KernelArgs args, int count)
+    {
+        if (_layerTimes == null && LayerObserver == null)
+        {
+            kernel(args, 0, count);
+            return;
+        }
+        long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+        kernel(args, 0, count);
+        int layer = _layerCursor++ % Info.Layers.Count;
+        if (_layerTimes != null) _layerTimes[layer] += System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+        LayerObserver?.Invoke(layer);
+    }
+
+    /// <summary>Called after each layer with its index (tests read tensors there, before buffers are reused).</summary>
+    internal Action<int>? LayerObserver { get; set; }
+
+    private double[]? _layerTimes;
+    private int _layerCursor;
+
+    /// <summary>
+    /// Starts (or, with false, stops) accumulating per-layer wall time over later runs, indexed like
+    /// <see cref="NetworkInfo.Layers"/>; returns the accumulator.
+    /// </summary>
+    public double[]? ProfileLayers(bool enable)
+    {
+        _layerTimes = enable ? new double[Info.Layers.Count] : null;
+        _layerCursor = 0;
+        return _layerTimes;
+    }
 
     /// <summary>Refuses a state_dict with a missing, unexpected, wrongly typed or wrongly shaped entry, naming the key.</summary>
     protected void CheckWeights(StateDict weights) => weights.CheckAgainst(Info.Parameters);

@@ -113,8 +113,9 @@ namespace ResNet.Generator.Model
                 return null;
             }
             int? oh = WindowOutput(m, "height", x.H, c.Kernel.H, c.Stride.H, c.Padding.H, c.Dilation.H, ceil: false);
+            if (oh == null) return null;
             int? ow = WindowOutput(m, "width", x.W, c.Kernel.W, c.Stride.W, c.Padding.W, c.Dilation.W, ceil: false);
-            if (oh == null || ow == null) return null;
+            if (ow == null) return null;
             var shape = new Shape(c.OutChannels, oh.Value, ow.Value);
             if (!CheckSize(m, shape)) return null;
             if ((long)c.OutChannels * c.InChannels * c.Kernel.H * c.Kernel.W > MaxTensorElements)
@@ -155,8 +156,9 @@ namespace ResNet.Generator.Model
                 return null;
             }
             int? oh = WindowOutput(m, "height", x.H, p.Kernel.H, p.Stride.H, p.Padding.H, p.Dilation.H, p.CeilMode);
+            if (oh == null) return null;
             int? ow = WindowOutput(m, "width", x.W, p.Kernel.W, p.Stride.W, p.Padding.W, p.Dilation.W, p.CeilMode);
-            if (oh == null || ow == null) return null;
+            if (ow == null) return null;
             var shape = new Shape(x.C, oh.Value, ow.Value);
             return Add(new Layer(MethodName(m.Path), m.Path, m.Path, LayerKind.MaxPool, input, NewTensor(shape), -1, x, shape,
                 null, null, 0, false, p, null, null));

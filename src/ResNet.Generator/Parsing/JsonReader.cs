@@ -87,8 +87,7 @@ namespace ResNet.Generator.Parsing
                 SkipWhitespace();
                 node.Members.Add(new System.Collections.Generic.KeyValuePair<string, JsonNode>(key, ReadValue(depth + 1)));
                 SkipWhitespace();
-                char c = Peek();
-                _pos++;
+                char c = Next("'}'");
                 if (c == '}') break;
                 if (c != ',') throw new JsonException(_pos - 1, "expected ',' or '}' in object");
             }
@@ -112,8 +111,7 @@ namespace ResNet.Generator.Parsing
                 SkipWhitespace();
                 node.Items.Add(ReadValue(depth + 1));
                 SkipWhitespace();
-                char c = Peek();
-                _pos++;
+                char c = Next("']'");
                 if (c == ']') break;
                 if (c != ',') throw new JsonException(_pos - 1, "expected ',' or ']' in array");
             }
@@ -176,6 +174,12 @@ namespace ResNet.Generator.Parsing
             var node = new JsonNode(kind, _pos, _pos + word.Length);
             _pos += word.Length;
             return node;
+        }
+
+        private char Next(string closer)
+        {
+            if (_pos >= _text.Length) throw new JsonException(_pos, $"unexpected end of file, expected ',' or {closer}");
+            return _text[_pos++];
         }
 
         private char Peek() => _pos < _text.Length ? _text[_pos] : '\0';

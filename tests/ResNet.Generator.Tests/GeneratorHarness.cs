@@ -1,0 +1,68 @@
+using System.Collections.Immutable;
+using System.Reflection;
+using System.Runtime.Loader;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.Diagnostics;
+using Microsoft.CodeAnalysis.Text;
+
+namespace ResNet.Generator.Tests;
+
+/// <summary>Drives ResNetGenerator with CSharpGeneratorDriver on in-memory specs, and compiles what it emits.</summary>
+internal static class GeneratorHarness
+{
+    public static string Spec(string name) => File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "specs", name));
+
+    public static CSharpCompilation EmptyCompilation() => CSharpCompilation.Create("Generated",
+        [CSharpSyntaxTree.ParseText("namespace Probe { }")],
+        References(),
+        new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, allowUnsafe: true, optimizationLevel: OptimizationLevel.Release));
+
+    public static GeneratorDriver Driver() => CSharpGeneratorDriver.Create(
+        [new ResNetGenerator().AsSourceGenerator()],
+        driverOptions: new GeneratorDriverOptions(IncrementalGeneratorOutputKind.None, trackIncrementalGeneratorSteps: true));
+
+    public static (GeneratorDriver Driver, GeneratorDriverRunResult Result, Compilation Output) Run(string path, string json, GeneratorDriver? driver = null)
+    {
+        driver ??= Driver();
+        driver = driver.AddAdditionalTexts([new InMemoryText(path, json)]);
+        return Run(driver);
+    }
+
+    public static (GeneratorDriver Driver, GeneratorDriverRunResult Result, Compilation Output) Run(GeneratorDriver driver)
+    {
+        driver = driver.RunGeneratorsAndUpdateCompilation(EmptyCompilation(), out var output, out _);
+        return (driver, driver.GetRunResult(), output);
+    }
+
+    /// <summary>Compiles and loads the generated code in a collectible context; on failure shows the source with line numbers.</summary>
+    public static Assembly Load(Compilation compilation, out AssemblyLoadContext context)
+    {
+        using var ms = new MemoryStream();
+        var emit = compilation.Emit(ms);
+        if (!emit.Success)
+        {
+            var errors = emit.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).Take(10).ToList();
+            var tree = errors[0].Location.SourceTree;
+            var numbered = tree == null ? "" : string.Join("\n", tree.ToString().Split('\n').Select((l, i) => $"{i + 1,5}: {l}"));
+            throw new Xunit.Sdk.XunitException(string.Join("\n", errors) + "\n" + numbered);
+        }
+        ms.Position = 0;
+        context = new AssemblyLoadContext("generated", isCollectible: true);
+        return context.LoadFromStream(ms);
+    }
+
+    private static ImmutableArray<MetadataReference> References()
+    {
+        var tpa = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator);
+        return tpa.Select(p => (MetadataReference)MetadataReference.CreateFromFile(p))
+            .Append(MetadataReference.CreateFromFile(typeof(ResNet.Runtime.GeneratedNetwork).Assembly.Location))
+            .ToImmutableArray();
+    }
+
+    private sealed class InMemoryText(string path, string text) : AdditionalText
+    {
+        public override string Path { get; } = path;
+        public override SourceText GetText(CancellationToken cancellationToken = default) => SourceText.From(text);
+    }
+}

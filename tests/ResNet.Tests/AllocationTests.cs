@@ -1,0 +1,20 @@
+using ResNet.Runtime;
+using ResNet.Runtime.Weights;
+using Xunit;
+
+namespace ResNet.Tests;
+
+public class AllocationTests
+{
+    [Fact]
+    public void SteadyStateInferenceAllocatesNothing()
+    {
+        using var net = new ResNet18(RandomWeights.For(ResNet18.Network, 3), new NetworkOptions { MaxBatch = 2 });
+        var input = new float[2 * net.InputLength];
+        var output = new float[2 * net.OutputLength];
+        net.Run(input, output);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 3; i++) net.Run(input, output);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+}

@@ -1,0 +1,45 @@
+using ResNet.Runtime.IO;
+
+namespace ResNet.Tests;
+
+/// <summary>Paths to checked-in fixtures (copied beside the test assembly) and the full-size ones CI generates.</summary>
+internal static class Fixtures
+{
+    public static string Dir(string name) => Path.Combine(AppContext.BaseDirectory, "fixtures", name);
+
+    public static float[] Npy(string path) => ResNet.Runtime.IO.Npy.Read(path).Data;
+
+    /// <summary>
+    /// The full-size resnet18 fixtures made by tools/make_fixtures.py with real PyTorch: $RESNET18_FULL_FIXTURES,
+    /// else fixtures/full at the repository root. Null when absent (a machine without Python).
+    /// </summary>
+    public static string? FullSize()
+    {
+        var env = Environment.GetEnvironmentVariable("RESNET18_FULL_FIXTURES");
+        if (!string.IsNullOrEmpty(env)) return env;
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, "fixtures", "full");
+            if (File.Exists(Path.Combine(candidate, "weights.pth"))) return candidate;
+        }
+        return null;
+    }
+
+    /// <summary>CI sets this so a missing full-size fixture fails instead of skipping.</summary>
+    public static bool FullSizeRequired => Environment.GetEnvironmentVariable("RESNET18_REQUIRE_FULL") == "1";
+
+    public static IEnumerable<Runtime.InstructionSet> SupportedIsas() =>
+        Enum.GetValues<Runtime.InstructionSet>().Where(Runtime.NetworkOptions.IsSupported);
+
+    /// <summary>max |a − b|.</summary>
+    public static float MaxDiff(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        if (a.Length != b.Length) throw new ArgumentException($"lengths differ: {a.Length} vs {b.Length}");
+        float m = 0;
+        for (int i = 0; i < a.Length; i++) m = Math.Max(m, Math.Abs(a[i] - b[i]));
+        return m;
+    }
+
+    public static int[] Top(ReadOnlySpan<float> logits, int k) =>
+        logits.ToArray().Select((v, i) => (v, i)).OrderByDescending(p => p.v).ThenBy(p => p.i).Take(k).Select(p => p.i).ToArray();
+}

@@ -1,0 +1,50 @@
+using ResNet.Runtime;
+using ResNet.Runtime.Generic;
+using ResNet.Runtime.Weights;
+using Xunit;
+
+namespace ResNet.Tests;
+
+/// <summary>Every generated layer against the generic kernel on random data, for every instruction set.</summary>
+public class LayerTests
+{
+    public static TheoryData<string, InstructionSet> Cases()
+    {
+        var data = new TheoryData<string, InstructionSet>();
+        foreach (var isa in Fixtures.SupportedIsas())
+        {
+            data.Add("TinyResNet", isa);
+            data.Add("ResNet18", isa);
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void EveryLayerMatchesGenericKernel(string network, InstructionSet isa)
+    {
+        var info = network == "ResNet18" ? ResNet18.Network : TinyResNet.Network;
+        var weights = RandomWeights.For(info, seed: 11);
+        var options = new NetworkOptions { InstructionSet = isa };
+        using GeneratedNetwork net = network == "ResNet18" ? new ResNet18(weights, options) : new TinyResNet(weights, options);
+        var rng = new Random(5);
+        var input = Enumerable.Range(0, net.InputLength).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var snapshots = new float[info.Tensors.Count][];
+        snapshots[0] = input;
+        net.LayerObserver = layer => snapshots[info.Layers[layer].Output] = net.ReadTensor(info.Layers[layer].Output);
+        net.Run(input);
+        var generic = new GenericNetwork(info, weights);
+        for (int i = 0; i < info.Layers.Count; i++)
+        {
+            var l = info.Layers[i];
+            var expected = generic.RunLayer(l, snapshots[l.Input], 1, l.Residual >= 0 ? snapshots[l.Residual] : null);
+            var actual = snapshots[l.Output];
+            // fp32 sums in a different order: the bound grows with the reduction size and the magnitudes.
+            int reduction = l.Conv != null ? l.Conv.InChannels * l.Conv.KernelH * l.Conv.KernelW : l.Linear?.InFeatures ?? 1;
+            float scale = expected.Max(Math.Abs) + 1;
+            float tolerance = 2e-6f * MathF.Sqrt(reduction) * scale;
+            float diff = Fixtures.MaxDiff(actual, expected);
+            Assert.True(diff <= tolerance, $"{network} {isa} layer {l.Description} ({l.InShape} → {l.OutShape}): max |Δ| {diff} > {tolerance}");
+        }
+    }
+}

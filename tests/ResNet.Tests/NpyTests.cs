@@ -1,0 +1,57 @@
+using System.Text;
+using ResNet.Runtime;
+using ResNet.Runtime.IO;
+using Xunit;
+
+namespace ResNet.Tests;
+
+public class NpyTests
+{
+    [Fact]
+    public void RoundTrips()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"rt-{Guid.NewGuid():N}.npy");
+        try
+        {
+            Npy.Write(path, [2, 3], [1, 2, 3, 4, 5, -6.5f]);
+            var (shape, data) = Npy.Read(path);
+            Assert.Equal(new[] { 2, 3 }, shape);
+            Assert.Equal(new[] { 1, 2, 3, 4, 5, -6.5f }, data);
+        }
+        finally { File.Delete(path); }
+    }
+
+    [Fact]
+    public void ReadsNumpyWrittenFile()
+    {
+        var (shape, data) = Npy.Read(Path.Combine(Fixtures.Dir("tiny"), "input0.npy"));
+        Assert.Equal(new[] { 3, 37, 29 }, shape);
+        Assert.Equal(3 * 37 * 29, data.Length);
+    }
+
+    public static TheoryData<string, byte[], string> BadFiles() => new()
+    {
+        { "empty", [], "not a .npy file (bad magic)" },
+        { "magic", Encoding.ASCII.GetBytes("PK\x03\x04 this is a zip"), "not a .npy file (bad magic)" },
+        { "dtype", Header("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }", 8), "dtype <f8; expected float32 ('<f4')" },
+        { "bigendian", Header("{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }", 4), "dtype >f4; expected float32 ('<f4')" },
+        { "fortran", Header("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", 16), "Fortran-order array; expected C order" },
+        { "truncated", Header("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }", 40), "shape (3, 4) needs 48 data bytes but the file has 40" },
+        { "lies", Header("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", 400), "shape (2,) needs 8 data bytes but the file has 400" },
+        { "header", [0x93, .. "NUMPY"u8, 1, 0, 200, 0, .. "{'descr'"u8], "truncated .npy header" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadFiles))]
+    public void BadFileGivesExactError(string name, byte[] bytes, string reason)
+    {
+        var e = Assert.Throws<InputException>(() => Npy.Parse(bytes, $"{name}.npy"));
+        Assert.Equal($"{name}.npy: {reason}", e.Message);
+    }
+
+    private static byte[] Header(string dict, int dataBytes)
+    {
+        var header = dict.PadRight(118) + "\n";
+        return [0x93, .. "NUMPY"u8, 1, 0, (byte)header.Length, 0, .. Encoding.ASCII.GetBytes(header), .. new byte[dataBytes]];
+    }
+}

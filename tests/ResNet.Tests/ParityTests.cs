@@ -1,0 +1,76 @@
+using ResNet.Runtime;
+using ResNet.Runtime.Generic;
+using ResNet.Runtime.Weights;
+using Xunit;
+
+namespace ResNet.Tests;
+
+/// <summary>Generated networks against real PyTorch's logits (fixtures from tools/make_fixtures.py).</summary>
+public class ParityTests
+{
+    public static TheoryData<InstructionSet> Isas()
+    {
+        var data = new TheoryData<InstructionSet>();
+        foreach (var isa in Fixtures.SupportedIsas()) data.Add(isa);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Isas))]
+    public void TinyNetworkMatchesPyTorch(InstructionSet isa)
+    {
+        string dir = Fixtures.Dir("tiny");
+        using var net = TinyResNet.Load(Path.Combine(dir, "weights.pth"), new NetworkOptions { InstructionSet = isa });
+        for (int i = 0; i < 3; i++)
+        {
+            var logits = net.Run(Fixtures.Npy(Path.Combine(dir, $"input{i}.npy")));
+            var expected = Fixtures.Npy(Path.Combine(dir, $"input{i}.logits.npy"));
+            Assert.True(Fixtures.MaxDiff(logits, expected) <= 1e-4f, $"{isa} input{i}: max |Δlogit| = {Fixtures.MaxDiff(logits, expected)}");
+            Assert.Equal(Fixtures.Top(expected, 5), Fixtures.Top(logits, 5));
+        }
+    }
+
+    [Fact]
+    public void GenericNetworkMatchesPyTorch()
+    {
+        string dir = Fixtures.Dir("tiny");
+        var generic = new GenericNetwork(TinyResNet.Network, StateDict.Load(Path.Combine(dir, "weights.pth")));
+        var logits = generic.Run(Fixtures.Npy(Path.Combine(dir, "input0.npy")));
+        Assert.True(Fixtures.MaxDiff(logits, Fixtures.Npy(Path.Combine(dir, "input0.logits.npy"))) <= 1e-4f);
+    }
+
+    [Theory]
+    [MemberData(nameof(Isas))]
+    public void BatchEqualsOneAtATime(InstructionSet isa)
+    {
+        string dir = Fixtures.Dir("tiny");
+        var weights = StateDict.Load(Path.Combine(dir, "weights.pth"));
+        using var single = new TinyResNet(weights, new NetworkOptions { InstructionSet = isa });
+        using var batched = new TinyResNet(weights, new NetworkOptions { InstructionSet = isa, MaxBatch = 3 });
+        var inputs = Enumerable.Range(0, 3).SelectMany(i => Fixtures.Npy(Path.Combine(dir, $"input{i}.npy"))).ToArray();
+        var all = batched.Run(inputs);
+        for (int i = 0; i < 3; i++)
+        {
+            var one = single.Run(inputs.AsSpan(i * single.InputLength, single.InputLength));
+            Assert.Equal(one, all.AsSpan(i * single.OutputLength, single.OutputLength).ToArray());
+        }
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Isas))]
+    public void FullSizeResNet18MatchesPyTorch(InstructionSet isa)
+    {
+        string? dir = Fixtures.FullSize();
+        if (dir == null && Fixtures.FullSizeRequired) Assert.Fail("RESNET18_REQUIRE_FULL=1 but no full-size fixtures were generated");
+        Skip.If(dir == null, "full-size fixtures absent: run tools/make_fixtures.py (CI does)");
+        using var net = ResNet18.Load(Path.Combine(dir!, "weights.pth"), new NetworkOptions { InstructionSet = isa });
+        foreach (var input in Directory.GetFiles(dir!, "input*.npy").Where(f => !f.EndsWith(".logits.npy")))
+        {
+            var logits = net.Run(Fixtures.Npy(input));
+            var expected = Fixtures.Npy(input.Replace(".npy", ".logits.npy"));
+            float diff = Fixtures.MaxDiff(logits, expected);
+            Assert.True(diff <= 1e-4f, $"{isa} {Path.GetFileName(input)}: max |Δlogit| = {diff}");
+            Assert.Equal(Fixtures.Top(expected, 5), Fixtures.Top(logits, 5));
+        }
+    }
+}

@@ -1,0 +1,146 @@
+using System.IO.Compression;
+using System.Text;
+using ResNet.Runtime;
+using ResNet.Runtime.Weights;
+using Xunit;
+
+namespace ResNet.Tests;
+
+/// <summary>The torch.save reader: real PyTorch files load; anything else is refused with a message naming the problem.</summary>
+public class WeightsTests
+{
+    private static string TinyWeights => Path.Combine(Fixtures.Dir("tiny"), "weights.pth");
+
+    [Fact]
+    public void ReadsRealTorchSaveFile()
+    {
+        var sd = StateDict.Load(TinyWeights);
+        Assert.Equal(new[] { 8, 3, 5, 3 }, sd["conv1.weight"].Shape);
+        Assert.Equal("int64", sd["bn1.num_batches_tracked"].DType);
+        Assert.Null(sd["bn1.num_batches_tracked"].Data);
+        Assert.Equal(8 * 3 * 5 * 3, sd.Float("conv1.weight").Length);
+        sd.CheckAgainst(TinyResNet.Network.Parameters);
+    }
+
+    [Fact]
+    public void MissingKeyIsNamed()
+    {
+        var sd = Without(StateDict.Load(TinyWeights), "layer2.0.downsample.1.running_var");
+        var e = Assert.Throws<WeightsException>(() => sd.CheckAgainst(TinyResNet.Network.Parameters));
+        Assert.Contains("missing key 'layer2.0.downsample.1.running_var'", e.Message);
+    }
+
+    [Fact]
+    public void UnexpectedKeyIsNamed()
+    {
+        var sd = StateDict.Load(TinyWeights);
+        var extra = StateDict.FromTensors("x.pth", sd.Keys.Select(k => KeyValuePair.Create(k, sd[k]))
+            .Append(KeyValuePair.Create("fc.extra", new Tensor("float32", [1], [0f]))));
+        var e = Assert.Throws<WeightsException>(() => extra.CheckAgainst(TinyResNet.Network.Parameters));
+        Assert.Contains("unexpected key 'fc.extra'", e.Message);
+    }
+
+    [Fact]
+    public void WrongShapeIsNamed()
+    {
+        var sd = StateDict.Load(TinyWeights);
+        var bad = StateDict.FromTensors("x.pth", sd.Keys.Select(k => KeyValuePair.Create(k, k == "fc.weight" ? new Tensor("float32", [19, 239], new float[19 * 239]) : sd[k])));
+        var e = Assert.Throws<WeightsException>(() => bad.CheckAgainst(TinyResNet.Network.Parameters));
+        Assert.Contains("'fc.weight' has shape [19, 239]; expected [19, 240]", e.Message);
+    }
+
+    [Fact]
+    public void WrongDtypeIsNamed()
+    {
+        var sd = StateDict.Load(TinyWeights);
+        var bad = StateDict.FromTensors("x.pth", sd.Keys.Select(k => KeyValuePair.Create(k, k == "fc.bias" ? new Tensor("float64", [19], null) : sd[k])));
+        var e = Assert.Throws<WeightsException>(() => bad.CheckAgainst(TinyResNet.Network.Parameters));
+        Assert.Contains("'fc.bias' is float64; expected float32", e.Message);
+    }
+
+    [Theory]
+    [InlineData("os", "system")]
+    [InlineData("builtins", "eval")]
+    [InlineData("subprocess", "Popen")]
+    [InlineData("posix", "system")]
+    [InlineData("torch", "load")]
+    public void ForbiddenGlobalIsRefusedWithoutRunning(string module, string name)
+    {
+        // GLOBAL module.name, ('touch /tmp/pwned',), REDUCE, STOP: what a malicious pickle does.
+        var pkl = new List<byte> { 0x80, 2, (byte)'c' };
+        pkl.AddRange(Encoding.ASCII.GetBytes($"{module}\n{name}\n"));
+        pkl.Add(0x8c);
+        var arg = Encoding.ASCII.GetBytes("touch /tmp/pwned");
+        pkl.Add((byte)arg.Length);
+        pkl.AddRange(arg);
+        pkl.AddRange(new byte[] { 0x85, (byte)'R', (byte)'.' });
+        var e = Assert.Throws<WeightsException>(() => StateDict.Load(Zip(("archive/data.pkl", pkl.ToArray())), "evil.pth"));
+        Assert.Contains($"refuses to load global '{module}.{name}'", e.Message);
+        Assert.StartsWith("evil.pth: ", e.Message);
+    }
+
+    [Fact]
+    public void NotAZipIsRefused()
+    {
+        var e = Assert.Throws<WeightsException>(() => StateDict.Load(new MemoryStream(Encoding.ASCII.GetBytes("hello world, not a zip")), "w.pth"));
+        Assert.Equal("w.pth: not a torch.save file (expected a zip archive with data.pkl)", e.Message);
+    }
+
+    [Fact]
+    public void LegacyFormatSaysHowToResave()
+    {
+        var e = Assert.Throws<WeightsException>(() => StateDict.Load(new MemoryStream([0x80, 2, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19]), "old.pth"));
+        Assert.Contains("legacy (pre-1.6) torch.save format", e.Message);
+        Assert.Contains("re-save", e.Message);
+    }
+
+    [Fact]
+    public void ZipWithoutPickleIsRefused()
+    {
+        var e = Assert.Throws<WeightsException>(() => StateDict.Load(Zip(("archive/other", [1, 2, 3])), "w.pth"));
+        Assert.Contains("no <name>/data.pkl", e.Message);
+    }
+
+    [Fact]
+    public void MissingFileIsNamed()
+    {
+        var e = Assert.Throws<WeightsException>(() => StateDict.Load("/nonexistent/w.pth"));
+        Assert.Equal("/nonexistent/w.pth: no such file", e.Message);
+    }
+
+    [Fact]
+    public void TruncatedStorageIsRefused()
+    {
+        // Rewrite the tiny file with one storage shortened by 4 bytes.
+        using var source = ZipFile.OpenRead(TinyWeights);
+        var entries = source.Entries.Select(en =>
+        {
+            using var s = en.Open();
+            var ms = new MemoryStream();
+            s.CopyTo(ms);
+            var bytes = ms.ToArray();
+            if (en.FullName.EndsWith("/data/0")) bytes = bytes[..^4];
+            return (en.FullName, bytes);
+        }).ToArray();
+        var e = Assert.Throws<WeightsException>(() => StateDict.Load(Zip(entries), "short.pth"));
+        Assert.Contains("storage '0' has", e.Message);
+    }
+
+    private static StateDict Without(StateDict sd, string key) =>
+        StateDict.FromTensors(sd.Source, sd.Keys.Where(k => k != key).Select(k => KeyValuePair.Create(k, sd[k])));
+
+    internal static MemoryStream Zip(params (string Name, byte[] Data)[] entries)
+    {
+        var ms = new MemoryStream();
+        using (var zip = new ZipArchive(ms, ZipArchiveMode.Create, leaveOpen: true))
+        {
+            foreach (var (name, data) in entries)
+            {
+                using var s = zip.CreateEntry(name, CompressionLevel.NoCompression).Open();
+                s.Write(data);
+            }
+        }
+        ms.Position = 0;
+        return ms;
+    }
+}

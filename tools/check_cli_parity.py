@@ -1,0 +1,30 @@
+"""Runs `resnet18 --weights W --json --logits` on every input*.npy of a fixture directory and compares with
+PyTorch's saved logits: max |Δlogit| within the bound and identical top-5.
+
+    python3 tools/check_cli_parity.py out/resnet18 fixtures/full 1e-4
+"""
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+binary, fixtures, bound = sys.argv[1], sys.argv[2], float(sys.argv[3])
+inputs = sorted(f for f in glob.glob(os.path.join(fixtures, "input*.npy")) if not f.endswith(".logits.npy"))
+out = subprocess.run([binary, "--weights", os.path.join(fixtures, "weights.pth"), "--json", "--logits", *inputs],
+                     check=True, capture_output=True, text=True).stdout
+worst = 0.0
+for line in out.splitlines():
+    r = json.loads(line)
+    expected = np.load(r["file"].replace(".npy", ".logits.npy"))
+    got = np.array(r["logits"], dtype=np.float32)
+    diff = float(np.abs(got - expected).max())
+    worst = max(worst, diff)
+    top = [t["index"] for t in r["top"]]
+    assert top == [int(i) for i in np.argsort(-expected, kind="stable")[:5]], f"{r['file']}: top-5 {top} differs"
+    print(f"{os.path.basename(r['file'])}: max |dlogit| = {diff:.3g}, top-5 {top}")
+assert len(out.splitlines()) == len(inputs), "missing results"
+assert worst <= bound, f"max |dlogit| {worst} > {bound}"
+print(f"ok: {len(inputs)} inputs, worst {worst:.3g} <= {bound}")
