@@ -20,7 +20,7 @@ internal static class BenchCommand
         string kernels = "generated";
         string? weightsPath = null;
         bool json = false, layers = false;
-        InstructionSet? isa = null;
+        InstructionSet? isa = IsaLauncher.Effective;
         for (int i = 0; i < args.Length; i++)
         {
             string? Next() => i + 1 < args.Length ? args[++i] : null;

@@ -1,3 +1,5 @@
+using ResNet.Runtime.Images;
+
 namespace ResNet.Native;
 
 /// <summary>Command-line options of `resnet18` (classification mode).</summary>
@@ -7,6 +9,9 @@ internal sealed class Options
     public int Top { get; set; } = 5;
     public bool Json { get; set; }
     public bool Logits { get; set; }
+    public bool Offline { get; set; }
+    public bool Version { get; set; }
+    public long MaxPixels { get; set; } = ImageDecoder.DefaultMaxPixels;
     public List<string> Files { get; } = new();
 
     /// <summary>Parses arguments; returns null and an error message on a usage error.</summary>
@@ -17,11 +22,7 @@ internal sealed class Options
         for (int i = 0; i < args.Length; i++)
         {
             string a = args[i];
-            string? Value()
-            {
-                if (i + 1 < args.Length) return args[++i];
-                return null;
-            }
+            string? Value() => i + 1 < args.Length ? args[++i] : null;
             switch (a)
             {
                 case "--weights":
@@ -31,12 +32,21 @@ internal sealed class Options
                 case "--top":
                     {
                         var v = Value();
-                        if (!int.TryParse(v, out int k) || k < 1) { error = $"--top needs a positive integer, not '{v}'"; return null; }
+                        if (!int.TryParse(v, out int k) || k < 1 || k > 1000) { error = $"--top needs an integer from 1 to 1000, not '{v}'"; return null; }
                         o.Top = k;
+                        break;
+                    }
+                case "--max-pixels":
+                    {
+                        var v = Value();
+                        if (!long.TryParse(v, out long p) || p < 1) { error = $"--max-pixels needs a positive integer, not '{v}'"; return null; }
+                        o.MaxPixels = p;
                         break;
                     }
                 case "--json": o.Json = true; break;
                 case "--logits": o.Logits = true; break;
+                case "--offline": o.Offline = true; break;
+                case "--version": o.Version = true; break;
                 case "--":
                     o.Files.AddRange(args[(i + 1)..]);
                     i = args.Length;
@@ -47,7 +57,7 @@ internal sealed class Options
                     break;
             }
         }
-        if (o.Files.Count == 0) { error = "no input files"; return null; }
+        if (o.Files.Count == 0 && !o.Version) { error = "no input files"; return null; }
         return o;
     }
 }

@@ -1,16 +1,25 @@
 using System.Globalization;
+using System.Reflection;
 using ResNet.Runtime;
+using ResNet.Runtime.Images;
 using ResNet.Runtime.IO;
 
 namespace ResNet.Native;
 
-/// <summary>`resnet18`: classify inputs with the generated ResNet-18. Exit 0 all ok, 1 some input failed, 2 usage.</summary>
+/// <summary>`resnet18`: classify images with the generated ResNet-18. Exit 0 all ok, 1 some input failed, 2 usage.</summary>
 internal static class Program
 {
-    private const string Usage = "usage: resnet18 --weights W.pth [--top K] [--json] [--logits] FILE...";
+    private const string Usage = """
+        usage: resnet18 [--weights W.pth] [--top K] [--json] [--logits] [--offline] [--max-pixels N] FILE|DIR...
+               resnet18 --version
+               resnet18 bench [options]   (resnet18 bench --help)
+        FILE is a PNG or JPEG image, or a preprocessed float32 .npy tensor [3,224,224] or [1,3,224,224].
+        """;
 
     private static int Main(string[] args)
     {
+        // Before anything is printed: on an AVX-512 CPU this becomes the embedded x86-64-v4 build.
+        IsaLauncher.MaybeReexec(args);
         if (args.Length > 0 && args[0] == "bench") return BenchCommand.Run(args[1..]);
         if (args.Length == 1 && args[0] is "-h" or "--help")
         {
@@ -24,16 +33,17 @@ internal static class Program
             Console.Error.WriteLine(Usage);
             return 2;
         }
-        if (options.Weights == null)
+        var resolver = new WeightsResolver(options.Weights, options.Offline);
+        if (options.Version)
         {
-            Console.Error.WriteLine("resnet18: --weights is required");
-            Console.Error.WriteLine(Usage);
-            return 2;
+            PrintVersion(resolver);
+            return 0;
         }
+        var files = ExpandInputs(options.Files, out var missing);
         ResNet18 model;
         try
         {
-            model = ResNet18.Load(options.Weights);
+            model = new ResNet18(resolver.Load(), new NetworkOptions { InstructionSet = IsaLauncher.Effective });
         }
         catch (ResNetException e)
         {
@@ -44,13 +54,16 @@ internal static class Program
         using (model)
         {
             var logits = new float[model.OutputLength];
-            foreach (var file in options.Files)
+            bool progress = files.Count >= 10 && !Console.IsErrorRedirected;
+            for (int i = 0; i < files.Count; i++)
             {
+                string file = files[i];
+                if (progress) Console.Error.Write($"\r[{i + 1}/{files.Count}] ");
                 try
                 {
-                    var input = LoadInput(file, model.Info.Input);
-                    model.Run(input, logits);
-                    var top = Classification.TopK(logits, options.Top);
+                    if (missing.Contains(file)) throw new InputException($"{file}: no such file or directory");
+                    model.Run(LoadInput(file, model.Info.Input, options.MaxPixels), logits);
+                    var top = Classification.TopK(logits, options.Top, ImageNetLabels.All);
                     if (options.Json) Console.WriteLine(JsonOut.Result(file, top, options.Logits ? logits : null));
                     else WriteTable(file, top, options.Logits ? logits : null);
                 }
@@ -61,12 +74,36 @@ internal static class Program
                     else Console.Error.WriteLine($"resnet18: {e.Message}");
                 }
             }
+            if (progress) Console.Error.WriteLine();
         }
         return failures == 0 ? 0 : 1;
     }
 
-    private static float[] LoadInput(string file, TensorShape shape)
+    /// <summary>Files stay in order; a directory becomes its PNG and JPEG files, sorted by name.</summary>
+    private static List<string> ExpandInputs(List<string> args, out HashSet<string> missing)
     {
+        var files = new List<string>();
+        missing = new HashSet<string>();
+        foreach (var a in args)
+        {
+            if (Directory.Exists(a))
+            {
+                files.AddRange(Directory.EnumerateFiles(a)
+                    .Where(f => Path.GetExtension(f).ToLowerInvariant() is ".png" or ".jpg" or ".jpeg")
+                    .Order(StringComparer.Ordinal));
+            }
+            else
+            {
+                if (!File.Exists(a)) missing.Add(a);
+                files.Add(a);
+            }
+        }
+        return files;
+    }
+
+    private static float[] LoadInput(string file, TensorShape shape, long maxPixels)
+    {
+        if (!IsNpy(file)) return ImageNetTransform.FromFile(file, maxPixels);
         var (dims, data) = Npy.Read(file);
         bool ok = (dims.Length == 3 && dims[0] == shape.C && dims[1] == shape.H && dims[2] == shape.W)
             || (dims.Length == 4 && dims[0] == 1 && dims[1] == shape.C && dims[2] == shape.H && dims[3] == shape.W);
@@ -75,11 +112,33 @@ internal static class Program
         return data;
     }
 
+    private static bool IsNpy(string file)
+    {
+        try
+        {
+            using var f = File.OpenRead(file);
+            Span<byte> head = stackalloc byte[6];
+            return f.Read(head) == 6 && head[0] == 0x93 && head[1..].SequenceEqual("NUMPY"u8);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false; // the image reader reports the real reason
+        }
+    }
+
     private static void WriteTable(string file, IReadOnlyList<Prediction> top, float[]? logits)
     {
         Console.WriteLine(file);
         for (int i = 0; i < top.Count; i++)
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {i + 1,2}  {top[i].Probability,8:0.0000}  {top[i].Index,4}"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {i + 1,2}  {top[i].Probability * 100,7:0.00}%  {top[i].Label} ({top[i].Index})"));
         if (logits != null) Console.WriteLine("  logits: " + string.Join(" ", logits.Select(JsonOut.Num)));
+    }
+
+    private static void PrintVersion(WeightsResolver resolver)
+    {
+        string version = typeof(Program).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "?";
+        Console.WriteLine($"resnet18 {version.Split('+')[0]}");
+        Console.WriteLine($"instruction set: {IsaLauncher.Describe()}");
+        Console.WriteLine($"weights: {resolver.Describe()}");
     }
 }

@@ -79,8 +79,9 @@ public abstract unsafe class GeneratedNetwork : IDisposable
         return output;
     }
 
-    /// <summary>Classifies one image: the top <paramref name="k"/> classes by softmax probability.</summary>
-    public Prediction[] Classify(ReadOnlySpan<float> input, int k = 5) => Classification.TopK(Run(input), k);
+    /// <summary>Classifies one image: the top <paramref name="k"/> classes by softmax probability, labelled when the output is ImageNet's 1000 classes.</summary>
+    public Prediction[] Classify(ReadOnlySpan<float> input, int k = 5) =>
+        Classification.TopK(Run(input), k, OutputLength == ImageNetLabels.All.Count ? ImageNetLabels.All : null);
 
     /// <summary>
     /// A copy, in NCHW order, of tensor <paramref name="tensor"/> of image <paramref name="image"/> as the last

@@ -1,0 +1,134 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
+using ResNet.Runtime;
+
+namespace ResNet.Native;
+
+/// <summary>
+/// NativeAOT fixes <c>IsSupported</c> when it compiles, so one binary cannot pick AVX-512 at run time: an
+/// x86-64-v3 build never runs AVX-512 code, and an x86-64-v4 build refuses to start on an AVX2-only CPU.
+/// So the published <c>resnet18</c> is the v3 build (AVX2 kernels) carrying the v4 build of the same
+/// program inside it; on a CPU (and kernel) with AVX-512 it hands the process over to that image with
+/// memfd_create + fexecve: nothing is written to disk, arguments, stdio and exit code pass through.
+/// RESNET18_ISA=avx2|portable keeps the v3 process (and picks its kernels).
+/// </summary>
+internal static unsafe partial class IsaLauncher
+{
+    private const string ResourceName = "resnet18-avx512";
+    private const string ChildMarker = "RESNET18_LAUNCHED_FROM";
+
+    /// <summary>The kernels the user asked for with RESNET18_ISA, if any.</summary>
+    public static InstructionSet? Requested => Environment.GetEnvironmentVariable("RESNET18_ISA")?.ToLowerInvariant() switch
+    {
+        "avx512" => InstructionSet.Avx512,
+        "avx2" => InstructionSet.Avx2,
+        "portable" => InstructionSet.Portable,
+        _ => null,
+    };
+
+    /// <summary>The instruction set to build networks with: the request if this process can run it, else the best it can.</summary>
+    public static InstructionSet Effective => Requested is InstructionSet r && NetworkOptions.IsSupported(r) ? r : NetworkOptions.Best;
+
+    public static void MaybeReexec(string[] args)
+    {
+#if !RESNET_VARIANT_AVX512
+        if (!OperatingSystem.IsLinux() || RuntimeFeature.IsDynamicCodeSupported) return; // JIT picks the best ISA itself
+        if (Requested is InstructionSet.Avx2 or InstructionSet.Portable) return;
+        if (Environment.GetEnvironmentVariable(ChildMarker) != null || !CpuHasAvx512()) return;
+        using var image = typeof(IsaLauncher).Assembly.GetManifestResourceStream(ResourceName);
+        if (image == null) return;
+        int fd = MemfdCreate("resnet18-avx512", 1 /* MFD_CLOEXEC */);
+        if (fd < 0) return;
+        var buffer = new byte[1 << 20];
+        int n;
+        while ((n = image.Read(buffer)) > 0)
+        {
+            fixed (byte* p = buffer)
+            {
+                for (int done = 0; done < n;)
+                {
+                    nint w = Write(fd, p + done, n - done);
+                    if (w <= 0) { Close(fd); return; }
+                    done += (int)w;
+                }
+            }
+        }
+        var argv = new List<string> { Environment.ProcessPath ?? "resnet18" };
+        argv.AddRange(args);
+        var envp = new List<string>();
+        foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables()) envp.Add($"{e.Key}={e.Value}");
+        envp.Add($"{ChildMarker}={Environment.ProcessPath}");
+        Exec(fd, argv, envp);
+        Close(fd); // fexecve returned: it failed; carry on with the AVX2 kernels in this process
+#endif
+    }
+
+    /// <summary>One line for --version: which build runs and which kernels it uses.</summary>
+    public static string Describe()
+    {
+        string kernels = Effective.ToString().ToLowerInvariant();
+#if RESNET_VARIANT_AVX512
+        return $"{kernels} (x86-64-v4 NativeAOT build, started from the image embedded in {Environment.GetEnvironmentVariable(ChildMarker) ?? "the launcher"})";
+#else
+        if (RuntimeFeature.IsDynamicCodeSupported) return $"{kernels} (JIT: the best this CPU runs)";
+        string why = CpuHasAvx512()
+            ? Requested != null ? $"AVX-512 present but RESNET18_ISA={Environment.GetEnvironmentVariable("RESNET18_ISA")}" : "AVX-512 present but no embedded x86-64-v4 image"
+            : "this CPU has no AVX-512";
+        return $"{kernels} (x86-64-v3 NativeAOT build; {why})";
+#endif
+    }
+
+    /// <summary>AVX-512 F/CD/BW/DQ/VL (x86-64-v4) in CPUID, and enabled by the kernel (Linux lists the flags only then).</summary>
+    public static bool CpuHasAvx512()
+    {
+        if (!X86Base.IsSupported) return false;
+        var (_, ebx, _, _) = X86Base.CpuId(7, 0);
+        const int needed = (1 << 16) | (1 << 17) | (1 << 28) | (1 << 30) | unchecked((int)(1u << 31));
+        if ((ebx & needed) != needed) return false;
+        try
+        {
+            string flags = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("flags", StringComparison.Ordinal)) ?? "";
+            var set = flags.Split(' ', StringSplitOptions.RemoveEmptyEntries).ToHashSet();
+            return new[] { "avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl" }.All(set.Contains);
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
+    private static void Exec(int fd, List<string> argv, List<string> envp)
+    {
+        var strings = new List<nint>();
+        nint* a = stackalloc nint[argv.Count + 1];
+        nint* e = (nint*)NativeMemory.Alloc((nuint)(envp.Count + 1), (nuint)sizeof(nint));
+        try
+        {
+            for (int i = 0; i < argv.Count; i++) strings.Add(a[i] = Marshal.StringToCoTaskMemUTF8(argv[i]));
+            a[argv.Count] = 0;
+            for (int i = 0; i < envp.Count; i++) strings.Add(e[i] = Marshal.StringToCoTaskMemUTF8(envp[i]));
+            e[envp.Count] = 0;
+            Console.Out.Flush();
+            Console.Error.Flush();
+            Fexecve(fd, a, e);
+        }
+        finally
+        {
+            foreach (var s in strings) Marshal.FreeCoTaskMem(s);
+            NativeMemory.Free(e);
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "memfd_create", StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int MemfdCreate(string name, uint flags);
+
+    [LibraryImport("libc", EntryPoint = "write")]
+    private static partial nint Write(int fd, byte* buffer, nint count);
+
+    [LibraryImport("libc", EntryPoint = "close")]
+    private static partial int Close(int fd);
+
+    [LibraryImport("libc", EntryPoint = "fexecve")]
+    private static partial int Fexecve(int fd, nint* argv, nint* envp);
+}

@@ -1,0 +1,80 @@
+using ResNet.Runtime;
+using ResNet.Runtime.Hub;
+using ResNet.Runtime.Weights;
+
+namespace ResNet.Native;
+
+/// <summary>
+/// Where the weights come from, in torch.hub's spirit: --weights FILE; $RESNET18_WEIGHTS; weights embedded
+/// into this binary at build time; the torch.hub cache; otherwise a download into that cache (unless offline).
+/// </summary>
+internal sealed class WeightsResolver(string? explicitPath, bool offline)
+{
+    public const string EmbeddedResourceName = "embedded-weights.pth";
+
+    public static string Url => Environment.GetEnvironmentVariable("RESNET18_WEIGHTS_URL") is { Length: > 0 } u ? u : TorchHub.DefaultUrl;
+
+    public bool Offline { get; } = offline || Environment.GetEnvironmentVariable("RESNET18_OFFLINE") is "1" or "true" or "yes";
+
+    public string CachePath => Path.Combine(TorchHub.CheckpointDirectory(), TorchHub.FileName(Url));
+
+    /// <summary>One line saying where weights would be loaded from now, for --version.</summary>
+    public string Describe()
+    {
+        if (explicitPath != null) return $"{explicitPath} (--weights)";
+        if (Environment.GetEnvironmentVariable("RESNET18_WEIGHTS") is { Length: > 0 } env) return $"{env} ($RESNET18_WEIGHTS)";
+        if (HasEmbedded) return "embedded in this binary";
+        if (File.Exists(CachePath)) return $"{CachePath} (torch.hub cache)";
+        return Offline ? $"none: {CachePath} is absent and downloading is disabled (--offline / $RESNET18_OFFLINE)"
+                       : $"{CachePath} (absent: would be downloaded from {Url})";
+    }
+
+    public StateDict Load()
+    {
+        if (explicitPath != null) return StateDict.Load(explicitPath);
+        if (Environment.GetEnvironmentVariable("RESNET18_WEIGHTS") is { Length: > 0 } env) return StateDict.Load(env);
+        if (HasEmbedded)
+        {
+            using var stream = typeof(WeightsResolver).Assembly.GetManifestResourceStream(EmbeddedResourceName)!;
+            return StateDict.Load(stream, "embedded weights");
+        }
+        if (File.Exists(CachePath)) return StateDict.Load(CachePath);
+        if (Offline)
+            throw new WeightsException($"no weights: looked for --weights, $RESNET18_WEIGHTS and {CachePath}; downloading is disabled (--offline or $RESNET18_OFFLINE)");
+        Download();
+        return StateDict.Load(CachePath);
+    }
+
+    private static bool HasEmbedded => typeof(WeightsResolver).Assembly.GetManifestResourceInfo(EmbeddedResourceName) != null;
+
+    private void Download()
+    {
+        string url = Url;
+        Console.Error.WriteLine($"Downloading: \"{url}\" to {CachePath}");
+        var bar = new ProgressBar();
+        TorchHub.DownloadAsync(url, CachePath, TorchHub.HashPrefix(TorchHub.FileName(url)), bar.Report).GetAwaiter().GetResult();
+        bar.Done();
+    }
+
+    /// <summary>A progress bar on stderr, redrawn in place on a terminal and at 10% steps otherwise.</summary>
+    private sealed class ProgressBar
+    {
+        private int _lastShown = -1;
+
+        public void Report(long received, long total)
+        {
+            int percent = total > 0 ? (int)(100 * received / total) : -1;
+            bool terminal = !Console.IsErrorRedirected;
+            if (percent == _lastShown || (!terminal && percent % 10 != 0)) return;
+            _lastShown = percent;
+            string text = total > 0 ? $"{percent,3}% {received / 1048576.0,7:0.0} / {total / 1048576.0:0.0} MiB" : $"{received / 1048576.0:0.0} MiB";
+            if (terminal) Console.Error.Write($"\r[{new string('#', Math.Max(0, percent) / 4),-25}] {text}");
+            else Console.Error.WriteLine(text);
+        }
+
+        public void Done()
+        {
+            if (!Console.IsErrorRedirected) Console.Error.WriteLine();
+        }
+    }
+}

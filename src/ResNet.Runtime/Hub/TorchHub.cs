@@ -1,0 +1,106 @@
+using System.Security.Cryptography;
+using System.Text.RegularExpressions;
+
+namespace ResNet.Runtime.Hub;
+
+/// <summary>
+/// Finds the weights the way torch.hub does and, if allowed, downloads them into its cache:
+/// <c>$TORCH_HOME/hub/checkpoints/&lt;file name of the URL&gt;</c> (TORCH_HOME defaults to $XDG_CACHE_HOME/torch,
+/// else ~/.cache/torch), so a machine where PyTorch already downloaded resnet18-f37072fd.pth just works.
+/// A download goes to a temporary file in that directory and is renamed into place only once its SHA-256
+/// starts with the hash in the file name (torch.hub's check_hash); any failure deletes it.
+/// </summary>
+public static partial class TorchHub
+{
+    /// <summary>torchvision's ImageNet weights for resnet18 (IMAGENET1K_V1).</summary>
+    public const string DefaultUrl = "https://download.pytorch.org/models/resnet18-f37072fd.pth";
+
+    /// <summary>The cache directory torch.hub uses for checkpoints.</summary>
+    public static string CheckpointDirectory()
+    {
+        string? torchHome = Environment.GetEnvironmentVariable("TORCH_HOME");
+        if (string.IsNullOrEmpty(torchHome))
+        {
+            string? xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
+            string cache = string.IsNullOrEmpty(xdg) ? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache") : xdg;
+            torchHome = Path.Combine(cache, "torch");
+        }
+        return Path.Combine(torchHome, "hub", "checkpoints");
+    }
+
+    /// <summary>The file name a URL's checkpoint is cached under (its last path segment).</summary>
+    public static string FileName(string url)
+    {
+        var uri = new Uri(url);
+        string name = Path.GetFileName(uri.AbsolutePath);
+        return name.Length > 0 ? name : throw new ArgumentException($"URL {url} does not end in a file name", nameof(url));
+    }
+
+    /// <summary>The hash prefix torch.hub checks: what follows the last '-' of the file name, before the extension.</summary>
+    public static string? HashPrefix(string fileName)
+    {
+        var m = HashPattern().Match(fileName);
+        return m.Success ? m.Groups[1].Value : null;
+    }
+
+    /// <summary>
+    /// Downloads <paramref name="url"/> to <paramref name="destination"/> through a temporary file, verifying the
+    /// SHA-256 prefix when <paramref name="hashPrefix"/> is given. Reports (bytes so far, total or -1).
+    /// </summary>
+    public static async Task DownloadAsync(string url, string destination, string? hashPrefix, Action<long, long>? progress = null,
+        HttpClient? client = null, CancellationToken cancellationToken = default)
+    {
+        string dir = Path.GetDirectoryName(Path.GetFullPath(destination))!;
+        Directory.CreateDirectory(dir);
+        string temp = Path.Combine(dir, $".{Path.GetFileName(destination)}.{Guid.NewGuid():N}.partial");
+        var owned = client == null ? new HttpClient { Timeout = TimeSpan.FromMinutes(30) } : null;
+        try
+        {
+            using var response = await (client ?? owned!).GetAsync(url, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+            if (!response.IsSuccessStatusCode)
+                throw new WeightsException($"{url}: download failed: HTTP {(int)response.StatusCode} {response.ReasonPhrase}");
+            long total = response.Content.Headers.ContentLength ?? -1;
+            using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            long received = 0;
+            await using (var input = await response.Content.ReadAsStreamAsync(cancellationToken))
+            await using (var output = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            {
+                var buffer = new byte[1 << 16];
+                int n;
+                while ((n = await input.ReadAsync(buffer, cancellationToken)) > 0)
+                {
+                    await output.WriteAsync(buffer.AsMemory(0, n), cancellationToken);
+                    sha.AppendData(buffer, 0, n);
+                    received += n;
+                    progress?.Invoke(received, total);
+                }
+            }
+            if (total >= 0 && received != total)
+                throw new WeightsException($"{url}: download ended after {received} of {total} bytes");
+            string digest = Convert.ToHexStringLower(sha.GetHashAndReset());
+            if (hashPrefix != null && !digest.StartsWith(hashPrefix, StringComparison.Ordinal))
+                throw new WeightsException($"{url}: invalid hash value (expected \"{hashPrefix}\", got \"{digest}\"); nothing was saved");
+            File.Move(temp, destination, overwrite: true);
+        }
+        catch (HttpRequestException e)
+        {
+            throw new WeightsException($"{url}: download failed: {e.Message}");
+        }
+        catch (IOException e) when (e is not FileNotFoundException)
+        {
+            throw new WeightsException($"{url}: download failed: {e.Message}");
+        }
+        catch (TaskCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new WeightsException($"{url}: download timed out");
+        }
+        finally
+        {
+            owned?.Dispose();
+            if (File.Exists(temp)) File.Delete(temp);
+        }
+    }
+
+    [GeneratedRegex(@"-([a-f0-9]*)\.")]
+    private static partial Regex HashPattern();
+}

@@ -1,0 +1,55 @@
+namespace ResNet.Runtime.Images;
+
+/// <summary>
+/// torchvision's ImageNet evaluation transform, exactly: Resize(256) (shorter side to 256, longer side
+/// int(256·long/short), PIL bilinear), CenterCrop(224) (offsets int(round((h − 224)/2)), Python's
+/// round-half-to-even), ToTensor (/255) and Normalize, in float32 in torchvision's order of operations.
+/// </summary>
+public static class ImageNetTransform
+{
+    /// <summary>Shorter side after Resize.</summary>
+    public const int ResizeTo = 256;
+
+    /// <summary>Crop size.</summary>
+    public const int CropTo = 224;
+
+    private static readonly float[] Mean = [0.485f, 0.456f, 0.406f];
+    private static readonly float[] Std = [0.229f, 0.224f, 0.225f];
+
+    /// <summary>Decodes <paramref name="path"/> and returns the 3×224×224 CHW tensor.</summary>
+    public static float[] FromFile(string path, long maxPixels = ImageDecoder.DefaultMaxPixels) => ToTensor(ResizeAndCrop(ImageDecoder.Load(path, maxPixels)));
+
+    /// <summary>The size torchvision's Resize(256) gives: shorter side 256, longer side int(256 · long / short).</summary>
+    public static (int Width, int Height) ResizedSize(int width, int height)
+    {
+        int shortSide = Math.Min(width, height), longSide = Math.Max(width, height);
+        int newLong = (int)((double)ResizeTo * longSide / shortSide);
+        return width <= height ? (ResizeTo, newLong) : (newLong, ResizeTo);
+    }
+
+    /// <summary>Resize(256) then CenterCrop(224): the 8-bit image ToTensor sees.</summary>
+    public static RgbImage ResizeAndCrop(RgbImage image)
+    {
+        var (w, h) = ResizedSize(image.Width, image.Height);
+        var resized = PilResize.Bilinear(image, w, h);
+        int top = (int)Math.Round((h - CropTo) / 2.0, MidpointRounding.ToEven);
+        int left = (int)Math.Round((w - CropTo) / 2.0, MidpointRounding.ToEven);
+        var crop = new byte[CropTo * CropTo * 3];
+        for (int y = 0; y < CropTo; y++)
+            Array.Copy(resized.Pixels, ((y + top) * w + left) * 3, crop, y * CropTo * 3, CropTo * 3);
+        return new RgbImage(CropTo, CropTo, crop);
+    }
+
+    /// <summary>ToTensor + Normalize: CHW float32, (v / 255 − mean) / std per channel.</summary>
+    public static float[] ToTensor(RgbImage image)
+    {
+        int plane = image.Width * image.Height;
+        var t = new float[3 * plane];
+        for (int c = 0; c < 3; c++)
+        {
+            float mean = Mean[c], std = Std[c];
+            for (int i = 0; i < plane; i++) t[c * plane + i] = ((float)image.Pixels[i * 3 + c] / 255f - mean) / std;
+        }
+        return t;
+    }
+}

@@ -1,0 +1,155 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text.Json;
+using ResNet.Runtime;
+using ResNet.Runtime.Weights;
+using Xunit;
+
+namespace ResNet.Tests;
+
+/// <summary>The `resnet18` command end to end (run under the JIT from the test output directory).</summary>
+public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, IDisposable
+{
+    private readonly string _home = Directory.CreateTempSubdirectory("cli").FullName;
+    private readonly RandomResNet18Weights _weights;
+
+    public CliTests(RandomResNet18Weights weights) => _weights = weights;
+
+    public void Dispose() => Directory.Delete(_home, recursive: true);
+
+    /// <summary>ResNet-18 weights written once per test class in torch.save format.</summary>
+    public sealed class RandomResNet18Weights : IDisposable
+    {
+        public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"resnet18-random-{Guid.NewGuid():N}.pth");
+
+        public RandomResNet18Weights() => TorchSaveWriter.Write(Path, RandomWeights.For(ResNet18.Network, 21));
+
+        public void Dispose() => File.Delete(Path);
+    }
+
+    private (int Exit, string Out, string Err) Run(params string[] args) => Run(new Dictionary<string, string>(), args);
+
+    private (int Exit, string Out, string Err) Run(Dictionary<string, string> env, params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "resnet18.dll"));
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["TORCH_HOME"] = Path.Combine(_home, "torch");
+        psi.Environment.Remove("RESNET18_WEIGHTS");
+        psi.Environment.Remove("RESNET18_OFFLINE");
+        foreach (var (k, v) in env) psi.Environment[k] = v;
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        p.WaitForExit();
+        return (p.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    private static string Image(string name) => Path.Combine(Fixtures.Dir("images"), name);
+
+    [Fact]
+    public void UsageErrorExitsTwo()
+    {
+        var (exit, _, err) = Run("--top", "0", "x.png");
+        Assert.Equal(2, exit);
+        Assert.Contains("--top needs an integer", err);
+        Assert.Equal(2, Run().Exit);
+        Assert.Equal(2, Run("--bogus", "x.png").Exit);
+    }
+
+    [Fact]
+    public void OfflineWithoutWeightsNamesThePathsSearched()
+    {
+        var (exit, @out, err) = Run("--offline", Image("gray8.png"));
+        Assert.Equal(1, exit);
+        Assert.Equal("", @out);
+        string line = Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains(Path.Combine(_home, "torch", "hub", "checkpoints", "resnet18-f37072fd.pth"), line);
+        Assert.Contains("$RESNET18_WEIGHTS", line);
+        Assert.DoesNotContain("   at ", err);
+    }
+
+    [Fact]
+    public void JsonLinesWithLabelsAndPerFileErrors()
+    {
+        string bad = Path.Combine(_home, "bad.png");
+        File.WriteAllText(bad, "not an image");
+        var (exit, @out, err) = Run("--weights", _weights.Path, "--json", "--top", "3", Image("rgb8_61x45.png"), bad, Path.Combine(_home, "missing.jpg"), Image("baseline.jpg"));
+        Assert.Equal(1, exit);
+        var lines = @out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+        Assert.Equal(4, lines.Length);
+        Assert.Equal(3, lines[0].GetProperty("top").GetArrayLength());
+        var first = lines[0].GetProperty("top")[0];
+        Assert.Equal(ImageNetLabels.All[first.GetProperty("index").GetInt32()], first.GetProperty("label").GetString());
+        Assert.False(lines[0].TryGetProperty("logits", out _));
+        Assert.Equal($"{bad}: not a PNG or JPEG image (the supported formats)", lines[1].GetProperty("error").GetString());
+        Assert.Contains("no such file", lines[2].GetProperty("error").GetString());
+        Assert.True(lines[3].TryGetProperty("top", out _));
+        Assert.DoesNotContain("   at ", err);
+    }
+
+    [Fact]
+    public void DirectoryArgumentClassifiesItsImages()
+    {
+        var (exit, @out, _) = Run("--weights", _weights.Path, "--json", "--logits", Fixtures.Dir("images"));
+        Assert.Equal(0, exit);
+        var lines = @out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+        int images = Directory.GetFiles(Fixtures.Dir("images")).Count(f => f.EndsWith(".png") || f.EndsWith(".jpg"));
+        Assert.Equal(images, lines.Length);
+        Assert.All(lines, l => Assert.Equal(1000, l.GetProperty("logits").GetArrayLength()));
+    }
+
+    [Fact]
+    public void TableShowsRankPercentLabelIndex()
+    {
+        var (exit, @out, _) = Run("--weights", _weights.Path, Image("gray8.png"));
+        Assert.Equal(0, exit);
+        var rows = @out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(6, rows.Length);
+        Assert.Matches(@"^\s+1\s+\d+\.\d\d%\s+.+ \(\d+\)$", rows[1]);
+    }
+
+    [Fact]
+    public void WeightsAreDownloadedIntoTheTorchHubCacheOnce()
+    {
+        var bytes = File.ReadAllBytes(_weights.Path);
+        string prefix = Convert.ToHexStringLower(SHA256.HashData(bytes))[..8];
+        int requests = 0;
+        using var server = new LoopbackServer(ctx =>
+        {
+            Interlocked.Increment(ref requests);
+            ctx.Response.ContentLength64 = bytes.Length;
+            ctx.Response.OutputStream.Write(bytes);
+            ctx.Response.Close();
+        });
+        var env = new Dictionary<string, string> { ["RESNET18_WEIGHTS_URL"] = server.Url($"resnet18-{prefix}.pth") };
+        var (exit, _, err) = Run(env, Image("gray8.png"));
+        Assert.True(exit == 0, err);
+        string cached = Path.Combine(_home, "torch", "hub", "checkpoints", $"resnet18-{prefix}.pth");
+        Assert.Equal(bytes, File.ReadAllBytes(cached));
+        Assert.Contains("Downloading", err);
+        Assert.Equal(0, Run(env, Image("gray8.png")).Exit);
+        Assert.Equal(1, requests);
+        Assert.Single(Directory.GetFiles(Path.GetDirectoryName(cached)!));
+    }
+
+    [Fact]
+    public void BadDownloadLeavesTheCacheEmpty()
+    {
+        using var server = new LoopbackServer(ctx => { ctx.Response.StatusCode = 404; ctx.Response.Close(); });
+        var (exit, _, err) = Run(new Dictionary<string, string> { ["RESNET18_WEIGHTS_URL"] = server.Url("resnet18-f37072fd.pth") }, Image("gray8.png"));
+        Assert.Equal(1, exit);
+        Assert.Contains("HTTP 404", err);
+        string dir = Path.Combine(_home, "torch", "hub", "checkpoints");
+        Assert.True(!Directory.Exists(dir) || Directory.GetFiles(dir).Length == 0);
+    }
+
+    [Fact]
+    public void VersionSaysIsaAndWeights()
+    {
+        var (exit, @out, _) = Run("--version");
+        Assert.Equal(0, exit);
+        Assert.Contains("instruction set: ", @out);
+        Assert.Contains("weights: ", @out);
+    }
+}

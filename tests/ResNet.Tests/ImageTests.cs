@@ -1,0 +1,110 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using ResNet.Runtime;
+using ResNet.Runtime.Images;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace ResNet.Tests;
+
+/// <summary>Decoding and preprocessing against PIL + torchvision (fixtures from tools/make_image_fixtures.py).</summary>
+public class ImageTests(ITestOutputHelper output)
+{
+    private static readonly string Dir = Fixtures.Dir("images");
+
+    public static TheoryData<string> Files(string suffix)
+    {
+        var data = new TheoryData<string>();
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(Dir, "images.json")));
+        foreach (var e in doc.RootElement.EnumerateArray())
+        {
+            string f = e.GetProperty("file").GetString()!;
+            if (f.EndsWith(suffix)) data.Add(f);
+        }
+        return data;
+    }
+
+    private static JsonElement Entry(string dir, string file)
+    {
+        var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "images.json")));
+        return doc.RootElement.EnumerateArray().Single(e => e.GetProperty("file").GetString() == file);
+    }
+
+    [Theory]
+    [MemberData(nameof(Files), ".png")]
+    public void PngPreprocessingIsBitExactWithTorchvision(string file)
+    {
+        var entry = Entry(Dir, file);
+        var image = ImageDecoder.Load(Path.Combine(Dir, file));
+        Assert.Equal(entry.GetProperty("size")[0].GetInt32(), image.Width);
+        var crop = ImageNetTransform.ResizeAndCrop(image);
+        Assert.Equal(entry.GetProperty("crop_sha256").GetString(), Convert.ToHexStringLower(SHA256.HashData(crop.Pixels)));
+        var tensor = ImageNetTransform.ToTensor(crop);
+        var bytes = new byte[tensor.Length * 4];
+        Buffer.BlockCopy(tensor, 0, bytes, 0, bytes.Length);
+        Assert.Equal(entry.GetProperty("tensor_sha256").GetString(), Convert.ToHexStringLower(SHA256.HashData(bytes)));
+    }
+
+    [Theory]
+    [MemberData(nameof(Files), ".jpg")]
+    public void JpegPreprocessingIsCloseToLibjpegTurbo(string file)
+    {
+        var crop = ImageNetTransform.ResizeAndCrop(ImageDecoder.Load(Path.Combine(Dir, file))).Pixels;
+        var (_, expected) = ReadU8(Path.Combine(Dir, file + ".crop.npy"));
+        int max = 0;
+        long sum = 0;
+        for (int i = 0; i < crop.Length; i++)
+        {
+            int d = Math.Abs(crop[i] - expected[i]);
+            max = Math.Max(max, d);
+            sum += d;
+        }
+        double mean = (double)sum / crop.Length;
+        output.WriteLine($"{file}: max |Δ| {max}/255, mean |Δ| {mean:0.000}/255 after resize+crop");
+        // stb_image and libjpeg-turbo differ in IDCT rounding and chroma upsampling: a few levels, rarely more.
+        Assert.True(mean < 1.0, $"{file}: mean |Δ| {mean}");
+        Assert.True(max <= 16, $"{file}: max |Δ| {max}");
+    }
+
+    [Fact]
+    public void ResizeKeepsTorchvisionSizes()
+    {
+        Assert.Equal((256, 341), ImageNetTransform.ResizedSize(300, 400));
+        Assert.Equal((455, 256), ImageNetTransform.ResizedSize(1000, 562));
+        Assert.Equal((256, 256), ImageNetTransform.ResizedSize(5, 5));
+        Assert.Equal((256, 358), ImageNetTransform.ResizedSize(5, 7));
+    }
+
+    [SkippableFact]
+    public void LargeImagesAndPhotosMatchTorchvision()
+    {
+        var dir = Environment.GetEnvironmentVariable("RESNET18_IMAGE_FIXTURES");
+        if (string.IsNullOrEmpty(dir) && Fixtures.FullSizeRequired) Assert.Fail("RESNET18_REQUIRE_FULL=1 but RESNET18_IMAGE_FIXTURES is not set");
+        Skip.If(string.IsNullOrEmpty(dir), "large image fixtures absent (CI generates them)");
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir!, "images.json")));
+        foreach (var e in doc.RootElement.EnumerateArray())
+        {
+            string file = e.GetProperty("file").GetString()!;
+            var tensor = ImageNetTransform.FromFile(Path.Combine(dir!, file));
+            var expected = Fixtures.Npy(Path.Combine(dir!, file + ".tensor.npy"));
+            float diff = Fixtures.MaxDiff(tensor, expected);
+            output.WriteLine($"{file}: max |Δ| {diff}");
+            if (file.EndsWith(".png")) Assert.True(diff <= 1e-6f, $"{file}: max |Δ| {diff}");
+        }
+    }
+
+    [Fact]
+    public void LabelsAreTorchvisionsOrder()
+    {
+        Assert.Equal(1000, ImageNetLabels.All.Count);
+        Assert.Equal("tench", ImageNetLabels.All[0]);
+        Assert.Equal("toilet tissue", ImageNetLabels.All[999]);
+    }
+
+    internal static (int[] Shape, byte[] Data) ReadU8(string path)
+    {
+        var bytes = File.ReadAllBytes(path);
+        int headerLength = BitConverter.ToUInt16(bytes, 8);
+        return ([224, 224, 3], bytes[(10 + headerLength)..]);
+    }
+}

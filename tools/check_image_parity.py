@@ -1,0 +1,40 @@
+"""End-to-end image parity: `resnet18 --weights W --json --logits IMAGES...` against torchvision 0.14 + PIL
+(resnet18 with the same weights, Image.open(f).convert('RGB'), the ImageNet eval transform).
+PNG: max |dlogit| <= bound and the same top-5; JPEG (different decoder): the same top-1, difference reported.
+
+    python3 tools/check_image_parity.py out/resnet18 fixtures/full/weights.pth 2e-3 IMAGE...
+"""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import torch
+import torchvision
+from PIL import Image
+from torchvision import transforms
+
+binary, weights, bound, images = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4:]
+model = torchvision.models.resnet18()
+model.load_state_dict(torch.load(weights))
+model.eval()
+tf = transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224), transforms.ToTensor(),
+                         transforms.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])])
+out = subprocess.run([binary, "--weights", weights, "--json", "--logits", *images], capture_output=True, text=True)
+results = {json.loads(l)["file"]: json.loads(l) for l in out.stdout.splitlines()}
+failed = False
+for f in images:
+    r = results[f]
+    if "error" in r:
+        print(f"{f}: ERROR {r['error']}")
+        failed = True
+        continue
+    with torch.no_grad():
+        expected = model(tf(Image.open(f).convert("RGB"))[None])[0].numpy()
+    got = np.array(r["logits"], dtype=np.float32)
+    diff = float(np.abs(got - expected).max())
+    top_e, top_g = list(np.argsort(-expected)[:5]), [t["index"] for t in r["top"]]
+    ok = (diff <= bound and top_e == top_g) if f.lower().endswith(".png") else top_e[0] == top_g[0]
+    failed |= not ok
+    print(f"{'ok  ' if ok else 'FAIL'} {f}: max |dlogit| {diff:.3g}, top-5 {top_g} (torch {top_e})")
+sys.exit(1 if failed else 0)

@@ -1,0 +1,150 @@
+"""Image preprocessing fixtures from PIL + torchvision (the reference): PNG files of every color type and bit
+depth (written by a small PNG encoder here, since PIL cannot write 16-bit color, low bit depths or
+interlacing), JPEGs (baseline, progressive, 4:4:4, gray), and for each, what torchvision's ImageNet eval
+transform gives on `Image.open(f).convert('RGB')`:
+
+  images.json       per file: SHA-256 of the uint8 224×224×3 Resize(256)+CenterCrop(224) result and of the
+                    float32 3×224×224 tensor after ToTensor+Normalize (exact checks that cost no space)
+  <name>.crop.npy   that uint8 crop itself, for JPEGs (decoders differ, so the check is a bound) and with --large
+  <name>.tensor.npy the float32 tensor (with --tensors)
+
+    python3 tools/make_image_fixtures.py tests/fixtures/images            # small, checked in
+    python3 tools/make_image_fixtures.py --large --tensors fixtures/images  # CI: photos and big sizes
+"""
+import argparse
+import glob
+import hashlib
+import json
+import os
+import struct
+import zlib
+
+import warnings
+
+import numpy as np
+from PIL import Image
+from torchvision import transforms
+
+RESIZE_CROP = transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224)])
+FULL = transforms.Compose([RESIZE_CROP, transforms.ToTensor(),
+                           transforms.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])])
+
+
+def png(path, rows, color_type, depth, palette=None, trns=None, interlace=False):
+    """rows: uint array H×W×channels of sample values (palette indices for type 3)."""
+    h, w = rows.shape[:2]
+    chans = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[color_type]
+    rows = rows.reshape(h, w, chans)
+
+    def pack(sub):
+        out = b""
+        for r in sub:
+            vals = r.reshape(-1)
+            if depth == 16:
+                line = b"".join(struct.pack(">H", int(v)) for v in vals)
+            elif depth == 8:
+                line = bytes(int(v) for v in vals)
+            else:
+                bits = "".join(format(int(v), f"0{depth}b") for v in vals)
+                bits += "0" * (-len(bits) % 8)
+                line = bytes(int(bits[i:i + 8], 2) for i in range(0, len(bits), 8))
+            out += b"\x00" + line
+        return out
+
+    if interlace:
+        raw = b""
+        for x0, y0, dx, dy in [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]:
+            sub = rows[y0::dy, x0::dx]
+            if sub.shape[0] and sub.shape[1]:
+                raw += pack(sub)
+    else:
+        raw = pack(rows)
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    body = chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, color_type, 0, 0, 1 if interlace else 0))
+    if palette is not None:
+        body += chunk(b"PLTE", bytes(np.asarray(palette, dtype=np.uint8).reshape(-1)))
+    if trns is not None:
+        body += chunk(b"tRNS", trns)
+    body += chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + body)
+
+
+def noise(rng, h, w, c, maxv):
+    # Smooth gradients plus noise: photo-like enough to exercise rounding everywhere.
+    y, x = np.mgrid[0:h, 0:w]
+    base = (np.sin(x[..., None] / (3 + np.arange(c))) + np.cos(y[..., None] / 5.0)) * 0.25 + 0.5
+    v = base * maxv + rng.normal(0, maxv * 0.15, (h, w, c))
+    return np.clip(np.round(v), 0, maxv).astype(np.int64)
+
+
+def main():
+    warnings.filterwarnings("ignore", message="Palette images with Transparency")
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out")
+    ap.add_argument("--large", action="store_true")
+    ap.add_argument("--tensors", action="store_true")
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    rng = np.random.default_rng(5)
+    made = []
+
+    def add(name):
+        made.append(name)
+
+    sizes = [(45, 61), (7, 5), (300, 257)] if not args.large else [(1000, 37), (513, 769), (256, 256), (224, 300), (1200, 900)]
+    for i, (h, w) in enumerate(sizes):
+        png(f"{args.out}/rgb8_{w}x{h}.png", noise(rng, h, w, 3, 255), 2, 8); add(f"rgb8_{w}x{h}.png")
+    if not args.large:
+        h, w = 33, 50
+        png(f"{args.out}/gray8.png", noise(rng, h, w, 1, 255), 0, 8); add("gray8.png")
+        png(f"{args.out}/gray16.png", noise(rng, h, w, 1, 400), 0, 16); add("gray16.png")
+        for d in (1, 2, 4):
+            png(f"{args.out}/gray{d}.png", noise(rng, h, w, 1, 2 ** d - 1), 0, d); add(f"gray{d}.png")
+        png(f"{args.out}/graya8.png", noise(rng, h, w, 2, 255), 4, 8); add("graya8.png")
+        png(f"{args.out}/graya16.png", noise(rng, h, w, 2, 65535), 4, 16); add("graya16.png")
+        png(f"{args.out}/rgb16.png", noise(rng, h, w, 3, 65535), 2, 16); add("rgb16.png")
+        png(f"{args.out}/rgba8.png", noise(rng, h, w, 4, 255), 6, 8); add("rgba8.png")
+        png(f"{args.out}/rgba16.png", noise(rng, h, w, 4, 65535), 6, 16); add("rgba16.png")
+        for d in (1, 2, 4, 8):
+            n = 2 ** d
+            pal = rng.integers(0, 256, (n, 3))
+            png(f"{args.out}/palette{d}.png", noise(rng, h, w, 1, n - 1), 3, d, palette=pal,
+                trns=bytes(rng.integers(0, 256, n // 2 + 1).astype(np.uint8))); add(f"palette{d}.png")
+        png(f"{args.out}/rgb8_interlaced.png", noise(rng, 37, 41, 3, 255), 2, 8, interlace=True); add("rgb8_interlaced.png")
+        png(f"{args.out}/palette4_interlaced.png", noise(rng, 19, 23, 1, 15), 3, 4, palette=rng.integers(0, 256, (16, 3)),
+            interlace=True); add("palette4_interlaced.png")
+        png(f"{args.out}/gray16_interlaced.png", noise(rng, 11, 13, 1, 300), 0, 16, interlace=True); add("gray16_interlaced.png")
+        src = Image.fromarray(noise(rng, 90, 120, 3, 255).astype(np.uint8))
+        src.save(f"{args.out}/baseline.jpg", quality=90); add("baseline.jpg")
+        src.save(f"{args.out}/progressive.jpg", quality=85, progressive=True); add("progressive.jpg")
+        src.save(f"{args.out}/q95_444.jpg", quality=95, subsampling=0); add("q95_444.jpg")
+        src.convert("L").save(f"{args.out}/gray.jpg", quality=90); add("gray.jpg")
+    else:
+        for photo in sorted(glob.glob("/usr/share/darknet/data/*.jpg")):
+            name = os.path.basename(photo)
+            Image.open(photo).save(f"{args.out}/{name}")  # a copy re-encoded by libjpeg: baseline
+            add(name)
+            Image.open(photo).save(f"{args.out}/progressive_{name}", quality=92, progressive=True); add(f"progressive_{name}")
+            Image.open(photo).save(f"{args.out}/{name[:-4]}.png"); add(f"{name[:-4]}.png")
+
+    meta = []
+    for name in made:
+        img = Image.open(f"{args.out}/{name}").convert("RGB")
+        crop = np.ascontiguousarray(np.asarray(RESIZE_CROP(img), dtype=np.uint8))
+        tensor = np.ascontiguousarray(FULL(img).numpy().astype(np.float32))
+        if args.large or name.endswith(".jpg"):
+            np.save(f"{args.out}/{name}.crop.npy", crop)
+        if args.tensors:
+            np.save(f"{args.out}/{name}.tensor.npy", tensor)
+        meta.append({"file": name, "size": list(img.size), "crop_sha256": hashlib.sha256(crop.tobytes()).hexdigest(),
+                     "tensor_sha256": hashlib.sha256(tensor.tobytes()).hexdigest()})
+    with open(f"{args.out}/images.json", "w") as f:
+        json.dump(meta, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
