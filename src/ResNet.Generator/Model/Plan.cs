@@ -2,18 +2,18 @@ namespace ResNet.Generator.Model
 {
     /// <summary>
     /// A vector instruction set the generator emits kernels for. <see cref="Block"/> is the channel block of
-    /// the activation layout (one vector of floats); <see cref="Accumulators"/> is how many vector
-    /// accumulators a micro-kernel may keep live without spilling (32 zmm on AVX-512, 16 ymm/xmm otherwise,
-    /// minus the weight vectors and the broadcast).
+    /// the activation layout (one vector of floats); <see cref="Registers"/> is how many vector registers a
+    /// micro-kernel may fill with accumulators, weight vectors and the input broadcast without spilling
+    /// (32 zmm on AVX-512; 16 ymm on AVX2 and 16 xmm on SSE, the portable target's floor).
     /// </summary>
-    internal sealed record Isa(string Name, int Block, int Accumulators, int MaxPixels, string Vector, string VectorType, string Fma, string Guard)
+    internal sealed record Isa(string Name, int Block, int Registers, int MaxPixels, string Vector, string VectorType, string Fma, string Guard)
     {
-        public static readonly Isa Avx512 = new Isa("Avx512", 16, 28, 14, "Vector512", "Vector512<float>",
+        public static readonly Isa Avx512 = new Isa("Avx512", 16, 32, 14, "Vector512", "Vector512<float>",
             "Avx512F.FusedMultiplyAdd", "Avx512F.IsSupported");
-        public static readonly Isa Avx2 = new Isa("Avx2", 8, 12, 8, "Vector256", "Vector256<float>",
+        public static readonly Isa Avx2 = new Isa("Avx2", 8, 16, 8, "Vector256", "Vector256<float>",
             "Fma.MultiplyAdd", "Avx2.IsSupported && Fma.IsSupported");
         // Vector128 is accelerated on every 64-bit CPU .NET runs on (SSE2, NEON); MultiplyAddEstimate uses FMA where it exists.
-        public static readonly Isa Portable = new Isa("Portable", 4, 12, 8, "Vector128", "Vector128<float>",
+        public static readonly Isa Portable = new Isa("Portable", 4, 16, 8, "Vector128", "Vector128<float>",
             "Vector128.MultiplyAddEstimate", "true");
 
         public static readonly Isa[] All = { Avx512, Avx2, Portable };

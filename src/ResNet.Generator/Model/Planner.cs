@@ -129,7 +129,8 @@ namespace ResNet.Generator.Model
             for (int oc = 1; oc <= Math.Min(4, ocBlocks); oc++)
             {
                 if (ocBlocks % oc != 0) continue;
-                int pixels = Math.Min(width, Math.Min(isa.MaxPixels, isa.Accumulators / oc));
+                // Registers hold oc×pixels accumulators, oc weight vectors and one broadcast input.
+                int pixels = Math.Min(width, Math.Min(isa.MaxPixels, (isa.Registers - oc - 1) / oc));
                 if (pixels < 1) continue;
                 int full = width / pixels, rem = width % pixels;
                 double TileCost(int p) => oc * p + (oc + p) / 3.0 + 2;
