@@ -12,11 +12,11 @@ namespace ResNet.Native;
 /// </summary>
 internal static class BenchCommand
 {
-    public const string Usage = "usage: resnet18 bench [--batch B] [--iterations M] [--kernels generated|generic] [--isa avx512|avx2|portable] [--weights W.pth] [--layers] [--json]";
+    public const string Usage = "usage: resnet18 bench [--threads N] [--batch B] [--iterations M] [--kernels generated|generic] [--isa avx512|avx2|portable] [--weights W.pth] [--layers] [--json]";
 
     public static int Run(string[] args)
     {
-        int batch = 1, iterations = 20;
+        int batch = 1, iterations = 20, threads = Environment.ProcessorCount;
         string kernels = "generated";
         string? weightsPath = null;
         bool json = false, layers = false;
@@ -28,6 +28,7 @@ internal static class BenchCommand
             {
                 case "--batch" when int.TryParse(Next(), out batch) && batch is >= 1 and <= 256: break;
                 case "--iterations" when int.TryParse(Next(), out iterations) && iterations >= 1: break;
+                case "--threads" when int.TryParse(Next(), out threads) && threads is >= 1 and <= 256: break;
                 case "--kernels" when Next() is "generated" or "generic" && (kernels = args[i]) != null: break;
                 case "--isa" when ParseIsa(Next()) is InstructionSet s && (isa = s) != null: break;
                 case "--weights" when (weightsPath = Next()) != null: break;
@@ -58,7 +59,7 @@ internal static class BenchCommand
         var rng = new Random(2);
         for (int i = 0; i < input.Length; i++) input[i] = (float)(rng.NextDouble() * 2 - 1);
 
-        using var model = new ResNet18(weights, new NetworkOptions { MaxBatch = batch, InstructionSet = isa });
+        using var model = new ResNet18(weights, new NetworkOptions { MaxBatch = batch, InstructionSet = isa, Threads = threads });
         var generic = new GenericNetwork(ResNet18.Network, weights);
         var output = new float[batch * model.OutputLength];
         Action pass = kernels == "generated" ? () => model.Run(input, output) : () => generic.Run(input);
@@ -78,9 +79,9 @@ internal static class BenchCommand
         string isaName = kernels == "generic" ? "generic" : model.Isa.ToString().ToLowerInvariant();
         var inv = CultureInfo.InvariantCulture;
         if (json)
-            Console.WriteLine(string.Create(inv, $"{{\"threads\":1,\"batch\":{batch},\"kernels\":\"{kernels}\",\"isa\":\"{isaName}\",\"median_ms\":{median:0.###},\"min_ms\":{min:0.###},\"images_per_s\":{batch * 1000 / median:0.##},\"gflops\":{gflops:0.##}}}"));
+            Console.WriteLine(string.Create(inv, $"{{\"threads\":{threads},\"batch\":{batch},\"kernels\":\"{kernels}\",\"isa\":\"{isaName}\",\"median_ms\":{median:0.###},\"min_ms\":{min:0.###},\"images_per_s\":{batch * 1000 / median:0.##},\"gflops\":{gflops:0.##}}}"));
         else
-            Console.WriteLine(string.Create(inv, $"{kernels} ({isaName}), batch {batch}, {iterations} iterations: median {median:0.00} ms, min {min:0.00} ms, {batch * 1000 / median:0.0} images/s, {gflops:0.0} GFLOP/s"));
+            Console.WriteLine(string.Create(inv, $"{kernels} ({isaName}), {threads} thread(s), batch {batch}, {iterations} iterations: median {median:0.00} ms, min {min:0.00} ms, {batch * 1000 / median:0.0} images/s, {gflops:0.0} GFLOP/s"));
         return 0;
     }
 

@@ -16,6 +16,7 @@ public abstract unsafe class GeneratedNetwork : IDisposable
     private readonly float*[] _biases;
     private readonly List<IntPtr> _allocations = new();
     private readonly TensorLayoutInfo _inputLayout, _outputLayout;
+    private readonly WorkerPool? _pool;
     private bool _disposed;
 
     /// <summary>Allocates activation buffers for <see cref="NetworkOptions.MaxBatch"/> images in the chosen layout.</summary>
@@ -35,6 +36,8 @@ public abstract unsafe class GeneratedNetwork : IDisposable
         _buffers = new float*[_layout.BufferFloats.Length];
         for (int b = 0; b < _buffers.Length; b++) _buffers[b] = Allocate((long)_layout.BufferFloats[b] * MaxBatch);
         _weights = new float*[info.Layers.Count];
+        if (options.Threads > 1) _pool = new WorkerPool(options.Threads);
+        Threads = Math.Max(1, options.Threads);
         _biases = new float*[info.Layers.Count];
     }
 
@@ -43,6 +46,9 @@ public abstract unsafe class GeneratedNetwork : IDisposable
 
     /// <summary>The instruction set the kernels use.</summary>
     public InstructionSet Isa { get; }
+
+    /// <summary>Threads each layer runs on.</summary>
+    public int Threads { get; }
 
     /// <summary>The largest batch one call may pass.</summary>
     public int MaxBatch { get; }
@@ -115,14 +121,20 @@ public abstract unsafe class GeneratedNetwork : IDisposable
     {
         if (_layerTimes == null && LayerObserver == null)
         {
-            kernel(args, 0, count);
+            Dispatch(kernel, args, count);
             return;
         }
         long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
-        kernel(args, 0, count);
+        Dispatch(kernel, args, count);
         int layer = _layerCursor++ % Info.Layers.Count;
         if (_layerTimes != null) _layerTimes[layer] += System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
         LayerObserver?.Invoke(layer);
+    }
+
+    private void Dispatch(delegate*<in KernelArgs, int, int, void> kernel, in KernelArgs args, int count)
+    {
+        if (_pool != null) _pool.Run(kernel, args, count);
+        else kernel(args, 0, count);
     }
 
     /// <summary>Called after each layer with its index (tests read tensors there, before buffers are reused).</summary>
@@ -221,6 +233,7 @@ public abstract unsafe class GeneratedNetwork : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
+        _pool?.Dispose();
         foreach (var p in _allocations) NativeMemory.AlignedFree((void*)p);
         _allocations.Clear();
     }

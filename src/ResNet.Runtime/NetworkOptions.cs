@@ -11,6 +11,9 @@ public sealed record NetworkOptions
     /// <summary>Largest batch a call may pass; activation buffers are sized for it once.</summary>
     public int MaxBatch { get; init; } = 1;
 
+    /// <summary>Threads each layer is split across (the caller included); default: every core this process may use.</summary>
+    public int Threads { get; init; } = Environment.ProcessorCount;
+
     /// <summary>The best instruction set this process can run. Under NativeAOT this was fixed when the binary was compiled.</summary>
     public static InstructionSet Best =>
         Avx512F.IsSupported ? Runtime.InstructionSet.Avx512 :

@@ -1,0 +1,133 @@
+namespace ResNet.Runtime;
+
+/// <summary>
+/// A persistent set of worker threads that run one kernel at a time over a range of work items, with the
+/// calling thread taking part. A layer is handed over as a function pointer and a <see cref="KernelArgs"/>
+/// struct, chunks are claimed with one interlocked increment each, and the caller spins until the last
+/// chunk is done: nothing is allocated per layer. Between layers a worker spins briefly before blocking,
+/// because the next layer is usually microseconds away and waking a blocked thread costs tens of them.
+/// </summary>
+public sealed unsafe class WorkerPool : IDisposable
+{
+    /// <summary>Chunks per thread: enough to even out uneven rows, few enough to keep claiming cheap.</summary>
+    private const int ChunksPerThread = 4;
+    /// <summary>About a millisecond of polling (each spin is a short pause loop) before a worker blocks.</summary>
+    private const int SpinsBeforeSleep = 4000;
+
+    private readonly Worker[] _workers;
+    private delegate*<in KernelArgs, int, int, void> _kernel;
+    private KernelArgs _args;
+    private int _count, _chunk, _chunks;
+    private int _nextChunk;
+    private int _pending;
+    private volatile int _generation;
+    private volatile bool _stopping;
+
+    /// <summary>Starts <paramref name="threads"/> − 1 workers (the caller is the last thread).</summary>
+    public WorkerPool(int threads)
+    {
+        if (threads < 1 || threads > 1024) throw new ArgumentOutOfRangeException(nameof(threads), $"threads must be between 1 and 1024, not {threads}");
+        Threads = threads;
+        _workers = new Worker[threads - 1];
+        for (int i = 0; i < _workers.Length; i++)
+        {
+            _workers[i] = new Worker(this, i);
+            _workers[i].Thread.Start();
+        }
+    }
+
+    /// <summary>Threads taking part in each kernel, the caller included.</summary>
+    public int Threads { get; }
+
+    /// <summary>Runs <paramref name="kernel"/> over work items [0, count) on all threads and returns when every item is done.</summary>
+    public void Run(delegate*<in KernelArgs, int, int, void> kernel, in KernelArgs args, int count)
+    {
+        if (_workers.Length == 0 || count < 2)
+        {
+            kernel(args, 0, count);
+            return;
+        }
+        _kernel = kernel;
+        _args = args;
+        _count = count;
+        _chunks = Math.Min(count, Threads * ChunksPerThread);
+        _chunk = (count + _chunks - 1) / _chunks;
+        _chunks = (count + _chunk - 1) / _chunk;
+        _nextChunk = 0;
+        _pending = _workers.Length;
+        _generation++; // publishes the fields above (volatile write)
+        foreach (var w in _workers) w.Wake();
+        RunChunks();
+        var spin = new SpinWait();
+        while (Volatile.Read(ref _pending) != 0) spin.SpinOnce(sleep1Threshold: -1);
+    }
+
+    private void RunChunks()
+    {
+        int c;
+        while ((c = Interlocked.Increment(ref _nextChunk) - 1) < _chunks)
+        {
+            int begin = c * _chunk;
+            _kernel(_args, begin, Math.Min(_count, begin + _chunk));
+        }
+    }
+
+    /// <summary>Stops the workers.</summary>
+    public void Dispose()
+    {
+        _stopping = true;
+        _generation++;
+        foreach (var w in _workers)
+        {
+            w.Wake();
+            w.Thread.Join();
+        }
+    }
+
+    private sealed class Worker
+    {
+        private readonly WorkerPool _pool;
+        private readonly SemaphoreSlim _wake = new(0);
+        private int _sleeping;
+
+        public Worker(WorkerPool pool, int index)
+        {
+            _pool = pool;
+            Thread = new Thread(Loop) { IsBackground = true, Name = $"resnet18 worker {index + 1}" };
+        }
+
+        public Thread Thread { get; }
+
+        public void Wake()
+        {
+            if (Interlocked.Exchange(ref _sleeping, 0) == 1) _wake.Release();
+        }
+
+        private void Loop()
+        {
+            int seen = _pool._generation;
+            while (true)
+            {
+                int spins = 0;
+                while (_pool._generation == seen)
+                {
+                    if (++spins < SpinsBeforeSleep)
+                    {
+                        Thread.SpinWait(20);
+                        continue;
+                    }
+                    // Announce the sleep, then look again: the pool either sees the flag and releases us,
+                    // or we see its new generation and take the flag back ourselves.
+                    Volatile.Write(ref _sleeping, 1);
+                    if (_pool._generation != seen && Interlocked.Exchange(ref _sleeping, 0) == 1) break;
+                    _wake.Wait();
+                    spins = 0;
+                }
+                seen = _pool._generation;
+                if (_pool._stopping) return;
+                _pool.RunChunks();
+                Interlocked.Decrement(ref _pool._pending);
+            }
+        }
+    }
+}
