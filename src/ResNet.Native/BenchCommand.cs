@@ -12,14 +12,14 @@ namespace ResNet.Native;
 /// </summary>
 internal static class BenchCommand
 {
-    public const string Usage = "usage: resnet18 bench [--threads N] [--batch B] [--iterations M] [--kernels generated|generic] [--isa avx512|avx2|portable] [--weights W.pth] [--layers] [--json]";
+    public const string Usage = "usage: resnet18 bench [--threads N] [--batch B] [--iterations M] [--kernels generated|generic] [--isa avx512|avx2|portable] [--weights W.pth] [--exact] [--layers] [--json]";
 
     public static int Run(string[] args)
     {
         int batch = 1, iterations = 20, threads = Environment.ProcessorCount;
         string kernels = "generated";
         string? weightsPath = null;
-        bool json = false, layers = false;
+        bool json = false, layers = false, exact = false;
         InstructionSet? isa = IsaLauncher.Effective;
         for (int i = 0; i < args.Length; i++)
         {
@@ -34,6 +34,7 @@ internal static class BenchCommand
                 case "--weights" when (weightsPath = Next()) != null: break;
                 case "--json": json = true; break;
                 case "--layers": layers = true; break;
+                case "--exact": exact = true; break;
                 default:
                     Console.Error.WriteLine($"resnet18 bench: bad or incomplete option '{args[i]}'");
                     Console.Error.WriteLine(Usage);
@@ -59,7 +60,7 @@ internal static class BenchCommand
         var rng = new Random(2);
         for (int i = 0; i < input.Length; i++) input[i] = (float)(rng.NextDouble() * 2 - 1);
 
-        using var model = new ResNet18(weights, new NetworkOptions { MaxBatch = batch, InstructionSet = isa, Threads = threads });
+        using var model = new ResNet18(weights, new NetworkOptions { MaxBatch = batch, InstructionSet = isa, Threads = threads, Exact = exact });
         var generic = new GenericNetwork(ResNet18.Network, weights);
         var output = new float[batch * model.OutputLength];
         Action pass = kernels == "generated" ? () => model.Run(input, output) : () => generic.Run(input);
@@ -79,9 +80,9 @@ internal static class BenchCommand
         string isaName = kernels == "generic" ? "generic" : model.Isa.ToString().ToLowerInvariant();
         var inv = CultureInfo.InvariantCulture;
         if (json)
-            Console.WriteLine(string.Create(inv, $"{{\"threads\":{threads},\"batch\":{batch},\"kernels\":\"{kernels}\",\"isa\":\"{isaName}\",\"median_ms\":{median:0.###},\"min_ms\":{min:0.###},\"images_per_s\":{batch * 1000 / median:0.##},\"gflops\":{gflops:0.##}}}"));
+            Console.WriteLine(string.Create(inv, $"{{\"threads\":{threads},\"batch\":{batch},\"kernels\":\"{kernels}\",\"exact\":{(exact ? "true" : "false")},\"isa\":\"{isaName}\",\"median_ms\":{median:0.###},\"min_ms\":{min:0.###},\"images_per_s\":{batch * 1000 / median:0.##},\"gflops\":{gflops:0.##}}}"));
         else
-            Console.WriteLine(string.Create(inv, $"{kernels} ({isaName}), {threads} thread(s), batch {batch}, {iterations} iterations: median {median:0.00} ms, min {min:0.00} ms, {batch * 1000 / median:0.0} images/s, {gflops:0.0} GFLOP/s"));
+            Console.WriteLine(string.Create(inv, $"{kernels} ({isaName}{(exact ? ", exact" : "")}), {threads} thread(s), batch {batch}, {iterations} iterations: median {median:0.00} ms, min {min:0.00} ms, {batch * 1000 / median:0.0} images/s, {gflops:0.0} GFLOP/s"));
         return 0;
     }
 

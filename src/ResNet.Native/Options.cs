@@ -11,6 +11,8 @@ internal sealed class Options
     public bool Logits { get; set; }
     public bool Offline { get; set; }
     public bool Version { get; set; }
+    public bool Exact { get; set; }
+    public int Threads { get; set; } = Environment.ProcessorCount;
     public long MaxPixels { get; set; } = ImageDecoder.DefaultMaxPixels;
     public List<string> Files { get; } = new();
 
@@ -47,6 +49,14 @@ internal sealed class Options
                 case "--logits": o.Logits = true; break;
                 case "--offline": o.Offline = true; break;
                 case "--version": o.Version = true; break;
+                case "--exact": o.Exact = true; break;
+                case "--threads":
+                    {
+                        var v = Value();
+                        if (!int.TryParse(v, out int t) || t < 1 || t > 256) { error = $"--threads needs an integer from 1 to 256, not '{v}'"; return null; }
+                        o.Threads = t;
+                        break;
+                    }
                 case "--":
                     o.Files.AddRange(args[(i + 1)..]);
                     i = args.Length;

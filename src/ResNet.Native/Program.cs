@@ -10,7 +10,7 @@ namespace ResNet.Native;
 internal static class Program
 {
     private const string Usage = """
-        usage: resnet18 [--weights W.pth] [--top K] [--json] [--logits] [--offline] [--max-pixels N] FILE|DIR...
+        usage: resnet18 [--weights W.pth] [--top K] [--json] [--logits] [--exact] [--threads N] [--offline] [--max-pixels N] FILE|DIR...
                resnet18 --version
                resnet18 bench [options]   (resnet18 bench --help)
         FILE is a PNG or JPEG image, or a preprocessed float32 .npy tensor [3,224,224] or [1,3,224,224].
@@ -43,7 +43,7 @@ internal static class Program
         ResNet18 model;
         try
         {
-            model = new ResNet18(resolver.Load(), new NetworkOptions { InstructionSet = IsaLauncher.Effective });
+            model = new ResNet18(resolver.Load(), new NetworkOptions { InstructionSet = IsaLauncher.Effective, Exact = options.Exact, Threads = options.Threads });
         }
         catch (ResNetException e)
         {

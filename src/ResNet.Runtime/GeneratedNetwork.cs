@@ -30,6 +30,7 @@ public abstract unsafe class GeneratedNetwork : IDisposable
         if (options.MaxBatch < 1 || options.MaxBatch > 4096)
             throw new ArgumentOutOfRangeException(nameof(options), $"MaxBatch must be between 1 and 4096, not {options.MaxBatch}");
         MaxBatch = options.MaxBatch;
+        Exact = options.Exact;
         _layout = Layout(Isa);
         _inputLayout = _layout.Tensors[0];
         _outputLayout = _layout.Tensors[info.Layers[^1].Output];
@@ -46,6 +47,9 @@ public abstract unsafe class GeneratedNetwork : IDisposable
 
     /// <summary>The instruction set the kernels use.</summary>
     public InstructionSet Isa { get; }
+
+    /// <summary>Whether every convolution is direct (no Winograd); see <see cref="NetworkOptions.Exact"/>.</summary>
+    public bool Exact { get; }
 
     /// <summary>Threads each layer runs on.</summary>
     public int Threads { get; }
@@ -164,6 +168,15 @@ public abstract unsafe class GeneratedNetwork : IDisposable
         var (w, b) = Folding.FoldConv(weights, l);
         _weights[layer] = Copy(Packing.Conv(w, l.Conv!, inBlock, outBlock, ocTile));
         _biases[layer] = Copy(Packing.Bias(b, outBlock));
+    }
+
+    /// <summary>Folds layer <paramref name="layer"/>'s BatchNorm and transforms the 3×3 weights for Winograd F(4×4,3×3).</summary>
+    protected void PackWinograd(int layer, StateDict weights, int block, int ocTile)
+    {
+        var l = Info.Layers[layer];
+        var (w, b) = Folding.FoldConv(weights, l);
+        _weights[layer] = Copy(Packing.Winograd(w, l.Conv!, block, ocTile));
+        _biases[layer] = Copy(Packing.Bias(b, block));
     }
 
     /// <summary>Packs a Linear layer's weights in the order its blocked input is read.</summary>

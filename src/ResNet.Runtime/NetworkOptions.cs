@@ -11,6 +11,12 @@ public sealed record NetworkOptions
     /// <summary>Largest batch a call may pass; activation buffers are sized for it once.</summary>
     public int MaxBatch { get; init; } = 1;
 
+    /// <summary>
+    /// Direct convolution everywhere instead of Winograd F(4×4,3×3) for the stride-1 3×3 layers: slower,
+    /// and closer to PyTorch (Winograd's transforms round differently; both are checked against it).
+    /// </summary>
+    public bool Exact { get; init; }
+
     /// <summary>Threads each layer is split across (the caller included); default: every core this process may use.</summary>
     public int Threads { get; init; } = Environment.ProcessorCount;
 

@@ -15,12 +15,24 @@ public class ParityTests
         return data;
     }
 
+    /// <summary>Every ISA, with Winograd (the default, bound 1e-3) and exact (direct only, bound 1e-4).</summary>
+    public static TheoryData<InstructionSet, bool> IsasAndModes()
+    {
+        var data = new TheoryData<InstructionSet, bool>();
+        foreach (var isa in Fixtures.SupportedIsas())
+        {
+            data.Add(isa, false);
+            data.Add(isa, true);
+        }
+        return data;
+    }
+
     [Theory]
-    [MemberData(nameof(Isas))]
-    public void TinyNetworkMatchesPyTorch(InstructionSet isa)
+    [MemberData(nameof(IsasAndModes))]
+    public void TinyNetworkMatchesPyTorch(InstructionSet isa, bool exact)
     {
         string dir = Fixtures.Dir("tiny");
-        using var net = TinyResNet.Load(Path.Combine(dir, "weights.pth"), new NetworkOptions { InstructionSet = isa });
+        using var net = TinyResNet.Load(Path.Combine(dir, "weights.pth"), new NetworkOptions { InstructionSet = isa, Exact = exact });
         for (int i = 0; i < 3; i++)
         {
             var logits = net.Run(Fixtures.Npy(Path.Combine(dir, $"input{i}.npy")));
@@ -57,19 +69,20 @@ public class ParityTests
     }
 
     [SkippableTheory]
-    [MemberData(nameof(Isas))]
-    public void FullSizeResNet18MatchesPyTorch(InstructionSet isa)
+    [MemberData(nameof(IsasAndModes))]
+    public void FullSizeResNet18MatchesPyTorch(InstructionSet isa, bool exact)
     {
         string? dir = Fixtures.FullSize();
         if (dir == null && Fixtures.FullSizeRequired) Assert.Fail("RESNET18_REQUIRE_FULL=1 but no full-size fixtures were generated");
         Skip.If(dir == null, "full-size fixtures absent: run tools/make_fixtures.py (CI does)");
-        using var net = ResNet18.Load(Path.Combine(dir!, "weights.pth"), new NetworkOptions { InstructionSet = isa });
+        using var net = ResNet18.Load(Path.Combine(dir!, "weights.pth"), new NetworkOptions { InstructionSet = isa, Exact = exact });
+        float bound = exact ? 1e-4f : 1e-3f;
         foreach (var input in Directory.GetFiles(dir!, "input*.npy").Where(f => !f.EndsWith(".logits.npy")))
         {
             var logits = net.Run(Fixtures.Npy(input));
             var expected = Fixtures.Npy(input.Replace(".npy", ".logits.npy"));
             float diff = Fixtures.MaxDiff(logits, expected);
-            Assert.True(diff <= 1e-4f, $"{isa} {Path.GetFileName(input)}: max |Δlogit| = {diff}");
+            Assert.True(diff <= bound, $"{isa} exact={exact} {Path.GetFileName(input)}: max |Δlogit| = {diff}");
             Assert.Equal(Fixtures.Top(expected, 5), Fixtures.Top(logits, 5));
         }
     }

@@ -147,8 +147,11 @@ namespace ResNet.Generator.Emitter
             {
                 var l = g.Layers[i];
                 var lp = isaPlan.Layers[i];
-                if (l.Kind == LayerKind.Conv)
-                    w.Line($"PackConv({I(i)}, weights, inBlock: {I(isaPlan.Tensors[l.Input].Block)}, outBlock: {I(isaPlan.Isa.Block)}, ocTile: {I(lp.Tile!.OcBlocks)});");
+                string direct = $"PackConv({I(i)}, weights, inBlock: {I(isaPlan.Tensors[l.Input].Block)}, outBlock: {I(isaPlan.Isa.Block)}, ocTile: {I(lp.Tile?.OcBlocks ?? 0)});";
+                if (lp.Winograd != null)
+                    w.Line($"if (Exact) {direct} else PackWinograd({I(i)}, weights, block: {I(isaPlan.Isa.Block)}, ocTile: {I(lp.Winograd.OcBlocks)});");
+                else if (l.Kind == LayerKind.Conv)
+                    w.Line(direct);
                 else if (l.Kind == LayerKind.Linear)
                     w.Line($"PackLinear({I(i)}, weights, {isa}Layout.Tensors[{I(l.Input)}], outBlock: {I(isaPlan.Isa.Block)}, outTile: {I(LinearEmitter.OutputTile(l, isaPlan.Isa))});");
             }
@@ -170,7 +173,15 @@ namespace ResNet.Generator.Emitter
                 w.Line();
                 w.Line($"/// <summary>{l.Description}: {l.InShape} → {l.OutShape}.</summary>");
                 w.Line($"private void {l.MethodName}_{isa}(int n) =>");
-                w.Line($"    RunKernel(&{isa}Kernels.{lp.KernelName}, {args}, n * {I(WorkItems(l, isaPlan, lp))});");
+                if (lp.Winograd != null)
+                {
+                    var wg = lp.Winograd;
+                    int items = wg.TilesH / wg.RowsPerItem * (isaPlan.Tensors[l.Output].Blocks / wg.OcBlocks);
+                    w.Line($"    RunKernel(Exact ? &{isa}Kernels.{lp.KernelName} : &{isa}Kernels.{lp.WinogradName}, {args},");
+                    w.Line($"        n * (Exact ? {I(WorkItems(l, isaPlan, lp))} : {I(items)}));");
+                }
+                else
+                    w.Line($"    RunKernel(&{isa}Kernels.{lp.KernelName}, {args}, n * {I(WorkItems(l, isaPlan, lp))});");
             }
             w.Line();
             w.Line($"/// <summary>Shape-specialized {isa} kernels, one per distinct layer shape.</summary>");
@@ -183,7 +194,10 @@ namespace ResNet.Generator.Emitter
                 if (!emitted.Add(lp.KernelName)) continue;
                 switch (l.Kind)
                 {
-                    case LayerKind.Conv: ConvEmitter.Emit(w, l, lp, isaPlan); break;
+                    case LayerKind.Conv:
+                        ConvEmitter.Emit(w, l, lp, isaPlan);
+                        if (lp.Winograd != null) WinogradEmitter.Emit(w, l, lp, isaPlan);
+                        break;
                     case LayerKind.MaxPool: PoolEmitter.EmitMaxPool(w, l, lp, isaPlan); break;
                     case LayerKind.AvgPool: PoolEmitter.EmitAvgPool(w, l, lp, isaPlan); break;
                     case LayerKind.Linear: LinearEmitter.Emit(w, l, lp, isaPlan); break;

@@ -4,17 +4,15 @@ namespace ResNet.Generator.Model
     /// A vector instruction set the generator emits kernels for. <see cref="Block"/> is the channel block of
     /// the activation layout (one vector of floats); <see cref="Registers"/> is how many vector registers a
     /// micro-kernel may fill with accumulators, weight vectors and the input broadcast without spilling
-    /// (32 zmm on AVX-512; 16 ymm on AVX2 and 16 xmm on SSE, the portable target's floor).
+    /// (32 zmm on AVX-512; 16 ymm on AVX2 and 16 xmm on SSE, the portable target's floor);
+    /// <see cref="BroadcastFolds"/> says the broadcast input can be an FMA memory operand instead of a register.
     /// </summary>
-    internal sealed record Isa(string Name, int Block, int Registers, int MaxPixels, string Vector, string VectorType, string Fma, string Guard)
+    internal sealed record Isa(string Name, int Block, int Registers, bool BroadcastFolds, int MaxPixels, string Vector, string VectorType, string Fma)
     {
-        public static readonly Isa Avx512 = new Isa("Avx512", 16, 32, 14, "Vector512", "Vector512<float>",
-            "Avx512F.FusedMultiplyAdd", "Avx512F.IsSupported");
-        public static readonly Isa Avx2 = new Isa("Avx2", 8, 16, 8, "Vector256", "Vector256<float>",
-            "Fma.MultiplyAdd", "Avx2.IsSupported && Fma.IsSupported");
+        public static readonly Isa Avx512 = new Isa("Avx512", 16, 32, true, 14, "Vector512", "Vector512<float>", "Avx512F.FusedMultiplyAdd");
+        public static readonly Isa Avx2 = new Isa("Avx2", 8, 16, false, 8, "Vector256", "Vector256<float>", "Fma.MultiplyAdd");
         // Vector128 is accelerated on every 64-bit CPU .NET runs on (SSE2, NEON); MultiplyAddEstimate uses FMA where it exists.
-        public static readonly Isa Portable = new Isa("Portable", 4, 16, 8, "Vector128", "Vector128<float>",
-            "Vector128.MultiplyAddEstimate", "true");
+        public static readonly Isa Portable = new Isa("Portable", 4, 16, false, 8, "Vector128", "Vector128<float>", "Vector128.MultiplyAddEstimate");
 
         public static readonly Isa[] All = { Avx512, Avx2, Portable };
     }
@@ -52,8 +50,25 @@ namespace ResNet.Generator.Model
     internal sealed record IsaPlan(Isa Isa, EquatableArray<TensorLayout> Tensors, EquatableArray<int> BufferFloats,
         EquatableArray<LayerPlan> Layers);
 
-    /// <summary>A layer's kernel for one ISA. Layers with equal <see cref="KernelKey"/> share one emitted method.</summary>
-    internal sealed record LayerPlan(string KernelName, string KernelKey, ConvTile? Tile, int WeightsIndex);
+    /// <summary>
+    /// Winograd F(4×4, 3×3) for a stride-1 3×3 convolution: each work item transforms <see cref="RowsPerItem"/>
+    /// rows of 4×4 output tiles (6×6 input windows), runs 36 small GEMMs over the input channels with a
+    /// <see cref="GemmTiles"/>-tile × <see cref="OcBlocks"/>-block register tile, and transforms back.
+    /// </summary>
+    internal sealed record WinogradPlan(int TilesH, int TilesW, int RowsPerItem, int GemmTiles, int OcBlocks)
+    {
+        public int TilesPerItem => RowsPerItem * TilesW;
+        public int Remainder => TilesPerItem % GemmTiles;
+    }
+
+    /// <summary>
+    /// A layer's kernels for one ISA. Layers with equal <see cref="KernelKey"/> share one emitted method. A
+    /// convolution with a <see cref="Winograd"/> plan has both kernels: Winograd by default, direct when exact.
+    /// </summary>
+    internal sealed record LayerPlan(string KernelName, string KernelKey, ConvTile? Tile, int WeightsIndex, WinogradPlan? Winograd = null)
+    {
+        public string WinogradName => KernelName.Replace("Conv3x3s1", "Winograd4x4");
+    }
 
     internal sealed record NetworkPlan(string Namespace, Graph Graph, EquatableArray<IsaPlan> Isas, EquatableArray<ParameterInfo> Parameters);
 

@@ -55,6 +55,46 @@ public static class Packing
         return packed;
     }
 
+    /// <summary>Winograd F(4×4, 3×3) weight transform G (6×3).</summary>
+    private static readonly double[,] G =
+    {
+        { 1 / 4.0, 0, 0 },
+        { -1 / 6.0, -1 / 6.0, -1 / 6.0 },
+        { -1 / 6.0, 1 / 6.0, -1 / 6.0 },
+        { 1 / 24.0, 1 / 12.0, 1 / 6.0 },
+        { 1 / 24.0, -1 / 12.0, 1 / 6.0 },
+        { 0, 0, 1 },
+    };
+
+    /// <summary>
+    /// 3×3 OIHW weights → U = G·g·Gᵀ (in double) laid out [oc group][position 0..35][ic][oc block in group][oc in block],
+    /// the order the Winograd GEMMs stream them.
+    /// </summary>
+    public static float[] Winograd(float[] w, Conv2dParams c, int block, int ocTile)
+    {
+        if (c.KernelH != 3 || c.KernelW != 3) throw new ArgumentException("Winograd F(4×4,3×3) needs 3×3 kernels");
+        int icPadded = (c.InChannels + block - 1) / block * block;
+        int ocBlocks = (c.OutChannels + block - 1) / block, groups = ocBlocks / ocTile;
+        var packed = new float[groups * 36 * icPadded * ocTile * block];
+        var gg = new double[6, 3];
+        for (int oc = 0; oc < c.OutChannels; oc++)
+        for (int ic = 0; ic < c.InChannels; ic++)
+        {
+            int at = (oc * c.InChannels + ic) * 9;
+            for (int i = 0; i < 6; i++)
+            for (int k = 0; k < 3; k++)
+                gg[i, k] = G[i, 0] * w[at + k] + G[i, 1] * w[at + 3 + k] + G[i, 2] * w[at + 6 + k];
+            int g = oc / block / ocTile, j = oc / block % ocTile, o = oc % block;
+            for (int i = 0; i < 6; i++)
+            for (int k = 0; k < 6; k++)
+            {
+                double u = gg[i, 0] * G[k, 0] + gg[i, 1] * G[k, 1] + gg[i, 2] * G[k, 2];
+                packed[(((long)(g * 36 + i * 6 + k) * icPadded + ic) * ocTile + j) * block + o] = (float)u;
+            }
+        }
+        return packed;
+    }
+
     /// <summary>Bias padded with zeros to whole blocks.</summary>
     public static float[] Bias(float[] b, int block)
     {
