@@ -111,6 +111,21 @@ public abstract unsafe class GeneratedNetwork : IDisposable
     /// <summary>Runs every layer on the first <paramref name="n"/> images already packed into the input buffer.</summary>
     protected abstract void Forward(int n);
 
+    /// <summary>Runs layer <paramref name="layer"/> alone on the first <paramref name="n"/> images.</summary>
+    protected abstract void ForwardLayer(int layer, int n);
+
+    /// <summary>
+    /// Runs one layer on whatever its input buffer holds (after a Run, or garbage-free zeros before one):
+    /// for per-layer benchmarks. Allocates nothing.
+    /// </summary>
+    public void RunLayer(int layer, int batch = 1)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if ((uint)layer >= (uint)Info.Layers.Count) throw new ArgumentOutOfRangeException(nameof(layer));
+        if (batch < 1 || batch > MaxBatch) throw new ArgumentOutOfRangeException(nameof(batch));
+        ForwardLayer(layer, batch);
+    }
+
     /// <summary>The buffer with index <paramref name="index"/> (an [image][block][h][w][c] array).</summary>
     protected float* Buffer(int index) => _buffers[index];
 

@@ -93,6 +93,20 @@ namespace ResNet.Generator.Emitter
             foreach (var isa in plan.Isas) w.Line($"case InstructionSet.{isa.Isa.Name}: Forward{isa.Isa.Name}(n); break;");
             w.Close();
             w.Close();
+            w.Line();
+            w.Open("protected override void ForwardLayer(int layer, int n)");
+            w.Open("switch (Isa)");
+            foreach (var isa in plan.Isas)
+            {
+                w.Open($"case InstructionSet.{isa.Isa.Name}:");
+                w.Open("switch (layer)");
+                for (int i = 0; i < g.Layers.Count; i++) w.Line($"case {I(i)}: {g.Layers[i].MethodName}_{isa.Isa.Name}(n); break;");
+                w.Close();
+                w.Line("break;");
+                w.Close();
+            }
+            w.Close();
+            w.Close();
             foreach (var isa in plan.Isas)
             {
                 w.Line();

@@ -143,6 +143,10 @@ namespace ResNet.Generator.Model
                 int full = width / pixels, rem = width % pixels;
                 double TileCost(int p) => oc * p + (oc + p) / 3.0 + 2;
                 double cost = (ocBlocks / oc) * (full * TileCost(pixels) + (rem > 0 ? TileCost(rem) : 0));
+                // Each output row re-reads its group's weights: past half of L2 they come from L3 every row
+                // (measured: layer4's 1.2 MB groups made it weight-bound).
+                long groupBytes = (long)((layer.InShape.C + isa.Block - 1) / isa.Block) * isa.Block * layer.Conv!.Kernel.H * layer.Conv.Kernel.W * oc * isa.Block * 4;
+                if (groupBytes > L2Budget) cost *= 1.5;
                 if (cost < bestCost - 1e-9)
                 {
                     bestCost = cost;
@@ -158,6 +162,9 @@ namespace ResNet.Generator.Model
         /// one register short, ran 1.8× slower than 2×6; AVX-512 4×7 beat 4×6 plus a 1-pixel remainder.)
         /// </summary>
         private static int MaxTileColumns(Isa isa, int oc) => (isa.Registers - oc - (isa.BroadcastFolds ? 0 : 1)) / oc;
+
+        /// <summary>Bytes of a convolution's weight group that stay in a core's L2 (1 MiB here) next to the activations.</summary>
+        public const long L2Budget = 640 * 1024;
 
         /// <summary>Transformed weights are 36/9 = 4× the direct ones; past this they stream from memory and Winograd loses.</summary>
         public const long MaxWinogradWeightBytes = 4L << 20;
