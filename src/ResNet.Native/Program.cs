@@ -50,6 +50,11 @@ internal static class Program
             Console.Error.WriteLine($"resnet18: {e.Message}");
             return 1;
         }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Console.Error.WriteLine($"resnet18: cannot load the weights: {OneLine(e)}");
+            return 1;
+        }
         int failures = 0;
         using (model)
         {
@@ -67,11 +72,14 @@ internal static class Program
                     if (options.Json) Console.WriteLine(JsonOut.Result(file, top, options.Logits ? logits : null));
                     else WriteTable(file, top, options.Logits ? logits : null);
                 }
-                catch (ResNetException e)
+                catch (Exception e)
                 {
+                    // A reader's refusal names the file already; anything else is still this file's failure,
+                    // reported on one line while the other files go on.
                     failures++;
-                    if (options.Json) Console.WriteLine(JsonOut.Error(file, e.Message));
-                    else Console.Error.WriteLine($"resnet18: {e.Message}");
+                    string message = e is ResNetException ? e.Message : $"{file}: {OneLine(e)}";
+                    if (options.Json) Console.WriteLine(JsonOut.Error(file, message));
+                    else Console.Error.WriteLine($"resnet18: {message}");
                 }
             }
             if (progress) Console.Error.WriteLine();
@@ -100,6 +108,9 @@ internal static class Program
         }
         return files;
     }
+
+    private static string OneLine(Exception e) =>
+        e is OutOfMemoryException ? "out of memory" : $"{e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}";
 
     private static float[] LoadInput(string file, TensorShape shape, long maxPixels)
     {

@@ -17,7 +17,8 @@ internal static class TorchSaveWriter
         Write(file, sd.Keys.Select(k => (k, sd[k])));
     }
 
-    public static void Write(Stream stream, IEnumerable<(string Key, Tensor Tensor)> tensors)
+    /// <param name="declaredElements">Overrides the element count a storage declares in the pickle (to make lying files).</param>
+    public static void Write(Stream stream, IEnumerable<(string Key, Tensor Tensor)> tensors, Func<int, long>? declaredElements = null)
     {
         var list = tensors.ToList();
         using var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true);
@@ -37,7 +38,7 @@ internal static class TorchSaveWriter
             Global(pkl, "torch", "FloatStorage");
             Str(pkl, i.ToString());
             Str(pkl, "cpu");
-            Int(pkl, (int)t.Elements);
+            Int(pkl, (int)(declaredElements?.Invoke(i) ?? t.Elements));
             pkl.Add((byte)'t');
             pkl.Add((byte)'Q');
             Int(pkl, 0);

@@ -126,6 +126,83 @@ public class WeightsTests
         Assert.Contains("storage '0' has", e.Message);
     }
 
+    [Fact]
+    public void ZipBombEntryIsRefusedBeforeInflating()
+    {
+        // 200 MB of zeros deflate to ~200 kB: the declared size is refused without inflating it.
+        var ms = new MemoryStream();
+        using (var zip = new ZipArchive(ms, ZipArchiveMode.Create, leaveOpen: true))
+        {
+            using var s = zip.CreateEntry("archive/data.pkl", CompressionLevel.Fastest).Open();
+            var zeros = new byte[1 << 20];
+            for (int i = 0; i < 200; i++) s.Write(zeros);
+        }
+        ms.Position = 0;
+        long before = GC.GetTotalAllocatedBytes();
+        var e = Assert.Throws<WeightsException>(() => StateDict.Load(ms, "bomb.pth"));
+        Assert.Equal("bomb.pth: entry archive/data.pkl declares 209715200 bytes; limit is 67108864", e.Message);
+        Assert.True(GC.GetTotalAllocatedBytes() - before < 16 << 20, "the bomb was inflated");
+    }
+
+    [Fact]
+    public void HeaderThatUnderstatesItsSizeIsCaught()
+    {
+        var ms = new MemoryStream();
+        TorchSaveWriter.Write(ms, [("w", new Tensor("float32", [4], [1, 2, 3, 4]))]);
+        var bytes = ms.ToArray();
+        // Halve data.pkl's declared uncompressed size in its local and central headers.
+        PatchSizes(bytes, "archive/data.pkl", size => size / 2);
+        var e = Assert.Throws<WeightsException>(() => StateDict.Load(new MemoryStream(bytes), "liar.pth"));
+        Assert.Contains("liar.pth: ", e.Message);
+    }
+
+    [Fact]
+    public void TensorReachingPastItsStorageIsRefused()
+    {
+        var ms = new MemoryStream();
+        TorchSaveWriter.Write(ms, [("w", new Tensor("float32", [4], [1, 2, 3, 4]))], declaredElements: _ => 2);
+        ms.Position = 0;
+        var e = Assert.Throws<WeightsException>(() => StateDict.Load(ms, "short.pth"));
+        Assert.Equal("short.pth: tensor of shape [4] at offset 0 reaches past its storage of 2 elements", e.Message);
+    }
+
+    [Fact]
+    public void StorageSizeDisagreeingWithItsDeclarationIsRefused()
+    {
+        var ms = new MemoryStream();
+        TorchSaveWriter.Write(ms, [("w", new Tensor("float32", [4], [1, 2, 3, 4]))], declaredElements: _ => 8);
+        ms.Position = 0;
+        var e = Assert.Throws<WeightsException>(() => StateDict.Load(ms, "odd.pth"));
+        Assert.Equal("odd.pth: storage '0' has 16 bytes; its 8 float32 elements need 32", e.Message);
+    }
+
+    [Fact]
+    public void TruncatedZipIsRefused()
+    {
+        var bytes = File.ReadAllBytes(TinyWeights);
+        var e = Assert.Throws<WeightsException>(() => StateDict.Load(new MemoryStream(bytes[..(bytes.Length / 2)]), "cut.pth"));
+        Assert.StartsWith("cut.pth: ", e.Message);
+    }
+
+    private static void PatchSizes(byte[] zip, string entry, Func<uint, uint> change)
+    {
+        var name = Encoding.ASCII.GetBytes(entry);
+        for (int i = 0; i + 46 < zip.Length; i++)
+        {
+            uint sig = BitConverter.ToUInt32(zip, i);
+            if (sig == 0x04034b50 && zip.AsSpan(i + 30, name.Length).SequenceEqual(name))
+            {
+                BitConverter.TryWriteBytes(zip.AsSpan(i + 22), change(BitConverter.ToUInt32(zip, i + 22)));
+                BitConverter.TryWriteBytes(zip.AsSpan(i + 18), change(BitConverter.ToUInt32(zip, i + 18)));
+            }
+            if (sig == 0x02014b50 && zip.AsSpan(i + 46, Math.Min(name.Length, zip.Length - i - 46)).SequenceEqual(name))
+            {
+                BitConverter.TryWriteBytes(zip.AsSpan(i + 24), change(BitConverter.ToUInt32(zip, i + 24)));
+                BitConverter.TryWriteBytes(zip.AsSpan(i + 20), change(BitConverter.ToUInt32(zip, i + 20)));
+            }
+        }
+    }
+
     private static StateDict Without(StateDict sd, string key) =>
         StateDict.FromTensors(sd.Source, sd.Keys.Where(k => k != key).Select(k => KeyValuePair.Create(k, sd[k])));
 

@@ -37,36 +37,64 @@ public static class ImageDecoder
 
     private static ReadOnlySpan<byte> PngMagic => [0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A];
 
+    /// <summary>
+    /// What decoding may allocate with the default pixel limit: with the model, the runtime and the activation
+    /// buffers, the process stays under 1 GiB. Raising the pixel limit raises this in proportion.
+    /// </summary>
+    public const long DefaultMemoryBudget = 860L << 20;
+
     /// <summary>Decodes PNG or JPEG bytes; <paramref name="name"/> names the file in errors.</summary>
     public static RgbImage Decode(byte[] bytes, string name, long maxPixels = DefaultMaxPixels)
     {
         if (bytes.Length == 0) throw new InputException($"{name}: empty file");
         string format = Format(bytes) ?? throw new InputException($"{name}: not a PNG or JPEG image (the supported formats)");
-        var info = ImageInfo.FromStream(new MemoryStream(bytes, writable: false))
-            ?? throw new InputException($"{name}: corrupt {format} header");
-        if (info.Width <= 0 || info.Height <= 0) throw new InputException($"{name}: {format} declares a {info.Width}×{info.Height} image");
-        long pixels = (long)info.Width * info.Height;
-        if (pixels > maxPixels)
-            throw new InputException($"{name}: {info.Width}×{info.Height} = {pixels} pixels exceeds the limit of {maxPixels} (possible decompression bomb; raise it with --max-pixels)");
+        // Structure, sizes and (for PNG) CRCs and inflated size are checked before a decoder allocates anything.
+        int width = 0, height = 0;
+        long decodeBytes = 0;
+        bool gray16 = false;
+        long budget = Math.Max(DefaultMemoryBudget, (long)(DefaultMemoryBudget * ((double)maxPixels / DefaultMaxPixels)));
+        void Admit()
+        {
+            long pixels = (long)width * height;
+            if (pixels > maxPixels)
+                throw new InputException($"{name}: {width}×{height} = {pixels} pixels exceeds the limit of {maxPixels} (possible decompression bomb; raise it with --max-pixels)");
+            if (decodeBytes + bytes.Length > budget)
+                throw new InputException($"{name}: decoding this {width}×{height} {format} needs about {(decodeBytes + bytes.Length) >> 20} MiB, more than the {budget >> 20} MiB allowed (raise --max-pixels to allow more)");
+        }
+        if (format == "PNG")
+        {
+            PngStructure.Check(bytes, name, h =>
+            {
+                (width, height, gray16) = (h.Width, h.Height, h.BitDepth == 16 && h.ColorType == 0);
+                decodeBytes = h.RawBytes() + (long)h.Width * h.Height * (h.Channels * (h.BitDepth == 16 ? 2 : 1) + 3);
+                Admit();
+            });
+        }
+        else
+        {
+            var f = JpegStructure.Check(bytes, name);
+            (width, height) = (f.Width, f.Height);
+            decodeBytes = (long)f.Width * f.Height * (f.Components * (f.Progressive ? 3 : 1) + 3);
+            Admit();
+        }
         try
         {
-            if (format == "PNG" && IsGray16(bytes)) return DecodeGray16(bytes, name, info.Width, info.Height);
+            if (gray16) return DecodeGray16(bytes, name, width, height);
             var result = ImageResult.FromMemory(bytes, ColorComponents.RedGreenBlue);
-            if (result?.Data == null || result.Width != info.Width || result.Height != info.Height)
+            if (result?.Data == null || result.Width != width || result.Height != height)
                 throw new InputException($"{name}: corrupt {format} data");
             return new RgbImage(result.Width, result.Height, result.Data);
         }
         catch (InputException) { throw; }
-        catch (Exception e) when (e is InvalidOperationException or IndexOutOfRangeException or ArgumentException or NullReferenceException or OverflowException or InvalidDataException or EndOfStreamException or NotSupportedException or IOException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
+            // stb_image reports failures as plain Exceptions with its reason string; anything else it throws on
+            // hostile input (index errors and the like) is the same verdict: this file cannot be decoded.
             throw new InputException($"{name}: corrupt {format} data ({Reason(e)})");
         }
     }
 
     private static string Reason(Exception e) => e.Message.Length is > 0 and < 120 ? e.Message.TrimEnd('.') : e.GetType().Name;
-
-    /// <summary>PNG IHDR: color type 0 (gray) with 16-bit samples.</summary>
-    private static bool IsGray16(ReadOnlySpan<byte> b) => b.Length >= 26 && b[12..16].SequenceEqual("IHDR"u8) && b[24] == 16 && b[25] == 0;
 
     /// <summary>
     /// PIL opens 16-bit gray PNGs as 32-bit integer images ("I"), and convert('RGB') clamps those to 0..255

@@ -12,6 +12,9 @@ public sealed class StateDict
 {
     private readonly Dictionary<string, Tensor> _tensors;
 
+    /// <summary>One storage per tensor plus a few files; far more entries is not a state_dict.</summary>
+    private const int MaxEntries = 100_000;
+
     private StateDict(string source, Dictionary<string, Tensor> tensors)
     {
         Source = source;
@@ -52,14 +55,31 @@ public sealed class StateDict
         {
             zip = new ZipArchive(stream, ZipArchiveMode.Read, leaveOpen: true);
         }
-        catch (InvalidDataException)
+        catch (Exception e) when (e is InvalidDataException or ArgumentException or IOException or NotSupportedException)
         {
             throw new WeightsException(IsLegacyPickle(stream)
                 ? $"{name}: legacy (pre-1.6) torch.save format; re-save it in the zip format with torch.save(torch.load(f), f2)"
                 : $"{name}: not a torch.save file (expected a zip archive with data.pkl)");
         }
-        using (zip)
+        try
         {
+            return Read(zip, name);
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or NotSupportedException or ArgumentException)
+        {
+            // ZipArchive reads the central directory lazily: damage found there surfaces here.
+            throw new WeightsException($"{name}: corrupt zip archive ({e.Message.TrimEnd('.')})");
+        }
+        finally
+        {
+            zip.Dispose();
+        }
+    }
+
+    private static StateDict Read(ZipArchive zip, string name)
+    {
+        {
+            if (zip.Entries.Count > MaxEntries) throw new WeightsException($"{name}: zip archive has {zip.Entries.Count} entries; a state_dict has at most {MaxEntries}");
             var pickle = zip.Entries.FirstOrDefault(e => e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal) && e.FullName.Count(ch => ch == '/') == 1)
                 ?? throw new WeightsException($"{name}: zip archive has no <name>/data.pkl; not a torch.save file");
             string prefix = pickle.FullName[..^"data.pkl".Length];

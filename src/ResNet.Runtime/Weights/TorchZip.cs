@@ -30,9 +30,9 @@ internal static class TorchZip
             if (read != data.Length || s.ReadByte() != -1)
                 throw new WeightsException($"{file}: entry {entry.FullName} does not hold the {entry.Length} bytes its header declares");
         }
-        catch (InvalidDataException e)
+        catch (Exception e) when (e is InvalidDataException or IOException or NotSupportedException)
         {
-            throw new WeightsException($"{file}: entry {entry.FullName} is corrupt ({e.Message})");
+            throw new WeightsException($"{file}: entry {entry.FullName} is corrupt ({e.Message.TrimEnd('.')})");
         }
         return data;
     }

@@ -214,10 +214,17 @@ internal sealed class Unpickler(byte[] data, string file)
         return new StorageRef(key, dtype.DType, dtype.Size, numel);
     }
 
+    /// <summary>All storages together: ResNet-18 needs 47 MB; the limit keeps a hostile file from exhausting memory.</summary>
+    private const long MaxTotalStorageBytes = 640L << 20;
+
+    private long _totalStorageBytes;
+
     private byte[] StorageBytes(StorageRef s)
     {
         if (!_storageBytes.TryGetValue(s.Key, out var bytes))
         {
+            _totalStorageBytes += s.Elements * s.ElementSize;
+            if (_totalStorageBytes > MaxTotalStorageBytes) throw Error($"tensor storages add up to more than {MaxTotalStorageBytes >> 20} MiB");
             bytes = _loadStorage(s.Key);
             if (bytes.LongLength != s.Elements * s.ElementSize)
                 throw Error($"storage '{s.Key}' has {bytes.LongLength} bytes; its {s.Elements} {s.DType} elements need {s.Elements * s.ElementSize}");

@@ -1,0 +1,169 @@
+using System.Buffers.Binary;
+using System.IO.Compression;
+
+namespace ResNet.Runtime.Images;
+
+/// <summary>
+/// Checks a PNG's structure before any decoder sees it, as PIL does: signature, IHDR first with legal values,
+/// every chunk inside the file with a correct CRC-32, IDAT present, IEND at the end; and the image data
+/// inflates to no more than its dimensions need (stb_image would otherwise keep growing its buffer for a
+/// zlib bomb). Returns the header.
+/// </summary>
+internal static class PngStructure
+{
+    public readonly record struct Header(int Width, int Height, int BitDepth, int ColorType, bool Interlaced)
+    {
+        public int Channels => ColorType switch { 0 => 1, 2 => 3, 3 => 1, 4 => 2, _ => 4 };
+
+        /// <summary>Bytes of filtered scanlines the IDAT stream must inflate to (Adam7 passes summed when interlaced).</summary>
+        public long RawBytes()
+        {
+            int bitsPerPixel = Channels * BitDepth;
+            long Rows(long w, long h) => w == 0 || h == 0 ? 0 : h * (1 + (w * bitsPerPixel + 7) / 8);
+            if (!Interlaced) return Rows(Width, Height);
+            long total = 0;
+            int[] x0 = { 0, 4, 0, 2, 0, 1, 0 }, y0 = { 0, 0, 4, 0, 2, 0, 1 }, dx = { 8, 8, 4, 4, 2, 2, 1 }, dy = { 8, 8, 8, 4, 4, 2, 2 };
+            for (int p = 0; p < 7; p++)
+                total += Rows((Width - x0[p] + dx[p] - 1) / dx[p], (Height - y0[p] + dy[p] - 1) / dy[p]);
+            return total;
+        }
+    }
+
+    /// <summary>
+    /// Walks and verifies the chunks, calls <paramref name="admit"/> with the header (the caller's size limits,
+    /// before anything is inflated), then verifies the image data's inflated size.
+    /// </summary>
+    public static Header Check(byte[] b, string name, Action<Header> admit)
+    {
+        int pos = 8;
+        Header? header = null;
+        bool sawIdat = false, sawEnd = false;
+        var idat = new List<(int Offset, int Length)>();
+        while (pos < b.Length)
+        {
+            if (b.Length - pos < 12) throw Corrupt(name, "truncated chunk");
+            uint length = BinaryPrimitives.ReadUInt32BigEndian(b.AsSpan(pos));
+            if (length > int.MaxValue || length > b.Length - pos - 12) throw Corrupt(name, "truncated file (a chunk runs past the end)");
+            var type = b.AsSpan(pos + 4, 4);
+            foreach (byte c in type)
+            {
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))) throw Corrupt(name, "bad chunk type");
+            }
+            string kind = System.Text.Encoding.ASCII.GetString(type);
+            uint crc = BinaryPrimitives.ReadUInt32BigEndian(b.AsSpan(pos + 8 + (int)length));
+            if (Crc32.Compute(b.AsSpan(pos + 4, 4 + (int)length)) != crc) throw Corrupt(name, $"CRC check failed in {kind} chunk");
+            var data = b.AsSpan(pos + 8, (int)length);
+            if (header == null && kind != "IHDR") throw Corrupt(name, "the first chunk is not IHDR");
+            switch (kind)
+            {
+                case "IHDR":
+                    if (header != null) throw Corrupt(name, "two IHDR chunks");
+                    header = ParseHeader(data, name);
+                    break;
+                case "IDAT":
+                    sawIdat = true;
+                    idat.Add((pos + 8, (int)length));
+                    break;
+                case "IEND":
+                    sawEnd = true;
+                    break;
+            }
+            pos += 12 + (int)length;
+            if (sawEnd) break;
+        }
+        if (header == null) throw Corrupt(name, "no IHDR chunk");
+        if (!sawIdat) throw Corrupt(name, "no image data (IDAT)");
+        if (!sawEnd) throw Corrupt(name, "truncated file (no IEND chunk)");
+        admit(header.Value);
+        CheckInflatedSize(b, idat, header.Value.RawBytes(), name);
+        return header.Value;
+    }
+
+    private static Header ParseHeader(ReadOnlySpan<byte> d, string name)
+    {
+        if (d.Length != 13) throw Corrupt(name, "IHDR has the wrong size");
+        uint w = BinaryPrimitives.ReadUInt32BigEndian(d), h = BinaryPrimitives.ReadUInt32BigEndian(d[4..]);
+        int depth = d[8], color = d[9];
+        if (w == 0 || h == 0 || w > int.MaxValue || h > int.MaxValue) throw Corrupt(name, $"impossible size {w}×{h}");
+        bool ok = color switch
+        {
+            0 => depth is 1 or 2 or 4 or 8 or 16,
+            3 => depth is 1 or 2 or 4 or 8,
+            2 or 4 or 6 => depth is 8 or 16,
+            _ => false,
+        };
+        if (!ok) throw Corrupt(name, $"unsupported color type {color} with bit depth {depth}");
+        if (d[10] != 0 || d[11] != 0 || d[12] > 1) throw Corrupt(name, "unknown compression, filter or interlace method");
+        return new Header((int)w, (int)h, depth, color, d[12] == 1);
+    }
+
+    /// <summary>Inflates the IDAT stream into a discarding counter, stopping as soon as it exceeds what the image needs.</summary>
+    private static void CheckInflatedSize(byte[] b, List<(int Offset, int Length)> idat, long expected, string name)
+    {
+        using var z = new ZLibStream(new ChunkStream(b, idat), CompressionMode.Decompress);
+        var buffer = new byte[1 << 16];
+        long total = 0, limit = expected + expected / 8 + 65536; // stb ignores a little trailing data, as PIL does
+        
+        try
+        {
+            int n;
+            while ((n = z.Read(buffer)) > 0)
+            {
+                total += n;
+                if (total > limit) throw Corrupt(name, $"image data inflates far past the {expected} bytes its dimensions need (a zlib bomb?)");
+            }
+        }
+        catch (InvalidDataException) { throw Corrupt(name, "corrupt compressed image data"); }
+        if (total < expected) throw Corrupt(name, "truncated image data");
+    }
+
+    private static InputException Corrupt(string name, string reason) => new($"{name}: corrupt PNG: {reason}");
+
+    /// <summary>The IDAT chunks' payloads as one stream.</summary>
+    private sealed class ChunkStream(byte[] data, List<(int Offset, int Length)> chunks) : Stream
+    {
+        private int _chunk, _offset;
+
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            while (_chunk < chunks.Count && _offset == chunks[_chunk].Length)
+            {
+                _chunk++;
+                _offset = 0;
+            }
+            if (_chunk == chunks.Count) return 0;
+            int n = Math.Min(count, chunks[_chunk].Length - _offset);
+            Array.Copy(data, chunks[_chunk].Offset + _offset, buffer, offset, n);
+            _offset += n;
+            return n;
+        }
+
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+}
+
+/// <summary>CRC-32 (IEEE 802.3, as PNG and zip use), table-driven.</summary>
+internal static class Crc32
+{
+    private static readonly uint[] Table = Enumerable.Range(0, 256).Select(n =>
+    {
+        uint c = (uint)n;
+        for (int k = 0; k < 8; k++) c = (c & 1) != 0 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        return c;
+    }).ToArray();
+
+    public static uint Compute(ReadOnlySpan<byte> data)
+    {
+        uint c = 0xFFFFFFFFu;
+        foreach (byte b in data) c = Table[(c ^ b) & 0xFF] ^ (c >> 8);
+        return c ^ 0xFFFFFFFFu;
+    }
+}

@@ -1,0 +1,121 @@
+using System.Buffers.Binary;
+using System.IO.Compression;
+using ResNet.Runtime;
+using ResNet.Runtime.Images;
+using Xunit;
+
+namespace ResNet.Tests;
+
+/// <summary>Every kind of bad image gives its exact one-line error, before any large allocation.</summary>
+public class BadImageTests
+{
+    private static readonly byte[] GoodPng = File.ReadAllBytes(Path.Combine(Fixtures.Dir("images"), "rgb8_61x45.png"));
+    private static readonly byte[] GoodJpeg = File.ReadAllBytes(Path.Combine(Fixtures.Dir("images"), "baseline.jpg"));
+
+    public static TheoryData<string, byte[], string> Cases() => new()
+    {
+        { "empty", [], "empty file" },
+        { "gif", "GIF89a\x01\x00\x01\x00"u8.ToArray(), "not a PNG or JPEG image (the supported formats)" },
+        { "text", "hello"u8.ToArray(), "not a PNG or JPEG image (the supported formats)" },
+        { "png-signature-only", GoodPng[..8], "corrupt PNG: no IHDR chunk" },
+        { "png-truncated", GoodPng[..(GoodPng.Length / 2)], "corrupt PNG: truncated file (a chunk runs past the end)" },
+        { "png-no-iend", GoodPng[..^12], "corrupt PNG: truncated file (no IEND chunk)" },
+        { "png-bad-crc", FlipByte(GoodPng, 45), "corrupt PNG: CRC check failed in IDAT chunk" },
+        { "png-bad-ihdr-crc", FlipByte(GoodPng, 20), "corrupt PNG: CRC check failed in IHDR chunk" },
+        { "png-color-type", Png(61, 45, depth: 8, color: 5, Deflate(new byte[10])), "corrupt PNG: unsupported color type 5 with bit depth 8" },
+        { "png-zero-size", Png(0, 45, depth: 8, color: 2, Deflate(new byte[10])), "corrupt PNG: impossible size 0×45" },
+        { "png-bomb-dimensions", Png(100_000, 100_000, depth: 8, color: 2, Deflate(new byte[10])), "100000×100000 = 10000000000 pixels exceeds the limit of 89478485 (possible decompression bomb; raise it with --max-pixels)" },
+        { "png-memory", Png(9000, 9000, depth: 16, color: 6, Deflate(new byte[10])), "decoding this 9000×9000 PNG needs about 1467 MiB, more than the 860 MiB allowed (raise --max-pixels to allow more)" },
+        { "png-zlib-bomb", Png(16, 16, depth: 8, color: 2, Deflate(new byte[50_000_000])), "corrupt PNG: image data inflates far past the 784 bytes its dimensions need (a zlib bomb?)" },
+        { "png-short-data", Png(16, 16, depth: 8, color: 2, Deflate(new byte[100])), "corrupt PNG: truncated image data" },
+        { "png-bad-zlib", Png(16, 16, depth: 8, color: 2, [0x78, 0x9c, 0xff, 0xff, 0xff, 0xff]), "corrupt PNG: corrupt compressed image data" },
+        { "jpeg-soi-only", [0xFF, 0xD8, 0xFF], "corrupt JPEG: truncated file (no end-of-image marker)" },
+        { "jpeg-cut-segment", [0xFF, 0xD8, 0xFF, 0xE0, 0x00], "corrupt JPEG: truncated segment" },
+        { "jpeg-truncated", GoodJpeg[..(GoodJpeg.Length / 2)], "corrupt JPEG: truncated file (no end-of-image marker)" },
+        { "jpeg-no-eoi", GoodJpeg[..^2], "corrupt JPEG: truncated file (no end-of-image marker)" },
+        { "jpeg-segment-length", Jpeg([0xFF, 0xE0, 0x7F, 0xFF, 0x00]), "corrupt JPEG: segment 0xE0 runs past the end of the file" },
+        { "jpeg-lossless", Jpeg([0xFF, 0xC3, 0x00, 0x0B, 8, 0, 16, 0, 16, 1, 1, 0x11, 0]), "unsupported JPEG coding (SOF3: lossless, hierarchical or arithmetic); baseline and progressive are supported" },
+        { "jpeg-bomb", Jpeg([0xFF, 0xC0, 0x00, 0x11, 8, 0xEA, 0x60, 0xEA, 0x60, 3, 1, 0x11, 0, 2, 0x11, 0, 3, 0x11, 0, 0xFF, 0xDA, 0x00, 0x02, 0xFF, 0xD9]), "60000×60000 = 3600000000 pixels exceeds the limit of 89478485 (possible decompression bomb; raise it with --max-pixels)" },
+        { "jpeg-no-frame", Jpeg([0xFF, 0xDA, 0x00, 0x02, 0xFF, 0xD9]), "corrupt JPEG: scan before the frame header" },
+        { "jpeg-garbage-scan", Jpeg([0xFF, 0xC0, 0x00, 0x0B, 8, 0, 16, 0, 16, 1, 1, 0x11, 0, 0xFF, 0xDA, 0x00, 0x02, 0x12, 0x34, 0xFF, 0xD9]), "corrupt JPEG data" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void BadImageGivesExactError(string name, byte[] bytes, string reason)
+    {
+        var e = Assert.Throws<InputException>(() => ImageDecoder.Decode(bytes, $"{name}.img"));
+        Assert.StartsWith($"{name}.img: {reason}", e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+    }
+
+    [Fact]
+    public void DirectoryAndMissingFileAreNamed()
+    {
+        Assert.Equal($"{Path.GetTempPath()}: is a directory", Assert.Throws<InputException>(() => ImageDecoder.Load(Path.GetTempPath())).Message);
+        Assert.Equal("/nonexistent/x.png: no such file", Assert.Throws<InputException>(() => ImageDecoder.Load("/nonexistent/x.png")).Message);
+    }
+
+    [Fact]
+    public void PixelLimitCanBeRaised()
+    {
+        var bytes = File.ReadAllBytes(Path.Combine(Fixtures.Dir("images"), "rgb8_257x300.png"));
+        Assert.Contains("exceeds the limit of 1000", Assert.Throws<InputException>(() => ImageDecoder.Decode(bytes, "x.png", maxPixels: 1000)).Message);
+        Assert.Equal(257, ImageDecoder.Decode(bytes, "x.png", maxPixels: 100_000).Width);
+    }
+
+    internal static byte[] FlipByte(byte[] b, int at)
+    {
+        var c = (byte[])b.Clone();
+        c[at] ^= 0x5A;
+        return c;
+    }
+
+    internal static byte[] Deflate(byte[] raw)
+    {
+        var ms = new MemoryStream();
+        using (var z = new ZLibStream(ms, CompressionLevel.Fastest, leaveOpen: true)) z.Write(raw);
+        return ms.ToArray();
+    }
+
+    /// <summary>A structurally valid PNG (correct CRCs) with the given header and IDAT payload.</summary>
+    internal static byte[] Png(uint width, uint height, byte depth, byte color, byte[] idat)
+    {
+        var ms = new MemoryStream();
+        ms.Write([0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A]);
+        var ihdr = new byte[13];
+        BinaryPrimitives.WriteUInt32BigEndian(ihdr, width);
+        BinaryPrimitives.WriteUInt32BigEndian(ihdr.AsSpan(4), height);
+        ihdr[8] = depth;
+        ihdr[9] = color;
+        Chunk(ms, "IHDR", ihdr);
+        Chunk(ms, "IDAT", idat);
+        Chunk(ms, "IEND", []);
+        return ms.ToArray();
+    }
+
+    private static void Chunk(Stream s, string type, byte[] data)
+    {
+        var head = new byte[8];
+        BinaryPrimitives.WriteUInt32BigEndian(head, (uint)data.Length);
+        System.Text.Encoding.ASCII.GetBytes(type, head.AsSpan(4));
+        s.Write(head);
+        s.Write(data);
+        var crc = new byte[4];
+        BinaryPrimitives.WriteUInt32BigEndian(crc, Crc32(head.AsSpan(4).ToArray().Concat(data).ToArray()));
+        s.Write(crc);
+    }
+
+    private static uint Crc32(byte[] data)
+    {
+        uint c = 0xFFFFFFFF;
+        foreach (byte b in data)
+        {
+            c ^= b;
+            for (int k = 0; k < 8; k++) c = (c & 1) != 0 ? 0xEDB88320 ^ (c >> 1) : c >> 1;
+        }
+        return c ^ 0xFFFFFFFF;
+    }
+
+    private static byte[] Jpeg(byte[] body) => [0xFF, 0xD8, .. body];
+}

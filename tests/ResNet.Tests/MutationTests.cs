@@ -1,0 +1,95 @@
+using System.Diagnostics;
+using ResNet.Runtime;
+using ResNet.Runtime.Images;
+using ResNet.Runtime.IO;
+using ResNet.Runtime.Weights;
+using Xunit;
+
+namespace ResNet.Tests;
+
+/// <summary>
+/// A cheap, deterministic fuzz pass in every test run (the SharpFuzz harness in fuzz/ goes deeper): thousands
+/// of mutated copies of each seed — bit flips, byte runs, truncations, duplicated slices — through each
+/// reader. The only acceptable outcomes are a result or the reader's own one-line exception, quickly.
+/// </summary>
+public class MutationTests
+{
+    public static TheoryData<string> Seeds() => new()
+    {
+        "images/rgb8_61x45.png", "images/palette4_interlaced.png", "images/gray16.png", "images/baseline.jpg",
+        "images/progressive.jpg", "tiny/input0.npy", "tiny/weights.pth",
+    };
+
+    [Theory]
+    [MemberData(nameof(Seeds))]
+    public void MutatedInputsFailCleanly(string seed)
+    {
+        var original = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "fixtures", seed));
+        var rng = new Random(seed.GetHashCode(StringComparison.Ordinal) & 0x7fff);
+        // RESNET18_MUTATIONS raises the count for a longer local run.
+        int scale = int.TryParse(Environment.GetEnvironmentVariable("RESNET18_MUTATIONS"), out int m) && m > 0 ? m : 1;
+        int iterations = (seed.EndsWith(".pth") ? 300 : 1500) * scale;
+        var clock = Stopwatch.StartNew();
+        for (int i = 0; i < iterations; i++)
+        {
+            var bytes = Mutate(original, rng);
+            try
+            {
+                Read(seed, bytes);
+            }
+            catch (ResNetException e)
+            {
+                Assert.DoesNotContain('\n', e.Message);
+            }
+            catch (Exception e)
+            {
+                File.WriteAllBytes(Path.Combine(Path.GetTempPath(), $"crash-{Path.GetFileName(seed)}-{i}"), bytes);
+                Assert.Fail($"{seed} mutation {i}: {e.GetType().Name}: {e.Message} (input saved to {Path.GetTempPath()})");
+            }
+        }
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60 * scale), $"{seed}: {iterations} mutations took {clock.Elapsed}");
+    }
+
+    private static void Read(string seed, byte[] bytes)
+    {
+        if (seed.EndsWith(".npy")) Npy.Parse(bytes, "m.npy");
+        else if (seed.EndsWith(".pth")) StateDict.Load(new MemoryStream(bytes), "m.pth").CheckAgainst(TinyResNet.Network.Parameters);
+        else ImageNetTransform.ToTensor(ImageNetTransform.ResizeAndCrop(ImageDecoder.Decode(bytes, "m.img")));
+    }
+
+    internal static byte[] Mutate(byte[] src, Random rng)
+    {
+        var b = (byte[])src.Clone();
+        switch (rng.Next(6))
+        {
+            case 0:
+                for (int k = rng.Next(1, 8); k > 0; k--) b[rng.Next(b.Length)] ^= (byte)(1 << rng.Next(8));
+                return b;
+            case 1:
+                for (int k = rng.Next(1, 4); k > 0; k--) b[rng.Next(b.Length)] = (byte)rng.Next(256);
+                return b;
+            case 2:
+                return b[..rng.Next(b.Length)];
+            case 3:
+                {
+                    int at = rng.Next(b.Length), len = Math.Min(rng.Next(1, 64), b.Length - at);
+                    var fill = (byte)(rng.Next(2) == 0 ? 0xFF : 0x00);
+                    Array.Fill(b, fill, at, len);
+                    return b;
+                }
+            case 4:
+                {
+                    int at = rng.Next(b.Length), len = Math.Min(rng.Next(1, 256), b.Length - at);
+                    return [.. b[..(at + len)], .. b[at..]];
+                }
+            default:
+                {
+                    // Interesting integers where lengths and sizes live.
+                    int at = rng.Next(Math.Max(1, b.Length - 4));
+                    uint[] values = [0, 1, 0x7FFFFFFF, 0xFFFFFFFF, 0x80000000, 0xFFFF, 65536];
+                    BitConverter.TryWriteBytes(b.AsSpan(at), values[rng.Next(values.Length)]);
+                    return b;
+                }
+        }
+    }
+}
