@@ -32,6 +32,10 @@ public abstract unsafe class GeneratedNetwork : IDisposable
         MaxBatch = options.MaxBatch;
         Exact = options.Exact;
         _layout = Layout(Isa);
+        // Kernels address a batch with int offsets: every buffer of the batch must stay below 2^31 floats.
+        long largest = _layout.BufferFloats.Max();
+        if (largest * MaxBatch > int.MaxValue)
+            throw new ArgumentOutOfRangeException(nameof(options), $"MaxBatch {MaxBatch} × {largest} floats per image exceeds what one buffer can address; use at most {int.MaxValue / largest}");
         _inputLayout = _layout.Tensors[0];
         _outputLayout = _layout.Tensors[info.Layers[^1].Output];
         _buffers = new float*[_layout.BufferFloats.Length];

@@ -34,6 +34,7 @@ public class DiagnosticTests
         { Net("{\"name\": \"conv1\", \"type\": \"Conv2d\", \"in_channels\": 3, \"out_channels\": 1048576, \"kernel_size\": 1}", input: "\"input\": [3, 1000, 1000], "), "RN1010", ["$.modules[0] (conv1)", "elements per image; expected at most"] },
         { Net(""), "RN1008", ["computes nothing"] },
         { new string('[', 5000), "RN1001", ["nesting deeper than 64 levels"] },
+        { Net(string.Concat(Enumerable.Repeat("{\"name\": \"s\", \"type\": \"Sequential\", \"modules\": [", 200)) + Conv + new string(']', 1) + string.Concat(Enumerable.Repeat("]}", 199)) + "]}"), "RN1001", ["nesting deeper than 64 levels"] },
     };
 
     [Theory]

@@ -145,6 +145,47 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
     }
 
     [Fact]
+    public void MaliciousWeightsAreRefusedWithoutRunningAnything()
+    {
+        string marker = Path.Combine(_home, "pwned");
+        var pkl = new List<byte> { 0x80, 2, (byte)'c' };
+        pkl.AddRange("os\nsystem\n"u8.ToArray());
+        var arg = System.Text.Encoding.ASCII.GetBytes($"touch {marker}");
+        pkl.Add(0x8c);
+        pkl.Add((byte)arg.Length);
+        pkl.AddRange(arg);
+        pkl.AddRange(new byte[] { 0x85, (byte)'R', (byte)'.' });
+        string evil = Path.Combine(_home, "evil.pth");
+        File.WriteAllBytes(evil, WeightsTests.Zip(("archive/data.pkl", pkl.ToArray())).ToArray());
+        var (exit, @out, err) = Run("--weights", evil, Image("gray8.png"));
+        Assert.Equal(1, exit);
+        Assert.Equal("", @out);
+        Assert.Equal($"resnet18: {evil}: refuses to load global 'os.system': only torch.save's tensor and OrderedDict globals are allowed (nothing was executed)", err.Trim());
+        Assert.False(File.Exists(marker));
+    }
+
+    [Fact]
+    public void BadFilesMixedWithGoodOnesEachGetOneLine()
+    {
+        string empty = Path.Combine(_home, "empty.png");
+        File.WriteAllBytes(empty, []);
+        string bomb = Path.Combine(_home, "bomb.png");
+        File.WriteAllBytes(bomb, BadImageTests.Png(100_000, 100_000, 8, 2, BadImageTests.Deflate(new byte[10])));
+        string npy = Path.Combine(_home, "wrong.npy");
+        ResNet.Runtime.IO.Npy.Write(npy, [3, 2, 2], new float[12]);
+        var (exit, @out, err) = Run("--weights", _weights.Path, empty, Image("gray8.png"), bomb, npy, Fixtures.Dir("images") + "/nope.png");
+        Assert.Equal(1, exit);
+        var errors = err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(4, errors.Length);
+        Assert.Equal($"resnet18: {empty}: empty file", errors[0]);
+        Assert.StartsWith($"resnet18: {bomb}: 100000×100000 = 10000000000 pixels exceeds the limit", errors[1]);
+        Assert.Equal($"resnet18: {npy}: tensor of shape [3, 2, 2]; expected [3, 224, 224] or [1, 3, 224, 224]", errors[2]);
+        Assert.Contains("nope.png: no such file or directory", errors[3]);
+        Assert.StartsWith(Image("gray8.png"), @out);
+        Assert.DoesNotContain("   at ", err);
+    }
+
+    [Fact]
     public void VersionSaysIsaAndWeights()
     {
         var (exit, @out, _) = Run("--version");

@@ -184,6 +184,18 @@ public class WeightsTests
         Assert.StartsWith("cut.pth: ", e.Message);
     }
 
+    /// <summary>Regression (found by MutationTests): ZipArchive reads the central directory lazily, so its damage surfaced outside our checks.</summary>
+    [Fact]
+    public void CorruptCentralDirectoryIsRefused()
+    {
+        var bytes = File.ReadAllBytes(TinyWeights);
+        int eocd = bytes.Length - 22;
+        Assert.Equal(0x06054b50u, BitConverter.ToUInt32(bytes, eocd));
+        bytes[eocd + 10]++; // total entries no longer matches the directory
+        var e = Assert.Throws<WeightsException>(() => StateDict.Load(new MemoryStream(bytes), "eocd.pth"));
+        Assert.StartsWith("eocd.pth: corrupt zip archive (", e.Message);
+    }
+
     private static void PatchSizes(byte[] zip, string entry, Func<uint, uint> change)
     {
         var name = Encoding.ASCII.GetBytes(entry);

@@ -17,27 +17,39 @@ public static class ImageNetTransform
     private static readonly float[] Std = [0.229f, 0.224f, 0.225f];
 
     /// <summary>Decodes <paramref name="path"/> and returns the 3×224×224 CHW tensor.</summary>
-    public static float[] FromFile(string path, long maxPixels = ImageDecoder.DefaultMaxPixels) => ToTensor(ResizeAndCrop(ImageDecoder.Load(path, maxPixels)));
+    public static float[] FromFile(string path, long maxPixels = ImageDecoder.DefaultMaxPixels)
+    {
+        var image = ImageDecoder.Load(path, maxPixels);
+        try
+        {
+            return ToTensor(ResizeAndCrop(image));
+        }
+        catch (InputException e)
+        {
+            throw new InputException($"{path}: {e.Message}");
+        }
+    }
 
     /// <summary>The size torchvision's Resize(256) gives: shorter side 256, longer side int(256 · long / short).</summary>
     public static (int Width, int Height) ResizedSize(int width, int height)
     {
         int shortSide = Math.Min(width, height), longSide = Math.Max(width, height);
-        int newLong = (int)((double)ResizeTo * longSide / shortSide);
-        return width <= height ? (ResizeTo, newLong) : (newLong, ResizeTo);
+        double newLong = Math.Floor((double)ResizeTo * longSide / shortSide);
+        if (newLong > int.MaxValue / 4)
+            throw new InputException($"a {width}×{height} image is too elongated to resize to {ResizeTo} on its short side");
+        return width <= height ? (ResizeTo, (int)newLong) : ((int)newLong, ResizeTo);
     }
 
-    /// <summary>Resize(256) then CenterCrop(224): the 8-bit image ToTensor sees.</summary>
+    /// <summary>
+    /// Resize(256) then CenterCrop(224): the 8-bit image ToTensor sees. Only the crop window of the resized
+    /// image is computed (identical to resizing everything and cropping).
+    /// </summary>
     public static RgbImage ResizeAndCrop(RgbImage image)
     {
         var (w, h) = ResizedSize(image.Width, image.Height);
-        var resized = PilResize.Bilinear(image, w, h);
         int top = (int)Math.Round((h - CropTo) / 2.0, MidpointRounding.ToEven);
         int left = (int)Math.Round((w - CropTo) / 2.0, MidpointRounding.ToEven);
-        var crop = new byte[CropTo * CropTo * 3];
-        for (int y = 0; y < CropTo; y++)
-            Array.Copy(resized.Pixels, ((y + top) * w + left) * 3, crop, y * CropTo * 3, CropTo * 3);
-        return new RgbImage(CropTo, CropTo, crop);
+        return PilResize.BilinearRegion(image, w, h, left, top, CropTo, CropTo);
     }
 
     /// <summary>ToTensor + Normalize: CHW float32, (v / 255 − mean) / std per channel.</summary>

@@ -12,45 +12,80 @@ public static class PilResize
     private const int PrecisionBits = 32 - 8 - 2;
 
     /// <summary>Resizes <paramref name="image"/> to <paramref name="width"/>×<paramref name="height"/>.</summary>
-    public static RgbImage Bilinear(RgbImage image, int width, int height)
+    public static RgbImage Bilinear(RgbImage image, int width, int height) => BilinearRegion(image, width, height, 0, 0, width, height);
+
+    /// <summary>
+    /// The <paramref name="regionWidth"/>×<paramref name="regionHeight"/> window at (<paramref name="left"/>,
+    /// <paramref name="top"/>) of the image resized to <paramref name="width"/>×<paramref name="height"/>, computed
+    /// without the rest: each output pixel depends only on its own coefficients, so this equals cropping Pillow's
+    /// full result bit for bit, while a 65526×8 input (resized to 2096832×256 by Resize(256)) costs a 224×224 crop.
+    /// </summary>
+    public static RgbImage BilinearRegion(RgbImage image, int width, int height, int left, int top, int regionWidth, int regionHeight)
     {
         if (width < 1 || height < 1) throw new ArgumentOutOfRangeException(nameof(width), "target size must be positive");
+        if (left < 0 || top < 0 || regionWidth < 1 || regionHeight < 1 || left + (long)regionWidth > width || top + (long)regionHeight > height)
+            throw new ArgumentOutOfRangeException(nameof(left), "region outside the resized image");
         bool horizontal = width != image.Width, vertical = height != image.Height;
-        if (!horizontal && !vertical) return image;
-        var (xBounds, xKernel, xSize) = Coefficients(image.Width, width);
-        var (yBounds, yKernel, ySize) = Coefficients(image.Height, height);
         var current = image;
         if (horizontal)
         {
             // Only the source rows the vertical pass reads are resampled horizontally.
-            int first = yBounds[0], last = yBounds[2 * height - 2] + yBounds[2 * height - 1];
+            int first = 0, last = image.Height;
             if (vertical)
             {
-                for (int i = 0; i < height; i++) yBounds[2 * i] -= first;
+                var (yb, _, _) = Coefficients(image.Height, height, top, regionHeight);
+                first = yb[0];
+                last = yb[2 * regionHeight - 2] + yb[2 * regionHeight - 1];
             }
             else
             {
-                first = 0;
-                last = image.Height;
+                first = top;
+                last = top + regionHeight;
             }
-            current = Horizontal(current, width, first, last - first, xBounds, xKernel, xSize);
+            var (xBounds, xKernel, xSize) = Coefficients(image.Width, width, left, regionWidth);
+            current = Horizontal(current, regionWidth, first, last - first, xBounds, xKernel, xSize);
+            if (vertical)
+            {
+                var (yBounds, yKernel, ySize) = Coefficients(image.Height, height, top, regionHeight);
+                for (int i = 0; i < regionHeight; i++) yBounds[2 * i] -= first;
+                return Vertical(current, regionHeight, yBounds, yKernel, ySize);
+            }
+            return current;
         }
-        if (vertical) current = Vertical(current, height, yBounds, yKernel, ySize);
-        return current;
+        if (vertical)
+        {
+            var cropped = Crop(image, left, 0, regionWidth, image.Height);
+            var (yBounds, yKernel, ySize) = Coefficients(image.Height, height, top, regionHeight);
+            return Vertical(cropped, regionHeight, yBounds, yKernel, ySize);
+        }
+        return Crop(image, left, top, regionWidth, regionHeight);
     }
 
-    /// <summary>precompute_coeffs + normalize_coeffs_8bpc: per output pixel, the first input index, count and fixed-point weights.</summary>
-    private static (int[] Bounds, int[] Kernel, int KSize) Coefficients(int inSize, int outSize)
+    /// <summary>A window of an image, copied.</summary>
+    public static RgbImage Crop(RgbImage image, int left, int top, int width, int height)
+    {
+        var pixels = new byte[width * height * 3];
+        for (int y = 0; y < height; y++)
+            Array.Copy(image.Pixels, ((long)(y + top) * image.Width + left) * 3, pixels, (long)y * width * 3, width * 3);
+        return new RgbImage(width, height, pixels);
+    }
+
+    /// <summary>
+    /// precompute_coeffs + normalize_coeffs_8bpc for output pixels [<paramref name="start"/>, +<paramref name="count"/>):
+    /// per output pixel, the first input index, count and fixed-point weights.
+    /// </summary>
+    private static (int[] Bounds, int[] Kernel, int KSize) Coefficients(int inSize, int outSize, int start, int count)
     {
         double scale = (double)inSize / outSize;
         double filterScale = Math.Max(scale, 1.0);
         double support = 1.0 * filterScale;
         int ksize = (int)Math.Ceiling(support) * 2 + 1;
-        var bounds = new int[outSize * 2];
-        var kernel = new int[outSize * ksize];
+        var bounds = new int[count * 2];
+        var kernel = new int[count * ksize];
         var k = new double[ksize];
-        for (int xx = 0; xx < outSize; xx++)
+        for (int i = 0; i < count; i++)
         {
+            int xx = start + i;
             double center = (xx + 0.5) * scale;
             double ww = 0, ss = 1.0 / filterScale;
             int xmin = Math.Max(0, (int)(center - support + 0.5));
@@ -69,10 +104,10 @@ public static class PilResize
             for (int x = 0; x < ksize; x++)
             {
                 double v = k[x] * (1 << PrecisionBits);
-                kernel[xx * ksize + x] = k[x] < 0 ? (int)(-0.5 + v) : (int)(0.5 + v);
+                kernel[i * ksize + x] = k[x] < 0 ? (int)(-0.5 + v) : (int)(0.5 + v);
             }
-            bounds[2 * xx] = xmin;
-            bounds[2 * xx + 1] = xmax;
+            bounds[2 * i] = xmin;
+            bounds[2 * i + 1] = xmax;
         }
         return (bounds, kernel, ksize);
     }
@@ -89,14 +124,16 @@ public static class PilResize
         var s = src.Pixels;
         for (int y = 0; y < rows; y++)
         {
-            int rowIn = (y + firstRow) * src.Width * 3, rowOut = y * width * 3;
+            long rowIn = (long)(y + firstRow) * src.Width * 3;
+            int rowOut = y * width * 3;
             for (int xx = 0; xx < width; xx++)
             {
                 int xmin = bounds[2 * xx], xmax = bounds[2 * xx + 1], kk = xx * ksize;
                 int ss0 = 1 << (PrecisionBits - 1), ss1 = ss0, ss2 = ss0;
                 for (int x = 0; x < xmax; x++)
                 {
-                    int at = rowIn + (x + xmin) * 3, w = kernel[kk + x];
+                    long at = rowIn + (x + xmin) * 3;
+                    int w = kernel[kk + x];
                     ss0 += s[at] * w;
                     ss1 += s[at + 1] * w;
                     ss2 += s[at + 2] * w;

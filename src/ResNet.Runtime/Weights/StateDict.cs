@@ -57,8 +57,9 @@ public sealed class StateDict
         }
         catch (Exception e) when (e is InvalidDataException or ArgumentException or IOException or NotSupportedException)
         {
-            throw new WeightsException(IsLegacyPickle(stream)
-                ? $"{name}: legacy (pre-1.6) torch.save format; re-save it in the zip format with torch.save(torch.load(f), f2)"
+            throw new WeightsException(
+                IsLegacyPickle(stream) ? $"{name}: legacy (pre-1.6) torch.save format; re-save it in the zip format with torch.save(torch.load(f), f2)"
+                : StartsLikeZip(stream) ? $"{name}: corrupt zip archive ({e.Message.TrimEnd('.')})"
                 : $"{name}: not a torch.save file (expected a zip archive with data.pkl)");
         }
         try
@@ -115,6 +116,13 @@ public sealed class StateDict
             if (wanted.ContainsKey(key) || key.EndsWith(".num_batches_tracked", StringComparison.Ordinal)) continue;
             throw new WeightsException($"{Source}: unexpected key '{key}' (not a parameter of this network)");
         }
+    }
+
+    private static bool StartsLikeZip(Stream stream)
+    {
+        if (!stream.CanSeek || stream.Length < 4) return false;
+        stream.Position = 0;
+        return stream.ReadByte() == 'P' && stream.ReadByte() == 'K' && stream.ReadByte() == 3 && stream.ReadByte() == 4;
     }
 
     private static bool IsLegacyPickle(Stream stream)

@@ -59,7 +59,16 @@ internal sealed class Unpickler(byte[] data, string file)
     public Dictionary<string, Tensor> LoadStateDict(Func<string, byte[]> loadStorage)
     {
         _loadStorage = loadStorage;
-        object? result = Run();
+        object? result;
+        try
+        {
+            result = Run();
+        }
+        catch (OverflowException)
+        {
+            // Sizes, strides and offsets are multiplied checked: a product past 64 bits is a hostile file.
+            throw Error("a tensor size, stride or offset overflows");
+        }
         if (result is not PyDict dict) throw Error("data.pkl does not hold a dict of tensors (a state_dict)");
         var tensors = new Dictionary<string, Tensor>();
         foreach (var (key, value) in dict.Items)
@@ -91,7 +100,13 @@ internal sealed class Unpickler(byte[] data, string file)
                 case (byte)'j': Push(Memo(U32())); break;
                 case (byte)'X': Push(Utf8(U32())); break;
                 case 0x8c: Push(Utf8(U8())); break; // SHORT_BINUNICODE
-                case 0x8d: Push(Utf8(checked((long)U64()))); break; // BINUNICODE8
+                case 0x8d: // BINUNICODE8
+                    {
+                        ulong n = U64();
+                        if (n > int.MaxValue) throw Error("string length out of range");
+                        Push(Utf8((long)n));
+                        break;
+                    }
                 case (byte)'T': Push(Utf8(U32())); break; // BINSTRING (py2 str)
                 case (byte)'U': Push(Utf8(U8())); break; // SHORT_BINSTRING
                 case (byte)'B': Push(Bytes(U32())); break;
