@@ -41,9 +41,13 @@ internal static class Program
         }
         var files = ExpandInputs(options.Files, out var missing);
         ResNet18 model;
+        var timing = new Timing();
         try
         {
-            model = new ResNet18(resolver.Load(), new NetworkOptions { InstructionSet = IsaLauncher.Effective, Exact = options.Exact, Threads = options.Threads });
+            var stateDict = resolver.Load();
+            timing.Mark("read weights");
+            model = new ResNet18(stateDict, new NetworkOptions { InstructionSet = IsaLauncher.Effective, Exact = options.Exact, Threads = options.Threads });
+            timing.Mark("fold and pack");
         }
         catch (ResNetException e)
         {
@@ -67,7 +71,10 @@ internal static class Program
                 try
                 {
                     if (missing.Contains(file)) throw new InputException($"{file}: no such file or directory");
-                    model.Run(LoadInput(file, model.Info.Input, options.MaxPixels), logits);
+                    var input = LoadInput(file, model.Info.Input, options.MaxPixels);
+                    timing.Mark("decode and preprocess");
+                    model.Run(input, logits);
+                    timing.Mark("inference");
                     var top = Classification.TopK(logits, options.Top, ImageNetLabels.All);
                     if (options.Json) Console.WriteLine(JsonOut.Result(file, top, options.Logits ? logits : null));
                     else WriteTable(file, top, options.Logits ? logits : null);
@@ -84,6 +91,7 @@ internal static class Program
             }
             if (progress) Console.Error.WriteLine();
         }
+        timing.Report();
         return failures == 0 ? 0 : 1;
     }
 

@@ -181,32 +181,42 @@ public abstract unsafe class GeneratedNetwork : IDisposable
     protected void CheckWeights(StateDict weights) => weights.CheckAgainst(Info.Parameters);
 
     /// <summary>Folds layer <paramref name="layer"/>'s BatchNorm into its convolution and packs both for the kernels.</summary>
-    protected void PackConv(int layer, StateDict weights, int inBlock, int outBlock, int ocTile)
+    protected void PackConv(int layer, StateDict weights, int inBlock, int outBlock, int ocTile) => _packing.Add(() =>
     {
         var l = Info.Layers[layer];
         var (w, b) = Folding.FoldConv(weights, l);
         _weights[layer] = Copy(Packing.Conv(w, l.Conv!, inBlock, outBlock, ocTile));
         _biases[layer] = Copy(Packing.Bias(b, outBlock));
-    }
+    });
 
     /// <summary>Folds layer <paramref name="layer"/>'s BatchNorm and transforms the 3×3 weights for Winograd F(4×4,3×3).</summary>
-    protected void PackWinograd(int layer, StateDict weights, int block, int ocTile)
+    protected void PackWinograd(int layer, StateDict weights, int block, int ocTile) => _packing.Add(() =>
     {
         var l = Info.Layers[layer];
         var (w, b) = Folding.FoldConv(weights, l);
         _weights[layer] = Copy(Packing.Winograd(w, l.Conv!, block, ocTile));
         _biases[layer] = Copy(Packing.Bias(b, block));
-    }
+    });
 
     /// <summary>Packs a Linear layer's weights in the order its blocked input is read.</summary>
-    protected void PackLinear(int layer, StateDict weights, TensorLayoutInfo input, int outBlock, int outTile)
+    protected void PackLinear(int layer, StateDict weights, TensorLayoutInfo input, int outBlock, int outTile) => _packing.Add(() =>
     {
         var l = Info.Layers[layer];
         var w = weights.Float(l.Name + ".weight");
         var b = l.Linear!.Bias ? weights.Float(l.Name + ".bias") : new float[l.Linear.OutFeatures];
         _weights[layer] = Copy(Packing.Linear(w, l.Linear, l.InShape, input, outBlock, outTile));
         _biases[layer] = Copy(Packing.Bias(b, outBlock));
+    });
+
+    /// <summary>Runs the folding and packing the Pack calls queued, layers in parallel (it is most of load time).</summary>
+    protected void CompletePacking()
+    {
+        var work = _packing.ToArray();
+        _packing.Clear();
+        Parallel.For(0, work.Length, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, Threads) }, i => work[i]());
     }
+
+    private readonly List<Action> _packing = new();
 
     private void Pack(ReadOnlySpan<float> input, int n)
     {
@@ -240,7 +250,7 @@ public abstract unsafe class GeneratedNetwork : IDisposable
         nuint bytes = (nuint)(Math.Max(1, floats) * sizeof(float));
         void* p = NativeMemory.AlignedAlloc(bytes, 64);
         NativeMemory.Clear(p, bytes);
-        _allocations.Add((IntPtr)p);
+        lock (_allocations) _allocations.Add((IntPtr)p);
         return (float*)p;
     }
 

@@ -75,6 +75,7 @@ namespace ResNet.Generator.Emitter
             w.Open("switch (Isa)");
             foreach (var isa in plan.Isas) w.Line($"case InstructionSet.{isa.Isa.Name}: Prepare{isa.Isa.Name}(weights); break;");
             w.Close();
+            w.Line("CompletePacking();");
             w.Close();
             w.Line();
             w.Line("/// <summary>Reads a torch.save state_dict file and builds the network from it.</summary>");

@@ -208,6 +208,12 @@ internal sealed class Unpickler(byte[] data, string file)
         if (storage.DType != "float32") return new Tensor(storage.DType, shape, null);
         var bytes = StorageBytes(storage);
         var values = new float[elements];
+        if (BitConverter.IsLittleEndian && IsContiguous(shape, stride))
+        {
+            // The common case (every tensor torch.save writes from a state_dict): one block copy.
+            System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(bytes.AsSpan((int)(offset * 4), (int)(elements * 4))).CopyTo(values);
+            return new Tensor("float32", shape, values);
+        }
         var index = new int[shape.Length];
         for (long i = 0; i < elements; i++)
         {
@@ -217,6 +223,17 @@ internal sealed class Unpickler(byte[] data, string file)
             for (int d = shape.Length - 1; d >= 0 && ++index[d] == shape[d]; d--) index[d] = 0;
         }
         return new Tensor("float32", shape, values);
+    }
+
+    private static bool IsContiguous(int[] shape, long[] stride)
+    {
+        long expected = 1;
+        for (int d = shape.Length - 1; d >= 0; d--)
+        {
+            if (shape[d] != 1 && stride[d] != expected) return false;
+            expected *= shape[d];
+        }
+        return true;
     }
 
     /// <summary>persistent_id = ('storage', torch.XStorage, key, location, numel).</summary>

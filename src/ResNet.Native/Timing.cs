@@ -1,0 +1,30 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace ResNet.Native;
+
+/// <summary>With RESNET18_TIMING=1, where the process's time went, on stderr at exit (summed per phase).</summary>
+internal sealed class Timing
+{
+    private readonly bool _enabled = Environment.GetEnvironmentVariable("RESNET18_TIMING") == "1";
+    private readonly Dictionary<string, double> _phases = new();
+    private readonly List<string> _order = new();
+    private long _last = Stopwatch.GetTimestamp();
+
+    public void Mark(string phase)
+    {
+        if (!_enabled) return;
+        long now = Stopwatch.GetTimestamp();
+        if (!_phases.ContainsKey(phase)) _order.Add(phase);
+        _phases[phase] = _phases.GetValueOrDefault(phase) + Stopwatch.GetElapsedTime(_last, now).TotalMilliseconds;
+        _last = now;
+    }
+
+    public void Report()
+    {
+        if (!_enabled) return;
+        double startup = (DateTime.Now - Process.GetCurrentProcess().StartTime).TotalMilliseconds;
+        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"timing: {string.Join(", ", _order.Select(p => $"{p} {_phases[p]:0.0} ms"))}; process so far {startup:0} ms"));
+    }
+}
