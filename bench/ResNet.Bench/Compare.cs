@@ -14,7 +14,14 @@ internal static class Compare
 {
     public static int Run(string[] args)
     {
-        int iterations = args.Length == 2 && args[0] == "--iterations" ? int.Parse(args[1], CultureInfo.InvariantCulture) : 30;
+        int iterations = 30;
+        string? svg = null;
+        for (int i = 0; i + 1 < args.Length; i += 2)
+        {
+            if (args[i] == "--iterations") iterations = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
+            else if (args[i] == "--svg") svg = args[i + 1];
+        }
+        var rows = new List<(string Label, double Ours, double Theirs)>();
         var weights = BenchFixtures.Weights();
         Console.WriteLine("threads batch  generated ms  ORT ms  ratio  generated img/s  ORT img/s  isa");
         foreach (int threads in new[] { 1, 2 })
@@ -42,8 +49,38 @@ internal static class Compare
             double mo = Median(ours), mt = Median(theirs);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{threads,7} {batch,5} {mo,13:0.00} {mt,7:0.00} {mo / mt,6:0.00} {batch * 1000 / mo,16:0.0} {batch * 1000 / mt,10:0.0}  {net.Isa}"));
+            rows.Add(($"{threads} thread{(threads > 1 ? "s" : "")}, batch {batch}", batch * 1000 / mo, batch * 1000 / mt));
         }
+        if (svg != null) File.WriteAllText(svg, Chart(rows));
         return 0;
+    }
+
+    /// <summary>A grouped bar chart of images/s (generated vs ONNX Runtime), as plain SVG.</summary>
+    private static string Chart(List<(string Label, double Ours, double Theirs)> rows)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        double max = rows.Max(r => Math.Max(r.Ours, r.Theirs)) * 1.15;
+        int width = 640, height = 320, left = 60, bottom = 260, plot = 200, group = (width - left - 20) / rows.Count;
+        var sb = new System.Text.StringBuilder();
+        sb.Append(inv, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\n");
+        sb.Append(inv, $"<text x=\"{left}\" y=\"20\" font-size=\"14\">ResNet-18 fp32 throughput, images/s (higher is better)</text>\n");
+        sb.Append(inv, $"<line x1=\"{left}\" y1=\"{bottom}\" x2=\"{width - 10}\" y2=\"{bottom}\" stroke=\"#333\"/>\n");
+        for (int i = 0; i < rows.Count; i++)
+        {
+            var (label, ours, theirs) = rows[i];
+            int x = left + i * group + 10, bw = (group - 30) / 2;
+            foreach (var (value, color, dx) in new[] { (ours, "#2b7bb9", 0), (theirs, "#c0504d", bw + 4) })
+            {
+                double h = value / max * plot;
+                sb.Append(inv, $"<rect x=\"{x + dx}\" y=\"{bottom - h:0.0}\" width=\"{bw}\" height=\"{h:0.0}\" fill=\"{color}\"/>\n");
+                sb.Append(inv, $"<text x=\"{x + dx + bw / 2}\" y=\"{bottom - h - 4:0.0}\" text-anchor=\"middle\">{value:0}</text>\n");
+            }
+            sb.Append(inv, $"<text x=\"{x + bw + 2}\" y=\"{bottom + 16}\" text-anchor=\"middle\">{label}</text>\n");
+        }
+        sb.Append(inv, $"<rect x=\"{left}\" y=\"32\" width=\"12\" height=\"12\" fill=\"#2b7bb9\"/><text x=\"{left + 16}\" y=\"43\">generated (this project)</text>\n");
+        sb.Append(inv, $"<rect x=\"{left + 200}\" y=\"32\" width=\"12\" height=\"12\" fill=\"#c0504d\"/><text x=\"{left + 216}\" y=\"43\">ONNX Runtime 1.31.1</text>\n");
+        sb.Append("</svg>\n");
+        return sb.ToString();
     }
 
     private static void Time(Action pass, List<double> times)
