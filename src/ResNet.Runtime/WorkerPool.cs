@@ -93,7 +93,8 @@ public sealed unsafe class WorkerPool : IDisposable
         public Worker(WorkerPool pool, int index)
         {
             _pool = pool;
-            Thread = new Thread(Loop) { IsBackground = true, Name = $"resnet18 worker {index + 1}" };
+            // Winograd kernels keep up to ~800 KB of transformed tiles on the stack; give workers room to spare.
+            Thread = new Thread(Loop, maxStackSize: 16 << 20) { IsBackground = true, Name = $"resnet18 worker {index + 1}" };
         }
 
         public Thread Thread { get; }
