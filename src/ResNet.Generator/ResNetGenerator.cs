@@ -1,5 +1,8 @@
 using System;
+using System.Collections.Generic;
+using System.Globalization;
 using System.IO;
+using System.Linq;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.Text;
 using ResNet.Generator.Emitter;
@@ -70,12 +73,40 @@ namespace ResNet.Generator
             try
             {
                 var (graph, diagnostics) = ShapeInference.Run(spec);
-                return new PlanResult(graph != null ? Planner.Plan(graph, ns) : null, diagnostics);
+                if (graph == null) return new PlanResult(null, diagnostics);
+                return new PlanResult(Planner.Plan(graph, ns), diagnostics.Concat(SlowPaths(spec, graph)).ToEquatableArray());
             }
             catch (Exception e) when (!(e is OperationCanceledException))
             {
                 return new PlanResult(null, Single("RN1008", spec.FilePath, "$", "network", $"internal error while planning ({e.GetType().Name}: {e.Message})"));
             }
+        }
+
+        /// <summary>
+        /// RN1011 (info), as Regex's generator reports limited code: a layer Winograd could compute that gets the
+        /// slower direct kernel because its transformed weights would not stay in cache.
+        /// </summary>
+        private static IEnumerable<DiagnosticInfo> SlowPaths(NetworkSpec spec, Graph graph)
+        {
+            foreach (var layer in graph.Layers)
+            {
+                if (!Planner.IsWinogradShape(layer) || Planner.UsesWinograd(layer)) continue;
+                var module = Find(spec.Modules, layer.Path);
+                if (module == null) continue;
+                string text = $"direct convolution instead of Winograd F(4×4,3×3): its transformed weights ({(Planner.WinogradWeightBytes(layer) / 1048576.0).ToString("0.0", CultureInfo.InvariantCulture)} MB) would exceed {Planner.MaxWinogradWeightBytes >> 20} MB and stream from memory";
+                yield return new DiagnosticInfo("RN1011", module.Location.FilePath, module.Location.Span, module.Location.Lines,
+                    new[] { module.JsonPath, module.Path, text }.ToEquatableArray());
+            }
+        }
+
+        private static ModuleSpec? Find(EquatableArray<ModuleSpec> modules, string path)
+        {
+            foreach (var m in modules)
+            {
+                if (m.Path == path) return m;
+                if (path.StartsWith(m.Path + ".", StringComparison.Ordinal) && Find(m.Children, path) is ModuleSpec found) return found;
+            }
+            return null;
         }
 
         private static EquatableArray<DiagnosticInfo> Single(string id, string path, params string[] args) =>

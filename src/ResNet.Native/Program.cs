@@ -39,7 +39,7 @@ internal static class Program
             PrintVersion(resolver);
             return 0;
         }
-        var files = ExpandInputs(options.Files, out var missing);
+        var files = ExpandInputs(options.Files);
         ResNet18 model;
         var timing = new Timing();
         try
@@ -70,7 +70,6 @@ internal static class Program
                 if (progress) Console.Error.Write($"\r[{i + 1}/{files.Count}] ");
                 try
                 {
-                    if (missing.Contains(file)) throw new InputException($"{file}: no such file or directory");
                     var input = LoadInput(file, model.Info.Input, options.MaxPixels);
                     timing.Mark("decode and preprocess");
                     model.Run(input, logits);
@@ -96,10 +95,9 @@ internal static class Program
     }
 
     /// <summary>Files stay in order; a directory becomes its PNG and JPEG files, sorted by name.</summary>
-    private static List<string> ExpandInputs(List<string> args, out HashSet<string> missing)
+    private static List<string> ExpandInputs(List<string> args)
     {
         var files = new List<string>();
-        missing = new HashSet<string>();
         foreach (var a in args)
         {
             if (Directory.Exists(a))
@@ -110,8 +108,7 @@ internal static class Program
             }
             else
             {
-                if (!File.Exists(a)) missing.Add(a);
-                files.Add(a);
+                files.Add(a); // a missing file is reported by its reader, in order with the others
             }
         }
         return files;

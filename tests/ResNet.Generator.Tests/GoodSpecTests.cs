@@ -14,7 +14,7 @@ public class GoodSpecTests
     public void SpecGeneratesCompilableCode(string file, string className, int files)
     {
         var (_, result, output) = GeneratorHarness.Run($"/arch/{file}", GeneratorHarness.Spec(file));
-        Assert.Empty(result.Diagnostics);
+        Assert.Empty(result.Diagnostics.Where(d => d.Severity != DiagnosticSeverity.Info));
         Assert.Equal(files, result.GeneratedTrees.Length);
         Assert.Contains(result.GeneratedTrees, t => t.FilePath.EndsWith($"{className}.g.cs"));
         Assert.Empty(output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error));
@@ -44,6 +44,18 @@ public class GoodSpecTests
         {
             context.Unload();
         }
+    }
+
+    [Fact]
+    public void LayersLeftOnTheSlowerKernelAreReported()
+    {
+        var (_, result, _) = GeneratorHarness.Run("/arch/resnet18.json", GeneratorHarness.Spec("resnet18.json"));
+        var infos = result.Diagnostics.Where(d => d.Id == "RN1011").ToList();
+        Assert.All(infos, d => Assert.Equal(DiagnosticSeverity.Info, d.Severity));
+        Assert.Equal(
+            ["$.modules[7].modules[0].modules[3] (layer4.0.conv2)", "$.modules[7].modules[1].modules[0] (layer4.1.conv1)", "$.modules[7].modules[1].modules[3] (layer4.1.conv2)"],
+            infos.Select(d => d.GetMessage(System.Globalization.CultureInfo.InvariantCulture).Split(':')[0]).ToArray());
+        Assert.Contains("transformed weights (36.0 MB) would exceed 10 MB", infos[0].GetMessage(System.Globalization.CultureInfo.InvariantCulture));
     }
 
     [Fact]

@@ -26,39 +26,16 @@ public static class PilResize
         if (left < 0 || top < 0 || regionWidth < 1 || regionHeight < 1 || left + (long)regionWidth > width || top + (long)regionHeight > height)
             throw new ArgumentOutOfRangeException(nameof(left), "region outside the resized image");
         bool horizontal = width != image.Width, vertical = height != image.Height;
-        var current = image;
-        if (horizontal)
-        {
-            // Only the source rows the vertical pass reads are resampled horizontally.
-            int first = 0, last = image.Height;
-            if (vertical)
-            {
-                var (yb, _, _) = Coefficients(image.Height, height, top, regionHeight);
-                first = yb[0];
-                last = yb[2 * regionHeight - 2] + yb[2 * regionHeight - 1];
-            }
-            else
-            {
-                first = top;
-                last = top + regionHeight;
-            }
-            var (xBounds, xKernel, xSize) = Coefficients(image.Width, width, left, regionWidth);
-            current = Horizontal(current, regionWidth, first, last - first, xBounds, xKernel, xSize);
-            if (vertical)
-            {
-                var (yBounds, yKernel, ySize) = Coefficients(image.Height, height, top, regionHeight);
-                for (int i = 0; i < regionHeight; i++) yBounds[2 * i] -= first;
-                return Vertical(current, regionHeight, yBounds, yKernel, ySize);
-            }
-            return current;
-        }
-        if (vertical)
-        {
-            var cropped = Crop(image, left, 0, regionWidth, image.Height);
-            var (yBounds, yKernel, ySize) = Coefficients(image.Height, height, top, regionHeight);
-            return Vertical(cropped, regionHeight, yBounds, yKernel, ySize);
-        }
-        return Crop(image, left, top, regionWidth, regionHeight);
+        var (yBounds, yKernel, ySize) = vertical ? Coefficients(image.Height, height, top, regionHeight) : (Array.Empty<int>(), Array.Empty<int>(), 0);
+        if (!horizontal) return vertical ? Vertical(Crop(image, left, 0, regionWidth, image.Height), regionHeight, yBounds, yKernel, ySize) : Crop(image, left, top, regionWidth, regionHeight);
+        // Only the source rows the vertical pass reads are resampled horizontally.
+        int first = vertical ? yBounds[0] : top;
+        int last = vertical ? yBounds[2 * regionHeight - 2] + yBounds[2 * regionHeight - 1] : top + regionHeight;
+        var (xBounds, xKernel, xSize) = Coefficients(image.Width, width, left, regionWidth);
+        var rows = Horizontal(image, regionWidth, first, last - first, xBounds, xKernel, xSize);
+        if (!vertical) return rows;
+        for (int i = 0; i < regionHeight; i++) yBounds[2 * i] -= first;
+        return Vertical(rows, regionHeight, yBounds, yKernel, ySize);
     }
 
     /// <summary>A window of an image, copied.</summary>

@@ -79,15 +79,13 @@ public sealed class StateDict
 
     private static StateDict Read(ZipArchive zip, string name)
     {
-        {
-            if (zip.Entries.Count > MaxEntries) throw new WeightsException($"{name}: zip archive has {zip.Entries.Count} entries; a state_dict has at most {MaxEntries}");
-            var pickle = zip.Entries.FirstOrDefault(e => e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal) && e.FullName.Count(ch => ch == '/') == 1)
-                ?? throw new WeightsException($"{name}: zip archive has no <name>/data.pkl; not a torch.save file");
-            string prefix = pickle.FullName[..^"data.pkl".Length];
-            byte[] pkl = TorchZip.ReadEntry(pickle, name, TorchZip.MaxPickleBytes);
-            var tensors = new Unpickler(pkl, name).LoadStateDict(key => TorchZip.Storage(zip, prefix, key, name));
-            return new StateDict(name, tensors);
-        }
+        if (zip.Entries.Count > MaxEntries) throw new WeightsException($"{name}: zip archive has {zip.Entries.Count} entries; a state_dict has at most {MaxEntries}");
+        var pickle = zip.Entries.FirstOrDefault(e => e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal) && e.FullName.Count(ch => ch == '/') == 1)
+            ?? throw new WeightsException($"{name}: zip archive has no <name>/data.pkl; not a torch.save file");
+        string prefix = pickle.FullName[..^"data.pkl".Length];
+        byte[] pkl = TorchZip.ReadEntry(pickle, name, TorchZip.MaxPickleBytes);
+        var tensors = new Unpickler(pkl, name).LoadStateDict(key => TorchZip.Storage(zip, prefix, key, name));
+        return new StateDict(name, tensors);
     }
 
     /// <summary>The float32 values of <paramref name="key"/>.</summary>
