@@ -25,7 +25,8 @@ public class MutationTests
     public void MutatedInputsFailCleanly(string seed)
     {
         var original = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "fixtures", seed));
-        var rng = new Random(seed.GetHashCode(StringComparison.Ordinal) & 0x7fff);
+        // A stable seed (string.GetHashCode differs per process): a failure here reproduces everywhere.
+        var rng = new Random(seed.Aggregate(17, (h, c) => unchecked(h * 31 + c)));
         // RESNET18_MUTATIONS raises the count for a longer local run.
         int scale = int.TryParse(Environment.GetEnvironmentVariable("RESNET18_MUTATIONS"), out int m) && m > 0 ? m : 1;
         int iterations = (seed.EndsWith(".pth") ? 300 : 1500) * scale;

@@ -38,6 +38,7 @@ public class NpyTests
         { "fortran", Header("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", 16), "Fortran-order array; expected C order" },
         { "truncated", Header("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }", 40), "shape (3, 4) needs 48 data bytes but the file has 40" },
         { "lies", Header("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", 400), "shape (2,) needs 8 data bytes but the file has 400" },
+        { "newline", Header("{'descr': '<f4', 'fortran_order': False, 'shape': (2,\n3), }", 0), "shape (2,?3) needs 24 data bytes but the file has 0" },
         { "header", [0x93, .. "NUMPY"u8, 1, 0, 200, 0, .. "{'descr'"u8], "truncated .npy header" },
     };
 

@@ -49,8 +49,9 @@ public static partial class Npy
         var order = FortranPattern().Match(header);
         var shape = ShapePattern().Match(header);
         if (!descr.Success || !order.Success || !shape.Success) throw new InputException($"{name}: malformed .npy header");
-        if (descr.Groups[1].Value is not ("<f4" or "=f4")) throw new InputException($"{name}: dtype {descr.Groups[1].Value}; expected float32 ('<f4')");
+        if (descr.Groups[1].Value is not ("<f4" or "=f4")) throw new InputException($"{name}: dtype {Printable.Quote(descr.Groups[1].Value)}; expected float32 ('<f4')");
         if (order.Groups[1].Value == "True") throw new InputException($"{name}: Fortran-order array; expected C order");
+        string shapeText = Printable.Quote(shape.Groups[1].Value);
         var dims = new List<int>();
         long count = 1;
         foreach (var part in shape.Groups[1].Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
@@ -58,12 +59,12 @@ public static partial class Npy
             if (!int.TryParse(part, out int d) || d < 0) throw new InputException($"{name}: bad shape in .npy header");
             dims.Add(d);
             count = checked(count * d);
-            if (count > 1 << 28) throw new InputException($"{name}: array of shape ({shape.Groups[1].Value}) is too large");
+            if (count > 1 << 28) throw new InputException($"{name}: array of shape ({shapeText}) is too large");
         }
         int dataStart = start + headerLength;
         long expected = count * 4;
         if (bytes.Length - dataStart != expected)
-            throw new InputException($"{name}: shape ({shape.Groups[1].Value}) needs {expected} data bytes but the file has {bytes.Length - dataStart}");
+            throw new InputException($"{name}: shape ({shapeText}) needs {expected} data bytes but the file has {bytes.Length - dataStart}");
         var data = new float[count];
         for (int i = 0; i < data.Length; i++) data[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes.Slice(dataStart + 4 * i, 4));
         return (dims.ToArray(), data);

@@ -94,7 +94,7 @@ public static class ImageDecoder
         }
     }
 
-    private static string Reason(Exception e) => e.Message.Length is > 0 and < 120 ? e.Message.TrimEnd('.') : e.GetType().Name;
+    private static string Reason(Exception e) => e.Message.Length is > 0 and < 120 ? Printable.Quote(e.Message.TrimEnd('.'), 120) : e.GetType().Name;
 
     /// <summary>
     /// PIL opens 16-bit gray PNGs as 32-bit integer images ("I"), and convert('RGB') clamps those to 0..255

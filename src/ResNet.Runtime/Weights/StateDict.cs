@@ -59,7 +59,7 @@ public sealed class StateDict
         {
             throw new WeightsException(
                 IsLegacyPickle(stream) ? $"{name}: legacy (pre-1.6) torch.save format; re-save it in the zip format with torch.save(torch.load(f), f2)"
-                : StartsLikeZip(stream) ? $"{name}: corrupt zip archive ({e.Message.TrimEnd('.')})"
+                : StartsLikeZip(stream) ? $"{name}: corrupt zip archive ({Printable.Quote(e.Message.TrimEnd('.'), 200)})"
                 : $"{name}: not a torch.save file (expected a zip archive with data.pkl)");
         }
         try
@@ -69,7 +69,7 @@ public sealed class StateDict
         catch (Exception e) when (e is InvalidDataException or IOException or NotSupportedException or ArgumentException)
         {
             // ZipArchive reads the central directory lazily: damage found there surfaces here.
-            throw new WeightsException($"{name}: corrupt zip archive ({e.Message.TrimEnd('.')})");
+            throw new WeightsException($"{name}: corrupt zip archive ({Printable.Quote(e.Message.TrimEnd('.'), 200)})");
         }
         finally
         {
@@ -112,7 +112,7 @@ public sealed class StateDict
         foreach (var key in _tensors.Keys)
         {
             if (wanted.ContainsKey(key) || key.EndsWith(".num_batches_tracked", StringComparison.Ordinal)) continue;
-            throw new WeightsException($"{Source}: unexpected key '{key}' (not a parameter of this network)");
+            throw new WeightsException($"{Source}: unexpected key '{Printable.Quote(key)}' (not a parameter of this network)");
         }
     }
 

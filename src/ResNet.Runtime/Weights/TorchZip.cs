@@ -15,7 +15,7 @@ internal static class TorchZip
     {
         // Length is the uncompressed size from the central directory: checked before inflating anything,
         // and enforced again while reading in case the header lies.
-        if (entry.Length > limit) throw new WeightsException($"{file}: entry {entry.FullName} declares {entry.Length} bytes; limit is {limit}");
+        if (entry.Length > limit) throw new WeightsException($"{file}: entry {Printable.Quote(entry.FullName)} declares {entry.Length} bytes; limit is {limit}");
         var data = new byte[entry.Length];
         try
         {
@@ -28,18 +28,18 @@ internal static class TorchZip
                 read += n;
             }
             if (read != data.Length || s.ReadByte() != -1)
-                throw new WeightsException($"{file}: entry {entry.FullName} does not hold the {entry.Length} bytes its header declares");
+                throw new WeightsException($"{file}: entry {Printable.Quote(entry.FullName)} does not hold the {entry.Length} bytes its header declares");
         }
         catch (Exception e) when (e is InvalidDataException or IOException or NotSupportedException)
         {
-            throw new WeightsException($"{file}: entry {entry.FullName} is corrupt ({e.Message.TrimEnd('.')})");
+            throw new WeightsException($"{file}: entry {Printable.Quote(entry.FullName)} is corrupt ({Printable.Quote(e.Message.TrimEnd('.'), 200)})");
         }
         return data;
     }
 
     public static byte[] Storage(ZipArchive zip, string prefix, string key, string file)
     {
-        var entry = zip.GetEntry($"{prefix}data/{key}") ?? throw new WeightsException($"{file}: storage '{key}' named by data.pkl is not in the archive");
+        var entry = zip.GetEntry($"{prefix}data/{key}") ?? throw new WeightsException($"{file}: storage '{Printable.Quote(key)}' named by data.pkl is not in the archive");
         return ReadEntry(entry, file, MaxStorageBytes);
     }
 }

@@ -74,8 +74,8 @@ internal sealed class Unpickler(byte[] data, string file)
         foreach (var (key, value) in dict.Items)
         {
             if (key is not string name) throw Error("a state_dict key is not a string");
-            if (value is not Tensor tensor) throw Error($"'{name}' is not a tensor");
-            if (!tensors.TryAdd(name, tensor)) throw Error($"duplicate key '{name}'");
+            if (value is not Tensor tensor) throw Error($"'{Printable.Quote(name)}' is not a tensor");
+            if (!tensors.TryAdd(name, tensor)) throw Error($"duplicate key '{Printable.Quote(name)}'");
         }
         return tensors;
     }
@@ -163,7 +163,7 @@ internal sealed class Unpickler(byte[] data, string file)
     {
         var g = new Global(module, name);
         if (Callables.Contains(g.FullName) || (module == "torch" && Storages.ContainsKey(name))) return g;
-        throw Error($"refuses to load global '{g.FullName}': only torch.save's tensor and OrderedDict globals are allowed (nothing was executed)");
+        throw Error($"refuses to load global '{Printable.Quote(g.FullName)}': only torch.save's tensor and OrderedDict globals are allowed (nothing was executed)");
     }
 
     private object? Call(object? callable, object?[] args)
@@ -241,8 +241,8 @@ internal sealed class Unpickler(byte[] data, string file)
     {
         if (pid is not object?[] { Length: 5 } t || t[0] is not "storage" || t[1] is not Global g || t[2] is not string key || t[4] is not long numel)
             throw Error("unrecognised persistent id (expected a torch storage reference)");
-        if (!Storages.TryGetValue(g.Name, out var dtype)) throw Error($"unknown storage type {g.FullName}");
-        if (numel < 0 || numel * dtype.Size > TorchZip.MaxStorageBytes) throw Error($"storage '{key}' declares {numel} elements; out of range");
+        if (!Storages.TryGetValue(g.Name, out var dtype)) throw Error($"unknown storage type {Printable.Quote(g.FullName)}");
+        if (numel < 0 || numel * dtype.Size > TorchZip.MaxStorageBytes) throw Error($"storage '{Printable.Quote(key)}' declares {numel} elements; out of range");
         return new StorageRef(key, dtype.DType, dtype.Size, numel);
     }
 
@@ -259,7 +259,7 @@ internal sealed class Unpickler(byte[] data, string file)
             if (_totalStorageBytes > MaxTotalStorageBytes) throw Error($"tensor storages add up to more than {MaxTotalStorageBytes >> 20} MiB");
             bytes = _loadStorage(s.Key);
             if (bytes.LongLength != s.Elements * s.ElementSize)
-                throw Error($"storage '{s.Key}' has {bytes.LongLength} bytes; its {s.Elements} {s.DType} elements need {s.Elements * s.ElementSize}");
+                throw Error($"storage '{Printable.Quote(s.Key)}' has {bytes.LongLength} bytes; its {s.Elements} {s.DType} elements need {s.Elements * s.ElementSize}");
             _storageBytes[s.Key] = bytes;
         }
         return bytes;
