@@ -5,11 +5,17 @@ namespace ResNet.Runtime.Weights;
 /// <summary>Reads the parts of a torch.save zip, checking declared sizes before reading anything.</summary>
 internal static class TorchZip
 {
-    /// <summary>A state_dict's pickle is a few kilobytes per tensor; anything this large is not one.</summary>
-    public const long MaxPickleBytes = 64L << 20;
+    /// <summary>
+    /// A state_dict's pickle is well under a kilobyte per tensor (ResNet-18's: 20 kB); a larger one could
+    /// build millions of objects, so the cap also bounds the unpickler's memory.
+    /// </summary>
+    public const long MaxPickleBytes = 8L << 20;
 
-    /// <summary>No single storage of a network we can run comes near this.</summary>
-    public const long MaxStorageBytes = 512L << 20;
+    /// <summary>
+    /// One storage, and all together (see Unpickler): raw bytes plus the float copy stay well under 1 GiB.
+    /// ResNet-18 needs 47 MB.
+    /// </summary>
+    public const long MaxStorageBytes = 320L << 20;
 
     public static byte[] ReadEntry(ZipArchiveEntry entry, string file, long limit)
     {

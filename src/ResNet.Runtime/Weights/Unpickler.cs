@@ -247,7 +247,7 @@ internal sealed class Unpickler(byte[] data, string file)
     }
 
     /// <summary>All storages together: ResNet-18 needs 47 MB; the limit keeps a hostile file from exhausting memory.</summary>
-    private const long MaxTotalStorageBytes = 640L << 20;
+    private const long MaxTotalStorageBytes = TorchZip.MaxStorageBytes;
 
     private long _totalStorageBytes;
 
