@@ -34,6 +34,9 @@ internal static class BenchCommand
                 case "--isa" when ParseIsa(Next()) is InstructionSet s && (isa = s) != null: break;
                 case "--weights" when (weightsPath = Next()) != null: break;
                 case "--json": json = true; break;
+                case "-h" or "--help":
+                    Console.WriteLine(Usage);
+                    return 0;
                 case "--layers": layers = true; break;
                 case "--exact": exact = true; break;
                 default:
