@@ -22,46 +22,67 @@ namespace ResNet.Generator.Emitter
             int ocTiles = outL.Blocks / tile.OcBlocks;
             int offH = inL.PadH - c.Padding.H, offW = inL.PadW - c.Padding.W;
             int full = layer.OutShape.W - tile.Remainder;
+            int rows = tile.Rows, rowItems = (layer.OutShape.H + rows - 1) / rows;
 
             w.Line("/// <summary>");
             w.Line($"/// {c.Kernel.H}×{c.Kernel.W} convolution, stride {c.Stride}, padding {c.Padding}{(c.Dilation.H * c.Dilation.W != 1 ? $", dilation {c.Dilation}" : "")}: {layer.InShape} → {layer.OutShape} ({layer.Description}).");
             w.Line($"/// Input: {inL.Describe}; output: {outL.Describe}{(resL != null ? $"; residual: {resL.Describe}" : "")}.");
-            w.Line($"/// Tile: {tile.OcBlocks} output block(s) × {tile.Pixels} pixels = {tile.Accumulators} accumulators{(tile.Remainder > 0 ? $", then a {tile.Remainder}-pixel tile" : "")}.");
-            w.Line($"/// Work items: batch × {ocTiles} block group(s) × {layer.OutShape.H} rows.");
+            w.Line($"/// Tile: {tile.OcBlocks} output block(s) × {(rows > 1 ? $"{rows} rows × " : "")}{tile.Pixels} pixels = {tile.Accumulators} accumulators{(tile.Remainder > 0 ? $", then a {tile.Remainder}-pixel tile" : "")}.");
+            w.Line($"/// Work items: batch × {ocTiles} block group(s) × {rowItems} {(rows > 1 ? $"pairs of rows (an odd last row takes the one-row tiles)" : "rows")}.");
             w.Line("/// </summary>");
             w.Line("[MethodImpl(MethodImplOptions.AggressiveOptimization)]");
             KernelHeader(w, plan, "input", "weights", "bias", "output", "residual");
-            w.Line($"const int RowsPerImage = {I(ocTiles * layer.OutShape.H)}, OutH = {I(layer.OutShape.H)};");
+            bool oddTail = rows > 1 && layer.OutShape.H % rows != 0;
+            w.Line($"const int ItemsPerImage = {I(ocTiles * rowItems)}, RowItems = {I(rowItems)};");
             w.Line($"const int InImage = {I(inL.ImageFloats)}, InRow = {I(inL.PaddedW * inL.Block)}, InStart = {I(offH * inL.PaddedW * inL.Block + offW * inL.Block)};");
             w.Line($"const int OutImage = {I(outL.ImageFloats)}, OutGroup = {I(tile.OcBlocks * outL.PlaneFloats)}, OutRow = {I(outL.PaddedW * outL.Block)};");
             if (resL != null) w.Line($"const int ResImage = {I(resL.ImageFloats)}, ResGroup = {I(tile.OcBlocks * resL.PlaneFloats)}, ResRow = {I(resL.PaddedW * resL.Block)};");
             w.Line($"const int GroupWeights = {I(inL.Blocks * c.Kernel.H * c.Kernel.W * inL.Block * tile.OcBlocks * isa.Block)}, GroupBias = {I(tile.OcBlocks * isa.Block)};");
             w.Open("for (int item = begin; item < end; item++)");
-            w.Line("int n = item / RowsPerImage, group = item % RowsPerImage / OutH, oh = item % OutH;");
+            w.Line($"int n = item / ItemsPerImage, group = item % ItemsPerImage / RowItems, oh = item % RowItems * {I(rows)};");
             w.Line($"float* x = input + n * InImage + InStart + oh * {I(c.Stride.H)} * InRow;");
             w.Line("float* w = weights + group * GroupWeights;");
             w.Line("float* b = bias + group * GroupBias;");
             w.Line($"float* y = output + n * OutImage + group * OutGroup + {I(outL.Origin)} + oh * OutRow;");
             w.Line(resL != null ? $"float* r = residual + n * ResImage + group * ResGroup + {I(resL.Origin)} + oh * ResRow;" : "float* r = null;");
             string stepIn = I(c.Stride.W * inL.Block);
-            if (full > 0)
+            void Row(int tileRows)
             {
-                w.Open($"for (int ow = 0; ow < {I(full)}; ow += {I(tile.Pixels)})");
-                w.Line($"{TileName(plan, tile.Pixels)}(x + ow * {stepIn}, w, b, y + ow * {I(outL.Block)}, r + ow * {I(isa.Block)});");
+                if (full > 0)
+                {
+                    w.Open($"for (int ow = 0; ow < {I(full)}; ow += {I(tile.Pixels)})");
+                    w.Line($"{TileName(plan, tileRows, tile.Pixels)}(x + ow * {stepIn}, w, b, y + ow * {I(outL.Block)}, r + ow * {I(isa.Block)});");
+                    w.Close();
+                }
+                if (tile.Remainder > 0)
+                    w.Line($"{TileName(plan, tileRows, tile.Remainder)}(x + {I(full)} * {stepIn}, w, b, y + {I(full * outL.Block)}, r + {I(full * isa.Block)});");
+            }
+            if (oddTail)
+            {
+                w.Open($"if (oh + {I(rows)} <= {I(layer.OutShape.H)})");
+                Row(rows);
+                w.Close();
+                w.Open("else");
+                Row(1);
                 w.Close();
             }
-            if (tile.Remainder > 0)
-                w.Line($"{TileName(plan, tile.Remainder)}(x + {I(full)} * {stepIn}, w, b, y + {I(full * outL.Block)}, r + {I(full * isa.Block)});");
+            else Row(rows);
             w.Close();
             w.Close();
             w.Line();
-            EmitTile(w, layer, plan, isaPlan, tile.Pixels);
-            if (tile.Remainder > 0) EmitTile(w, layer, plan, isaPlan, tile.Remainder);
+            EmitTile(w, layer, plan, isaPlan, rows, tile.Pixels);
+            if (tile.Remainder > 0) EmitTile(w, layer, plan, isaPlan, rows, tile.Remainder);
+            if (oddTail)
+            {
+                EmitTile(w, layer, plan, isaPlan, 1, tile.Pixels);
+                if (tile.Remainder > 0) EmitTile(w, layer, plan, isaPlan, 1, tile.Remainder);
+            }
         }
 
-        private static string TileName(LayerPlan plan, int pixels) => $"{plan.KernelName}_Tile{plan.Tile!.OcBlocks}x{pixels}";
+        private static string TileName(LayerPlan plan, int rows, int pixels) =>
+            $"{plan.KernelName}_Tile{plan.Tile!.OcBlocks}x{(rows > 1 ? $"{rows}x" : "")}{pixels}";
 
-        private static void EmitTile(SourceWriter w, Layer layer, LayerPlan plan, IsaPlan isaPlan, int pixels)
+        private static void EmitTile(SourceWriter w, Layer layer, LayerPlan plan, IsaPlan isaPlan, int rows, int pixels)
         {
             var isa = isaPlan.Isa;
             var c = layer.Conv!;
@@ -71,16 +92,19 @@ namespace ResNet.Generator.Emitter
             var resL = layer.Residual >= 0 ? isaPlan.Tensors[layer.Residual] : null;
             string V = isa.VectorType;
             int bw = isa.Block;
+            int inRow = inL.PaddedW * inL.Block;
+            // Accumulator names: acc{block}x{pixel}, with the row folded into the pixel index (p = row × pixels + column).
+            int cells = rows * pixels;
 
-            w.Line($"/// <summary>{oc}×{pixels} register tile of {plan.KernelName}: x is the top-left input of the window, y the first output pixel.</summary>");
+            w.Line($"/// <summary>{oc}×{(rows > 1 ? $"{rows}×" : "")}{pixels} register tile of {plan.KernelName}: x is the top-left input of the window, y the first output pixel.</summary>");
             w.Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
-            w.Open($"private static void {TileName(plan, pixels)}(float* x, float* w, float* b, float* y, float* r)");
-            w.Line($"const int InPlane = {I(inL.PlaneFloats)}, InRow = {I(inL.PaddedW * inL.Block)};");
+            w.Open($"private static void {TileName(plan, rows, pixels)}(float* x, float* w, float* b, float* y, float* r)");
+            w.Line($"const int InPlane = {I(inL.PlaneFloats)}, InRow = {I(inRow)};");
             for (int j = 0; j < oc; j++)
             {
                 w.Line($"{V} bias{j} = {isa.Vector}.Load(b + {I(j * bw)});");
                 var names = new System.Text.StringBuilder();
-                for (int p = 0; p < pixels; p++) names.Append(p == 0 ? "" : ", ").Append($"acc{j}x{p} = bias{j}");
+                for (int p = 0; p < cells; p++) names.Append(p == 0 ? "" : ", ").Append($"acc{j}x{p} = bias{j}");
                 w.Line($"{V} {names};");
             }
             w.Open($"for (int icb = 0; icb < {I(inL.Blocks)}; icb++, x += InPlane)");
@@ -89,9 +113,10 @@ namespace ResNet.Generator.Emitter
             w.Open($"for (int kw = 0; kw < {I(c.Kernel.W)}; kw++, xr += {I(c.Dilation.W * inL.Block)})");
             w.Open($"for (int c = 0; c < {I(inL.Block)}; c++, w += {I(oc * bw)})");
             for (int j = 0; j < oc; j++) w.Line($"{V} w{j} = {isa.Vector}.Load(w + {I(j * bw)});");
-            for (int p = 0; p < pixels; p++)
+            for (int p = 0; p < cells; p++)
             {
-                w.Line($"{V} x{p} = {isa.Vector}.Create(xr[c + {I(p * c.Stride.W * inL.Block)}]);");
+                int row = p / pixels, col = p % pixels;
+                w.Line($"{V} x{p} = {isa.Vector}.Create(xr[c + {I(row * c.Stride.H * inRow + col * c.Stride.W * inL.Block)}]);");
                 for (int j = 0; j < oc; j++) w.Line($"acc{j}x{p} = {isa.Fma}(x{p}, w{j}, acc{j}x{p});");
             }
             w.Close();
@@ -100,12 +125,13 @@ namespace ResNet.Generator.Emitter
             w.Close();
             for (int j = 0; j < oc; j++)
             {
-                for (int p = 0; p < pixels; p++)
+                for (int p = 0; p < cells; p++)
                 {
+                    int row = p / pixels, col = p % pixels;
                     string acc = $"acc{j}x{p}";
-                    if (resL != null) w.Line($"{acc} += {isa.Vector}.Load(r + {I(j * resL.PlaneFloats + p * bw)});");
+                    if (resL != null) w.Line($"{acc} += {isa.Vector}.Load(r + {I(j * resL.PlaneFloats + row * resL.PaddedW * bw + col * bw)});");
                     if (layer.Relu) w.Line($"{acc} = {isa.Vector}.Max({acc}, {V}.Zero);");
-                    w.Line($"{acc}.Store(y + {I(j * outL.PlaneFloats + p * bw)});");
+                    w.Line($"{acc}.Store(y + {I(j * outL.PlaneFloats + row * outL.PaddedW * outL.Block + col * bw)});");
                 }
             }
             w.Close();

@@ -231,7 +231,7 @@ namespace ResNet.Generator.Emitter
             var outL = isaPlan.Tensors[l.Output];
             return l.Kind switch
             {
-                LayerKind.Conv => outL.Blocks / lp.Tile!.OcBlocks * l.OutShape.H,
+                LayerKind.Conv => outL.Blocks / lp.Tile!.OcBlocks * ((l.OutShape.H + lp.Tile.Rows - 1) / lp.Tile.Rows),
                 LayerKind.MaxPool => outL.Blocks * l.OutShape.H,
                 LayerKind.Relu => outL.Blocks * l.OutShape.H,
                 LayerKind.AvgPool => outL.Blocks,

@@ -37,13 +37,14 @@ namespace ResNet.Generator.Model
     }
 
     /// <summary>
-    /// A convolution's micro-kernel: <see cref="OcBlocks"/> output blocks × <see cref="Pixels"/> output
-    /// pixels of one row accumulate in registers; a row whose width is not a multiple of the tile ends
-    /// with a <see cref="Remainder"/>-pixel tile.
+    /// A convolution's micro-kernel: <see cref="OcBlocks"/> output blocks × <see cref="Rows"/> output rows ×
+    /// <see cref="Pixels"/> pixels accumulate in registers (each weight vector loaded once serves them all); a
+    /// row whose width is not a multiple of the tile ends with a <see cref="Remainder"/>-pixel tile, and an
+    /// odd last row uses the one-row tiles.
     /// </summary>
-    internal sealed record ConvTile(int OcBlocks, int Pixels, int Remainder)
+    internal sealed record ConvTile(int OcBlocks, int Pixels, int Remainder, int Rows = 1)
     {
-        public int Accumulators => OcBlocks * Pixels;
+        public int Accumulators => OcBlocks * Pixels * Rows;
     }
 
     /// <summary>Everything one instruction set needs: tensor layouts, buffer sizes, per-layer tiles and kernel names.</summary>

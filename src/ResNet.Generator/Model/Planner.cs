@@ -135,22 +135,24 @@ namespace ResNet.Generator.Model
             int width = layer.OutShape.W;
             ConvTile? best = null;
             double bestCost = double.MaxValue;
+            for (int rows = 1; rows <= Math.Min(2, layer.OutShape.H); rows++)
             for (int oc = 1; oc <= Math.Min(4, ocBlocks); oc++)
             {
                 if (ocBlocks % oc != 0) continue;
-                int pixels = Math.Min(width, Math.Min(isa.MaxPixels, MaxTileColumns(isa, oc)));
+                int pixels = Math.Min(width, Math.Min(isa.MaxPixels, MaxTileColumns(isa, oc) / rows));
                 if (pixels < 1) continue;
                 int full = width / pixels, rem = width % pixels;
-                double TileCost(int p) => oc * p + (oc + p) / 3.0 + 2;
-                double cost = (ocBlocks / oc) * (full * TileCost(pixels) + (rem > 0 ? TileCost(rem) : 0));
-                // Each output row re-reads its group's weights: past half of L2 they come from L3 every row
+                double TileCost(int p) => oc * p * rows + (oc + p * rows) / 3.0 + 2;
+                // Per output row: a multi-row tile shares each weight load across its rows.
+                double cost = (ocBlocks / oc) * (full * TileCost(pixels) + (rem > 0 ? TileCost(rem) : 0)) / rows;
+                // Each tile row re-reads its group's weights: past half of L2 they come from L3 every time
                 // (measured: layer4's 1.2 MB groups made it weight-bound).
                 long groupBytes = (long)((layer.InShape.C + isa.Block - 1) / isa.Block) * isa.Block * layer.Conv!.Kernel.H * layer.Conv.Kernel.W * oc * isa.Block * 4;
                 if (groupBytes > L2Budget) cost *= 1.5;
                 if (cost < bestCost - 1e-9)
                 {
                     bestCost = cost;
-                    best = new ConvTile(oc, pixels, rem);
+                    best = new ConvTile(oc, pixels, rem, rows);
                 }
             }
             return best!;
