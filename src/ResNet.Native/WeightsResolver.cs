@@ -18,31 +18,48 @@ internal sealed class WeightsResolver(string? explicitPath, bool offline)
 
     public string CachePath => Path.Combine(TorchHub.CheckpointDirectory(), TorchHub.FileName(Url));
 
+    private enum Source { Option, Environment, Embedded, Cache, Download, Nowhere }
+
+    /// <summary>The first place in the search order that applies now: the one order both --version and loading follow.</summary>
+    private (Source Kind, string Path) Locate()
+    {
+        if (explicitPath != null) return (Source.Option, explicitPath);
+        if (Environment.GetEnvironmentVariable("RESNET18_WEIGHTS") is { Length: > 0 } env) return (Source.Environment, env);
+        if (HasEmbedded) return (Source.Embedded, "embedded weights");
+        if (File.Exists(CachePath)) return (Source.Cache, CachePath);
+        return (Offline ? Source.Nowhere : Source.Download, CachePath);
+    }
+
     /// <summary>One line saying where weights would be loaded from now, for --version.</summary>
     public string Describe()
     {
-        if (explicitPath != null) return $"{explicitPath} (--weights)";
-        if (Environment.GetEnvironmentVariable("RESNET18_WEIGHTS") is { Length: > 0 } env) return $"{env} ($RESNET18_WEIGHTS)";
-        if (HasEmbedded) return "embedded in this binary";
-        if (File.Exists(CachePath)) return $"{CachePath} (torch.hub cache)";
-        return Offline ? $"none: {CachePath} is absent and downloading is disabled (--offline / $RESNET18_OFFLINE)"
-                       : $"{CachePath} (absent: would be downloaded from {Url})";
+        var (kind, path) = Locate();
+        return kind switch
+        {
+            Source.Option => $"{path} (--weights)",
+            Source.Environment => $"{path} ($RESNET18_WEIGHTS)",
+            Source.Embedded => "embedded in this binary",
+            Source.Cache => $"{path} (torch.hub cache)",
+            Source.Download => $"{path} (absent: would be downloaded from {Url})",
+            _ => $"none: {path} is absent and downloading is disabled (--offline / $RESNET18_OFFLINE)",
+        };
     }
 
     public StateDict Load()
     {
-        if (explicitPath != null) return StateDict.Load(explicitPath);
-        if (Environment.GetEnvironmentVariable("RESNET18_WEIGHTS") is { Length: > 0 } env) return StateDict.Load(env);
-        if (HasEmbedded)
+        var (kind, path) = Locate();
+        switch (kind)
         {
-            using var stream = typeof(WeightsResolver).Assembly.GetManifestResourceStream(EmbeddedResourceName)!;
-            return StateDict.Load(stream, "embedded weights");
+            case Source.Embedded:
+                using (var stream = typeof(WeightsResolver).Assembly.GetManifestResourceStream(EmbeddedResourceName)!)
+                    return StateDict.Load(stream, path);
+            case Source.Nowhere:
+                throw new WeightsException($"no weights: looked for --weights, $RESNET18_WEIGHTS and {path}; downloading is disabled (--offline or $RESNET18_OFFLINE)");
+            case Source.Download:
+                Download();
+                break;
         }
-        if (File.Exists(CachePath)) return StateDict.Load(CachePath);
-        if (Offline)
-            throw new WeightsException($"no weights: looked for --weights, $RESNET18_WEIGHTS and {CachePath}; downloading is disabled (--offline or $RESNET18_OFFLINE)");
-        Download();
-        return StateDict.Load(CachePath);
+        return StateDict.Load(path);
     }
 
     private static bool HasEmbedded => typeof(WeightsResolver).Assembly.GetManifestResourceInfo(EmbeddedResourceName) != null;

@@ -63,10 +63,11 @@ namespace ResNet.Generator.Model
     }
 
     /// <summary>
-    /// A layer's kernels for one ISA. Layers with equal <see cref="KernelKey"/> share one emitted method. A
-    /// convolution with a <see cref="Winograd"/> plan has both kernels: Winograd by default, direct when exact.
+    /// A layer's kernels for one ISA. Layers whose kernels would be identical get the same
+    /// <see cref="KernelName"/> and share one emitted method (weights and buffers are arguments). A convolution
+    /// with a <see cref="Winograd"/> plan has both kernels: Winograd by default, direct when exact.
     /// </summary>
-    internal sealed record LayerPlan(string KernelName, string KernelKey, ConvTile? Tile, int WeightsIndex, WinogradPlan? Winograd = null)
+    internal sealed record LayerPlan(string KernelName, ConvTile? Tile, WinogradPlan? Winograd = null)
     {
         public string WinogradName => KernelName.Replace("Conv3x3s1", "Winograd4x4");
     }

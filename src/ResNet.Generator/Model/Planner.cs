@@ -22,7 +22,6 @@ namespace ResNet.Generator.Model
             layouts = layouts.Select((l, i) => l with { Buffer = buffers[i] }).ToList();
             var layers = new List<LayerPlan>();
             var keys = new Dictionary<string, string>();
-            int weights = 0;
             foreach (var layer in graph.Layers)
             {
                 ConvTile? tile = layer.Kind == LayerKind.Conv ? ChooseTile(layer, isa) : null;
@@ -38,8 +37,7 @@ namespace ResNet.Generator.Model
                     name = $"{baseName}_Halo{Halo(layer.Input)}{Halo(layer.Output)}{(layer.Residual >= 0 ? "r" + Halo(layer.Residual) : "")}";
                 for (int v = 2; keys.TryGetValue(name, out var existing) && existing != key; v++) name = $"{baseName}_v{v}";
                 keys[name] = key;
-                bool hasWeights = layer.Kind == LayerKind.Conv || layer.Kind == LayerKind.Linear;
-                layers.Add(new LayerPlan(name, key, tile, hasWeights ? weights++ : -1, UsesWinograd(layer) ? ChooseWinograd(layer, isa) : null));
+                layers.Add(new LayerPlan(name, tile, UsesWinograd(layer) ? ChooseWinograd(layer, isa) : null));
             }
             return new IsaPlan(isa, layouts.ToEquatableArray(), sizes.ToEquatableArray(), layers.ToEquatableArray());
         }
