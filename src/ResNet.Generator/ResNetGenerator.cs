@@ -84,16 +84,17 @@ namespace ResNet.Generator
 
         /// <summary>
         /// RN1011 (info), as Regex's generator reports limited code: a layer Winograd could compute that gets the
-        /// slower direct kernel because its transformed weights would not stay in cache.
+        /// direct kernel because, by the planner's estimate, streaming its transformed weights would cost more than Winograd saves.
         /// </summary>
         private static IEnumerable<DiagnosticInfo> SlowPaths(NetworkSpec spec, Graph graph)
         {
             foreach (var layer in graph.Layers)
             {
-                if (!Planner.IsWinogradShape(layer) || Planner.UsesWinograd(layer)) continue;
+                if (!WinogradPlanner.IsWinogradShape(layer) || WinogradPlanner.Choose(layer, Isa.Avx512) != null) continue;
                 var module = Find(spec.Modules, layer.Path);
                 if (module == null) continue;
-                string text = $"direct convolution instead of Winograd F(4×4,3×3): its transformed weights ({(Planner.WinogradWeightBytes(layer) / 1048576.0).ToString("0.0", CultureInfo.InvariantCulture)} MB) would exceed {Planner.MaxWinogradWeightBytes >> 20} MB and stream from memory";
+                string Mb(int m) => (4.0 * (m + 2) * (m + 2) * layer.Conv!.InChannels * layer.Conv.OutChannels / 1048576).ToString("0.0", CultureInfo.InvariantCulture);
+                string text = $"direct convolution instead of Winograd: at batch 1 streaming its transformed weights (F(2×2,3×3): {Mb(2)} MB, F(4×4,3×3): {Mb(4)} MB) would take longer than the multiplies Winograd saves";
                 yield return new DiagnosticInfo("RN1011", module.Location.FilePath, module.Location.Span, module.Location.Lines,
                     new[] { module.JsonPath, module.Path, text }.ToEquatableArray());
             }

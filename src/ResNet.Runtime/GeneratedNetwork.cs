@@ -14,6 +14,7 @@ public abstract unsafe class GeneratedNetwork : IDisposable
     private readonly float*[] _buffers;
     private readonly float*[] _weights;
     private readonly float*[] _biases;
+    private readonly float* _scratch;
     private readonly List<IntPtr> _allocations = new();
     private readonly TensorLayoutInfo _inputLayout, _outputLayout;
     private readonly WorkerPool? _pool;
@@ -33,13 +34,14 @@ public abstract unsafe class GeneratedNetwork : IDisposable
         Exact = options.Exact;
         _layout = Layout(Isa);
         // Kernels address a batch with int offsets: every buffer of the batch must stay below 2^31 floats.
-        long largest = _layout.BufferFloats.Max();
+        long largest = Math.Max(_layout.BufferFloats.Max(), _layout.ScratchFloats);
         if (largest * MaxBatch > int.MaxValue)
             throw new ArgumentOutOfRangeException(nameof(options), $"MaxBatch {MaxBatch} × {largest} floats per image exceeds what one buffer can address; use at most {int.MaxValue / largest}");
         _inputLayout = _layout.Tensors[0];
         _outputLayout = _layout.Tensors[info.Layers[^1].Output];
         _buffers = new float*[_layout.BufferFloats.Length];
         for (int b = 0; b < _buffers.Length; b++) _buffers[b] = Allocate((long)_layout.BufferFloats[b] * MaxBatch);
+        _scratch = Allocate((long)_layout.ScratchFloats * MaxBatch);
         _weights = new float*[info.Layers.Count];
         if (options.Threads > 1) _pool = new WorkerPool(options.Threads);
         Threads = Math.Max(1, options.Threads);
@@ -133,6 +135,9 @@ public abstract unsafe class GeneratedNetwork : IDisposable
     /// <summary>The buffer with index <paramref name="index"/> (an [image][block][h][w][c] array).</summary>
     protected float* Buffer(int index) => _buffers[index];
 
+    /// <summary>Per-layer scratch (Winograd's shared transformed input), sized for <see cref="MaxBatch"/> images.</summary>
+    protected float* Scratch => _scratch;
+
     /// <summary>Packed weights of layer <paramref name="layer"/>.</summary>
     protected float* Weights(int layer) => _weights[layer];
 
@@ -140,7 +145,7 @@ public abstract unsafe class GeneratedNetwork : IDisposable
     protected float* Bias(int layer) => _biases[layer];
 
     /// <summary>Runs one kernel over work items [0, count); layers call this in order, so profiling can attribute time.</summary>
-    protected void RunKernel(delegate*<in KernelArgs, int, int, void> kernel, in KernelArgs args, int count)
+    protected void RunKernel(delegate*<in KernelArgs, int, int, void> kernel, in KernelArgs args, int count, bool endsLayer = true)
     {
         if (_layerTimes == null && LayerObserver == null)
         {
@@ -149,8 +154,10 @@ public abstract unsafe class GeneratedNetwork : IDisposable
         }
         long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
         Dispatch(kernel, args, count);
-        int layer = _layerCursor++ % Info.Layers.Count;
+        int layer = _layerCursor % Info.Layers.Count;
         if (_layerTimes != null) _layerTimes[layer] += System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+        if (!endsLayer) return;
+        _layerCursor++;
         LayerObserver?.Invoke(layer);
     }
 
@@ -189,12 +196,12 @@ public abstract unsafe class GeneratedNetwork : IDisposable
         _biases[layer] = Copy(Packing.Bias(b, outBlock));
     });
 
-    /// <summary>Folds layer <paramref name="layer"/>'s BatchNorm and transforms the 3×3 weights for Winograd F(4×4,3×3).</summary>
-    protected void PackWinograd(int layer, StateDict weights, int block, int ocTile) => _packing.Add(() =>
+    /// <summary>Folds layer <paramref name="layer"/>'s BatchNorm and transforms the 3×3 weights for Winograd F(m×m,3×3).</summary>
+    protected void PackWinograd(int layer, StateDict weights, int m, int block, int ocTile) => _packing.Add(() =>
     {
         var l = Info.Layers[layer];
         var (w, b) = Folding.FoldConv(weights, l);
-        _weights[layer] = Copy(Packing.Winograd(w, l.Conv!, block, ocTile));
+        _weights[layer] = Copy(Packing.Winograd(w, l.Conv!, m, block, ocTile));
         _biases[layer] = Copy(Packing.Bias(b, block));
     });
 

@@ -126,5 +126,8 @@ public sealed record TensorLayoutInfo(int Block, int Blocks, int H, int W, int P
     public int Offset(int c, int h, int w) => (c / Block) * PlaneFloats + ((h + PadH) * PaddedW + w + PadW) * Block + c % Block;
 }
 
-/// <summary>Tensor layouts and per-image buffer sizes of one instruction set.</summary>
-public sealed record IsaLayout(TensorLayoutInfo[] Tensors, int[] BufferFloats);
+/// <summary>
+/// Tensor layouts and per-image buffer sizes of one instruction set; <c>ScratchFloats</c> per image hold the
+/// transformed input that Winograd layers compute once and read from every output group.
+/// </summary>
+public sealed record IsaLayout(TensorLayoutInfo[] Tensors, int[] BufferFloats, int ScratchFloats = 0);

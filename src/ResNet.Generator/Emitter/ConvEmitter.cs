@@ -111,12 +111,14 @@ namespace ResNet.Generator.Emitter
             w.Open($"for (int kh = 0; kh < {I(c.Kernel.H)}; kh++)");
             w.Line($"float* xr = x + kh * {I(c.Dilation.H)} * InRow;");
             w.Open($"for (int kw = 0; kw < {I(c.Kernel.W)}; kw++, xr += {I(c.Dilation.W * inL.Block)})");
-            w.Open($"for (int c = 0; c < {I(inL.Block)}; c++, w += {I(oc * bw)})");
+            // A pointer per input channel, not an index: each broadcast is then one load at a constant offset
+            // (an int index costs a lea and a sign extension per broadcast, measured 1.2× slower on layer4).
+            w.Open($"for (float* xc = xr, xEnd = xr + {I(inL.Block)}; xc < xEnd; xc++, w += {I(oc * bw)})");
             for (int j = 0; j < oc; j++) w.Line($"{V} w{j} = {isa.Vector}.Load(w + {I(j * bw)});");
             for (int p = 0; p < cells; p++)
             {
                 int row = p / pixels, col = p % pixels;
-                w.Line($"{V} x{p} = {isa.Vector}.Create(xr[c + {I(row * c.Stride.H * inRow + col * c.Stride.W * inL.Block)}]);");
+                w.Line($"{V} x{p} = {isa.Vector}.Create(xc[{I(row * c.Stride.H * inRow + col * c.Stride.W * inL.Block)}]);");
                 for (int j = 0; j < oc; j++) w.Line($"acc{j}x{p} = {isa.Fma}(x{p}, w{j}, acc{j}x{p});");
             }
             w.Close();

@@ -116,7 +116,8 @@ namespace ResNet.Generator.Emitter
                 w.Line("    {");
                 foreach (var t in isa.Tensors) w.Line($"        new TensorLayoutInfo({I(t.Block)}, {I(t.Blocks)}, {I(t.H)}, {I(t.W)}, {I(t.PadH)}, {I(t.PadW)}, {I(t.Buffer)}),");
                 w.Line("    },");
-                w.Line($"    new int[] {{ {string.Join(", ", isa.BufferFloats.Select(b => I(b)))} }});");
+                w.Line($"    new int[] {{ {string.Join(", ", isa.BufferFloats.Select(b => I(b)))} }},");
+                w.Line($"    ScratchFloats: {I(isa.ScratchFloats)});");
             }
             w.Close();
             w.Close();
@@ -164,7 +165,7 @@ namespace ResNet.Generator.Emitter
                 var lp = isaPlan.Layers[i];
                 string direct = $"PackConv({I(i)}, weights, inBlock: {I(isaPlan.Tensors[l.Input].Block)}, outBlock: {I(isaPlan.Isa.Block)}, ocTile: {I(lp.Tile?.OcBlocks ?? 0)});";
                 if (lp.Winograd != null)
-                    w.Line($"if (Exact) {direct} else PackWinograd({I(i)}, weights, block: {I(isaPlan.Isa.Block)}, ocTile: {I(lp.Winograd.OcBlocks)});");
+                    w.Line($"if (Exact) {direct} else PackWinograd({I(i)}, weights, m: {I(lp.Winograd.M)}, block: {I(isaPlan.Isa.Block)}, ocTile: {I(lp.Winograd.OcBlocks)});");
                 else if (l.Kind == LayerKind.Conv)
                     w.Line(direct);
                 else if (l.Kind == LayerKind.Linear)
@@ -187,16 +188,26 @@ namespace ResNet.Generator.Emitter
                     : $"new KernelArgs(Buffer({I(inB)}), null, null, Buffer({I(outB)}), null)";
                 w.Line();
                 w.Line($"/// <summary>{l.Description}: {l.InShape} → {l.OutShape}.</summary>");
-                w.Line($"private void {l.MethodName}_{isa}(int n) =>");
-                if (lp.Winograd != null)
+                if (lp.Winograd is WinogradPlan wg)
                 {
-                    var wg = lp.Winograd;
-                    int items = wg.TilesH / wg.RowsPerItem * (isaPlan.Tensors[l.Output].Blocks / wg.OcBlocks);
-                    w.Line($"    RunKernel(Exact ? &{isa}Kernels.{lp.KernelName} : &{isa}Kernels.{lp.WinogradName}, {args},");
-                    w.Line($"        n * (Exact ? {I(WorkItems(l, isaPlan, lp))} : {I(items)}));");
+                    w.Open($"private void {l.MethodName}_{isa}(int n)");
+                    w.Open("if (Exact)");
+                    w.Line($"RunKernel(&{isa}Kernels.{lp.KernelName}, {args}, n * {I(WorkItems(l, isaPlan, lp))});");
+                    w.Line("return;");
+                    w.Close();
+                    if (wg.SharedInput)
+                    {
+                        w.Line($"RunKernel(&{isa}Kernels.{WinogradEmitter.InputPassName(lp)}, new KernelArgs(Buffer({I(inB)}), null, null, Scratch, null), n * {I(WinogradEmitter.InputItems(wg, isaPlan.Tensors[l.Input]))}, endsLayer: false);");
+                        args = $"new KernelArgs(Scratch, Weights({I(i)}), Bias({I(i)}), Buffer({I(outB)}), {res})";
+                    }
+                    w.Line($"RunKernel(&{isa}Kernels.{lp.WinogradName}, {args}, n * {I(WinogradEmitter.MainItems(wg, isaPlan.Tensors[l.Output]))});");
+                    w.Close();
                 }
                 else
+                {
+                    w.Line($"private void {l.MethodName}_{isa}(int n) =>");
                     w.Line($"    RunKernel(&{isa}Kernels.{lp.KernelName}, {args}, n * {I(WorkItems(l, isaPlan, lp))});");
+                }
             }
             w.Line();
             w.Line($"/// <summary>Shape-specialized {isa} kernels, one per distinct layer shape.</summary>");

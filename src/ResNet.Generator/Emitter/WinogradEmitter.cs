@@ -1,113 +1,23 @@
+using System.Collections.Generic;
+using System.Linq;
 using ResNet.Generator.Model;
 using static ResNet.Generator.Emitter.SourceWriter;
 
 namespace ResNet.Generator.Emitter
 {
     /// <summary>
-    /// Emits Winograd F(4×4, 3×3) (Lavin and Gray) for a stride-1 3×3 convolution over channel-blocked
-    /// tensors: 36 multiplies per 4×4 output tile and channel pair instead of 144, paid for by two cheap
-    /// transforms. Per work item: Bᵀ·d·B for every 6×6 input window of a row of tiles (into a stack buffer,
-    /// channels contiguous), 36 GEMMs over the input channels against the weights transformed at load
-    /// (G·g·Gᵀ), then Aᵀ·m·A, bias, residual and ReLU into the output. The transforms run one vector of
-    /// channels at a time, columns then rows, through a 36-vector scratch.
+    /// Emits Winograd F(m×m, 3×3) (Lavin and Gray), m = 2 or 4, for a stride-1 3×3 convolution over channel-blocked
+    /// tensors. Input transform Bᵀ·d·B per (m+2)×(m+2) window and channel block into V[position][tile][channel]
+    /// (once per layer into scratch when several output groups read it, else per work item on the stack);
+    /// per work item (a chunk of tiles × a group of output blocks) one GEMM per position against the weights
+    /// transformed at load (G·g·Gᵀ), then Aᵀ·M·A, bias, residual and ReLU into the output. The transforms run one
+    /// vector of channels at a time, columns then rows, through a small vector scratch.
     /// </summary>
     internal static class WinogradEmitter
     {
-        public static void Emit(SourceWriter w, Layer layer, LayerPlan plan, IsaPlan isaPlan)
-        {
-            var isa = isaPlan.Isa;
-            var wp = plan.Winograd!;
-            var inL = isaPlan.Tensors[layer.Input];
-            var outL = isaPlan.Tensors[layer.Output];
-            var resL = layer.Residual >= 0 ? isaPlan.Tensors[layer.Residual] : null;
-            string V = isa.VectorType, Vec = isa.Vector;
-            int B = isa.Block, K = inL.Blocks * inL.Block, nOc = wp.OcBlocks, groups = outL.Blocks / nOc;
-            int full = wp.TilesPerItem - wp.Remainder;
-            string name = plan.WinogradName;
-
-            w.Line("/// <summary>");
-            w.Line($"/// Winograd F(4×4, 3×3): {layer.InShape} → {layer.OutShape} ({layer.Description}).");
-            w.Line($"/// {wp.TilesH}×{wp.TilesW} tiles of 4×4; a work item is {wp.RowsPerItem} tile row(s) × {nOc} output block(s): batch × {wp.TilesH / wp.RowsPerItem} × {groups} items.");
-            w.Line($"/// GEMM tile: {wp.GemmTiles} tiles × {nOc} blocks = {wp.GemmTiles * nOc} accumulators{(wp.Remainder > 0 ? $", then {wp.Remainder} tile(s)" : "")}; K = {K} input channels.");
-            w.Line("/// </summary>");
-            w.Line("[MethodImpl(MethodImplOptions.AggressiveOptimization)]");
-            w.Line("[SkipLocalsInit]");
-            w.Open($"public static void {name}(in KernelArgs args, int begin, int end)");
-            w.Line("float* input = args.Input, weights = args.Weights, bias = args.Bias, output = args.Output" + (resL != null ? ", residual = args.Residual;" : ";"));
-            w.Line($"const int Tiles = {I(wp.TilesPerItem)}, TilesW = {I(wp.TilesW)}, Rows = {I(wp.RowsPerItem)}, Groups = {I(groups)}, ItemsPerImage = {I(wp.TilesH / wp.RowsPerItem * groups)};");
-            w.Line($"const int K = {I(K)}, InPlane = {I(inL.PlaneFloats)}, InRow = {I(inL.PaddedW * inL.Block)}, OutH = {I(layer.OutShape.H)}, OutW = {I(layer.OutShape.W)};");
-            w.Line($"const int OutPlane = {I(outL.PlaneFloats)}, OutRow = {I(outL.PaddedW * B)}, GroupWeights = {I(36 * K * nOc * B)}, PositionWeights = {I(K * nOc * B)};");
-            w.Line($"float* v = stackalloc float[36 * Tiles * K];");
-            w.Line($"float* m = stackalloc float[36 * Tiles * {I(nOc * B)}];");
-            w.Line($"{V}* t = stackalloc {V}[36];");
-            w.Open("for (int item = begin; item < end; item++)");
-            w.Line("int n = item / ItemsPerImage, rest = item % ItemsPerImage, tr0 = rest / Groups * Rows, group = rest % Groups;");
-            w.Line("// Input transform, Bᵀ·d·B per 6×6 window and channel block (recomputed per output group: cheap next to the GEMMs).");
-            w.Open("for (int tile = 0; tile < Tiles; tile++)");
-            w.Line($"float* x = input + n * {I(inL.ImageFloats)} + ((tr0 + tile / TilesW) * 4 + {I(inL.PadH - 1)}) * InRow + ((tile % TilesW) * 4 + {I(inL.PadW - 1)}) * {I(inL.Block)};");
-            w.Open($"for (int icb = 0; icb < {I(inL.Blocks)}; icb++, x += InPlane)");
-            w.Open("for (int s = 0; s < 6; s++)");
-            w.Line($"{V} d0 = {Vec}.Load(x + s * {I(B)}), d1 = {Vec}.Load(x + InRow + s * {I(B)}), d2 = {Vec}.Load(x + 2 * InRow + s * {I(B)});");
-            w.Line($"{V} d3 = {Vec}.Load(x + 3 * InRow + s * {I(B)}), d4 = {Vec}.Load(x + 4 * InRow + s * {I(B)}), d5 = {Vec}.Load(x + 5 * InRow + s * {I(B)});");
-            EmitBt(w, "d", i => $"t[{i} * 6 + s]");
-            w.Close();
-            w.Open("for (int r = 0; r < 6; r++)");
-            w.Line($"{V} d0 = t[r * 6], d1 = t[r * 6 + 1], d2 = t[r * 6 + 2], d3 = t[r * 6 + 3], d4 = t[r * 6 + 4], d5 = t[r * 6 + 5];");
-            w.Line($"float* dst = v + (r * 6 * Tiles + tile) * K + icb * {I(B)};");
-            EmitBt(w, "d", i => null, i => $"dst + {I(i)} * Tiles * K", Vec);
-            w.Close();
-            w.Close();
-            w.Close();
-            w.Line("// 36 GEMMs: m[p][tile][oc] = Σ_k v[p][tile][k] · u[p][k][oc].");
-            w.Open("for (int p = 0; p < 36; p++)");
-            w.Line("float* u = weights + group * GroupWeights + p * PositionWeights;");
-            w.Line("float* vp = v + p * Tiles * K;");
-            w.Line($"float* mp = m + p * Tiles * {I(nOc * B)};");
-            if (full > 0)
-                w.Line($"for (int t0 = 0; t0 < {I(full)}; t0 += {I(wp.GemmTiles)}) {GemmName(name, nOc, wp.GemmTiles)}(vp + t0 * K, u, mp + t0 * {I(nOc * B)});");
-            if (wp.Remainder > 0) w.Line($"{GemmName(name, nOc, wp.Remainder)}(vp + {I(full)} * K, u, mp + {I(full * nOc * B)});");
-            w.Close();
-            w.Line("// Output transform, Aᵀ·m·A, then bias, residual, ReLU; partial edge tiles store only their valid pixels.");
-            w.Open("for (int tile = 0; tile < Tiles; tile++)");
-            w.Line("int oh0 = (tr0 + tile / TilesW) * 4, ow0 = tile % TilesW * 4;");
-            w.Line("int rows = global::System.Math.Min(4, OutH - oh0), cols = global::System.Math.Min(4, OutW - ow0);");
-            w.Open($"for (int j = 0; j < {I(nOc)}; j++)");
-            w.Line($"float* mt = m + tile * {I(nOc * B)} + j * {I(B)};");
-            w.Open("for (int s = 0; s < 6; s++)");
-            w.Line($"{V} d0 = {Vec}.Load(mt + s * Tiles * {I(nOc * B)}), d1 = {Vec}.Load(mt + (6 + s) * Tiles * {I(nOc * B)}), d2 = {Vec}.Load(mt + (12 + s) * Tiles * {I(nOc * B)});");
-            w.Line($"{V} d3 = {Vec}.Load(mt + (18 + s) * Tiles * {I(nOc * B)}), d4 = {Vec}.Load(mt + (24 + s) * Tiles * {I(nOc * B)}), d5 = {Vec}.Load(mt + (30 + s) * Tiles * {I(nOc * B)});");
-            EmitAt(w, i => $"t[{i} * 6 + s] = ");
-            w.Close();
-            w.Line($"{V} b = {Vec}.Load(bias + (group * {I(nOc)} + j) * {I(B)});");
-            w.Line($"float* y = output + n * {I(outL.ImageFloats)} + (group * {I(nOc)} + j) * OutPlane + {I(outL.Origin)} + oh0 * OutRow + ow0 * {I(B)};");
-            if (resL != null)
-                w.Line($"float* res = residual + n * {I(resL.ImageFloats)} + (group * {I(nOc)} + j) * {I(resL.PlaneFloats)} + {I(resL.Origin)} + oh0 * {I(resL.PaddedW * B)} + ow0 * {I(B)};");
-            w.Open("for (int i = 0; i < rows; i++)");
-            w.Line($"{V} d0 = t[i * 6], d1 = t[i * 6 + 1], d2 = t[i * 6 + 2], d3 = t[i * 6 + 3], d4 = t[i * 6 + 4], d5 = t[i * 6 + 5];");
-            w.Line($"{V} y0, y1, y2, y3;");
-            EmitAt(w, i => $"y{i} = b + ");
-            for (int c = 0; c < 4; c++)
-            {
-                if (resL != null) w.Line($"y{c} += {Vec}.Load(res + i * {I(resL.PaddedW * B)} + {I(c * B)});");
-                if (layer.Relu) w.Line($"y{c} = {Vec}.Max(y{c}, {V}.Zero);");
-            }
-            bool edge = layer.OutShape.W % 4 != 0;
-            for (int c = 0; c < 4; c++)
-                w.Line($"{(edge && c > 0 ? $"if (cols > {c}) " : "")}y{c}.Store(y + i * OutRow + {I(c * B)});");
-            w.Close();
-            w.Close();
-            w.Close();
-            w.Close();
-            w.Close();
-            w.Line();
-            EmitGemm(w, name, isa, K, nOc, wp.GemmTiles);
-            if (wp.Remainder > 0) EmitGemm(w, name, isa, K, nOc, wp.Remainder);
-        }
-
-        /// <summary>Bᵀ applied to d0..d5: writes six results through <paramref name="target"/> (assignment) or stores them.</summary>
-        private static void EmitBt(SourceWriter w, string d, System.Func<int, string?> target, System.Func<int, string>? store = null, string? vec = null)
-        {
-            string[] rows =
+        /// <summary>Bᵀ·d for d0..d(m+1): F(4×4) factored as in NNPACK to share products; F(2×2) is adds only.</summary>
+        private static string[] InputRows(int m, string d) => m == 4
+            ? new[]
             {
                 $"{d}0 * 4f - {d}2 * 5f + {d}4",
                 $"{d}3 + {d}4 - ({d}1 + {d}2) * 4f",
@@ -115,25 +25,178 @@ namespace ResNet.Generator.Emitter
                 $"({d}3 - {d}1) * 2f + {d}4 - {d}2",
                 $"({d}1 - {d}3) * 2f + {d}4 - {d}2",
                 $"{d}1 * 4f - {d}3 * 5f + {d}5",
-            };
-            for (int i = 0; i < 6; i++)
-            {
-                if (store != null) w.Line($"({rows[i]}).Store({store(i)});");
-                else w.Line($"{target(i)} = {rows[i]};");
             }
+            : new[] { $"{d}0 - {d}2", $"{d}1 + {d}2", $"{d}2 - {d}1", $"{d}1 - {d}3" };
+
+        /// <summary>Aᵀ·d for d0..d(m+1): m results.</summary>
+        private static string[] OutputRows(int m) => m == 4
+            ? new[] { "d0 + d1 + d2 + d3 + d4", "d1 - d2 + (d3 - d4) * 2f", "d1 + d2 + (d3 + d4) * 4f", "d1 - d2 + (d3 - d4) * 8f + d5" }
+            : new[] { "d0 + d1 + d2", "d1 - d2 - d3" };
+
+        public static void Emit(SourceWriter w, Layer layer, LayerPlan plan, IsaPlan isaPlan)
+        {
+            var wp = plan.Winograd!;
+            if (wp.SharedInput) EmitInputPass(w, layer, plan, isaPlan);
+            EmitMain(w, layer, plan, isaPlan);
+            var isa = isaPlan.Isa;
+            int k = isaPlan.Tensors[layer.Input].Blocks * isaPlan.Tensors[layer.Input].Block;
+            foreach (int tiles in GemmSizes(wp)) EmitGemm(w, plan.WinogradName, isa, k, wp.OcBlocks, tiles);
         }
 
-        /// <summary>Aᵀ applied to d0..d5 (four results), each written as prefix + expression.</summary>
-        private static void EmitAt(SourceWriter w, System.Func<int, string> prefix)
+        /// <summary>Work items of the input pass per image (shared input only): one per tile row and input channel block.</summary>
+        public static int InputItems(WinogradPlan wp, TensorLayout input) => wp.TilesH * input.Blocks;
+
+        /// <summary>Work items of the main pass per image: chunks × output groups.</summary>
+        public static int MainItems(WinogradPlan wp, TensorLayout output) => wp.Chunks * (output.Blocks / wp.OcBlocks);
+
+        public static string InputPassName(LayerPlan plan) => plan.WinogradName + "_Input";
+
+        /// <summary>The register tiles the GEMMs use: the full one, then whatever remainders the chunk sizes leave.</summary>
+        private static IEnumerable<int> GemmSizes(WinogradPlan wp) =>
+            new[] { wp.GemmTiles, wp.ChunkTiles % wp.GemmTiles, wp.LastChunkTiles % wp.GemmTiles }.Where(t => t > 0).Distinct();
+
+        private static void EmitInputPass(SourceWriter w, Layer layer, LayerPlan plan, IsaPlan isaPlan)
         {
-            string[] rows =
+            var wp = plan.Winograd!;
+            var inL = isaPlan.Tensors[layer.Input];
+            int k = inL.Blocks * inL.Block;
+            w.Line("/// <summary>");
+            w.Line($"/// Winograd F({wp.M}×{wp.M}) input transform of {layer.Path}: {layer.InShape} into scratch, [position][tile][channel] per image;");
+            w.Line($"/// one work item per tile row ({wp.TilesW} tiles) and channel block: batch × {InputItems(wp, inL)} items.");
+            w.Line("/// </summary>");
+            w.Line("[MethodImpl(MethodImplOptions.AggressiveOptimization)]");
+            w.Line("[SkipLocalsInit]");
+            w.Open($"public static void {InputPassName(plan)}(in KernelArgs args, int begin, int end)");
+            w.Line("float* input = args.Input, v = args.Output;");
+            w.Line($"const int TilesW = {I(wp.TilesW)}, Blocks = {I(inL.Blocks)}, ItemsPerImage = {I(InputItems(wp, inL))}, K = {I(k)};");
+            w.Line($"const int InImage = {I(inL.ImageFloats)}, InPlane = {I(inL.PlaneFloats)}, InRow = {I(inL.PaddedW * inL.Block)};");
+            w.Line($"const int ScratchImage = {I(wp.Positions * WinogradPlan.PositionStride(wp.TilesPerImage, k))}, Stride = {I(WinogradPlan.PositionStride(wp.TilesPerImage, k))};");
+            w.Line($"{isaPlan.Isa.VectorType}* t = stackalloc {isaPlan.Isa.VectorType}[{I(wp.Positions)}];");
+            w.Open("for (int item = begin; item < end; item++)");
+            w.Line("int n = item / ItemsPerImage, th = item % ItemsPerImage / Blocks, icb = item % Blocks;");
+            w.Open("for (int tw = 0; tw < TilesW; tw++)");
+            w.Line($"float* x = input + n * InImage + icb * InPlane + (th * {I(wp.M)} + {I(inL.PadH - 1)}) * InRow + (tw * {I(wp.M)} + {I(inL.PadW - 1)}) * {I(inL.Block)};");
+            w.Line($"float* dst = v + n * ScratchImage + (th * TilesW + tw) * K + icb * {I(inL.Block)};");
+            EmitTileInput(w, wp, isaPlan.Isa, "Stride");
+            w.Close();
+            w.Close();
+            w.Close();
+            w.Line();
+        }
+
+        private static void EmitMain(SourceWriter w, Layer layer, LayerPlan plan, IsaPlan isaPlan)
+        {
+            var isa = isaPlan.Isa;
+            var wp = plan.Winograd!;
+            var inL = isaPlan.Tensors[layer.Input];
+            var outL = isaPlan.Tensors[layer.Output];
+            var resL = layer.Residual >= 0 ? isaPlan.Tensors[layer.Residual] : null;
+            string V = isa.VectorType, Vec = isa.Vector;
+            int B = isa.Block, K = inL.Blocks * inL.Block, nOc = wp.OcBlocks, groups = outL.Blocks / nOc, M = wp.M, A = wp.Alpha;
+            int mStride = WinogradPlan.PositionStride(wp.ChunkTiles, nOc * B);
+            int vStride = wp.SharedInput ? WinogradPlan.PositionStride(wp.TilesPerImage, K) : WinogradPlan.PositionStride(wp.ChunkTiles, K);
+            string name = plan.WinogradName;
+
+            w.Line("/// <summary>");
+            w.Line($"/// Winograd F({M}×{M}, 3×3): {layer.InShape} → {layer.OutShape} ({layer.Description}).");
+            w.Line($"/// {wp.TilesH}×{wp.TilesW} tiles of {M}×{M}; a work item is {wp.ChunkTiles} tile(s) × {nOc} output block(s): batch × {wp.Chunks} × {groups} items.");
+            w.Line($"/// GEMM tile: {wp.GemmTiles} tiles × {nOc} blocks = {wp.GemmTiles * nOc} accumulators; K = {K} input channels; input transform {(wp.SharedInput ? $"read from scratch ({InputPassName(plan)})" : "per item")}.");
+            w.Line("/// </summary>");
+            w.Line("[MethodImpl(MethodImplOptions.AggressiveOptimization)]");
+            w.Line("[SkipLocalsInit]");
+            w.Open($"public static void {name}(in KernelArgs args, int begin, int end)");
+            w.Line("float* input = args.Input, weights = args.Weights, bias = args.Bias, output = args.Output" + (resL != null ? ", residual = args.Residual;" : ";"));
+            w.Line($"const int Chunks = {I(wp.Chunks)}, ChunkTiles = {I(wp.ChunkTiles)}, TilesW = {I(wp.TilesW)}, ItemsPerImage = {I(MainItems(wp, outL))};");
+            w.Line($"const int K = {I(K)}, OutH = {I(layer.OutShape.H)}, OutW = {I(layer.OutShape.W)}, VStride = {I(vStride)}, MStride = {I(mStride)};");
+            w.Line($"const int OutPlane = {I(outL.PlaneFloats)}, OutRow = {I(outL.PaddedW * B)}, GroupWeights = {I(wp.Positions * K * nOc * B)}, PositionWeights = {I(K * nOc * B)};");
+            if (!wp.SharedInput)
             {
-                "d0 + d1 + d2 + d3 + d4",
-                "d1 - d2 + (d3 - d4) * 2f",
-                "d1 + d2 + (d3 + d4) * 4f",
-                "d1 - d2 + (d3 - d4) * 8f + d5",
-            };
-            for (int i = 0; i < 4; i++) w.Line($"{prefix(i)}{(prefix(i).Contains("+ ") ? $"({rows[i]})" : rows[i])};");
+                w.Line($"const int InImage = {I(inL.ImageFloats)}, InPlane = {I(inL.PlaneFloats)}, InRow = {I(inL.PaddedW * inL.Block)};");
+                w.Line($"float* v = stackalloc float[{I(wp.Positions)} * VStride];");
+            }
+            w.Line($"float* m = stackalloc float[{I(wp.Positions)} * MStride];");
+            w.Line($"{V}* t = stackalloc {V}[{I(wp.Positions)}];");
+            w.Open("for (int item = begin; item < end; item++)");
+            // Group-major: consecutive items (one thread's range) share a group's weights.
+            w.Line("int n = item / ItemsPerImage, group = item % ItemsPerImage / Chunks, tile0 = item % Chunks * ChunkTiles;");
+            w.Line(wp.LastChunkTiles == wp.ChunkTiles ? "const int count = ChunkTiles;" : $"int count = tile0 == (Chunks - 1) * ChunkTiles ? {I(wp.LastChunkTiles)} : ChunkTiles;");
+            if (wp.SharedInput)
+                w.Line($"float* vt = input + n * {I(wp.Positions)} * VStride + tile0 * K;");
+            else
+            {
+                w.Line("float* vt = v;");
+                w.Line($"// Input transform, Bᵀ·d·B per {A}×{A} window and channel block.");
+                w.Open("for (int tile = 0; tile < count; tile++)");
+                w.Line($"int th = (tile0 + tile) / TilesW, tw = (tile0 + tile) % TilesW;");
+                w.Line($"float* x = input + n * InImage + (th * {I(M)} + {I(inL.PadH - 1)}) * InRow + (tw * {I(M)} + {I(inL.PadW - 1)}) * {I(inL.Block)};");
+                w.Open($"for (int icb = 0; icb < {I(inL.Blocks)}; icb++, x += InPlane)");
+                w.Line($"float* dst = v + tile * K + icb * {I(inL.Block)};");
+                EmitTileInput(w, wp, isa, "VStride");
+                w.Close();
+                w.Close();
+            }
+            w.Line($"// {wp.Positions} GEMMs: m[p][tile][oc] = Σ_k v[p][tile][k] · u[p][k][oc].");
+            w.Open($"for (int p = 0; p < {I(wp.Positions)}; p++)");
+            w.Line("float* u = weights + group * GroupWeights + p * PositionWeights;");
+            w.Line("float* vp = vt + p * VStride;");
+            w.Line("float* mp = m + p * MStride;");
+            w.Line("int t0 = 0;");
+            w.Line($"for (; t0 + {I(wp.GemmTiles)} <= count; t0 += {I(wp.GemmTiles)}) {GemmName(name, nOc, wp.GemmTiles)}(vp + t0 * K, u, mp + t0 * {I(nOc * B)});");
+            var remainders = GemmSizes(wp).Where(r => r != wp.GemmTiles).ToList();
+            for (int i = 0; i < remainders.Count; i++)
+                w.Line($"{(i > 0 ? "else " : "")}if (count - t0 == {I(remainders[i])}) {GemmName(name, nOc, remainders[i])}(vp + t0 * K, u, mp + t0 * {I(nOc * B)});");
+            w.Close();
+            w.Line("// Output transform, Aᵀ·m·A, then bias, residual, ReLU; partial edge tiles store only their valid pixels.");
+            w.Open("for (int tile = 0; tile < count; tile++)");
+            w.Line($"int oh0 = (tile0 + tile) / TilesW * {I(M)}, ow0 = (tile0 + tile) % TilesW * {I(M)};");
+            w.Line($"int rows = global::System.Math.Min({I(M)}, OutH - oh0), cols = global::System.Math.Min({I(M)}, OutW - ow0);");
+            w.Open($"for (int j = 0; j < {I(nOc)}; j++)");
+            w.Line($"float* mt = m + tile * {I(nOc * B)} + j * {I(B)};");
+            w.Open($"for (int s = 0; s < {I(A)}; s++)");
+            w.Line($"{V} {string.Join(", ", Enumerable.Range(0, A).Select(i => $"d{i} = {Vec}.Load(mt + ({I(i * A)} + s) * MStride)"))};");
+            var rowsOut = OutputRows(M);
+            for (int i = 0; i < M; i++) w.Line($"t[{I(i * A)} + s] = {rowsOut[i]};");
+            w.Close();
+            w.Line($"{V} b = {Vec}.Load(bias + (group * {I(nOc)} + j) * {I(B)});");
+            w.Line($"float* y = output + n * {I(outL.ImageFloats)} + (group * {I(nOc)} + j) * OutPlane + {I(outL.Origin)} + oh0 * OutRow + ow0 * {I(B)};");
+            if (resL != null)
+                w.Line($"float* res = residual + n * {I(resL.ImageFloats)} + (group * {I(nOc)} + j) * {I(resL.PlaneFloats)} + {I(resL.Origin)} + oh0 * {I(resL.PaddedW * B)} + ow0 * {I(B)};");
+            w.Open("for (int i = 0; i < rows; i++)");
+            w.Line($"{V} {string.Join(", ", Enumerable.Range(0, A).Select(c => $"d{c} = t[i * {I(A)} + {I(c)}]"))};");
+            for (int c = 0; c < M; c++)
+            {
+                w.Line($"{V} y{c} = b + ({rowsOut[c]});");
+                if (resL != null) w.Line($"y{c} += {Vec}.Load(res + i * {I(resL.PaddedW * B)} + {I(c * B)});");
+                if (layer.Relu) w.Line($"y{c} = {Vec}.Max(y{c}, {V}.Zero);");
+            }
+            bool edge = layer.OutShape.W % M != 0;
+            for (int c = 0; c < M; c++)
+                w.Line($"{(edge && c > 0 ? $"if (cols > {c}) " : "")}y{c}.Store(y + i * OutRow + {I(c * B)});");
+            w.Close();
+            w.Close();
+            w.Close();
+            w.Close();
+            w.Close();
+            w.Line();
+        }
+
+        /// <summary>
+        /// Bᵀ·d·B of one window (x: its top-left input, one channel block) into dst + position × stride:
+        /// columns into the vector scratch t, then rows out to memory.
+        /// </summary>
+        private static void EmitTileInput(SourceWriter w, WinogradPlan wp, Isa isa, string stride)
+        {
+            int A = wp.Alpha, B = isa.Block;
+            string V = isa.VectorType, Vec = isa.Vector;
+            var rows = InputRows(wp.M, "d");
+            w.Open($"for (int s = 0; s < {I(A)}; s++)");
+            w.Line($"{V} {string.Join(", ", Enumerable.Range(0, A).Select(i => $"d{i} = {Vec}.Load(x + {I(i)} * InRow + s * {I(B)})"))};");
+            for (int i = 0; i < A; i++) w.Line($"t[{I(i * A)} + s] = {rows[i]};");
+            w.Close();
+            w.Open($"for (int r = 0; r < {I(A)}; r++, dst += {I(A)} * {stride})");
+            w.Line($"{V} {string.Join(", ", Enumerable.Range(0, A).Select(i => $"d{i} = t[r * {I(A)} + {I(i)}]"))};");
+            for (int i = 0; i < A; i++) w.Line($"({rows[i]}).Store(dst + {I(i)} * {stride});");
+            w.Close();
         }
 
         private static string GemmName(string kernel, int oc, int tiles) => $"{kernel}_Gemm{oc}x{tiles}";
@@ -151,11 +214,12 @@ namespace ResNet.Generator.Emitter
                 for (int t = 0; t < tiles; t++) names.Append(t == 0 ? "" : ", ").Append($"acc{j}x{t} = {V}.Zero");
                 w.Line($"{V} {names};");
             }
-            w.Open($"for (int k = 0; k < {I(k)}; k++, u += {I(oc * B)})");
+            // A pointer per input channel: each broadcast is one load at a constant offset.
+            w.Open($"for (float* vEnd = v + {I(k)}; v < vEnd; v++, u += {I(oc * B)})");
             for (int j = 0; j < oc; j++) w.Line($"{V} w{j} = {isa.Vector}.Load(u + {I(j * B)});");
             for (int t = 0; t < tiles; t++)
             {
-                w.Line($"{V} x{t} = {isa.Vector}.Create(v[{I(t * k)} + k]);");
+                w.Line($"{V} x{t} = {isa.Vector}.Create(v[{I(t * k)}]);");
                 for (int j = 0; j < oc; j++) w.Line($"acc{j}x{t} = {isa.Fma}(x{t}, w{j}, acc{j}x{t});");
             }
             w.Close();

@@ -49,17 +49,31 @@ namespace ResNet.Generator.Model
 
     /// <summary>Everything one instruction set needs: tensor layouts, buffer sizes, per-layer tiles and kernel names.</summary>
     internal sealed record IsaPlan(Isa Isa, EquatableArray<TensorLayout> Tensors, EquatableArray<int> BufferFloats,
-        EquatableArray<LayerPlan> Layers);
+        EquatableArray<LayerPlan> Layers, int ScratchFloats);
 
     /// <summary>
-    /// Winograd F(4×4, 3×3) for a stride-1 3×3 convolution: each work item transforms <see cref="RowsPerItem"/>
-    /// rows of 4×4 output tiles (6×6 input windows), runs 36 small GEMMs over the input channels with a
-    /// <see cref="GemmTiles"/>-tile × <see cref="OcBlocks"/>-block register tile, and transforms back.
+    /// Winograd F(m×m, 3×3), m = <see cref="M"/> (2 or 4), for a stride-1 3×3 convolution: (m+2)² "positions"
+    /// per tile, each a GEMM [tiles × input channels] · [input channels × output channels] against weights
+    /// transformed at load. Work items are <see cref="ChunkTiles"/> consecutive tiles of one image × one group of
+    /// <see cref="OcBlocks"/> output blocks; the GEMM register tile is <see cref="GemmTiles"/> tiles × the group.
+    /// With <see cref="SharedInput"/> the input transform runs once per layer into a scratch buffer (a first
+    /// pass, one item per tile row and channel block) instead of once per group inside each item.
     /// </summary>
-    internal sealed record WinogradPlan(int TilesH, int TilesW, int RowsPerItem, int GemmTiles, int OcBlocks)
+    internal sealed record WinogradPlan(int M, int TilesH, int TilesW, int ChunkTiles, int GemmTiles, int OcBlocks, bool SharedInput)
     {
-        public int TilesPerItem => RowsPerItem * TilesW;
-        public int Remainder => TilesPerItem % GemmTiles;
+        public int Alpha => M + 2;
+        public int Positions => Alpha * Alpha;
+        public int TilesPerImage => TilesH * TilesW;
+        public int Chunks => (TilesPerImage + ChunkTiles - 1) / ChunkTiles;
+        /// <summary>Tiles in an image's last chunk (the others have <see cref="ChunkTiles"/>).</summary>
+        public int LastChunkTiles => TilesPerImage - (Chunks - 1) * ChunkTiles;
+
+        /// <summary>
+        /// Floats between consecutive positions of a transformed buffer holding <paramref name="tiles"/> tiles of
+        /// <paramref name="channels"/> channels: padded by one cache line so the (m+2)² stores or loads of one tile
+        /// do not all fall into one L1 set (a power-of-two stride did: the transforms ran 3× slower).
+        /// </summary>
+        public static int PositionStride(int tiles, int channels) => tiles * channels + 16;
     }
 
     /// <summary>
@@ -69,7 +83,7 @@ namespace ResNet.Generator.Model
     /// </summary>
     internal sealed record LayerPlan(string KernelName, ConvTile? Tile, WinogradPlan? Winograd = null)
     {
-        public string WinogradName => KernelName.Replace("Conv3x3s1", "Winograd4x4");
+        public string WinogradName => KernelName.Replace("Conv3x3s1", $"Winograd{Winograd?.M}x{Winograd?.M}");
     }
 
     internal sealed record NetworkPlan(string Namespace, Graph Graph, EquatableArray<IsaPlan> Isas, EquatableArray<ParameterInfo> Parameters);

@@ -17,13 +17,15 @@ namespace ResNet.Generator.Model
 
         private static IsaPlan PlanIsa(Graph graph, Isa isa)
         {
-            var layouts = Layouts(graph, isa);
+            var winograd = graph.Layers.Select(l => WinogradPlanner.Choose(l, isa)).ToArray();
+            var layouts = Layouts(graph, isa, winograd);
             var (buffers, sizes) = AssignBuffers(graph, layouts);
             layouts = layouts.Select((l, i) => l with { Buffer = buffers[i] }).ToList();
             var layers = new List<LayerPlan>();
             var keys = new Dictionary<string, string>();
-            foreach (var layer in graph.Layers)
+            for (int i = 0; i < graph.Layers.Count; i++)
             {
+                var layer = graph.Layers[i];
                 ConvTile? tile = layer.Kind == LayerKind.Conv ? ChooseTile(layer, isa) : null;
                 string baseName = KernelBaseName(layer, tile);
                 // Buffers do not matter to a kernel (it gets pointers); shapes, halos and the tile do.
@@ -37,12 +39,15 @@ namespace ResNet.Generator.Model
                     name = $"{baseName}_Halo{Halo(layer.Input)}{Halo(layer.Output)}{(layer.Residual >= 0 ? "r" + Halo(layer.Residual) : "")}";
                 for (int v = 2; keys.TryGetValue(name, out var existing) && existing != key; v++) name = $"{baseName}_v{v}";
                 keys[name] = key;
-                layers.Add(new LayerPlan(name, tile, UsesWinograd(layer) ? ChooseWinograd(layer, isa) : null));
+                layers.Add(new LayerPlan(name, tile, winograd[i]));
             }
-            return new IsaPlan(isa, layouts.ToEquatableArray(), sizes.ToEquatableArray(), layers.ToEquatableArray());
+            // The shared Winograd input transform of the largest layer that uses one, per image.
+            int scratch = graph.Layers.Select((l, i) => winograd[i] is WinogradPlan wp && wp.SharedInput
+                ? wp.Positions * WinogradPlan.PositionStride(wp.TilesPerImage, layouts[l.Input].Blocks * layouts[l.Input].Block) : 0).DefaultIfEmpty(0).Max();
+            return new IsaPlan(isa, layouts.ToEquatableArray(), sizes.ToEquatableArray(), layers.ToEquatableArray(), scratch);
         }
 
-        private static List<TensorLayout> Layouts(Graph graph, Isa isa)
+        private static List<TensorLayout> Layouts(Graph graph, Isa isa, WinogradPlan?[] winograd)
         {
             var padH = new int[graph.Tensors.Count];
             var padW = new int[graph.Tensors.Count];
@@ -58,12 +63,13 @@ namespace ResNet.Generator.Model
                 if (layer.Residual >= 0) onlyConvReaders[layer.Residual] = false;
             }
             var result = new List<TensorLayout>();
-            foreach (var layer in graph.Layers)
+            for (int i = 0; i < graph.Layers.Count; i++)
             {
-                if (!UsesWinograd(layer)) continue;
-                // 6×6 windows of whole 4×4 tiles read past the last row and column: widen the zero halo to cover them.
-                int needH = 4 * ((layer.OutShape.H + 3) / 4) + 2 - layer.Conv!.Padding.H - layer.InShape.H;
-                int needW = 4 * ((layer.OutShape.W + 3) / 4) + 2 - layer.Conv.Padding.W - layer.InShape.W;
+                var layer = graph.Layers[i];
+                if (winograd[i] is not WinogradPlan wp) continue;
+                // (m+2)×(m+2) windows of whole m×m tiles read past the last row and column: widen the zero halo to cover them.
+                int needH = wp.M * wp.TilesH + 2 - layer.Conv!.Padding.H - layer.InShape.H;
+                int needW = wp.M * wp.TilesW + 2 - layer.Conv.Padding.W - layer.InShape.W;
                 padH[layer.Input] = Math.Max(padH[layer.Input], needH);
                 padW[layer.Input] = Math.Max(padW[layer.Input], needW);
             }
@@ -161,66 +167,10 @@ namespace ResNet.Generator.Model
         /// register of its own unless it folds into the FMA as an AVX-512 embedded broadcast. (Measured: AVX2 4×3,
         /// one register short, ran 1.8× slower than 2×6; AVX-512 4×7 beat 4×6 plus a 1-pixel remainder.)
         /// </summary>
-        private static int MaxTileColumns(Isa isa, int oc) => (isa.Registers - oc - (isa.BroadcastFolds ? 0 : 1)) / oc;
+        internal static int MaxTileColumns(Isa isa, int oc) => (isa.Registers - oc - (isa.BroadcastFolds ? 0 : 1)) / oc;
 
         /// <summary>Bytes of a convolution's weight group that stay in a core's L2 (1 MiB here) next to the activations.</summary>
         public const long L2Budget = 640 * 1024;
-
-        /// <summary>
-        /// Transformed weights are 36/9 = 4× the direct ones; past this they stream from memory and Winograd loses
-        /// (measured at batch 1: 256 channels, 9.4 MB, 0.7–0.9 ms against 1.05 direct; 512 channels, 38 MB, slower).
-        /// </summary>
-        public const long MaxWinogradWeightBytes = 10L << 20;
-
-        /// <summary>
-        /// Winograd F(4×4,3×3) pays for dense stride-1 3×3 convolutions (ResNet's bulk, 83% of its FLOPs) while
-        /// activations, not weights, dominate the traffic: measured here, 2.2× faster than direct at 64 and 128
-        /// channels, 1.2–1.5× at 256 (when a work item covers the whole image, so weights are read once).
-        /// </summary>
-        public static bool UsesWinograd(Layer layer) => IsWinogradShape(layer) && WinogradWeightBytes(layer) <= MaxWinogradWeightBytes;
-
-        /// <summary>A dense stride-1 3×3 convolution with padding 1: the shape F(4×4,3×3) computes.</summary>
-        public static bool IsWinogradShape(Layer layer) =>
-            layer.Kind == LayerKind.Conv && layer.Conv!.Kernel == new Pair(3, 3) && layer.Conv.Stride == new Pair(1, 1)
-            && layer.Conv.Dilation == new Pair(1, 1) && layer.Conv.Groups == 1 && layer.Conv.Padding == new Pair(1, 1)
-            && layer.InShape.H >= 4 && layer.InShape.W >= 4;
-
-        public static long WinogradWeightBytes(Layer layer) => 36L * layer.Conv!.InChannels * layer.Conv.OutChannels * 4;
-
-        /// <summary>
-        /// Rows of tiles per work item: as many as keep the transformed input (36 × tiles × channels floats,
-        /// on the stack) within 640 KiB and the GEMM row count at most 16 (each item streams its group's
-        /// transformed weights once, so fewer, larger items read them fewer times); then the register tile.
-        /// </summary>
-        public static WinogradPlan ChooseWinograd(Layer layer, Isa isa)
-        {
-            int tilesH = (layer.OutShape.H + 3) / 4, tilesW = (layer.OutShape.W + 3) / 4;
-            int icPadded = (layer.InShape.C + isa.Block - 1) / isa.Block * isa.Block;
-            int rows = 1;
-            for (int r = 1; r <= tilesH; r++)
-            {
-                if (tilesH % r == 0 && r * tilesW <= 16 && 36L * r * tilesW * icPadded * 4 <= 640 * 1024) rows = r;
-            }
-            int ocBlocks = (layer.OutShape.C + isa.Block - 1) / isa.Block;
-            int tiles = rows * tilesW;
-            WinogradPlan? best = null;
-            double bestCost = double.MaxValue;
-            for (int oc = 1; oc <= Math.Min(4, ocBlocks); oc++)
-            {
-                if (ocBlocks % oc != 0) continue;
-                int gemm = Math.Min(tiles, MaxTileColumns(isa, oc));
-                if (gemm < 1) continue;
-                int full = tiles / gemm, rem = tiles % gemm;
-                double TileCost(int p) => oc * p + (oc + p) / 3.0 + 2;
-                double cost = (ocBlocks / oc) * (full * TileCost(gemm) + (rem > 0 ? TileCost(rem) : 0));
-                if (cost < bestCost - 1e-9)
-                {
-                    bestCost = cost;
-                    best = new WinogradPlan(tilesH, tilesW, rows, gemm, oc);
-                }
-            }
-            return best!;
-        }
 
         private static string KernelBaseName(Layer layer, ConvTile? tile)
         {

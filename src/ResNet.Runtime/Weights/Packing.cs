@@ -56,7 +56,7 @@ public static class Packing
     }
 
     /// <summary>Winograd F(4×4, 3×3) weight transform G (6×3).</summary>
-    private static readonly double[,] G =
+    private static readonly double[,] G4 =
     {
         { 1 / 4.0, 0, 0 },
         { -1 / 6.0, -1 / 6.0, -1 / 6.0 },
@@ -66,30 +66,46 @@ public static class Packing
         { 0, 0, 1 },
     };
 
-    /// <summary>
-    /// 3×3 OIHW weights → U = G·g·Gᵀ (in double) laid out [oc group][position 0..35][ic][oc block in group][oc in block],
-    /// the order the Winograd GEMMs stream them.
-    /// </summary>
-    public static float[] Winograd(float[] w, Conv2dParams c, int block, int ocTile)
+    /// <summary>Winograd F(2×2, 3×3) weight transform G (4×3).</summary>
+    private static readonly double[,] G2 =
     {
-        if (c.KernelH != 3 || c.KernelW != 3) throw new ArgumentException("Winograd F(4×4,3×3) needs 3×3 kernels");
+        { 1, 0, 0 },
+        { 0.5, 0.5, 0.5 },
+        { 0.5, -0.5, 0.5 },
+        { 0, 0, 1 },
+    };
+
+    /// <summary>
+    /// 3×3 OIHW weights → U = G·g·Gᵀ (in double) for F(<paramref name="m"/>×m, 3×3), laid out
+    /// [oc group][position 0..(m+2)²−1][ic][oc block in group][oc in block], the order the Winograd GEMMs stream them.
+    /// </summary>
+    public static float[] Winograd(float[] w, Conv2dParams c, int m, int block, int ocTile)
+    {
+        if (c.KernelH != 3 || c.KernelW != 3) throw new ArgumentException("Winograd F(m×m,3×3) needs 3×3 kernels");
+        var g = m switch
+        {
+            4 => G4,
+            2 => G2,
+            _ => throw new ArgumentOutOfRangeException(nameof(m), $"Winograd F({m}×{m},3×3) is not implemented; m is 2 or 4"),
+        };
+        int alpha = m + 2, positions = alpha * alpha;
         int icPadded = (c.InChannels + block - 1) / block * block;
         int ocBlocks = (c.OutChannels + block - 1) / block, groups = ocBlocks / ocTile;
-        var packed = new float[groups * 36 * icPadded * ocTile * block];
-        var gg = new double[6, 3];
+        var packed = new float[groups * positions * icPadded * ocTile * block];
+        var gg = new double[alpha, 3];
         for (int oc = 0; oc < c.OutChannels; oc++)
         for (int ic = 0; ic < c.InChannels; ic++)
         {
             int at = (oc * c.InChannels + ic) * 9;
-            for (int i = 0; i < 6; i++)
+            for (int i = 0; i < alpha; i++)
             for (int k = 0; k < 3; k++)
-                gg[i, k] = G[i, 0] * w[at + k] + G[i, 1] * w[at + 3 + k] + G[i, 2] * w[at + 6 + k];
-            int g = oc / block / ocTile, j = oc / block % ocTile, o = oc % block;
-            for (int i = 0; i < 6; i++)
-            for (int k = 0; k < 6; k++)
+                gg[i, k] = g[i, 0] * w[at + k] + g[i, 1] * w[at + 3 + k] + g[i, 2] * w[at + 6 + k];
+            int group = oc / block / ocTile, j = oc / block % ocTile, o = oc % block;
+            for (int i = 0; i < alpha; i++)
+            for (int k = 0; k < alpha; k++)
             {
-                double u = gg[i, 0] * G[k, 0] + gg[i, 1] * G[k, 1] + gg[i, 2] * G[k, 2];
-                packed[(((long)(g * 36 + i * 6 + k) * icPadded + ic) * ocTile + j) * block + o] = (float)u;
+                double u = gg[i, 0] * g[k, 0] + gg[i, 1] * g[k, 1] + gg[i, 2] * g[k, 2];
+                packed[(((long)(group * positions + i * alpha + k) * icPadded + ic) * ocTile + j) * block + o] = (float)u;
             }
         }
         return packed;

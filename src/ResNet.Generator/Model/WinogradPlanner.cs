@@ -1,0 +1,95 @@
+using System;
+
+namespace ResNet.Generator.Model
+{
+    /// <summary>
+    /// Chooses, per stride-1 3×3 convolution, between the direct kernel, Winograd F(4×4,3×3) and F(2×2,3×3), and
+    /// then the Winograd work split. Winograd trades multiplies for weight bytes: F(4×4) does 36 multiplies per
+    /// 4×4 tile where direct does 144 but stores 36/9 = 4× the weights, F(2×2) 16 per 2×2 tile (2.25× fewer) with
+    /// 16/9 the weights. At batch 1 every weight is read once per image, from memory once a network's weights
+    /// outgrow the last-level cache, so the estimate is the larger of compute time and weight streaming time.
+    /// </summary>
+    internal static class WinogradPlanner
+    {
+        /// <summary>Vector FMAs retired per cycle (two FMA pipes).</summary>
+        private const double FmaPerCycle = 2;
+        /// <summary>Weight bytes memory delivers per core cycle: 39 GB/s streamed by one core at ~4 GHz, measured here.</summary>
+        private const double MemoryBytesPerCycle = 9.5;
+        /// <summary>Fractions of FMA peak the kernels reach (measured: direct 85–90%, Winograd GEMMs ~75% with transforms).</summary>
+        private const double DirectEfficiency = 0.85, WinogradEfficiency = 0.75;
+        /// <summary>Stack a work item may fill with transformed tiles: well inside one core's 1 MiB L2.</summary>
+        private const long StackBudget = 640 * 1024;
+
+        /// <summary>A dense stride-1 3×3 convolution with padding 1: the shape F(m×m,3×3) computes.</summary>
+        public static bool IsWinogradShape(Layer layer) =>
+            layer.Kind == LayerKind.Conv && layer.Conv!.Kernel == new Pair(3, 3) && layer.Conv.Stride == new Pair(1, 1)
+            && layer.Conv.Dilation == new Pair(1, 1) && layer.Conv.Groups == 1 && layer.Conv.Padding == new Pair(1, 1)
+            && layer.InShape.H >= 2 && layer.InShape.W >= 2;
+
+        /// <summary>The Winograd plan for <paramref name="layer"/>, or null when the direct kernel is estimated faster.</summary>
+        public static WinogradPlan? Choose(Layer layer, Isa isa)
+        {
+            if (!IsWinogradShape(layer)) return null;
+            int best = 0;
+            double bestCycles = EstimatedCycles(layer, isa, 0);
+            foreach (int m in new[] { 4, 2 })
+            {
+                if (layer.OutShape.H < m || layer.OutShape.W < m) continue;
+                double cycles = EstimatedCycles(layer, isa, m);
+                if (cycles < bestCycles) (best, bestCycles) = (m, cycles);
+            }
+            return best == 0 ? null : Split(layer, isa, best);
+        }
+
+        /// <summary>Estimated cycles for one image with the direct kernel (m = 0) or F(m×m,3×3).</summary>
+        public static double EstimatedCycles(Layer layer, Isa isa, int m)
+        {
+            double pairs = (double)layer.Conv!.InChannels * layer.Conv.OutChannels;
+            if (m == 0)
+                return Math.Max(layer.OutShape.H * layer.OutShape.W * 9 * pairs / isa.Block / FmaPerCycle / DirectEfficiency,
+                    9 * pairs * 4 / MemoryBytesPerCycle);
+            double positions = (m + 2) * (m + 2);
+            double tiles = Math.Ceiling(layer.OutShape.H / (double)m) * Math.Ceiling(layer.OutShape.W / (double)m);
+            return Math.Max(positions * tiles * pairs / isa.Block / FmaPerCycle / WinogradEfficiency, positions * pairs * 4 / MemoryBytesPerCycle);
+        }
+
+        /// <summary>
+        /// The work split for F(m×m): for each output-block group size, the largest GEMM register tile, and chunks
+        /// of tiles as large as the stack budget allows (a whole image when it fits, so each group's weights are
+        /// read once per image); the cheapest by the same per-k cost as the direct tiles. More than one group
+        /// means the input transform is shared (computed once per layer, not once per group).
+        /// </summary>
+        private static WinogradPlan Split(Layer layer, Isa isa, int m)
+        {
+            int tilesH = (layer.OutShape.H + m - 1) / m, tilesW = (layer.OutShape.W + m - 1) / m, tiles = tilesH * tilesW;
+            int positions = (m + 2) * (m + 2);
+            int k = (layer.InShape.C + isa.Block - 1) / isa.Block * isa.Block;
+            int ocBlocks = (layer.OutShape.C + isa.Block - 1) / isa.Block;
+            WinogradPlan? best = null;
+            double bestCost = double.MaxValue;
+            for (int oc = 1; oc <= Math.Min(4, ocBlocks); oc++)
+            {
+                if (ocBlocks % oc != 0) continue;
+                int gemm = Math.Min(tiles, Planner.MaxTileColumns(isa, oc));
+                if (gemm < 1) continue;
+                bool shared = ocBlocks / oc > 1;
+                long StackBytes(int chunk) => 4L * positions * (WinogradPlan.PositionStride(chunk, oc * isa.Block) + (shared ? 0 : WinogradPlan.PositionStride(chunk, k)));
+                int chunkTiles = tiles;
+                if (StackBytes(tiles) > StackBudget)
+                {
+                    chunkTiles = gemm;
+                    while (chunkTiles + gemm < tiles && StackBytes(chunkTiles + gemm) <= StackBudget) chunkTiles += gemm;
+                }
+                var plan = new WinogradPlan(m, tilesH, tilesW, chunkTiles, gemm, oc, shared);
+                double TileCost(int p) => oc * p + (oc + p) / 3.0 + 2;
+                double ChunkCost(int count) => count / gemm * TileCost(gemm) + (count % gemm > 0 ? TileCost(count % gemm) : 0);
+                double cost = (ocBlocks / oc) * ((plan.Chunks - 1) * ChunkCost(chunkTiles) + ChunkCost(plan.LastChunkTiles));
+                // Every chunk after the first re-reads its group's weights, from L3 once they outgrow L2.
+                long groupBytes = 4L * positions * k * oc * isa.Block;
+                if (plan.Chunks > 1 && groupBytes > Planner.L2Budget) cost *= 1.3;
+                if (cost < bestCost - 1e-9) (best, bestCost) = (plan, cost);
+            }
+            return best!;
+        }
+    }
+}
