@@ -40,7 +40,10 @@ namespace ResNet.Generator.Emitter
             EmitMain(w, layer, plan, isaPlan);
             var isa = isaPlan.Isa;
             int k = isaPlan.Tensors[layer.Input].Blocks * isaPlan.Tensors[layer.Input].Block;
-            foreach (int tiles in GemmSizes(wp)) EmitGemm(w, plan.WinogradName, isa, k, wp.OcBlocks, tiles);
+            // Cache lines of the next position each k step prefetches: its share when the fewest calls split the work.
+            int minCalls = new[] { wp.ChunkTiles, wp.LastChunkTiles }.Min(c => (c + wp.GemmTiles - 1) / wp.GemmTiles);
+            int lines = (wp.OcBlocks * isa.Block * 4 + minCalls * 64 - 1) / (minCalls * 64);
+            foreach (int tiles in GemmSizes(wp)) EmitGemm(w, plan.WinogradName, isa, k, wp.OcBlocks, tiles, isa.Prefetch ? lines : 0);
         }
 
         /// <summary>Work items of the input pass per image (shared input only): one per tile row and input channel block.</summary>
@@ -120,6 +123,7 @@ namespace ResNet.Generator.Emitter
             // Group-major: consecutive items (one thread's range) share a group's weights.
             w.Line("int n = item / ItemsPerImage, group = item % ItemsPerImage / Chunks, tile0 = item % Chunks * ChunkTiles;");
             w.Line(wp.LastChunkTiles == wp.ChunkTiles ? "const int count = ChunkTiles;" : $"int count = tile0 == (Chunks - 1) * ChunkTiles ? {I(wp.LastChunkTiles)} : ChunkTiles;");
+            w.Line($"int Slice = PositionWeights / ((count + {I(wp.GemmTiles - 1)}) / {I(wp.GemmTiles)}) / 16 * 16 + 16;");
             if (wp.SharedInput)
                 w.Line($"float* vt = input + n * {I(wp.Positions)} * VStride + tile0 * K;");
             else
@@ -140,11 +144,14 @@ namespace ResNet.Generator.Emitter
             w.Line("float* u = weights + group * GroupWeights + p * PositionWeights;");
             w.Line("float* vp = vt + p * VStride;");
             w.Line("float* mp = m + p * MStride;");
+            // Each of the position's GEMM calls prefetches a slice of the next position's weights, so memory streams
+            // them while the multiplies run (without it the first call waits on memory and the others on nothing).
+            w.Line($"float* pf = u + PositionWeights;");
             w.Line("int t0 = 0;");
-            w.Line($"for (; t0 + {I(wp.GemmTiles)} <= count; t0 += {I(wp.GemmTiles)}) {GemmName(name, nOc, wp.GemmTiles)}(vp + t0 * K, u, mp + t0 * {I(nOc * B)});");
+            w.Line($"for (; t0 + {I(wp.GemmTiles)} <= count; t0 += {I(wp.GemmTiles)}, pf += Slice) {GemmName(name, nOc, wp.GemmTiles)}(vp + t0 * K, u, mp + t0 * {I(nOc * B)}, pf);");
             var remainders = GemmSizes(wp).Where(r => r != wp.GemmTiles).ToList();
             for (int i = 0; i < remainders.Count; i++)
-                w.Line($"{(i > 0 ? "else " : "")}if (count - t0 == {I(remainders[i])}) {GemmName(name, nOc, remainders[i])}(vp + t0 * K, u, mp + t0 * {I(nOc * B)});");
+                w.Line($"{(i > 0 ? "else " : "")}if (count - t0 == {I(remainders[i])}) {GemmName(name, nOc, remainders[i])}(vp + t0 * K, u, mp + t0 * {I(nOc * B)}, pf);");
             w.Close();
             w.Line("// Output transform, Aᵀ·m·A, then bias, residual, ReLU; partial edge tiles store only their valid pixels.");
             w.Open("for (int tile = 0; tile < count; tile++)");
@@ -201,13 +208,13 @@ namespace ResNet.Generator.Emitter
 
         private static string GemmName(string kernel, int oc, int tiles) => $"{kernel}_Gemm{oc}x{tiles}";
 
-        private static void EmitGemm(SourceWriter w, string kernel, Isa isa, int k, int oc, int tiles)
+        private static void EmitGemm(SourceWriter w, string kernel, Isa isa, int k, int oc, int tiles, int prefetchLines)
         {
             string V = isa.VectorType;
             int B = isa.Block;
-            w.Line($"/// <summary>{tiles} tiles × {oc} output block(s) of one Winograd position, summed over {k} input channels.</summary>");
+            w.Line($"/// <summary>{tiles} tiles × {oc} output block(s) of one Winograd position, summed over {k} input channels; prefetches {prefetchLines} line(s) from pf per channel.</summary>");
             w.Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
-            w.Open($"private static void {GemmName(kernel, oc, tiles)}(float* v, float* u, float* m)");
+            w.Open($"private static void {GemmName(kernel, oc, tiles)}(float* v, float* u, float* m, float* pf)");
             for (int j = 0; j < oc; j++)
             {
                 var names = new System.Text.StringBuilder();
@@ -217,6 +224,8 @@ namespace ResNet.Generator.Emitter
             // A pointer per input channel: each broadcast is one load at a constant offset.
             w.Open($"for (float* vEnd = v + {I(k)}; v < vEnd; v++, u += {I(oc * B)})");
             for (int j = 0; j < oc; j++) w.Line($"{V} w{j} = {isa.Vector}.Load(u + {I(j * B)});");
+            for (int l = 0; l < prefetchLines; l++) w.Line($"Sse.Prefetch1(pf + {I(l * 16)});");
+            if (prefetchLines > 0) w.Line($"pf += {I(prefetchLines * 16)};");
             for (int t = 0; t < tiles; t++)
             {
                 w.Line($"{V} x{t} = {isa.Vector}.Create(v[{I(t * k)}]);");
