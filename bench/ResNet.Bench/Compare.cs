@@ -7,29 +7,34 @@ using ResNet.Runtime;
 namespace ResNet.Bench;
 
 /// <summary>
-/// A quick side-by-side: the generated network and ONNX Runtime, alternating pass by pass so both see the same
-/// machine noise, for each (threads, batch); prints medians and ratios. `compare [--iterations N]`.
+/// A quick side-by-side: the generated network and ONNX Runtime, alternating block by block so both see the same
+/// machine noise, for each (threads, batch); prints medians and ratios.
+/// `compare [--iterations N] [--svg FILE] [--binary out/resnet18]`: with --binary the generated side is the
+/// published NativeAOT program (`resnet18 bench --json`, five passes per block, its own median), which is what
+/// users run; without it, this process's JIT-compiled copy of the same kernels.
 /// </summary>
 internal static class Compare
 {
     public static int Run(string[] args)
     {
         int iterations = 30;
-        string? svg = null;
+        string? svg = null, binary = null;
         for (int i = 0; i + 1 < args.Length; i += 2)
         {
             if (args[i] == "--iterations") iterations = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
             else if (args[i] == "--svg") svg = args[i + 1];
+            else if (args[i] == "--binary") binary = args[i + 1];
         }
         var rows = new List<(string Label, double Ours, double Theirs)>();
-        var weights = BenchFixtures.Weights();
+        var weights = binary == null ? BenchFixtures.Weights() : null;
         Console.WriteLine("threads batch  generated ms  ORT ms  ratio  generated img/s  ORT img/s  isa");
         foreach (int threads in new[] { 1, 2 })
         foreach (int batch in new[] { 1, 8 })
         {
             var input = BenchFixtures.Input(batch);
             var output = new float[batch * 1000];
-            using var net = new ResNet18(weights, new NetworkOptions { MaxBatch = batch, Threads = threads });
+            // With --binary no in-process network exists: its idle workers would only compete for the cores.
+            using var net = binary == null ? new ResNet18(weights!, new NetworkOptions { MaxBatch = batch, Threads = threads }) : null;
             using var ort = new InferenceSession(BenchFixtures.Onnx, new SessionOptions
             {
                 IntraOpNumThreads = threads, InterOpNumThreads = 1,
@@ -41,14 +46,15 @@ internal static class Compare
             // Alternate in blocks with a pause between, so neither engine's spinning threads eat the other's core.
             for (int round = 0; round < Math.Max(1, iterations / 5); round++)
             {
-                Time(() => net.Run(input, output), ours);
+                if (binary != null) ours.Add(RunBinary(binary, threads, batch));
+                else Time(() => net!.Run(input, output), ours);
                 Thread.Sleep(30);
                 Time(() => { using (ort.Run(feeds)) { } }, theirs);
                 Thread.Sleep(30);
             }
             double mo = Median(ours), mt = Median(theirs);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{threads,7} {batch,5} {mo,13:0.00} {mt,7:0.00} {mo / mt,6:0.00} {batch * 1000 / mo,16:0.0} {batch * 1000 / mt,10:0.0}  {net.Isa}"));
+                $"{threads,7} {batch,5} {mo,13:0.00} {mt,7:0.00} {mo / mt,6:0.00} {batch * 1000 / mo,16:0.0} {batch * 1000 / mt,10:0.0}  {(net != null ? net.Isa.ToString() : "native " + Path.GetFileName(binary))}"));
             rows.Add(($"{threads} thread{(threads > 1 ? "s" : "")}, batch {batch}", batch * 1000 / mo, batch * 1000 / mt));
         }
         if (svg != null) File.WriteAllText(svg, Chart(rows));
@@ -81,6 +87,21 @@ internal static class Compare
         sb.Append(inv, $"<rect x=\"{left + 200}\" y=\"32\" width=\"12\" height=\"12\" fill=\"#c0504d\"/><text x=\"{left + 216}\" y=\"43\">ONNX Runtime 1.31.1</text>\n");
         sb.Append("</svg>\n");
         return sb.ToString();
+    }
+
+    /// <summary>One block of the published program's own benchmark on the same weights: its median ms per batch.</summary>
+    private static double RunBinary(string binary, int threads, int batch)
+    {
+        var psi = new ProcessStartInfo(binary) { RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var a in new[] { "bench", "--threads", threads.ToString(CultureInfo.InvariantCulture), "--batch", batch.ToString(CultureInfo.InvariantCulture),
+                     "--iterations", "5", "--weights", Path.Combine(BenchFixtures.Dir, "weights.pth"), "--json" })
+            psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        string json = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0) throw new InvalidOperationException($"{binary} bench exited with {p.ExitCode}");
+        using var doc = System.Text.Json.JsonDocument.Parse(json);
+        return doc.RootElement.GetProperty("median_ms").GetDouble();
     }
 
     private static void Time(Action pass, List<double> times)

@@ -3,22 +3,19 @@ namespace ResNet.Runtime;
 /// <summary>
 /// A persistent set of worker threads that run one kernel at a time over a range of work items, with the
 /// calling thread taking part. A layer is handed over as a function pointer and a <see cref="KernelArgs"/>
-/// struct, chunks are claimed with one interlocked increment each, and the caller spins until the last
-/// chunk is done: nothing is allocated per layer. Between layers a worker spins briefly before blocking,
+/// struct, each thread runs its fixed share of the items, and the caller spins until the last share is
+/// done: nothing is allocated per layer. Between layers a worker spins briefly before blocking,
 /// because the next layer is usually microseconds away and waking a blocked thread costs tens of them.
 /// </summary>
 public sealed unsafe class WorkerPool : IDisposable
 {
-    /// <summary>Chunks per thread: enough to even out uneven rows, few enough to keep claiming cheap.</summary>
-    private const int ChunksPerThread = 4;
     /// <summary>About a millisecond of polling (each spin is a short pause loop) before a worker blocks.</summary>
     private const int SpinsBeforeSleep = 4000;
 
     private readonly Worker[] _workers;
     private delegate*<in KernelArgs, int, int, void> _kernel;
     private KernelArgs _args;
-    private int _count, _chunk, _chunks;
-    private int _nextChunk;
+    private int _count;
     private int _pending;
     private volatile int _generation;
     private volatile bool _stopping;
@@ -50,26 +47,23 @@ public sealed unsafe class WorkerPool : IDisposable
         _kernel = kernel;
         _args = args;
         _count = count;
-        _chunks = Math.Min(count, Threads * ChunksPerThread);
-        _chunk = (count + _chunks - 1) / _chunks;
-        _chunks = (count + _chunk - 1) / _chunk;
-        _nextChunk = 0;
         _pending = _workers.Length;
         _generation++; // publishes the fields above (volatile write)
         foreach (var w in _workers) w.Wake();
-        RunChunks();
+        RunShare(0);
         var spin = new SpinWait();
         while (Volatile.Read(ref _pending) != 0) spin.SpinOnce(sleep1Threshold: -1);
     }
 
-    private void RunChunks()
+    /// <summary>
+    /// Thread <paramref name="index"/>'s fixed share of the items: the same contiguous range every layer, so
+    /// the rows (or channels) a thread wrote are the ones it reads next, from its own cache. (Claiming chunks
+    /// dynamically moved activations between cores at every layer: 2 threads were slower than 1 on layer1.)
+    /// </summary>
+    private void RunShare(int index)
     {
-        int c;
-        while ((c = Interlocked.Increment(ref _nextChunk) - 1) < _chunks)
-        {
-            int begin = c * _chunk;
-            _kernel(_args, begin, Math.Min(_count, begin + _chunk));
-        }
+        int begin = (int)((long)_count * index / Threads), end = (int)((long)_count * (index + 1) / Threads);
+        if (begin < end) _kernel(_args, begin, end);
     }
 
     /// <summary>Stops the workers.</summary>
@@ -87,12 +81,14 @@ public sealed unsafe class WorkerPool : IDisposable
     private sealed class Worker
     {
         private readonly WorkerPool _pool;
+        private readonly int _index;
         private readonly SemaphoreSlim _wake = new(0);
         private int _sleeping;
 
         public Worker(WorkerPool pool, int index)
         {
             _pool = pool;
+            _index = index;
             // Winograd kernels keep up to ~800 KB of transformed tiles on the stack; give workers room to spare.
             Thread = new Thread(Loop, maxStackSize: 16 << 20) { IsBackground = true, Name = $"resnet18 worker {index + 1}" };
         }
@@ -126,7 +122,7 @@ public sealed unsafe class WorkerPool : IDisposable
                 }
                 seen = _pool._generation;
                 if (_pool._stopping) return;
-                _pool.RunChunks();
+                _pool.RunShare(_index + 1);
                 Interlocked.Decrement(ref _pool._pending);
             }
         }

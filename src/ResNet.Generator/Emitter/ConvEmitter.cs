@@ -28,18 +28,23 @@ namespace ResNet.Generator.Emitter
             w.Line($"/// {c.Kernel.H}×{c.Kernel.W} convolution, stride {c.Stride}, padding {c.Padding}{(c.Dilation.H * c.Dilation.W != 1 ? $", dilation {c.Dilation}" : "")}: {layer.InShape} → {layer.OutShape} ({layer.Description}).");
             w.Line($"/// Input: {inL.Describe}; output: {outL.Describe}{(resL != null ? $"; residual: {resL.Describe}" : "")}.");
             w.Line($"/// Tile: {tile.OcBlocks} output block(s) × {(rows > 1 ? $"{rows} rows × " : "")}{tile.Pixels} pixels = {tile.Accumulators} accumulators{(tile.Remainder > 0 ? $", then a {tile.Remainder}-pixel tile" : "")}.");
-            w.Line($"/// Work items: batch × {ocTiles} block group(s) × {rowItems} {(rows > 1 ? $"pairs of rows (an odd last row takes the one-row tiles)" : "rows")}.");
+            string rowWord = rows > 1 ? "pairs of rows (an odd last row takes the one-row tiles)" : "rows";
+            w.Line(plan.SplitRows
+                ? $"/// Work items: batch × {rowItems} {rowWord} × {ocTiles} block group(s) (threads split the rows)."
+                : $"/// Work items: batch × {ocTiles} block group(s) × {rowItems} {rowWord} (threads split the groups).");
             w.Line("/// </summary>");
             w.Line("[MethodImpl(MethodImplOptions.AggressiveOptimization)]");
             KernelHeader(w, plan, "input", "weights", "bias", "output", "residual");
             bool oddTail = rows > 1 && layer.OutShape.H % rows != 0;
-            w.Line($"const int ItemsPerImage = {I(ocTiles * rowItems)}, RowItems = {I(rowItems)};");
+            w.Line($"const int ItemsPerImage = {I(ocTiles * rowItems)};");
             w.Line($"const int InImage = {I(inL.ImageFloats)}, InRow = {I(inL.PaddedW * inL.Block)}, InStart = {I(offH * inL.PaddedW * inL.Block + offW * inL.Block)};");
             w.Line($"const int OutImage = {I(outL.ImageFloats)}, OutGroup = {I(tile.OcBlocks * outL.PlaneFloats)}, OutRow = {I(outL.PaddedW * outL.Block)};");
             if (resL != null) w.Line($"const int ResImage = {I(resL.ImageFloats)}, ResGroup = {I(tile.OcBlocks * resL.PlaneFloats)}, ResRow = {I(resL.PaddedW * resL.Block)};");
             w.Line($"const int GroupWeights = {I(inL.Blocks * c.Kernel.H * c.Kernel.W * inL.Block * tile.OcBlocks * isa.Block)}, GroupBias = {I(tile.OcBlocks * isa.Block)};");
             w.Open("for (int item = begin; item < end; item++)");
-            w.Line($"int n = item / ItemsPerImage, group = item % ItemsPerImage / RowItems, oh = item % RowItems * {I(rows)};");
+            w.Line(plan.SplitRows
+                ? $"int n = item / ItemsPerImage, group = item % {I(ocTiles)}, oh = item % ItemsPerImage / {I(ocTiles)} * {I(rows)};"
+                : $"int n = item / ItemsPerImage, group = item % ItemsPerImage / {I(rowItems)}, oh = item % {I(rowItems)} * {I(rows)};");
             w.Line($"float* x = input + n * InImage + InStart + oh * {I(c.Stride.H)} * InRow;");
             w.Line("float* w = weights + group * GroupWeights;");
             w.Line("float* b = bias + group * GroupBias;");

@@ -109,7 +109,7 @@ namespace ResNet.Generator.Emitter
             w.Line("[SkipLocalsInit]");
             w.Open($"public static void {name}(in KernelArgs args, int begin, int end)");
             w.Line("float* input = args.Input, weights = args.Weights, bias = args.Bias, output = args.Output" + (resL != null ? ", residual = args.Residual;" : ";"));
-            w.Line($"const int Chunks = {I(wp.Chunks)}, ChunkTiles = {I(wp.ChunkTiles)}, TilesW = {I(wp.TilesW)}, ItemsPerImage = {I(MainItems(wp, outL))};");
+            w.Line($"const int ChunkTiles = {I(wp.ChunkTiles)}, TilesW = {I(wp.TilesW)}, ItemsPerImage = {I(MainItems(wp, outL))};");
             w.Line($"const int K = {I(K)}, OutH = {I(layer.OutShape.H)}, OutW = {I(layer.OutShape.W)}, VStride = {I(vStride)}, MStride = {I(mStride)};");
             w.Line($"const int OutPlane = {I(outL.PlaneFloats)}, OutRow = {I(outL.PaddedW * B)}, GroupWeights = {I(wp.Positions * K * nOc * B)}, PositionWeights = {I(K * nOc * B)};");
             if (!wp.SharedInput)
@@ -120,9 +120,11 @@ namespace ResNet.Generator.Emitter
             w.Line($"float* m = stackalloc float[{I(wp.Positions)} * MStride];");
             w.Line($"{V}* t = stackalloc {V}[{I(wp.Positions)}];");
             w.Open("for (int item = begin; item < end; item++)");
-            // Group-major: consecutive items (one thread's range) share a group's weights.
-            w.Line("int n = item / ItemsPerImage, group = item % ItemsPerImage / Chunks, tile0 = item % Chunks * ChunkTiles;");
-            w.Line(wp.LastChunkTiles == wp.ChunkTiles ? "const int count = ChunkTiles;" : $"int count = tile0 == (Chunks - 1) * ChunkTiles ? {I(wp.LastChunkTiles)} : ChunkTiles;");
+            // A thread's contiguous range of items covers whole chunks (rows of tiles) when split by rows, else whole groups (sharing their weights).
+            w.Line(wp.SplitRows
+                ? $"int n = item / ItemsPerImage, group = item % {I(groups)}, tile0 = item % ItemsPerImage / {I(groups)} * ChunkTiles;"
+                : $"int n = item / ItemsPerImage, group = item % ItemsPerImage / {I(wp.Chunks)}, tile0 = item % {I(wp.Chunks)} * ChunkTiles;");
+            w.Line(wp.LastChunkTiles == wp.ChunkTiles ? "const int count = ChunkTiles;" : $"int count = tile0 == {I((wp.Chunks - 1) * wp.ChunkTiles)} ? {I(wp.LastChunkTiles)} : ChunkTiles;");
             w.Line($"int Slice = PositionWeights / ((count + {I(wp.GemmTiles - 1)}) / {I(wp.GemmTiles)}) / 16 * 16 + 16;");
             if (wp.SharedInput)
                 w.Line($"float* vt = input + n * {I(wp.Positions)} * VStride + tile0 * K;");

@@ -60,8 +60,9 @@ namespace ResNet.Generator.Model
     /// <see cref="OcBlocks"/> output blocks; the GEMM register tile is <see cref="GemmTiles"/> tiles × the group.
     /// With <see cref="SharedInput"/> the input transform runs once per layer into a scratch buffer (a first
     /// pass, one item per tile row and channel block) instead of once per group inside each item.
+    /// <see cref="SplitRows"/>: items go chunk by chunk (see <see cref="LayerPlan.SplitRows"/>).
     /// </summary>
-    internal sealed record WinogradPlan(int M, int TilesH, int TilesW, int ChunkTiles, int GemmTiles, int OcBlocks, bool SharedInput)
+    internal sealed record WinogradPlan(int M, int TilesH, int TilesW, int ChunkTiles, int GemmTiles, int OcBlocks, bool SharedInput, bool SplitRows)
     {
         public int Alpha => M + 2;
         public int Positions => Alpha * Alpha;
@@ -82,8 +83,10 @@ namespace ResNet.Generator.Model
     /// A layer's kernels for one ISA. Layers whose kernels would be identical get the same
     /// <see cref="KernelName"/> and share one emitted method (weights and buffers are arguments). A convolution
     /// with a <see cref="Winograd"/> plan has both kernels: Winograd by default, direct when exact.
+    /// <see cref="SplitRows"/> orders a convolution's work items rows first, so the threads (each takes a fixed
+    /// contiguous share) split the image by rows rather than by output channels.
     /// </summary>
-    internal sealed record LayerPlan(string KernelName, ConvTile? Tile, WinogradPlan? Winograd = null)
+    internal sealed record LayerPlan(string KernelName, ConvTile? Tile, WinogradPlan? Winograd = null, bool SplitRows = false)
     {
         public string WinogradName => KernelName.Replace("Conv3x3s1", $"Winograd{Winograd?.M}x{Winograd?.M}");
     }

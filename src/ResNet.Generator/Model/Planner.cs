@@ -39,7 +39,8 @@ namespace ResNet.Generator.Model
                     name = $"{baseName}_Halo{Halo(layer.Input)}{Halo(layer.Output)}{(layer.Residual >= 0 ? "r" + Halo(layer.Residual) : "")}";
                 for (int v = 2; keys.TryGetValue(name, out var existing) && existing != key; v++) name = $"{baseName}_v{v}";
                 keys[name] = key;
-                layers.Add(new LayerPlan(name, tile, winograd[i]));
+                bool rows = winograd[i]?.SplitRows ?? (layer.Kind == LayerKind.Conv && SplitsRows(layer, 4L * layer.Conv!.Kernel.H * layer.Conv.Kernel.W * layer.Conv.InChannels / layer.Conv.Groups * layer.Conv.OutChannels));
+                layers.Add(new LayerPlan(name, tile, winograd[i], rows));
             }
             // The shared Winograd input transform of the largest layer that uses one, per image.
             int scratch = graph.Layers.Select((l, i) => winograd[i] is WinogradPlan wp && wp.SharedInput
@@ -168,6 +169,14 @@ namespace ResNet.Generator.Model
         /// one register short, ran 1.8× slower than 2×6; AVX-512 4×7 beat 4×6 plus a 1-pixel remainder.)
         /// </summary>
         internal static int MaxTileColumns(Isa isa, int oc) => (isa.Registers - oc - (isa.BroadcastFolds ? 0 : 1)) / oc;
+
+        /// <summary>
+        /// Whether threads should split a convolution by output rows (each reads all weights, and mostly the
+        /// activations it wrote itself) rather than by output channels (each reads its share of the weights and
+        /// all of the input, half of it from the other core): rows when the input outweighs the weights.
+        /// (Measured with channel splits everywhere: layer1 ran slower on 2 threads than on 1.)
+        /// </summary>
+        public static bool SplitsRows(Layer layer, long weightBytes) => 4L * layer.InShape.C * layer.InShape.H * layer.InShape.W >= weightBytes;
 
         /// <summary>Bytes of a convolution's weight group that stay in a core's L2 (1 MiB here) next to the activations.</summary>
         public const long L2Budget = 640 * 1024;

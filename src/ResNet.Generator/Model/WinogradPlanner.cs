@@ -40,7 +40,7 @@ namespace ResNet.Generator.Model
                 double cycles = EstimatedCycles(layer, isa, m);
                 if (cycles < bestCycles) (best, bestCycles) = (m, cycles);
             }
-            return best == 0 ? null : Split(layer, isa, best);
+            return best == 0 ? null : Split(layer, isa, best, Planner.SplitsRows(layer, 4L * (best + 2) * (best + 2) * layer.Conv!.InChannels * layer.Conv.OutChannels));
         }
 
         /// <summary>Estimated cycles for one image with the direct kernel (m = 0) or F(m×m,3×3).</summary>
@@ -61,7 +61,7 @@ namespace ResNet.Generator.Model
         /// read once per image); the cheapest by the same per-k cost as the direct tiles. More than one group
         /// means the input transform is shared (computed once per layer, not once per group).
         /// </summary>
-        private static WinogradPlan Split(Layer layer, Isa isa, int m)
+        private static WinogradPlan Split(Layer layer, Isa isa, int m, bool splitRows)
         {
             int tilesH = (layer.OutShape.H + m - 1) / m, tilesW = (layer.OutShape.W + m - 1) / m, tiles = tilesH * tilesW;
             int positions = (m + 2) * (m + 2);
@@ -82,13 +82,14 @@ namespace ResNet.Generator.Model
                 // of peak where 2×8, 3×8 and 2×12 ran at 98–99%).
                 for (int gemm = 1; gemm <= Math.Min(tiles, (isa.Registers - oc - 1) / oc); gemm++)
                 {
-                    int chunkTiles = tiles;
-                    if (StackBytes(tiles) > StackBudget)
+                    // Split by rows, a chunk is one row of tiles, so each thread's rows stay its own.
+                    int chunkTiles = splitRows && tilesH > 1 ? tilesW : tiles;
+                    if (StackBytes(chunkTiles) > StackBudget)
                     {
                         chunkTiles = gemm;
                         while (chunkTiles + gemm < tiles && StackBytes(chunkTiles + gemm) <= StackBudget) chunkTiles += gemm;
                     }
-                    var plan = new WinogradPlan(m, tilesH, tilesW, chunkTiles, gemm, oc, shared);
+                    var plan = new WinogradPlan(m, tilesH, tilesW, chunkTiles, gemm, oc, shared, splitRows);
                     // A position's weights past L1 come from L2 again on every call after the first (measured on
                     // layer4: 2×8 in two calls 20% faster than 4×6 in three).
                     double reread = 4L * k * oc * isa.Block > L1Budget ? oc / 2.0 : 0;
@@ -97,6 +98,8 @@ namespace ResNet.Generator.Model
                     // Every chunk after the first re-reads its group's weights, from L3 once they outgrow L2.
                     long groupBytes = 4L * positions * k * oc * isa.Block;
                     if (plan.Chunks > 1 && groupBytes > Planner.L2Budget) cost *= 1.3;
+                    // A shared input transform is written to scratch and read back: about one vector per tile and channel.
+                    if (shared) cost += tiles / (double)isa.Block;
                     if (cost < bestCost - 1e-9) (best, bestCost) = (plan, cost);
                 }
             }
