@@ -10,7 +10,7 @@ namespace ResNet.Bench;
 /// A quick side-by-side: the generated network and ONNX Runtime, alternating block by block so both see the same
 /// machine noise, for each (threads, batch); prints medians and ratios.
 /// `compare [--iterations N] [--svg FILE] [--binary out/resnet18]`: with --binary the generated side is the
-/// published NativeAOT program (`resnet18 bench --json`, five passes per block, its own median), which is what
+/// published NativeAOT program (`resnet18 bench --json`, ten passes per block, its own median), which is what
 /// users run; without it, this process's JIT-compiled copy of the same kernels.
 /// </summary>
 internal static class Compare
@@ -50,7 +50,7 @@ internal static class Compare
                 else Time(() => net!.Run(input, output), ours);
                 Thread.Sleep(30);
                 Time(() => { using (ort.Run(feeds)) { } }, theirs);
-                Thread.Sleep(30);
+                Thread.Sleep(binary != null ? 500 : 30);
             }
             double mo = Median(ours), mt = Median(theirs);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -94,7 +94,7 @@ internal static class Compare
     {
         var psi = new ProcessStartInfo(binary) { RedirectStandardOutput = true, UseShellExecute = false };
         foreach (var a in new[] { "bench", "--threads", threads.ToString(CultureInfo.InvariantCulture), "--batch", batch.ToString(CultureInfo.InvariantCulture),
-                     "--iterations", "5", "--weights", Path.Combine(BenchFixtures.Dir, "weights.pth"), "--json" })
+                     "--iterations", "10", "--weights", Path.Combine(BenchFixtures.Dir, "weights.pth"), "--json" })
             psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
         string json = p.StandardOutput.ReadToEnd();

@@ -20,6 +20,7 @@ namespace ResNet.Generator
     public sealed class ResNetGenerator : IIncrementalGenerator
     {
         public const string ParseStep = "Parse";
+        public const string AnalyzeStep = "Analyze";
         public const string PlanStep = "Plan";
 
         public void Initialize(IncrementalGeneratorInitializationContext context)
@@ -33,14 +34,16 @@ namespace ResNet.Generator
                 .Select((file, token) => ParseSafely(file.Path, file.GetText(token)))
                 .WithTrackingName(ParseStep);
 
-            // Cacheable: the plan holds no locations, so whitespace edits in the spec leave it equal.
             var planned = parsed.Combine(ns)
                 .Select((input, _) => PlanSafely(input.Left.Spec, input.Right))
-                .WithTrackingName(PlanStep);
+                .WithTrackingName(AnalyzeStep);
+            // Cacheable: the plan holds no locations (its diagnostics, which do, flow apart), so whitespace edits
+            // in the spec leave it equal and regenerate nothing.
+            var plans = planned.Select((p, _) => p.Plan).WithTrackingName(PlanStep);
 
             context.RegisterSourceOutput(parsed.Select((p, _) => p.Diagnostics), Report);
             context.RegisterSourceOutput(planned.Select((p, _) => p.Diagnostics), Report);
-            context.RegisterSourceOutput(planned.Select((p, _) => p.Plan), (spc, plan) =>
+            context.RegisterSourceOutput(plans, (spc, plan) =>
             {
                 if (plan == null) return;
                 foreach (var (hint, source) in NetworkEmitter.Emit(plan)) spc.AddSource(hint, SourceText.From(source, System.Text.Encoding.UTF8));
@@ -94,7 +97,8 @@ namespace ResNet.Generator
                 var module = Find(spec.Modules, layer.Path);
                 if (module == null) continue;
                 string Mb(int m) => (4.0 * (m + 2) * (m + 2) * layer.Conv!.InChannels * layer.Conv.OutChannels / 1048576).ToString("0.0", CultureInfo.InvariantCulture);
-                string text = $"direct convolution instead of Winograd: at batch 1 streaming its transformed weights (F(2×2,3×3): {Mb(2)} MB, F(4×4,3×3): {Mb(4)} MB) would take longer than the multiplies Winograd saves";
+                var variants = new[] { 2, 4 }.Where(m => layer.OutShape.H >= m && layer.OutShape.W >= m).Select(m => $"F({m}×{m},3×3): {Mb(m)} MB");
+                string text = $"direct convolution instead of Winograd: at batch 1 streaming its transformed weights ({string.Join(", ", variants)}) would take longer than the multiplies Winograd saves";
                 yield return new DiagnosticInfo("RN1011", module.Location.FilePath, module.Location.Span, module.Location.Lines,
                     new[] { module.JsonPath, module.Path, text }.ToEquatableArray());
             }

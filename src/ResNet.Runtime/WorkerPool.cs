@@ -3,8 +3,8 @@ namespace ResNet.Runtime;
 /// <summary>
 /// A persistent set of worker threads that run one kernel at a time over a range of work items, with the
 /// calling thread taking part. A layer is handed over as a function pointer and a <see cref="KernelArgs"/>
-/// struct, each thread runs its fixed share of the items, and the caller spins until the last share is
-/// done: nothing is allocated per layer. Between layers a worker spins briefly before blocking,
+/// struct, each thread works through its own contiguous share of the items and then helps with the others'
+/// unfinished shares, and the caller spins until the last item is done: nothing is allocated per layer. Between layers a worker spins briefly before blocking,
 /// because the next layer is usually microseconds away and waking a blocked thread costs tens of them.
 /// </summary>
 public sealed unsafe class WorkerPool : IDisposable
@@ -16,6 +16,8 @@ public sealed unsafe class WorkerPool : IDisposable
     private delegate*<in KernelArgs, int, int, void> _kernel;
     private KernelArgs _args;
     private int _count;
+    /// <summary>Per thread: next unclaimed item and end of its share, one cache line each so claims never contend unless a thread is helping.</summary>
+    private readonly Share[] _shares;
     private int _pending;
     private volatile int _generation;
     private volatile bool _stopping;
@@ -25,6 +27,7 @@ public sealed unsafe class WorkerPool : IDisposable
     {
         if (threads < 1 || threads > 1024) throw new ArgumentOutOfRangeException(nameof(threads), $"threads must be between 1 and 1024, not {threads}");
         Threads = threads;
+        _shares = new Share[threads];
         _workers = new Worker[threads - 1];
         for (int i = 0; i < _workers.Length; i++)
         {
@@ -47,6 +50,11 @@ public sealed unsafe class WorkerPool : IDisposable
         _kernel = kernel;
         _args = args;
         _count = count;
+        for (int t = 0; t < Threads; t++)
+        {
+            _shares[t].Next = (int)((long)count * t / Threads);
+            _shares[t].End = (int)((long)count * (t + 1) / Threads);
+        }
         _pending = _workers.Length;
         _generation++; // publishes the fields above (volatile write)
         foreach (var w in _workers) w.Wake();
@@ -56,14 +64,27 @@ public sealed unsafe class WorkerPool : IDisposable
     }
 
     /// <summary>
-    /// Thread <paramref name="index"/>'s fixed share of the items: the same contiguous range every layer, so
-    /// the rows (or channels) a thread wrote are the ones it reads next, from its own cache. (Claiming chunks
-    /// dynamically moved activations between cores at every layer: 2 threads were slower than 1 on layer1.)
+    /// Thread <paramref name="index"/>'s share is the same contiguous range every layer, so the rows (or
+    /// channels) a thread wrote are mostly the ones it reads next, from its own cache. (Claiming chunks from one
+    /// shared counter moved activations between cores at every layer: 2 threads ran layer1 slower than 1.)
+    /// Items are claimed one at a time, so a thread that finishes early (its core was busier) takes the
+    /// rest of another's share instead of spinning at the join.
     /// </summary>
     private void RunShare(int index)
     {
-        int begin = (int)((long)_count * index / Threads), end = (int)((long)_count * (index + 1) / Threads);
-        if (begin < end) _kernel(_args, begin, end);
+        for (int k = 0; k < Threads; k++)
+        {
+            ref var share = ref _shares[(index + k) % Threads];
+            int item;
+            while ((item = Interlocked.Increment(ref share.Next) - 1) < share.End) _kernel(_args, item, item + 1);
+        }
+    }
+
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Explicit, Size = 128)]
+    private struct Share
+    {
+        [System.Runtime.InteropServices.FieldOffset(64)] public int Next;
+        [System.Runtime.InteropServices.FieldOffset(68)] public int End;
     }
 
     /// <summary>Stops the workers.</summary>

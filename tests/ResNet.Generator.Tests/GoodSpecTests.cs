@@ -47,15 +47,34 @@ public class GoodSpecTests
     }
 
     [Fact]
-    public void LayersLeftOnTheSlowerKernelAreReported()
+    public void EveryResNet18StrideOneConvolutionGetsWinograd()
     {
         var (_, result, _) = GeneratorHarness.Run("/arch/resnet18.json", GeneratorHarness.Spec("resnet18.json"));
-        var infos = result.Diagnostics.Where(d => d.Id == "RN1011").ToList();
-        Assert.All(infos, d => Assert.Equal(DiagnosticSeverity.Info, d.Severity));
-        Assert.Equal(
-            ["$.modules[7].modules[0].modules[3] (layer4.0.conv2)", "$.modules[7].modules[1].modules[0] (layer4.1.conv1)", "$.modules[7].modules[1].modules[3] (layer4.1.conv2)"],
-            infos.Select(d => d.GetMessage(System.Globalization.CultureInfo.InvariantCulture).Split(':')[0]).ToArray());
-        Assert.Contains("transformed weights (36.0 MB) would exceed 10 MB", infos[0].GetMessage(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.DoesNotContain(result.Diagnostics, d => d.Id == "RN1011");
+        string avx512 = result.GeneratedTrees.Single(t => t.FilePath.EndsWith("ResNet18.Avx512.g.cs")).ToString();
+        Assert.Contains("Winograd4x4_64to64_56x56_BiasRelu(in KernelArgs args", avx512);
+        Assert.Contains("Winograd4x4_256to256_14x14_BiasRelu(in KernelArgs args", avx512);
+        // layer4: F(4×4)'s 36 MB of transformed weights per layer would stream slower than direct; F(2×2)'s 16 MB do not.
+        Assert.Contains("Winograd2x2_512to512_7x7_BiasRelu(in KernelArgs args", avx512);
+    }
+
+    [Fact]
+    public void LayersLeftOnTheSlowerKernelAreReported()
+    {
+        // 1024 channels on a 2×2 map: few multiplies per weight, so streaming F(2×2)'s 64 MB of transformed
+        // weights would cost more than the multiplies it saves (F(4×4) does not fit a 2×2 map at all).
+        const string spec = """
+            {"name": "Wide", "input": [1024, 2, 2], "modules": [
+              {"name": "conv", "type": "Conv2d", "in_channels": 1024, "out_channels": 1024, "kernel_size": 3, "padding": 1, "bias": false},
+              {"name": "head", "type": "Conv2d", "in_channels": 1024, "out_channels": 16, "kernel_size": 1, "bias": false}
+            ]}
+            """;
+        var (_, result, _) = GeneratorHarness.Run("/arch/wide.json", spec);
+        var info = Assert.Single(result.Diagnostics, d => d.Id == "RN1011");
+        Assert.Equal(DiagnosticSeverity.Info, info.Severity);
+        string message = info.GetMessage(System.Globalization.CultureInfo.InvariantCulture);
+        Assert.StartsWith("$.modules[0] (conv): direct convolution instead of Winograd", message);
+        Assert.Contains("(F(2×2,3×3): 64.0 MB)", message);
     }
 
     [Fact]
