@@ -5,16 +5,15 @@ namespace ResNet.Generator.Model
     /// the activation layout (one vector of floats); <see cref="Registers"/> is how many vector registers a
     /// micro-kernel may fill with accumulators, weight vectors and the input broadcast without spilling
     /// (32 zmm on AVX-512; 16 ymm on AVX2 and 16 xmm on SSE, the portable target's floor);
-    /// <see cref="BroadcastFolds"/> says the broadcast input can be an FMA memory operand instead of a register;
-    /// <see cref="Prefetch"/> that kernels may issue x86 software prefetches.
+    /// <see cref="Prefetch"/> says kernels may issue x86 software prefetches.
     /// </summary>
-    internal sealed record Isa(string Name, int Block, int Registers, bool BroadcastFolds, int MaxPixels, string Vector, string VectorType, string Fma, bool Prefetch)
+    internal sealed record Isa(string Name, int Block, int Registers, int MaxPixels, string Vector, string VectorType, string Fma, bool Prefetch)
     {
-        public static readonly Isa Avx512 = new Isa("Avx512", 16, 32, true, 14, "Vector512", "Vector512<float>", "Avx512F.FusedMultiplyAdd", true);
-        public static readonly Isa Avx2 = new Isa("Avx2", 8, 16, false, 8, "Vector256", "Vector256<float>", "Fma.MultiplyAdd", true);
+        public static readonly Isa Avx512 = new Isa("Avx512", 16, 32, 14, "Vector512", "Vector512<float>", "Avx512F.FusedMultiplyAdd", true);
+        public static readonly Isa Avx2 = new Isa("Avx2", 8, 16, 8, "Vector256", "Vector256<float>", "Fma.MultiplyAdd", true);
         // Vector128 is accelerated on every 64-bit CPU .NET runs on (SSE2, NEON); MultiplyAddEstimate uses FMA where it exists.
         // No prefetch instruction there: Sse.Prefetch1 is x86 only.
-        public static readonly Isa Portable = new Isa("Portable", 4, 16, false, 8, "Vector128", "Vector128<float>", "Vector128.MultiplyAddEstimate", false);
+        public static readonly Isa Portable = new Isa("Portable", 4, 16, 8, "Vector128", "Vector128<float>", "Vector128.MultiplyAddEstimate", false);
 
         public static readonly Isa[] All = { Avx512, Avx2, Portable };
     }

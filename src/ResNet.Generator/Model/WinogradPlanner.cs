@@ -80,7 +80,7 @@ namespace ResNet.Generator.Model
                 double CallCost(int p) => Math.Max(Math.Max(oc * p / 2.0, (oc + p) / 1.85), 4) + 0.5;
                 // No spills: oc×p accumulators, oc weight vectors and the broadcast (measured: a spilled 4×7 ran at 76%
                 // of peak where 2×8, 3×8 and 2×12 ran at 98–99%).
-                for (int gemm = 1; gemm <= Math.Min(tiles, (isa.Registers - oc - 1) / oc); gemm++)
+                for (int gemm = 1; gemm <= Math.Min(tiles, Planner.MaxTileColumns(isa, oc)); gemm++)
                 {
                     // Split by rows, a chunk is one row of tiles, so each thread's rows stay its own.
                     int chunkTiles = splitRows && tilesH > 1 ? tilesW : tiles;
