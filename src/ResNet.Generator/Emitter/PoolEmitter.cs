@@ -19,26 +19,52 @@ namespace ResNet.Generator.Emitter
             w.Line("/// Padding counts as −∞ (windows are clipped to the image), as in PyTorch. Work items: batch × rows × blocks (threads split the rows).");
             w.Line("/// </summary>");
             KernelHeader(w, plan, "input", "output");
-            w.Line($"const int InH = {I(layer.InShape.H)}, InW = {I(layer.InShape.W)}, OutH = {I(layer.OutShape.H)}, OutW = {I(layer.OutShape.W)}, Blocks = {I(inL.Blocks)};");
+            w.Line($"const int InH = {I(layer.InShape.H)}, InW = {I(layer.InShape.W)}, OutH = {I(layer.OutShape.H)}, Blocks = {I(inL.Blocks)};");
             w.Line($"const int InPlane = {I(inL.PlaneFloats)}, InRow = {I(inL.PaddedW * inL.Block)}, OutPlane = {I(outL.PlaneFloats)}, OutRow = {I(outL.PaddedW * outL.Block)};");
             w.Open("for (int item = begin; item < end; item++)");
             w.Line("int n = item / (OutH * Blocks), oh = item / Blocks % OutH, block = item % Blocks;");
             w.Line($"float* x = input + n * {I(inL.ImageFloats)} + block * InPlane + {I(inL.Origin)};");
             w.Line($"float* y = output + n * {I(outL.ImageFloats)} + block * OutPlane + {I(outL.Origin)} + oh * OutRow;");
             w.Line($"int h0 = oh * {I(p.Stride.H)} - {I(p.Padding.H)};");
-            w.Open("for (int ow = 0; ow < OutW; ow++)");
-            w.Line($"int w0 = ow * {I(p.Stride.W)} - {I(p.Padding.W)};");
-            w.Line($"{V} m = {isa.Vector}.Create(float.NegativeInfinity);");
-            w.Open($"for (int kh = 0; kh < {I(p.Kernel.H)}; kh++)");
-            w.Line($"int ih = h0 + kh * {I(p.Dilation.H)};");
-            w.Line("if ((uint)ih >= InH) continue;");
-            w.Open($"for (int kw = 0; kw < {I(p.Kernel.W)}; kw++)");
-            w.Line($"int iw = w0 + kw * {I(p.Dilation.W)};");
-            w.Line($"if ((uint)iw < InW) m = {isa.Vector}.Max(m, {isa.Vector}.Load(x + ih * InRow + iw * {I(inL.Block)}));");
-            w.Close();
-            w.Close();
-            w.Line($"m.Store(y + ow * {I(outL.Block)});");
-            w.Close();
+            // Columns whose whole window lies inside the image take no bounds checks (all but the edges).
+            int lo = (p.Padding.W + p.Stride.W - 1) / p.Stride.W;
+            int last = layer.InShape.W - 1 - (p.Kernel.W - 1) * p.Dilation.W + p.Padding.W; // largest ow·stride whose window ends inside
+            int hi = last < 0 ? 0 : System.Math.Min(layer.OutShape.W, last / p.Stride.W + 1);
+            if (hi < lo) hi = lo;
+            void Column(string owExpr, bool check)
+            {
+                w.Line($"int w0 = {owExpr} * {I(p.Stride.W)} - {I(p.Padding.W)};");
+                w.Line($"{V} m = {isa.Vector}.Create(float.NegativeInfinity);");
+                w.Open($"for (int kh = 0; kh < {I(p.Kernel.H)}; kh++)");
+                w.Line($"int ih = h0 + kh * {I(p.Dilation.H)};");
+                w.Line("if ((uint)ih >= InH) continue;");
+                w.Line($"float* xr = x + ih * InRow + w0 * {I(inL.Block)};");
+                for (int kw = 0; kw < p.Kernel.W; kw++)
+                {
+                    string load = $"m = {isa.Vector}.Max(m, {isa.Vector}.Load(xr + {I(kw * p.Dilation.W * inL.Block)}));";
+                    w.Line(check ? $"if ((uint)(w0 + {I(kw * p.Dilation.W)}) < InW) {load}" : load);
+                }
+                w.Close();
+                w.Line($"m.Store(y + {owExpr} * {I(outL.Block)});");
+            }
+            if (lo > 0)
+            {
+                w.Open($"for (int ow = 0; ow < {I(System.Math.Min(lo, layer.OutShape.W))}; ow++)");
+                Column("ow", true);
+                w.Close();
+            }
+            if (hi > lo)
+            {
+                w.Open($"for (int ow = {I(lo)}; ow < {I(hi)}; ow++)");
+                Column("ow", false);
+                w.Close();
+            }
+            if (hi < layer.OutShape.W)
+            {
+                w.Open($"for (int ow = {I(System.Math.Max(hi, lo))}; ow < {I(layer.OutShape.W)}; ow++)");
+                Column("ow", true);
+                w.Close();
+            }
             w.Close();
             w.Close();
             w.Line();
