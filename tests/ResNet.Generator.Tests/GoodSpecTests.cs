@@ -20,14 +20,29 @@ public class GoodSpecTests
         Assert.Empty(output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error));
     }
 
-    [Fact]
-    public void GeneratedTinyNetworkRunsAndMatchesGenericKernels()
+    /// <summary>Edge shapes: a ceil-mode pool with clipped windows at both ends, Winograd F(2×2) on a 7×9 map (partial tiles), odd channel counts.</summary>
+    private const string EdgeSpec = """
+        {"name": "Edges", "input": [5, 12, 17], "modules": [
+          {"name": "pool", "type": "MaxPool2d", "kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": true},
+          {"name": "conv", "type": "Conv2d", "in_channels": 5, "out_channels": 20, "kernel_size": 3, "padding": 1},
+          {"name": "relu", "type": "ReLU"},
+          {"name": "conv2", "type": "Conv2d", "in_channels": 20, "out_channels": 6, "kernel_size": 3, "padding": 1},
+          {"name": "fc", "type": "Linear", "in_features": 378, "out_features": 3}
+        ]}
+        """;
+
+    [Theory]
+    [InlineData("tiny_resnet.json", "TinyResNet")]
+    [InlineData("edges.json", "Edges")]
+    public void GeneratedNetworkRunsAndMatchesGenericKernels(string file, string className)
     {
-        var (_, _, output) = GeneratorHarness.Run("/arch/tiny_resnet.json", GeneratorHarness.Spec("tiny_resnet.json"));
+        var (_, result, output) = GeneratorHarness.Run($"/arch/{file}", file == "edges.json" ? EdgeSpec : GeneratorHarness.Spec(file));
+        if (file == "edges.json")
+            Assert.Contains(result.GeneratedTrees, t => t.ToString().Contains("Winograd2x2_5to20_7x9_BiasRelu(in KernelArgs args"));
         var assembly = GeneratorHarness.Load(output, out var context);
         try
         {
-            var type = assembly.GetType("ResNet.Generated.TinyResNet")!;
+            var type = assembly.GetType($"ResNet.Generated.{className}")!;
             var info = (NetworkInfo)type.GetProperty("Network")!.GetValue(null)!;
             var weights = RandomWeights.For(info, seed: 4);
             foreach (var isa in Enum.GetValues<InstructionSet>().Where(NetworkOptions.IsSupported))
