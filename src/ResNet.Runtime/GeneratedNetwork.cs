@@ -192,7 +192,7 @@ public abstract unsafe class GeneratedNetwork : IDisposable
     {
         var l = Info.Layers[layer];
         var (w, b) = Folding.FoldConv(weights, l);
-        _weights[layer] = Copy(Packing.Conv(w, l.Conv!, inBlock, outBlock, ocTile));
+        _weights[layer] = Pack(Packing.ConvLength(l.Conv!, inBlock, outBlock), dst => Packing.Conv(w, l.Conv!, inBlock, outBlock, ocTile, dst));
         _biases[layer] = Copy(Packing.Bias(b, outBlock));
     });
 
@@ -201,7 +201,7 @@ public abstract unsafe class GeneratedNetwork : IDisposable
     {
         var l = Info.Layers[layer];
         var (w, b) = Folding.FoldConv(weights, l);
-        _weights[layer] = Copy(Packing.Winograd(w, l.Conv!, m, block, ocTile));
+        _weights[layer] = Pack(Packing.WinogradLength(l.Conv!, m, block), dst => Packing.Winograd(w, l.Conv!, m, block, ocTile, dst));
         _biases[layer] = Copy(Packing.Bias(b, block));
     });
 
@@ -211,7 +211,7 @@ public abstract unsafe class GeneratedNetwork : IDisposable
         var l = Info.Layers[layer];
         var w = weights.Float(l.Name + ".weight");
         var b = l.Linear!.Bias ? weights.Float(l.Name + ".bias") : new float[l.Linear.OutFeatures];
-        _weights[layer] = Copy(Packing.Linear(w, l.Linear, l.InShape, input, outBlock, outTile));
+        _weights[layer] = Pack(Packing.LinearLength(l.Linear, l.InShape, input, outBlock), dst => Packing.Linear(w, l.Linear, l.InShape, input, outBlock, outTile, dst));
         _biases[layer] = Copy(Packing.Bias(b, outBlock));
     });
 
@@ -252,21 +252,31 @@ public abstract unsafe class GeneratedNetwork : IDisposable
         }
     }
 
-    private float* Allocate(long floats)
+    private float* Allocate(long floats, bool clear = true)
     {
         nuint bytes = (nuint)(Math.Max(1, floats) * sizeof(float));
-        void* p = NativeMemory.AlignedAlloc(bytes, 64);
-        NativeMemory.Clear(p, bytes);
+        void* p = HugePages.Allocate(bytes);
+        if (clear) NativeMemory.Clear(p, bytes);
         lock (_allocations) _allocations.Add((IntPtr)p);
         return (float*)p;
     }
 
     private float* Copy(float[] data)
     {
-        float* p = Allocate(data.Length);
+        float* p = Allocate(data.Length, clear: false);
         data.AsSpan().CopyTo(new Span<float>(p, data.Length));
         return p;
     }
+
+    /// <summary>Native memory for <paramref name="floats"/> packed floats, written by <paramref name="pack"/> directly (no managed copy).</summary>
+    private float* Pack(int floats, SpanAction pack)
+    {
+        float* p = Allocate(floats, clear: false);
+        pack(new Span<float>(p, floats));
+        return p;
+    }
+
+    private delegate void SpanAction(Span<float> destination);
 
     /// <summary>Frees the native buffers and weights.</summary>
     public void Dispose()
@@ -283,7 +293,7 @@ public abstract unsafe class GeneratedNetwork : IDisposable
         if (_disposed) return;
         _disposed = true;
         _pool?.Dispose();
-        foreach (var p in _allocations) NativeMemory.AlignedFree((void*)p);
+        foreach (var p in _allocations) HugePages.Free((void*)p);
         _allocations.Clear();
     }
 }

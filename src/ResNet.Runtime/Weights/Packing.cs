@@ -10,12 +10,13 @@ public static class Packing
     /// OIHW convolution weights → [oc group][ic block][kh][kw][ic in block][oc block in group][oc in block],
     /// where a group is the <paramref name="ocTile"/> output blocks one micro-kernel computes.
     /// </summary>
-    public static float[] Conv(float[] w, Conv2dParams c, int inBlock, int outBlock, int ocTile)
+    public static void Conv(ReadOnlySpan<float> w, Conv2dParams c, int inBlock, int outBlock, int ocTile, Span<float> packed)
     {
         int icBlocks = (c.InChannels + inBlock - 1) / inBlock;
         int ocBlocks = (c.OutChannels + outBlock - 1) / outBlock;
         int groups = ocBlocks / ocTile;
-        var packed = new float[groups * icBlocks * c.KernelH * c.KernelW * inBlock * ocTile * outBlock];
+        if (packed.Length != ConvLength(c, inBlock, outBlock)) throw new ArgumentException("destination has the wrong length", nameof(packed));
+        packed.Clear();
         int at = 0;
         for (int g = 0; g < groups; g++)
         for (int icb = 0; icb < icBlocks; icb++)
@@ -28,18 +29,22 @@ public static class Packing
             int ic = icb * inBlock + ci, oc = (g * ocTile + j) * outBlock + co;
             if (ic < c.InChannels && oc < c.OutChannels) packed[at] = w[((oc * c.InChannels + ic) * c.KernelH + kh) * c.KernelW + kw];
         }
-        return packed;
     }
+
+    /// <summary>Floats <see cref="Conv"/> writes.</summary>
+    public static int ConvLength(Conv2dParams c, int inBlock, int outBlock) =>
+        (c.InChannels + inBlock - 1) / inBlock * inBlock * c.KernelH * c.KernelW * ((c.OutChannels + outBlock - 1) / outBlock * outBlock);
 
     /// <summary>
     /// [out][in] Linear weights, where `in` indexes the flattened C×H×W input, → [out group][ic block][h][w]
     /// [ic in block][out block in group][out in block]: the order the kernel walks the blocked input.
     /// </summary>
-    public static float[] Linear(float[] w, LinearParams l, TensorShape inShape, TensorLayoutInfo input, int outBlock, int outTile)
+    public static void Linear(ReadOnlySpan<float> w, LinearParams l, TensorShape inShape, TensorLayoutInfo input, int outBlock, int outTile, Span<float> packed)
     {
         int outBlocks = (l.OutFeatures + outBlock - 1) / outBlock;
         int groups = outBlocks / outTile;
-        var packed = new float[groups * input.Blocks * inShape.H * inShape.W * input.Block * outTile * outBlock];
+        if (packed.Length != LinearLength(l, inShape, input, outBlock)) throw new ArgumentException("destination has the wrong length", nameof(packed));
+        packed.Clear();
         int at = 0;
         for (int g = 0; g < groups; g++)
         for (int cb = 0; cb < input.Blocks; cb++)
@@ -50,36 +55,39 @@ public static class Packing
         for (int o = 0; o < outBlock; o++, at++)
         {
             int c = cb * input.Block + ci, of = (g * outTile + j) * outBlock + o;
-            if (c < inShape.C && of < l.OutFeatures) packed[at] = w[(long)of * l.InFeatures + (c * inShape.H + h) * inShape.W + x];
+            if (c < inShape.C && of < l.OutFeatures) packed[at] = w[(int)((long)of * l.InFeatures + (c * inShape.H + h) * inShape.W + x)];
         }
-        return packed;
     }
 
-    /// <summary>Winograd F(4×4, 3×3) weight transform G (6×3).</summary>
-    private static readonly double[,] G4 =
-    {
-        { 1 / 4.0, 0, 0 },
-        { -1 / 6.0, -1 / 6.0, -1 / 6.0 },
-        { -1 / 6.0, 1 / 6.0, -1 / 6.0 },
-        { 1 / 24.0, 1 / 12.0, 1 / 6.0 },
-        { 1 / 24.0, -1 / 12.0, 1 / 6.0 },
-        { 0, 0, 1 },
-    };
+    /// <summary>Floats <see cref="Linear"/> writes.</summary>
+    public static int LinearLength(LinearParams l, TensorShape inShape, TensorLayoutInfo input, int outBlock) =>
+        (l.OutFeatures + outBlock - 1) / outBlock * outBlock * input.Blocks * inShape.H * inShape.W * input.Block;
 
-    /// <summary>Winograd F(2×2, 3×3) weight transform G (4×3).</summary>
-    private static readonly double[,] G2 =
-    {
-        { 1, 0, 0 },
-        { 0.5, 0.5, 0.5 },
-        { 0.5, -0.5, 0.5 },
-        { 0, 0, 1 },
-    };
+    /// <summary>Winograd F(4×4, 3×3) weight transform G (6×3), row-major.</summary>
+    private static readonly double[] G4 =
+    [
+        1 / 4.0, 0, 0,
+        -1 / 6.0, -1 / 6.0, -1 / 6.0,
+        -1 / 6.0, 1 / 6.0, -1 / 6.0,
+        1 / 24.0, 1 / 12.0, 1 / 6.0,
+        1 / 24.0, -1 / 12.0, 1 / 6.0,
+        0, 0, 1,
+    ];
+
+    /// <summary>Winograd F(2×2, 3×3) weight transform G (4×3), row-major.</summary>
+    private static readonly double[] G2 =
+    [
+        1, 0, 0,
+        0.5, 0.5, 0.5,
+        0.5, -0.5, 0.5,
+        0, 0, 1,
+    ];
 
     /// <summary>
     /// 3×3 OIHW weights → U = G·g·Gᵀ (in double) for F(<paramref name="m"/>×m, 3×3), laid out
     /// [oc group][position 0..(m+2)²−1][ic][oc block in group][oc in block], the order the Winograd GEMMs stream them.
     /// </summary>
-    public static float[] Winograd(float[] w, Conv2dParams c, int m, int block, int ocTile)
+    public static void Winograd(ReadOnlySpan<float> w, Conv2dParams c, int m, int block, int ocTile, Span<float> packed)
     {
         if (c.KernelH != 3 || c.KernelW != 3) throw new ArgumentException("Winograd F(m×m,3×3) needs 3×3 kernels");
         var g = m switch
@@ -90,26 +98,42 @@ public static class Packing
         };
         int alpha = m + 2, positions = alpha * alpha;
         int icPadded = (c.InChannels + block - 1) / block * block;
-        int ocBlocks = (c.OutChannels + block - 1) / block, groups = ocBlocks / ocTile;
-        var packed = new float[groups * positions * icPadded * ocTile * block];
-        var gg = new double[alpha, 3];
-        for (int oc = 0; oc < c.OutChannels; oc++)
-        for (int ic = 0; ic < c.InChannels; ic++)
+        int ocBlocks = (c.OutChannels + block - 1) / block;
+        if (packed.Length != WinogradLength(c, m, block)) throw new ArgumentException("destination has the wrong length", nameof(packed));
+        packed.Clear();
+        Span<double> gg = stackalloc double[alpha * 3];
+        var u = new float[positions * block];
+        // One output block at a time, so each (position, input channel) row of the block is written whole and
+        // in order; flat spans, not double[,] (whose index checks made this most of the load time).
+        for (int ob = 0; ob < ocBlocks; ob++)
         {
-            int at = (oc * c.InChannels + ic) * 9;
-            for (int i = 0; i < alpha; i++)
-            for (int k = 0; k < 3; k++)
-                gg[i, k] = g[i, 0] * w[at + k] + g[i, 1] * w[at + 3 + k] + g[i, 2] * w[at + 6 + k];
-            int group = oc / block / ocTile, j = oc / block % ocTile, o = oc % block;
-            for (int i = 0; i < alpha; i++)
-            for (int k = 0; k < alpha; k++)
+            int group = ob / ocTile, j = ob % ocTile;
+            for (int ic = 0; ic < c.InChannels; ic++)
             {
-                double u = gg[i, 0] * g[k, 0] + gg[i, 1] * g[k, 1] + gg[i, 2] * g[k, 2];
-                packed[(((long)(group * positions + i * alpha + k) * icPadded + ic) * ocTile + j) * block + o] = (float)u;
+                Array.Clear(u);
+                for (int o = 0; o < block && ob * block + o < c.OutChannels; o++)
+                {
+                    var k3 = w.Slice(((ob * block + o) * c.InChannels + ic) * 9, 9);
+                    for (int i = 0; i < alpha; i++)
+                    {
+                        double a = g[i * 3], b = g[i * 3 + 1], d = g[i * 3 + 2];
+                        for (int k = 0; k < 3; k++) gg[i * 3 + k] = a * k3[k] + b * k3[3 + k] + d * k3[6 + k];
+                    }
+                    for (int i = 0; i < alpha; i++)
+                    {
+                        double a = gg[i * 3], b = gg[i * 3 + 1], d = gg[i * 3 + 2];
+                        for (int k = 0; k < alpha; k++) u[(i * alpha + k) * block + o] = (float)(a * g[k * 3] + b * g[k * 3 + 1] + d * g[k * 3 + 2]);
+                    }
+                }
+                for (int p = 0; p < positions; p++)
+                    u.AsSpan(p * block, block).CopyTo(packed.Slice(((group * positions + p) * icPadded + ic) * ocTile * block + j * block, block));
             }
         }
-        return packed;
     }
+
+    /// <summary>Floats <see cref="Winograd"/> writes.</summary>
+    public static int WinogradLength(Conv2dParams c, int m, int block) =>
+        (m + 2) * (m + 2) * ((c.InChannels + block - 1) / block * block) * ((c.OutChannels + block - 1) / block * block);
 
     /// <summary>Bias padded with zeros to whole blocks.</summary>
     public static float[] Bias(float[] b, int block)
