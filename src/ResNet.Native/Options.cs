@@ -12,6 +12,7 @@ internal sealed class Options
     public bool Offline { get; set; }
     public bool Version { get; set; }
     public bool Exact { get; set; }
+    public bool NoCache { get; set; }
     public int Threads { get; set; } = Environment.ProcessorCount;
     public long MaxPixels { get; set; } = ImageDecoder.DefaultMaxPixels;
     public List<string> Files { get; } = new();
@@ -50,6 +51,7 @@ internal sealed class Options
                 case "--offline": o.Offline = true; break;
                 case "--version": o.Version = true; break;
                 case "--exact": o.Exact = true; break;
+                case "--no-cache": o.NoCache = true; break;
                 case "--threads":
                     {
                         var v = Value();

@@ -10,7 +10,7 @@ namespace ResNet.Native;
 internal static class Program
 {
     private const string Usage = """
-        usage: resnet18 [--weights W.pth] [--top K] [--json] [--logits] [--exact] [--threads N] [--offline] [--max-pixels N] FILE|DIR...
+        usage: resnet18 [--weights W.pth] [--top K] [--json] [--logits] [--exact] [--threads N] [--offline] [--no-cache] [--max-pixels N] FILE|DIR...
                resnet18 --version
                resnet18 bench [options]   (resnet18 bench --help)
         FILE is a PNG or JPEG image, or a preprocessed float32 .npy tensor [3,224,224] or [1,3,224,224].
@@ -42,12 +42,18 @@ internal static class Program
         var files = ExpandInputs(options.Files);
         ResNet18 model;
         var timing = new Timing();
+        // Images decode on the thread pool one ahead of inference: the first while the weights load and pack.
+        Task<float[]> Decode(int i) => Task.Run(() => LoadInput(files[i], ResNet18.Network.Input, options.MaxPixels));
+        var next = files.Count > 0 ? Decode(0) : null;
         try
         {
-            var stateDict = resolver.Load();
-            timing.Mark("read weights");
-            model = new ResNet18(stateDict, new NetworkOptions { InstructionSet = IsaLauncher.Effective, Exact = options.Exact, Threads = options.Threads });
-            timing.Mark("fold and pack");
+            var networkOptions = new NetworkOptions
+            {
+                InstructionSet = IsaLauncher.Effective, Exact = options.Exact, Threads = options.Threads,
+                PackedCache = options.NoCache ? null : WeightsResolver.PackedCacheDirectory,
+            };
+            model = resolver.Load(networkOptions);
+            timing.Mark("load weights");
         }
         catch (ResNetException e)
         {
@@ -70,8 +76,10 @@ internal static class Program
                 if (progress) Console.Error.Write($"\r[{i + 1}/{files.Count}] ");
                 try
                 {
-                    var input = LoadInput(file, model.Info.Input, options.MaxPixels);
-                    timing.Mark("decode and preprocess");
+                    var decoding = next!;
+                    next = i + 1 < files.Count ? Decode(i + 1) : null;
+                    var input = decoding.GetAwaiter().GetResult();
+                    timing.Mark("decode and preprocess (beyond the overlap)");
                     model.Run(input, logits);
                     timing.Mark("inference");
                     var top = Classification.TopK(logits, options.Top, ImageNetLabels.All);
@@ -156,5 +164,6 @@ internal static class Program
         Console.WriteLine($"resnet18 {version.Split('+')[0]}");
         Console.WriteLine($"instruction set: {IsaLauncher.Describe()}");
         Console.WriteLine($"weights: {resolver.Describe()}");
+        Console.WriteLine($"packed weights cache: {WeightsResolver.PackedCacheDirectory} (--no-cache to bypass)");
     }
 }

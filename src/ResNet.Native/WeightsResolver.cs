@@ -45,21 +45,30 @@ internal sealed class WeightsResolver(string? explicitPath, bool offline)
         };
     }
 
-    public StateDict Load()
+    /// <summary>
+    /// Where packed weights are kept between runs: $XDG_CACHE_HOME/resnet18 or ~/.cache/resnet18 (beside
+    /// torch.hub's cache). Weights embedded in the binary skip it: unpacking them is all the start-up they cost.
+    /// </summary>
+    public static string PackedCacheDirectory =>
+        Path.Combine(Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } xdg ? xdg
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"), "resnet18");
+
+    /// <summary>The network with its weights from the first source in the search order (downloading if that is the one).</summary>
+    public ResNet18 Load(NetworkOptions options)
     {
         var (kind, path) = Locate();
         switch (kind)
         {
             case Source.Embedded:
                 using (var stream = typeof(WeightsResolver).Assembly.GetManifestResourceStream(EmbeddedResourceName)!)
-                    return StateDict.Load(stream, path);
+                    return new ResNet18(StateDict.Load(stream, path), options);
             case Source.Nowhere:
                 throw new WeightsException($"no weights: looked for --weights, $RESNET18_WEIGHTS and {path}; downloading is disabled (--offline or $RESNET18_OFFLINE)");
             case Source.Download:
                 Download();
                 break;
         }
-        return StateDict.Load(path);
+        return ResNet18.Load(path, options);
     }
 
     private static bool HasEmbedded => typeof(WeightsResolver).Assembly.GetManifestResourceInfo(EmbeddedResourceName) != null;

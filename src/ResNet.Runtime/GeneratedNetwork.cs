@@ -32,6 +32,7 @@ public abstract unsafe class GeneratedNetwork : IDisposable
             throw new ArgumentOutOfRangeException(nameof(options), $"MaxBatch must be between 1 and 4096, not {options.MaxBatch}");
         MaxBatch = options.MaxBatch;
         Exact = options.Exact;
+        _cacheDirectory = options.PackedCache;
         _layout = Layout(Isa);
         // Kernels address a batch with int offsets: every buffer of the batch must stay below 2^31 floats.
         long largest = Math.Max(_layout.BufferFloats.Max(), _layout.ScratchFloats);
@@ -188,42 +189,103 @@ public abstract unsafe class GeneratedNetwork : IDisposable
     protected void CheckWeights(StateDict weights) => weights.CheckAgainst(Info.Parameters);
 
     /// <summary>Folds layer <paramref name="layer"/>'s BatchNorm into its convolution and packs both for the kernels.</summary>
-    protected void PackConv(int layer, StateDict weights, int inBlock, int outBlock, int ocTile) => _packing.Add(() =>
+    protected void PackConv(int layer, StateDict? weights, int inBlock, int outBlock, int ocTile)
     {
-        var l = Info.Layers[layer];
-        var (w, b) = Folding.FoldConv(weights, l);
-        _weights[layer] = Pack(Packing.ConvLength(l.Conv!, inBlock, outBlock), dst => Packing.Conv(w, l.Conv!, inBlock, outBlock, ocTile, dst));
-        _biases[layer] = Copy(Packing.Bias(b, outBlock));
-    });
-
-    /// <summary>Folds layer <paramref name="layer"/>'s BatchNorm and transforms the 3×3 weights for Winograd F(m×m,3×3).</summary>
-    protected void PackWinograd(int layer, StateDict weights, int m, int block, int ocTile) => _packing.Add(() =>
-    {
-        var l = Info.Layers[layer];
-        var (w, b) = Folding.FoldConv(weights, l);
-        _weights[layer] = Pack(Packing.WinogradLength(l.Conv!, m, block), dst => Packing.Winograd(w, l.Conv!, m, block, ocTile, dst));
-        _biases[layer] = Copy(Packing.Bias(b, block));
-    });
-
-    /// <summary>Packs a Linear layer's weights in the order its blocked input is read.</summary>
-    protected void PackLinear(int layer, StateDict weights, TensorLayoutInfo input, int outBlock, int outTile) => _packing.Add(() =>
-    {
-        var l = Info.Layers[layer];
-        var w = weights.Float(l.Name + ".weight");
-        var b = l.Linear!.Bias ? weights.Float(l.Name + ".bias") : new float[l.Linear.OutFeatures];
-        _weights[layer] = Pack(Packing.LinearLength(l.Linear, l.InShape, input, outBlock), dst => Packing.Linear(w, l.Linear, l.InShape, input, outBlock, outTile, dst));
-        _biases[layer] = Copy(Packing.Bias(b, outBlock));
-    });
-
-    /// <summary>Runs the folding and packing the Pack calls queued, layers in parallel (it is most of load time).</summary>
-    protected void CompletePacking()
-    {
-        var work = _packing.ToArray();
-        _packing.Clear();
-        Parallel.For(0, work.Length, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, Threads) }, i => work[i]());
+        var c = Info.Layers[layer].Conv!;
+        QueueFolded(layer, weights, Packing.ConvLength(c, inBlock, outBlock), outBlock, (w, dst) => Packing.Conv(w, c, inBlock, outBlock, ocTile, dst));
     }
 
-    private readonly List<Action> _packing = new();
+    /// <summary>Folds layer <paramref name="layer"/>'s BatchNorm and transforms the 3×3 weights for Winograd F(m×m,3×3).</summary>
+    protected void PackWinograd(int layer, StateDict? weights, int m, int block, int ocTile)
+    {
+        var c = Info.Layers[layer].Conv!;
+        QueueFolded(layer, weights, Packing.WinogradLength(c, m, block), block, (w, dst) => Packing.Winograd(w, c, m, block, ocTile, dst));
+    }
+
+    private void QueueFolded(int layer, StateDict? weights, int weightFloats, int block, Action<float[], Span<float>> pack) =>
+        Queue(layer, weightFloats, Packing.BiasLength(Info.Layers[layer].Conv!.OutChannels, block), (dst, bias) =>
+        {
+            var (w, b) = Folding.FoldConv(weights!, Info.Layers[layer]);
+            pack(w, dst);
+            Packing.Bias(b, bias);
+        });
+
+    /// <summary>Packs a Linear layer's weights in the order its blocked input is read.</summary>
+    protected void PackLinear(int layer, StateDict? weights, TensorLayoutInfo input, int outBlock, int outTile)
+    {
+        var l = Info.Layers[layer];
+        var p = l.Linear!;
+        Queue(layer, Packing.LinearLength(p, l.InShape, input, outBlock), Packing.BiasLength(p.OutFeatures, outBlock), (dst, bias) =>
+        {
+            var w = weights!.Float(l.Name + ".weight");
+            var b = p.Bias ? weights.Float(l.Name + ".bias") : new float[p.OutFeatures];
+            Packing.Linear(w, p, l.InShape, input, outBlock, outTile, dst);
+            Packing.Bias(b, bias);
+        });
+    }
+
+    /// <summary>
+    /// Runs the folding and packing the Pack calls queued, layers in parallel (it is most of load time), each
+    /// straight into its native buffers.
+    /// </summary>
+    protected void CompletePacking()
+    {
+        var jobs = TakeJobs();
+        Parallel.For(0, jobs.Length, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, Threads) }, i =>
+        {
+            var job = jobs[i];
+            job.Pack(new Span<float>(_weights[job.Layer], job.WeightFloats), new Span<float>(_biases[job.Layer], job.BiasFloats));
+        });
+    }
+
+    /// <summary>
+    /// Weights from <paramref name="path"/> (a torch.save state_dict), through the packed-weights cache when
+    /// <see cref="NetworkOptions.PackedCache"/> names one: a hit reads the packed layers straight into place, a
+    /// miss loads, folds and packs, then stores them for next time. <paramref name="prepare"/> queues every
+    /// layer's packing (with a null state_dict it only states the sizes, which a cache file must match).
+    /// </summary>
+    protected void LoadWeights(string path, Action<StateDict?> prepare)
+    {
+        string? cacheFile = _cacheDirectory != null ? PackedCache.FileFor(_cacheDirectory, path, Info.Name, Isa, Exact, _layout.Signature) : null;
+        if (cacheFile != null)
+        {
+            prepare(null);
+            var jobs = TakeJobs();
+            if (PackedCache.TryRead(cacheFile, Ranges(jobs))) return;
+        }
+        var weights = StateDict.Load(path);
+        CheckWeights(weights);
+        prepare(weights);
+        var packed = _jobs.ToArray();
+        CompletePacking();
+        if (cacheFile != null)
+            PackedCache.TryWrite(cacheFile, Ranges(packed));
+    }
+
+    private (IntPtr, long, IntPtr, long)[] Ranges(PackJob[] jobs) =>
+        jobs.Select(j => ((IntPtr)_weights[j.Layer], (long)j.WeightFloats, (IntPtr)_biases[j.Layer], (long)j.BiasFloats)).ToArray();
+
+    private void Queue(int layer, int weightFloats, int biasFloats, PackAction pack) => _jobs.Add(new PackJob(layer, weightFloats, biasFloats, pack));
+
+    /// <summary>The queued jobs, their destination buffers allocated (reused when the same layer was queued before).</summary>
+    private PackJob[] TakeJobs()
+    {
+        var jobs = _jobs.ToArray();
+        _jobs.Clear();
+        foreach (var j in jobs)
+        {
+            if (_weights[j.Layer] == null) _weights[j.Layer] = Allocate(j.WeightFloats, clear: false);
+            if (_biases[j.Layer] == null) _biases[j.Layer] = Allocate(j.BiasFloats, clear: false);
+        }
+        return jobs;
+    }
+
+    private readonly List<PackJob> _jobs = new();
+    private readonly string? _cacheDirectory;
+
+    private delegate void PackAction(Span<float> weights, Span<float> bias);
+
+    private readonly record struct PackJob(int Layer, int WeightFloats, int BiasFloats, PackAction Pack);
 
     private void Pack(ReadOnlySpan<float> input, int n)
     {
@@ -261,22 +323,7 @@ public abstract unsafe class GeneratedNetwork : IDisposable
         return (float*)p;
     }
 
-    private float* Copy(float[] data)
-    {
-        float* p = Allocate(data.Length, clear: false);
-        data.AsSpan().CopyTo(new Span<float>(p, data.Length));
-        return p;
-    }
 
-    /// <summary>Native memory for <paramref name="floats"/> packed floats, written by <paramref name="pack"/> directly (no managed copy).</summary>
-    private float* Pack(int floats, SpanAction pack)
-    {
-        float* p = Allocate(floats, clear: false);
-        pack(new Span<float>(p, floats));
-        return p;
-    }
-
-    private delegate void SpanAction(Span<float> destination);
 
     /// <summary>Frees the native buffers and weights.</summary>
     public void Dispose()

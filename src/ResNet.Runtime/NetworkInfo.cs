@@ -128,6 +128,7 @@ public sealed record TensorLayoutInfo(int Block, int Blocks, int H, int W, int P
 
 /// <summary>
 /// Tensor layouts and per-image buffer sizes of one instruction set; <c>ScratchFloats</c> per image hold the
-/// transformed input that Winograd layers compute once and read from every output group.
+/// transformed input that Winograd layers compute once and read from every output group; <c>Signature</c>
+/// identifies the generated code (a packed-weights cache file is only valid for the same one).
 /// </summary>
-public sealed record IsaLayout(TensorLayoutInfo[] Tensors, int[] BufferFloats, int ScratchFloats = 0);
+public sealed record IsaLayout(TensorLayoutInfo[] Tensors, int[] BufferFloats, int ScratchFloats = 0, string Signature = "");

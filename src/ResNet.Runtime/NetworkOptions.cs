@@ -17,6 +17,13 @@ public sealed record NetworkOptions
     /// </summary>
     public bool Exact { get; init; }
 
+    /// <summary>
+    /// A directory for packed weights (folded, transformed and laid out for this network, instruction set and
+    /// mode), used by Load(path): the second load of the same weights file reads them instead of unpickling,
+    /// folding and packing. Null (the default): no cache.
+    /// </summary>
+    public string? PackedCache { get; init; }
+
     /// <summary>Threads each layer is split across (the caller included); default: every core this process may use.</summary>
     public int Threads { get; init; } = Environment.ProcessorCount;
 

@@ -35,6 +35,7 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "resnet18.dll"));
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment["TORCH_HOME"] = Path.Combine(_home, "torch");
+        psi.Environment["XDG_CACHE_HOME"] = Path.Combine(_home, "cache");
         psi.Environment.Remove("RESNET18_WEIGHTS");
         psi.Environment.Remove("RESNET18_OFFLINE");
         foreach (var (k, v) in env) psi.Environment[k] = v;
@@ -46,6 +47,22 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
     }
 
     private static string Image(string name) => Path.Combine(Fixtures.Dir("images"), name);
+
+    [Fact]
+    public void SecondRunReadsThePackedWeightsCache()
+    {
+        string cache = Path.Combine(_home, "cache", "resnet18");
+        var uncached = Run("--weights", _weights.Path, "--no-cache", "--logits", "--json", Image("gray8.png"));
+        Assert.Equal(0, uncached.Exit);
+        Assert.False(Directory.Exists(cache));
+        var first = Run("--weights", _weights.Path, "--logits", "--json", Image("gray8.png"));
+        Assert.Single(Directory.GetFiles(cache, "ResNet18-*.packed"));
+        var second = Run("--weights", _weights.Path, "--logits", "--json", Image("gray8.png"));
+        Assert.Equal(uncached.Out, first.Out);
+        Assert.Equal(uncached.Out, second.Out);
+        Assert.Single(Directory.GetFiles(cache));
+        Assert.Contains(cache, Run("--version").Out);
+    }
 
     [Fact]
     public void UsageErrorExitsTwo()

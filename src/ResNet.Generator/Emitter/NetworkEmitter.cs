@@ -16,8 +16,9 @@ namespace ResNet.Generator.Emitter
 
         public static IEnumerable<(string HintName, string Source)> Emit(NetworkPlan plan)
         {
-            yield return ($"{plan.Graph.ClassName}.g.cs", EmitMain(plan));
-            foreach (var isa in plan.Isas) yield return ($"{plan.Graph.ClassName}.{isa.Isa.Name}.g.cs", EmitIsa(plan, isa));
+            var isaSources = plan.Isas.Select(isa => EmitIsa(plan, isa)).ToList();
+            yield return ($"{plan.Graph.ClassName}.g.cs", EmitMain(plan, isaSources.Select(Signature).ToList()));
+            for (int i = 0; i < isaSources.Count; i++) yield return ($"{plan.Graph.ClassName}.{plan.Isas[i].Isa.Name}.g.cs", isaSources[i]);
         }
 
         public static void KernelHeader(SourceWriter w, LayerPlan plan, params string[] used)
@@ -43,7 +44,15 @@ namespace ResNet.Generator.Emitter
             return w;
         }
 
-        private static string EmitMain(NetworkPlan plan)
+        /// <summary>FNV-1a of an ISA's generated source: packed weights cached on disk are only valid for identical code.</summary>
+        private static string Signature(string source)
+        {
+            ulong h = 14695981039346656037;
+            foreach (char c in source) h = (h ^ c) * 1099511628211;
+            return h.ToString("x16", System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        private static string EmitMain(NetworkPlan plan, List<string> signatures)
         {
             var g = plan.Graph;
             var w = Header(plan);
@@ -72,15 +81,30 @@ namespace ResNet.Generator.Emitter
             w.Line("/// <summary>Builds the network from a state_dict: checks every key and shape, folds BatchNorm, packs weights for the chosen instruction set.</summary>");
             w.Open($"public {g.ClassName}(StateDict weights, NetworkOptions? options = null) : base(Network, options)");
             w.Line("CheckWeights(weights);");
-            w.Open("switch (Isa)");
-            foreach (var isa in plan.Isas) w.Line($"case InstructionSet.{isa.Isa.Name}: Prepare{isa.Isa.Name}(weights); break;");
-            w.Close();
+            w.Line("Prepare(weights);");
             w.Line("CompletePacking();");
             w.Close();
             w.Line();
-            w.Line("/// <summary>Reads a torch.save state_dict file and builds the network from it.</summary>");
+            w.Line($"private {g.ClassName}(NetworkOptions? options) : base(Network, options) {{ }}");
+            w.Line();
+            w.Line("/// <summary>Queues every layer's folding and packing (with null weights: only their sizes, to check a cached copy).</summary>");
+            w.Open("private void Prepare(StateDict? weights)");
+            w.Open("switch (Isa)");
+            foreach (var isa in plan.Isas) w.Line($"case InstructionSet.{isa.Isa.Name}: Prepare{isa.Isa.Name}(weights); break;");
+            w.Close();
+            w.Close();
+            w.Line();
+            w.Line("/// <summary>Reads a torch.save state_dict file and builds the network from it (through options.PackedCache when set).</summary>");
             w.Open($"public static {g.ClassName} Load(string path, NetworkOptions? options = null)");
-            w.Line($"return new {g.ClassName}(StateDict.Load(path), options);");
+            w.Line($"var network = new {g.ClassName}(options);");
+            w.Open("try");
+            w.Line("network.LoadWeights(path, network.Prepare);");
+            w.Line("return network;");
+            w.Close();
+            w.Open("catch");
+            w.Line("network.Dispose();");
+            w.Line("throw;");
+            w.Close();
             w.Close();
             w.Line();
             w.Line("protected override IsaLayout Layout(InstructionSet isa) => isa switch");
@@ -108,8 +132,9 @@ namespace ResNet.Generator.Emitter
             }
             w.Close();
             w.Close();
-            foreach (var isa in plan.Isas)
+            for (int k = 0; k < plan.Isas.Count; k++)
             {
+                var isa = plan.Isas[k];
                 w.Line();
                 w.Line($"private static readonly IsaLayout {isa.Isa.Name}Layout = new IsaLayout(");
                 w.Line("    new TensorLayoutInfo[]");
@@ -117,7 +142,8 @@ namespace ResNet.Generator.Emitter
                 foreach (var t in isa.Tensors) w.Line($"        new TensorLayoutInfo({I(t.Block)}, {I(t.Blocks)}, {I(t.H)}, {I(t.W)}, {I(t.PadH)}, {I(t.PadW)}, {I(t.Buffer)}),");
                 w.Line("    },");
                 w.Line($"    new int[] {{ {string.Join(", ", isa.BufferFloats.Select(b => I(b)))} }},");
-                w.Line($"    ScratchFloats: {I(isa.ScratchFloats)});");
+                w.Line($"    ScratchFloats: {I(isa.ScratchFloats)},");
+                w.Line($"    Signature: {Str(signatures[k])});");
             }
             w.Close();
             w.Close();
@@ -158,7 +184,7 @@ namespace ResNet.Generator.Emitter
             var w = Header(plan);
             w.Open($"unsafe partial class {g.ClassName}");
             w.Line($"/// <summary>Folds and packs every layer's weights for the {isa} kernels ({isaPlan.Isa.Block}-channel blocks).</summary>");
-            w.Open($"private void Prepare{isa}(StateDict weights)");
+            w.Open($"private void Prepare{isa}(StateDict? weights)");
             for (int i = 0; i < g.Layers.Count; i++)
             {
                 var l = g.Layers[i];

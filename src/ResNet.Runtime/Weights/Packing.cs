@@ -136,10 +136,12 @@ public static class Packing
         (m + 2) * (m + 2) * ((c.InChannels + block - 1) / block * block) * ((c.OutChannels + block - 1) / block * block);
 
     /// <summary>Bias padded with zeros to whole blocks.</summary>
-    public static float[] Bias(float[] b, int block)
+    public static void Bias(ReadOnlySpan<float> b, Span<float> padded)
     {
-        var padded = new float[(b.Length + block - 1) / block * block];
-        b.CopyTo(padded, 0);
-        return padded;
+        padded.Clear();
+        b.CopyTo(padded);
     }
+
+    /// <summary>Floats <see cref="Bias"/> writes.</summary>
+    public static int BiasLength(int channels, int block) => (channels + block - 1) / block * block;
 }

@@ -1,0 +1,90 @@
+using ResNet.Runtime;
+using ResNet.Runtime.Weights;
+using Xunit;
+
+namespace ResNet.Tests;
+
+/// <summary>The packed-weights cache: a hit gives the same network as packing afresh; anything doubtful is a miss.</summary>
+public sealed class PackedCacheTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "resnet18-cache-" + Guid.NewGuid().ToString("N"));
+    private readonly string _weights;
+
+    public PackedCacheTests()
+    {
+        Directory.CreateDirectory(_dir);
+        _weights = Path.Combine(_dir, "weights.pth");
+        File.Copy(Path.Combine(Fixtures.Dir("tiny"), "weights.pth"), _weights);
+    }
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private string Cache => Path.Combine(_dir, "cache");
+
+    private float[] Logits(InstructionSet isa, bool exact, string? cache)
+    {
+        using var net = TinyResNet.Load(_weights, new NetworkOptions { InstructionSet = isa, Exact = exact, PackedCache = cache });
+        return net.Run(Fixtures.Npy(Path.Combine(Fixtures.Dir("tiny"), "input0.npy")));
+    }
+
+    [Theory]
+    [MemberData(nameof(ParityTests.IsasAndModes), MemberType = typeof(ParityTests))]
+    public void HitEqualsFreshPacking(InstructionSet isa, bool exact)
+    {
+        var fresh = Logits(isa, exact, null);
+        Assert.False(Directory.Exists(Cache));
+        Assert.Equal(fresh, Logits(isa, exact, Cache)); // miss: packs, then writes the file
+        var file = Assert.Single(Directory.GetFiles(Cache));
+        var written = File.GetLastWriteTimeUtc(file);
+        Assert.Equal(fresh, Logits(isa, exact, Cache)); // hit: reads it
+        Assert.Equal(written, File.GetLastWriteTimeUtc(file));
+        Assert.Empty(Directory.GetFiles(Cache, "*.tmp"));
+    }
+
+    [Fact]
+    public void ModesAndInstructionSetsKeepSeparateFiles()
+    {
+        Logits(InstructionSet.Portable, false, Cache);
+        Logits(InstructionSet.Portable, true, Cache);
+        Assert.Equal(2, Directory.GetFiles(Cache).Length);
+    }
+
+    [Fact]
+    public void ChangedWeightsFileMisses()
+    {
+        var before = Logits(InstructionSet.Portable, false, Cache);
+        // Same path, different contents and time: the old file must not be used.
+        var sd = StateDict.Load(_weights);
+        var tensors = sd.Keys.Where(k => sd[k].Data != null).Select(k => (k, k == "fc.bias" ? new Tensor("float32", sd[k].Shape, sd[k].Data!.Select(v => v + 1f).ToArray()) : sd[k])).ToList();
+        using (var file = File.Create(_weights)) TorchSaveWriter.Write(file, tensors);
+        File.SetLastWriteTimeUtc(_weights, DateTime.UtcNow.AddMinutes(1));
+        var after = Logits(InstructionSet.Portable, false, Cache);
+        Assert.Equal(before.Select(v => v + 1f).ToArray(), after, (a, b) => Math.Abs(a - b) < 1e-4f);
+        Assert.Equal(2, Directory.GetFiles(Cache).Length);
+    }
+
+    [Fact]
+    public void DamagedFileIsAMissAndIsRewritten()
+    {
+        var fresh = Logits(InstructionSet.Portable, false, Cache);
+        var file = Directory.GetFiles(Cache).Single();
+        foreach (var damage in new Action[]
+        {
+            () => { using var f = File.Open(file, FileMode.Open); f.SetLength(f.Length - 4); },
+            () => { var b = File.ReadAllBytes(file); b[20] ^= 1; File.WriteAllBytes(file, b); }, // a layer's float count
+            () => File.WriteAllText(file, "not a cache file"),
+        })
+        {
+            damage();
+            Assert.Equal(fresh, Logits(InstructionSet.Portable, false, Cache));
+            Assert.Equal(fresh, Logits(InstructionSet.Portable, false, Cache));
+        }
+    }
+
+    [Fact]
+    public void UnwritableDirectoryStillLoads()
+    {
+        File.WriteAllText(Cache, "a file where the directory should be");
+        Assert.Equal(Logits(InstructionSet.Portable, false, null), Logits(InstructionSet.Portable, false, Cache));
+    }
+}
