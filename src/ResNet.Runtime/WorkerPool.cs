@@ -4,8 +4,9 @@ namespace ResNet.Runtime;
 /// A persistent set of worker threads that run one kernel at a time over a range of work items, with the
 /// calling thread taking part. A layer is handed over as a function pointer and a <see cref="KernelArgs"/>
 /// struct, each thread works through its own contiguous share of the items and then helps with the others'
-/// unfinished shares, and the caller spins until the last item is done: nothing is allocated per layer. Between layers a worker spins briefly before blocking,
-/// because the next layer is usually microseconds away and waking a blocked thread costs tens of them.
+/// unfinished shares, and the caller spins until the last item is done: nothing is allocated per layer.
+/// Between layers a worker spins briefly before blocking, because the next layer is usually microseconds away
+/// and waking a blocked thread costs tens of them.
 /// </summary>
 public sealed unsafe class WorkerPool : IDisposable
 {
