@@ -175,7 +175,7 @@ namespace ResNet.Generator.Model
         /// Whether threads should split a convolution by output rows (each reads all weights, and mostly the
         /// activations it wrote itself) rather than by output channels (each reads its share of the weights and
         /// all of the input, half of it from the other core): rows when the input outweighs the weights.
-        /// (Measured with channel splits everywhere and chunks claimed from one counter: on a busy afternoon
+        /// (Measured with channel splits everywhere and chunks claimed from one counter: at a busy time
         /// layer1 ran slower on 2 threads than on 1.)
         /// </summary>
         public static bool SplitsRows(Layer layer, long weightBytes) => 4L * layer.InShape.C * layer.InShape.H * layer.InShape.W >= weightBytes;
