@@ -125,7 +125,7 @@ namespace ResNet.Generator.Emitter
                 ? $"int n = item / ItemsPerImage, group = item % {I(groups)}, tile0 = item % ItemsPerImage / {I(groups)} * ChunkTiles;"
                 : $"int n = item / ItemsPerImage, group = item % ItemsPerImage / {I(wp.Chunks)}, tile0 = item % {I(wp.Chunks)} * ChunkTiles;");
             w.Line(wp.LastChunkTiles == wp.ChunkTiles ? "const int count = ChunkTiles;" : $"int count = tile0 == {I((wp.Chunks - 1) * wp.ChunkTiles)} ? {I(wp.LastChunkTiles)} : ChunkTiles;");
-            w.Line($"int Slice = PositionWeights / ((count + {I(wp.GemmTiles - 1)}) / {I(wp.GemmTiles)}) / 16 * 16 + 16;");
+            w.Line($"int slice = PositionWeights / ((count + {I(wp.GemmTiles - 1)}) / {I(wp.GemmTiles)}) / 16 * 16 + 16;");
             if (wp.SharedInput)
                 w.Line($"float* vt = input + n * {I(wp.Positions)} * VStride + tile0 * K;");
             else
@@ -150,7 +150,7 @@ namespace ResNet.Generator.Emitter
             // them while the multiplies run (without it the first call waits on memory and the others on nothing).
             w.Line($"float* pf = u + PositionWeights;");
             w.Line("int t0 = 0;");
-            w.Line($"for (; t0 + {I(wp.GemmTiles)} <= count; t0 += {I(wp.GemmTiles)}, pf += Slice) {GemmName(name, nOc, wp.GemmTiles)}(vp + t0 * K, u, mp + t0 * {I(nOc * B)}, pf);");
+            w.Line($"for (; t0 + {I(wp.GemmTiles)} <= count; t0 += {I(wp.GemmTiles)}, pf += slice) {GemmName(name, nOc, wp.GemmTiles)}(vp + t0 * K, u, mp + t0 * {I(nOc * B)}, pf);");
             var remainders = GemmSizes(wp).Where(r => r != wp.GemmTiles).ToList();
             for (int i = 0; i < remainders.Count; i++)
                 w.Line($"{(i > 0 ? "else " : "")}if (count - t0 == {I(remainders[i])}) {GemmName(name, nOc, remainders[i])}(vp + t0 * K, u, mp + t0 * {I(nOc * B)}, pf);");
