@@ -50,17 +50,21 @@ namespace ResNet.Generator.Emitter
             w.Line("float* b = bias + group * GroupBias;");
             w.Line($"float* y = output + n * OutImage + group * OutGroup + {I(outL.Origin)} + oh * OutRow;");
             w.Line(resL != null ? $"float* r = residual + n * ResImage + group * ResGroup + {I(resL.Origin)} + oh * ResRow;" : "float* r = null;");
+            // Split by output channels, each group's weights come from memory on its first row: every row prefetches
+            // its share of the next group's, one line per input channel step, so they stream while this one computes.
+            bool prefetch = Prefetches(plan, isa, ocTiles);
+            w.Line(prefetch ? $"float* pf = w + GroupWeights + oh / {I(rows)} * {I(PrefetchShare(c, inL, tile, rowItems, isa.Block))};" : "float* pf = null;");
             string stepIn = I(c.Stride.W * inL.Block);
             void Row(int tileRows)
             {
                 if (full > 0)
                 {
                     w.Open($"for (int ow = 0; ow < {I(full)}; ow += {I(tile.Pixels)})");
-                    w.Line($"{TileName(plan, tileRows, tile.Pixels)}(x + ow * {stepIn}, w, b, y + ow * {I(outL.Block)}, r + ow * {I(isa.Block)});");
+                    w.Line($"{TileName(plan, tileRows, tile.Pixels)}(x + ow * {stepIn}, w, b, y + ow * {I(outL.Block)}, r + ow * {I(isa.Block)}, pf + ow / {I(tile.Pixels)} * {I(CSteps(c, inL) * 16)});");
                     w.Close();
                 }
                 if (tile.Remainder > 0)
-                    w.Line($"{TileName(plan, tileRows, tile.Remainder)}(x + {I(full)} * {stepIn}, w, b, y + {I(full * outL.Block)}, r + {I(full * isa.Block)});");
+                    w.Line($"{TileName(plan, tileRows, tile.Remainder)}(x + {I(full)} * {stepIn}, w, b, y + {I(full * outL.Block)}, r + {I(full * isa.Block)}, pf + {I(full / tile.Pixels * CSteps(c, inL) * 16)});");
             }
             if (oddTail)
             {
@@ -84,6 +88,15 @@ namespace ResNet.Generator.Emitter
             }
         }
 
+        private static bool Prefetches(LayerPlan plan, Isa isa, int ocTiles) => isa.Prefetch && !plan.SplitRows && ocTiles > 1;
+
+        /// <summary>Input-channel steps of one tile call: one prefetched cache line each.</summary>
+        private static int CSteps(ConvSpec c, TensorLayout inL) => inL.Blocks * c.Kernel.H * c.Kernel.W * inL.Block;
+
+        /// <summary>Floats of the next group's weights each row item starts prefetching at: the group split evenly over the rows.</summary>
+        private static int PrefetchShare(ConvSpec c, TensorLayout inL, ConvTile tile, int rowItems, int block) =>
+            (CSteps(c, inL) * tile.OcBlocks * block / rowItems + 15) / 16 * 16;
+
         private static string TileName(LayerPlan plan, int rows, int pixels) =>
             $"{plan.KernelName}_Tile{plan.Tile!.OcBlocks}x{(rows > 1 ? $"{rows}x" : "")}{pixels}";
 
@@ -103,7 +116,7 @@ namespace ResNet.Generator.Emitter
 
             w.Line($"/// <summary>{oc}×{(rows > 1 ? $"{rows}×" : "")}{pixels} register tile of {plan.KernelName}: x is the top-left input of the window, y the first output pixel.</summary>");
             w.Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
-            w.Open($"private static void {TileName(plan, rows, pixels)}(float* x, float* w, float* b, float* y, float* r)");
+            w.Open($"private static void {TileName(plan, rows, pixels)}(float* x, float* w, float* b, float* y, float* r, float* pf)");
             w.Line($"const int InPlane = {I(inL.PlaneFloats)}, InRow = {I(inRow)};");
             for (int j = 0; j < oc; j++)
             {
@@ -120,6 +133,11 @@ namespace ResNet.Generator.Emitter
             // (an int index costs a lea and a sign extension per broadcast, measured 1.2× slower on layer4).
             w.Open($"for (float* xc = xr, xEnd = xr + {I(inL.Block)}; xc < xEnd; xc++, w += {I(oc * bw)})");
             for (int j = 0; j < oc; j++) w.Line($"{V} w{j} = {isa.Vector}.Load(w + {I(j * bw)});");
+            if (Prefetches(plan, isa, outL.Blocks / oc))
+            {
+                w.Line("Sse.Prefetch1(pf);");
+                w.Line("pf += 16;");
+            }
             for (int p = 0; p < cells; p++)
             {
                 int row = p / pixels, col = p % pixels;
