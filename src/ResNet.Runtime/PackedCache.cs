@@ -6,11 +6,13 @@ namespace ResNet.Runtime;
 
 /// <summary>
 /// Packed weights on disk, so a second start skips unpickling, folding and packing (about 130 of a cold
-/// start's ~170 ms). A file is named by a hash of everything its bytes depend on: the weights file (full path,
-/// size, modification time, as make and ccache judge staleness), the network, the instruction set, exact or
-/// Winograd, and the generated code's signature. Its header repeats every layer's float counts, which must
-/// equal the ones the network computes itself before a byte is used; anything else is a miss. Files are
-/// written to a temporary name and renamed, so a reader never sees half a file; failing to write is not an error.
+/// start's ~170 ms). A file is named by what its bytes depend on: the network, the instruction set, exact or
+/// Winograd, a hash of the weights file's full path, then a hash of its size and modification time (as make
+/// and ccache judge staleness) and of the generated code's signature. Its header repeats every layer's float
+/// counts, which must equal the ones the network computes itself before a byte is used; anything else is a
+/// miss. Files are written to a temporary name and renamed, so a reader never sees half a file; writing one
+/// removes the files it supersedes (same weights path, older contents or code), so rebuilds and retrained
+/// weights do not pile up ~100 MB each. Failing to write is not an error.
 /// </summary>
 internal static class PackedCache
 {
@@ -20,11 +22,15 @@ internal static class PackedCache
     public static string FileFor(string directory, string weightsPath, string network, InstructionSet isa, bool exact, string signature)
     {
         var info = new FileInfo(weightsPath);
-        string key = string.Join("\n", info.FullName, info.Exists ? info.Length : -1, info.Exists ? info.LastWriteTimeUtc.Ticks : 0,
-            network, isa, exact ? "exact" : "winograd", signature, Version);
-        string hash = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(key)))[..24].ToLowerInvariant();
-        return Path.Combine(directory, $"{network}-{isa.ToString().ToLowerInvariant()}-{hash}.packed");
+        string contents = Hash(string.Join("\n", info.Exists ? info.Length : -1, info.Exists ? info.LastWriteTimeUtc.Ticks : 0, signature, Version));
+        return Path.Combine(directory, $"{Family(info.FullName, network, isa, exact)}{contents}.packed");
     }
+
+    /// <summary>The name prefix every version of one weights file's packed copy shares (per network, ISA and mode).</summary>
+    private static string Family(string weightsPath, string network, InstructionSet isa, bool exact) =>
+        $"{network}-{isa.ToString().ToLowerInvariant()}-{(exact ? "exact" : "winograd")}-{Hash(weightsPath)[..12]}-";
+
+    private static string Hash(string text) => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..24].ToLowerInvariant();
 
     /// <summary>Fills the destinations from <paramref name="file"/> if it exists and its layout matches exactly.</summary>
     public static unsafe bool TryRead(string file, (IntPtr Weights, long WeightFloats, IntPtr Bias, long BiasFloats)[] layers)
@@ -78,6 +84,10 @@ internal static class PackedCache
                 }
             }
             File.Move(temp, file, overwrite: true);
+            string name = Path.GetFileName(file);
+            string family = name[..(name.LastIndexOf('-') + 1)];
+            foreach (var old in Directory.EnumerateFiles(Path.GetDirectoryName(file)!, family + "*.packed"))
+                if (Path.GetFileName(old) != name) File.Delete(old);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -50,9 +50,10 @@ public sealed class PackedCacheTests : IDisposable
     }
 
     [Fact]
-    public void ChangedWeightsFileMisses()
+    public void ChangedWeightsFileMissesAndReplacesItsCopy()
     {
         var before = Logits(InstructionSet.Portable, false, Cache);
+        var oldFile = Assert.Single(Directory.GetFiles(Cache));
         // Same path, different contents and time: the old file must not be used.
         var sd = StateDict.Load(_weights);
         var tensors = sd.Keys.Where(k => sd[k].Data != null).Select(k => (k, k == "fc.bias" ? new Tensor("float32", sd[k].Shape, sd[k].Data!.Select(v => v + 1f).ToArray()) : sd[k])).ToList();
@@ -60,6 +61,17 @@ public sealed class PackedCacheTests : IDisposable
         File.SetLastWriteTimeUtc(_weights, DateTime.UtcNow.AddMinutes(1));
         var after = Logits(InstructionSet.Portable, false, Cache);
         Assert.Equal(before.Select(v => v + 1f).ToArray(), after, (a, b) => Math.Abs(a - b) < 1e-4f);
+        // The new copy replaced the stale one instead of piling up beside it.
+        Assert.NotEqual(oldFile, Assert.Single(Directory.GetFiles(Cache)));
+    }
+
+    [Fact]
+    public void CopiesOfOtherWeightsFilesStay()
+    {
+        string other = Path.Combine(_dir, "other.pth");
+        File.Copy(_weights, other);
+        Logits(InstructionSet.Portable, false, Cache);
+        using (TinyResNet.Load(other, new NetworkOptions { InstructionSet = InstructionSet.Portable, PackedCache = Cache })) { }
         Assert.Equal(2, Directory.GetFiles(Cache).Length);
     }
 
