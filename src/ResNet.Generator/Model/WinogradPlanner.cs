@@ -44,7 +44,7 @@ namespace ResNet.Generator.Model
         }
 
         /// <summary>Estimated cycles for one image with the direct kernel (m = 0) or F(m×m,3×3).</summary>
-        public static double EstimatedCycles(Layer layer, Isa isa, int m)
+        private static double EstimatedCycles(Layer layer, Isa isa, int m)
         {
             double pairs = (double)layer.Conv!.InChannels * layer.Conv.OutChannels;
             if (m == 0)
@@ -56,10 +56,11 @@ namespace ResNet.Generator.Model
         }
 
         /// <summary>
-        /// The work split for F(m×m): for each output-block group size, the largest GEMM register tile, and chunks
-        /// of tiles as large as the stack budget allows (a whole image when it fits, so each group's weights are
-        /// read once per image); the cheapest by the same per-k cost as the direct tiles. More than one group
-        /// means the input transform is shared (computed once per layer, not once per group).
+        /// The work split for F(m×m): every output-block group size and GEMM register tile that fits the
+        /// registers, with chunks of one row of tiles when split by rows, else as large as the stack budget allows
+        /// (a whole image when it fits, so each group's weights are read once per image); the cheapest by
+        /// estimated cycles per input channel. More than one group means the input transform is shared
+        /// (computed once per layer into scratch, not once per group).
         /// </summary>
         private static WinogradPlan Split(Layer layer, Isa isa, int m, bool splitRows)
         {
