@@ -86,4 +86,23 @@ public class ParityTests
             Assert.Equal(Fixtures.Top(expected, 5), Fixtures.Top(logits, 5));
         }
     }
+
+    /// <summary>The fixtures' inputs as one batch on two threads: batched scratch, item orders and shares on real shapes.</summary>
+    [SkippableTheory]
+    [MemberData(nameof(IsasAndModes))]
+    public void FullSizeBatchMatchesPyTorch(InstructionSet isa, bool exact)
+    {
+        string? dir = Fixtures.FullSize();
+        Skip.If(dir == null, "full-size fixtures absent: run tools/make_fixtures.py (CI does)");
+        var inputs = Directory.GetFiles(dir!, "input*.npy").Where(f => !f.EndsWith(".logits.npy")).Order().ToList();
+        using var net = ResNet18.Load(Path.Combine(dir!, "weights.pth"), new NetworkOptions { InstructionSet = isa, Exact = exact, MaxBatch = inputs.Count, Threads = 2 });
+        var logits = net.Run(inputs.SelectMany(Fixtures.Npy).ToArray());
+        for (int i = 0; i < inputs.Count; i++)
+        {
+            var expected = Fixtures.Npy(inputs[i].Replace(".npy", ".logits.npy"));
+            var actual = logits.AsSpan(i * net.OutputLength, net.OutputLength).ToArray();
+            Assert.True(Fixtures.MaxDiff(actual, expected) <= (exact ? 1e-4f : 1e-3f), $"{isa} exact={exact} image {i}: max |Δlogit| = {Fixtures.MaxDiff(actual, expected)}");
+            Assert.Equal(Fixtures.Top(expected, 5), Fixtures.Top(actual, 5));
+        }
+    }
 }
