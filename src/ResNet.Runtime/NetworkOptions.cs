@@ -12,8 +12,8 @@ public sealed record NetworkOptions
     public int MaxBatch { get; init; } = 1;
 
     /// <summary>
-    /// Direct convolution everywhere instead of Winograd F(4×4,3×3) for the stride-1 3×3 layers: slower,
-    /// and closer to PyTorch (Winograd's transforms round differently; both are checked against it).
+    /// Direct convolution everywhere instead of Winograd (F(4×4,3×3) or F(2×2,3×3)) for the stride-1 3×3
+    /// layers: slower, and closer to PyTorch (Winograd's transforms round differently; both are checked against it).
     /// </summary>
     public bool Exact { get; init; }
 
