@@ -96,7 +96,7 @@ namespace ResNet.Generator
                 if (!WinogradPlanner.IsWinogradShape(layer) || WinogradPlanner.Choose(layer, Isa.Avx512) != null) continue;
                 var module = Find(spec.Modules, layer.Path);
                 if (module == null) continue;
-                string Mb(int m) => (4.0 * (m + 2) * (m + 2) * layer.Conv!.InChannels * layer.Conv.OutChannels / 1048576).ToString("0.0", CultureInfo.InvariantCulture);
+                string Mb(int m) => (WinogradPlanner.WeightBytes(layer, m) / 1048576).ToString("0.0", CultureInfo.InvariantCulture);
                 var variants = new[] { 2, 4 }.Where(m => layer.OutShape.H >= m && layer.OutShape.W >= m).Select(m => $"F({m}×{m},3×3): {Mb(m)} MB");
                 string text = $"direct convolution instead of Winograd: at batch 1 streaming its transformed weights ({string.Join(", ", variants)}) would take longer than the multiplies Winograd saves";
                 yield return new DiagnosticInfo("RN1011", module.Location.FilePath, module.Location.Span, module.Location.Lines,

@@ -40,7 +40,7 @@ namespace ResNet.Generator.Emitter
             w.Line($"const int InImage = {I(inL.ImageFloats)}, InRow = {I(inL.PaddedW * inL.Block)}, InStart = {I(offH * inL.PaddedW * inL.Block + offW * inL.Block)};");
             w.Line($"const int OutImage = {I(outL.ImageFloats)}, OutGroup = {I(tile.OcBlocks * outL.PlaneFloats)}, OutRow = {I(outL.PaddedW * outL.Block)};");
             if (resL != null) w.Line($"const int ResImage = {I(resL.ImageFloats)}, ResGroup = {I(tile.OcBlocks * resL.PlaneFloats)}, ResRow = {I(resL.PaddedW * resL.Block)};");
-            w.Line($"const int GroupWeights = {I(inL.Blocks * c.Kernel.H * c.Kernel.W * inL.Block * tile.OcBlocks * isa.Block)}, GroupBias = {I(tile.OcBlocks * isa.Block)};");
+            w.Line($"const int GroupWeights = {I(GroupWeights(c, inL, tile, isa.Block))}, GroupBias = {I(tile.OcBlocks * isa.Block)};");
             w.Open("for (int item = begin; item < end; item++)");
             w.Line(plan.SplitRows
                 ? $"int n = item / ItemsPerImage, group = item % {I(ocTiles)}, oh = item % ItemsPerImage / {I(ocTiles)} * {I(rows)};"
@@ -93,9 +93,12 @@ namespace ResNet.Generator.Emitter
         /// <summary>Input-channel steps of one tile call: one prefetched cache line each.</summary>
         private static int CSteps(ConvSpec c, TensorLayout inL) => inL.Blocks * c.Kernel.H * c.Kernel.W * inL.Block;
 
+        /// <summary>Floats of one output-block group's packed weights: an (oc block × block) row per input-channel step.</summary>
+        private static int GroupWeights(ConvSpec c, TensorLayout inL, ConvTile tile, int block) => CSteps(c, inL) * tile.OcBlocks * block;
+
         /// <summary>Floats of the next group's weights each row item starts prefetching at: the group split evenly over the rows.</summary>
         private static int PrefetchShare(ConvSpec c, TensorLayout inL, ConvTile tile, int rowItems, int block) =>
-            (CSteps(c, inL) * tile.OcBlocks * block / rowItems + 15) / 16 * 16;
+            (GroupWeights(c, inL, tile, block) / rowItems + 15) / 16 * 16;
 
         private static string TileName(LayerPlan plan, int rows, int pixels) =>
             $"{plan.KernelName}_Tile{plan.Tile!.OcBlocks}x{(rows > 1 ? $"{rows}x" : "")}{pixels}";

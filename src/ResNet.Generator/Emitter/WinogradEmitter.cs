@@ -39,7 +39,7 @@ namespace ResNet.Generator.Emitter
             if (wp.SharedInput) EmitInputPass(w, layer, plan, isaPlan);
             EmitMain(w, layer, plan, isaPlan);
             var isa = isaPlan.Isa;
-            int k = isaPlan.Tensors[layer.Input].Blocks * isaPlan.Tensors[layer.Input].Block;
+            int k = isaPlan.Tensors[layer.Input].Channels;
             // Cache lines of the next position each k step prefetches: its share when the fewest calls split the work.
             int minCalls = new[] { wp.ChunkTiles, wp.LastChunkTiles }.Min(c => (c + wp.GemmTiles - 1) / wp.GemmTiles);
             int lines = (wp.OcBlocks * isa.Block * 4 + minCalls * 64 - 1) / (minCalls * 64);
@@ -62,7 +62,7 @@ namespace ResNet.Generator.Emitter
         {
             var wp = plan.Winograd!;
             var inL = isaPlan.Tensors[layer.Input];
-            int k = inL.Blocks * inL.Block;
+            int k = inL.Channels;
             w.Line("/// <summary>");
             w.Line($"/// Winograd F({wp.M}×{wp.M}) input transform of {layer.Path}: {layer.InShape} into scratch, [position][tile][channel] per image;");
             w.Line($"/// one work item per tile row ({wp.TilesW} tiles) and channel block: batch × {InputItems(wp, inL)} items.");
@@ -73,7 +73,7 @@ namespace ResNet.Generator.Emitter
             w.Line("float* input = args.Input, v = args.Output;");
             w.Line($"const int TilesW = {I(wp.TilesW)}, Blocks = {I(inL.Blocks)}, ItemsPerImage = {I(InputItems(wp, inL))}, K = {I(k)};");
             w.Line($"const int InImage = {I(inL.ImageFloats)}, InPlane = {I(inL.PlaneFloats)}, InRow = {I(inL.PaddedW * inL.Block)};");
-            w.Line($"const int ScratchImage = {I(wp.Positions * WinogradPlan.PositionStride(wp.TilesPerImage, k))}, Stride = {I(WinogradPlan.PositionStride(wp.TilesPerImage, k))};");
+            w.Line($"const int ScratchImage = {I(wp.ScratchImageFloats(k))}, Stride = {I(wp.ScratchStride(k))};");
             w.Line($"{isaPlan.Isa.VectorType}* t = stackalloc {isaPlan.Isa.VectorType}[{I(wp.Positions)}];");
             w.Open("for (int item = begin; item < end; item++)");
             w.Line("int n = item / ItemsPerImage, th = item % ItemsPerImage / Blocks, icb = item % Blocks;");
@@ -95,9 +95,9 @@ namespace ResNet.Generator.Emitter
             var outL = isaPlan.Tensors[layer.Output];
             var resL = layer.Residual >= 0 ? isaPlan.Tensors[layer.Residual] : null;
             string V = isa.VectorType, Vec = isa.Vector;
-            int B = isa.Block, K = inL.Blocks * inL.Block, nOc = wp.OcBlocks, groups = outL.Blocks / nOc, M = wp.M, A = wp.Alpha;
+            int B = isa.Block, K = inL.Channels, nOc = wp.OcBlocks, groups = outL.Blocks / nOc, M = wp.M, A = wp.Alpha;
             int mStride = WinogradPlan.PositionStride(wp.ChunkTiles, nOc * B);
-            int vStride = wp.SharedInput ? WinogradPlan.PositionStride(wp.TilesPerImage, K) : WinogradPlan.PositionStride(wp.ChunkTiles, K);
+            int vStride = wp.SharedInput ? wp.ScratchStride(K) : WinogradPlan.PositionStride(wp.ChunkTiles, K);
             string name = plan.WinogradName;
 
             w.Line("/// <summary>");
@@ -127,7 +127,7 @@ namespace ResNet.Generator.Emitter
             w.Line(wp.LastChunkTiles == wp.ChunkTiles ? "const int count = ChunkTiles;" : $"int count = tile0 == {I((wp.Chunks - 1) * wp.ChunkTiles)} ? {I(wp.LastChunkTiles)} : ChunkTiles;");
             w.Line($"int slice = PositionWeights / ((count + {I(wp.GemmTiles - 1)}) / {I(wp.GemmTiles)}) / 16 * 16 + 16;");
             if (wp.SharedInput)
-                w.Line($"float* vt = input + n * {I(wp.Positions)} * VStride + tile0 * K;");
+                w.Line($"float* vt = input + n * {I(wp.ScratchImageFloats(K))} + tile0 * K;");
             else
             {
                 w.Line("float* vt = v;");

@@ -30,6 +30,8 @@ namespace ResNet.Generator.Model
         public int PaddedW => W + 2 * PadW;
         public int PlaneFloats => PaddedH * PaddedW * Block;
         public int ImageFloats => Blocks * PlaneFloats;
+        /// <summary>Channels including the zero padding of the last block.</summary>
+        public int Channels => Blocks * Block;
         /// <summary>Float offset of interior pixel (0,0) of block 0.</summary>
         public int Origin => (PadH * PaddedW + PadW) * Block;
         public string Describe => Block == 1
@@ -77,6 +79,12 @@ namespace ResNet.Generator.Model
         /// were the hottest in layer3's kernel).
         /// </summary>
         public static int PositionStride(int tiles, int channels) => tiles * channels + 16;
+
+        /// <summary>Position stride of the shared input transform: a whole image's tiles of <paramref name="k"/> channels.</summary>
+        public int ScratchStride(int k) => PositionStride(TilesPerImage, k);
+
+        /// <summary>Floats of the shared input transform per image (the scratch the planner sizes and the kernels index).</summary>
+        public int ScratchImageFloats(int k) => Positions * ScratchStride(k);
     }
 
     /// <summary>

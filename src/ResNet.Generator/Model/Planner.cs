@@ -44,7 +44,7 @@ namespace ResNet.Generator.Model
             }
             // The shared Winograd input transform of the largest layer that uses one, per image.
             int scratch = graph.Layers.Select((l, i) => winograd[i] is WinogradPlan wp && wp.SharedInput
-                ? wp.Positions * WinogradPlan.PositionStride(wp.TilesPerImage, layouts[l.Input].Blocks * layouts[l.Input].Block) : 0).DefaultIfEmpty(0).Max();
+                ? wp.ScratchImageFloats(layouts[l.Input].Channels) : 0).DefaultIfEmpty(0).Max();
             return new IsaPlan(isa, layouts.ToEquatableArray(), sizes.ToEquatableArray(), layers.ToEquatableArray(), scratch);
         }
 

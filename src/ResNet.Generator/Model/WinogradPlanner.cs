@@ -40,8 +40,11 @@ namespace ResNet.Generator.Model
                 double cycles = EstimatedCycles(layer, isa, m);
                 if (cycles < bestCycles) (best, bestCycles) = (m, cycles);
             }
-            return best == 0 ? null : Split(layer, isa, best, Planner.SplitsRows(layer, 4L * (best + 2) * (best + 2) * layer.Conv!.InChannels * layer.Conv.OutChannels));
+            return best == 0 ? null : Split(layer, isa, best, Planner.SplitsRows(layer, (long)WeightBytes(layer, best)));
         }
+
+        /// <summary>Weight bytes of a 3×3 convolution: direct (m = 0), or transformed for F(m×m,3×3) ((m+2)² per channel pair).</summary>
+        public static double WeightBytes(Layer layer, int m) => (m == 0 ? 9 : (m + 2) * (m + 2)) * 4.0 * layer.Conv!.InChannels * layer.Conv.OutChannels;
 
         /// <summary>Estimated cycles for one image with the direct kernel (m = 0) or F(m×m,3×3).</summary>
         private static double EstimatedCycles(Layer layer, Isa isa, int m)
@@ -49,10 +52,10 @@ namespace ResNet.Generator.Model
             double pairs = (double)layer.Conv!.InChannels * layer.Conv.OutChannels;
             if (m == 0)
                 return Math.Max(layer.OutShape.H * layer.OutShape.W * 9 * pairs / isa.Block / FmaPerCycle / DirectEfficiency,
-                    9 * pairs * 4 / MemoryBytesPerCycle);
+                    WeightBytes(layer, 0) / MemoryBytesPerCycle);
             double positions = (m + 2) * (m + 2);
             double tiles = Math.Ceiling(layer.OutShape.H / (double)m) * Math.Ceiling(layer.OutShape.W / (double)m);
-            return Math.Max(positions * tiles * pairs / isa.Block / FmaPerCycle / WinogradEfficiency, positions * pairs * 4 / MemoryBytesPerCycle);
+            return Math.Max(positions * tiles * pairs / isa.Block / FmaPerCycle / WinogradEfficiency, WeightBytes(layer, m) / MemoryBytesPerCycle);
         }
 
         /// <summary>
