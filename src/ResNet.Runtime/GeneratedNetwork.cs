@@ -33,6 +33,7 @@ public abstract unsafe class GeneratedNetwork : IDisposable
         MaxBatch = options.MaxBatch;
         Exact = options.Exact;
         _cacheDirectory = options.PackedCache;
+        _mapCache = options.MapPackedCache;
         _layout = Layout(Isa);
         // Kernels address a batch with int offsets: every buffer of the batch must stay below 2^31 floats.
         long largest = Math.Max(_layout.BufferFloats.Max(), _layout.ScratchFloats);
@@ -250,6 +251,7 @@ public abstract unsafe class GeneratedNetwork : IDisposable
         if (cacheFile != null)
         {
             prepare(null);
+            if (TryMapCache(cacheFile)) return;
             var jobs = TakeJobs();
             if (PackedCache.TryRead(cacheFile, Ranges(jobs))) return;
         }
@@ -261,6 +263,28 @@ public abstract unsafe class GeneratedNetwork : IDisposable
         if (cacheFile != null)
             PackedCache.TryWrite(cacheFile, Ranges(packed));
     }
+
+    /// <summary>Points every queued layer's weights and bias into a mapping of <paramref name="cacheFile"/> (first load only).</summary>
+    private bool TryMapCache(string cacheFile)
+    {
+        if (!_mapCache || _mapping != null || _jobs.Any(j => _weights[j.Layer] != null)) return false;
+        var mapping = PackedCache.TryMap(cacheFile, _jobs.Select(j => ((long)j.WeightFloats, (long)j.BiasFloats)).ToArray());
+        if (mapping == null) return false;
+        for (int i = 0; i < _jobs.Count; i++)
+        {
+            _weights[_jobs[i].Layer] = mapping.Weights(i);
+            _biases[_jobs[i].Layer] = mapping.Bias(i);
+        }
+        _jobs.Clear();
+        _mapping = mapping;
+        return true;
+    }
+
+    private PackedCache.Mapping? _mapping;
+    private readonly bool _mapCache;
+
+    /// <summary>Whether the weights are a mapping of a packed-cache file (rather than memory this network packed or read into).</summary>
+    internal bool WeightsMapped => _mapping != null;
 
     private (IntPtr, long, IntPtr, long)[] Ranges(PackJob[] jobs) =>
         jobs.Select(j => ((IntPtr)_weights[j.Layer], (long)j.WeightFloats, (IntPtr)_biases[j.Layer], (long)j.BiasFloats)).ToArray();
@@ -342,5 +366,6 @@ public abstract unsafe class GeneratedNetwork : IDisposable
         _pool?.Dispose();
         foreach (var p in _allocations) HugePages.Free((void*)p);
         _allocations.Clear();
+        _mapping?.Dispose();
     }
 }

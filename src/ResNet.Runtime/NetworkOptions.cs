@@ -20,9 +20,14 @@ public sealed record NetworkOptions
     /// <summary>
     /// A directory for packed weights (folded, transformed and laid out for this network, instruction set and
     /// mode), used by Load(path): the second load of the same weights file reads them instead of unpickling,
-    /// folding and packing. Null (the default): no cache.
+    /// folding and packing. Null (the default): no cache. On Linux a hit maps the file read-only rather than
+    /// copying it (the network's weights are then the page cache's pages; a newer copy replaces the file by
+    /// rename, so a running network keeps its mapping).
     /// </summary>
     public string? PackedCache { get; init; }
+
+    /// <summary>Whether a packed-cache hit may be mapped instead of read (tests turn it off to exercise reading).</summary>
+    internal bool MapPackedCache { get; init; } = true;
 
     /// <summary>Threads each layer is split across (the caller included); default: every core this process may use.</summary>
     public int Threads { get; init; } = Environment.ProcessorCount;

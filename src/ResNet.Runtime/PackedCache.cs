@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 
@@ -14,10 +15,11 @@ namespace ResNet.Runtime;
 /// removes the files it supersedes (same weights path, older contents or code), so rebuilds and retrained
 /// weights do not pile up ~100 MB each. Failing to write is not an error.
 /// </summary>
-internal static class PackedCache
+internal static partial class PackedCache
 {
     private static ReadOnlySpan<byte> Magic => "RN18PACK"u8;
-    private const int Version = 1;
+    /// <summary>2: every range starts on a 64-byte boundary (so the file can be mapped in place).</summary>
+    private const int Version = 2;
 
     public static string FileFor(string directory, string weightsPath, string network, InstructionSet isa, bool exact, string signature)
     {
@@ -32,30 +34,45 @@ internal static class PackedCache
 
     private static string Hash(string text) => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..24].ToLowerInvariant();
 
+    /// <summary>
+    /// Maps <paramref name="file"/> read-only if its layout matches <paramref name="layers"/> exactly, returning the
+    /// mapping and each layer's weight and bias offsets in it; null on any mismatch, on error, or off Linux. The
+    /// pages are the page cache's own, so nothing is copied or zeroed: a warm start reads ~100 MB less (the
+    /// cache file is replaced by rename, never rewritten in place, so a mapping stays valid while a newer copy is written).
+    /// </summary>
+    public static unsafe Mapping? TryMap(string file, (long WeightFloats, long BiasFloats)[] layers)
+    {
+        if (!OperatingSystem.IsLinux()) return null;
+        try
+        {
+            using var handle = File.OpenHandle(file, FileMode.Open, FileAccess.Read, FileShare.Read);
+            var offsets = Offsets(layers);
+            if (!HeaderMatches(handle, layers, offsets[^1])) return null;
+            // MAP_POPULATE maps every page now, in a few large steps, instead of one fault per 4 KiB during the first inference.
+            void* p = Mmap(null, (nuint)offsets[^1], ProtRead, MapPrivate | MapPopulate, (int)handle.DangerousGetHandle(), 0);
+            if (p == (void*)-1) return null;
+            return new Mapping((byte*)p, (nuint)offsets[^1], offsets);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Fills the destinations from <paramref name="file"/> if it exists and its layout matches exactly.</summary>
     public static unsafe bool TryRead(string file, (IntPtr Weights, long WeightFloats, IntPtr Bias, long BiasFloats)[] layers)
     {
         try
         {
             using var handle = File.OpenHandle(file, FileMode.Open, FileAccess.Read, FileShare.Read);
-            var header = Header(layers);
-            long expected = header.Length + layers.Sum(l => (l.WeightFloats + l.BiasFloats) * sizeof(float));
-            if (RandomAccess.GetLength(handle) != expected) return false;
-            var actual = new byte[header.Length];
-            if (RandomAccess.Read(handle, actual, 0) != actual.Length || !actual.AsSpan().SequenceEqual(header)) return false;
-            // Layers are independent ranges of the file: read them in parallel (a page-cache copy of ~130 MB).
-            var offsets = new long[layers.Length];
-            long at = header.Length;
-            for (int i = 0; i < layers.Length; i++)
-            {
-                offsets[i] = at;
-                at += (layers[i].WeightFloats + layers[i].BiasFloats) * sizeof(float);
-            }
+            var offsets = Offsets(layers.Select(l => (l.WeightFloats, l.BiasFloats)).ToArray());
+            if (!HeaderMatches(handle, layers.Select(l => (l.WeightFloats, l.BiasFloats)).ToArray(), offsets[^1])) return false;
+            // Layers are independent ranges of the file: read them in parallel (a page-cache copy of ~100 MB).
             bool ok = true;
             Parallel.For(0, layers.Length, i =>
             {
                 var (w, wn, b, bn) = layers[i];
-                if (!ReadExactly(handle, (byte*)w, wn * sizeof(float), offsets[i]) || !ReadExactly(handle, (byte*)b, bn * sizeof(float), offsets[i] + wn * sizeof(float)))
+                if (!ReadExactly(handle, (byte*)w, wn * sizeof(float), offsets[2 * i]) || !ReadExactly(handle, (byte*)b, bn * sizeof(float), offsets[2 * i + 1]))
                     ok = false;
             });
             return ok;
@@ -66,6 +83,34 @@ internal static class PackedCache
         }
     }
 
+    private static bool HeaderMatches(Microsoft.Win32.SafeHandles.SafeFileHandle handle, (long WeightFloats, long BiasFloats)[] layers, long length)
+    {
+        if (RandomAccess.GetLength(handle) != length) return false;
+        var header = Header(layers);
+        var actual = new byte[header.Length];
+        return RandomAccess.Read(handle, actual, 0) == actual.Length && actual.AsSpan().SequenceEqual(header);
+    }
+
+    /// <summary>
+    /// Where each layer's weights and bias start (weights of layer i at [2i], bias at [2i + 1]) and, last, the file
+    /// length: after the header, every range starts on a cache line, so mapped weights load like allocated ones.
+    /// </summary>
+    private static long[] Offsets((long WeightFloats, long BiasFloats)[] layers)
+    {
+        var offsets = new long[2 * layers.Length + 1];
+        long at = HeaderLength(layers.Length);
+        for (int i = 0; i < layers.Length; i++)
+        {
+            at = (at + 63) & ~63L;
+            offsets[2 * i] = at;
+            at = (at + layers[i].WeightFloats * sizeof(float) + 63) & ~63L;
+            offsets[2 * i + 1] = at;
+            at += layers[i].BiasFloats * sizeof(float);
+        }
+        offsets[^1] = at;
+        return offsets;
+    }
+
     public static unsafe void TryWrite(string file, (IntPtr Weights, long WeightFloats, IntPtr Bias, long BiasFloats)[] layers)
     {
         string temp = $"{file}.{Environment.ProcessId}.tmp";
@@ -74,14 +119,17 @@ internal static class PackedCache
             Directory.CreateDirectory(Path.GetDirectoryName(file)!);
             using (var handle = File.OpenHandle(temp, FileMode.Create, FileAccess.Write, FileShare.None))
             {
-                var header = Header(layers);
-                RandomAccess.Write(handle, header, 0);
-                long at = header.Length;
-                foreach (var (w, wn, b, bn) in layers)
+                var sizes = layers.Select(l => (l.WeightFloats, l.BiasFloats)).ToArray();
+                var offsets = Offsets(sizes);
+                RandomAccess.Write(handle, Header(sizes), 0);
+                for (int i = 0; i < layers.Length; i++)
                 {
-                    at = WriteAll(handle, (byte*)w, wn * sizeof(float), at);
-                    at = WriteAll(handle, (byte*)b, bn * sizeof(float), at);
+                    var (w, wn, b, bn) = layers[i];
+                    _ = WriteAll(handle, (byte*)w, wn * sizeof(float), offsets[2 * i]);
+                    _ = WriteAll(handle, (byte*)b, bn * sizeof(float), offsets[2 * i + 1]);
                 }
+                RandomAccess.SetLength(handle, offsets[^1]); // an empty last range would leave the file short
+
             }
             File.Move(temp, file, overwrite: true);
             string name = Path.GetFileName(file);
@@ -95,10 +143,12 @@ internal static class PackedCache
         }
     }
 
+    private static int HeaderLength(int layers) => Magic.Length + 8 + 16 * layers;
+
     /// <summary>Magic, version, layer count, then each layer's weight and bias float counts.</summary>
-    private static byte[] Header((IntPtr, long WeightFloats, IntPtr, long BiasFloats)[] layers)
+    private static byte[] Header((long WeightFloats, long BiasFloats)[] layers)
     {
-        var header = new byte[Magic.Length + 8 + 16 * layers.Length];
+        var header = new byte[HeaderLength(layers.Length)];
         Magic.CopyTo(header);
         BinaryPrimitives.WriteInt32LittleEndian(header.AsSpan(8), Version);
         BinaryPrimitives.WriteInt32LittleEndian(header.AsSpan(12), layers.Length);
@@ -137,4 +187,30 @@ internal static class PackedCache
         return offset;
     }
 
+    /// <summary>A read-only mapping of a cache file; unmapped on Dispose (the network's weights point into it).</summary>
+    public sealed unsafe class Mapping(byte* address, nuint length, long[] offsets) : IDisposable
+    {
+        private byte* _address = address;
+
+        /// <summary>Layer <paramref name="i"/>'s packed weights in the mapping.</summary>
+        public float* Weights(int i) => (float*)(_address + offsets[2 * i]);
+
+        /// <summary>Layer <paramref name="i"/>'s bias in the mapping.</summary>
+        public float* Bias(int i) => (float*)(_address + offsets[2 * i + 1]);
+
+        public void Dispose()
+        {
+            if (_address == null) return;
+            Munmap(_address, length);
+            _address = null;
+        }
+    }
+
+    private const int ProtRead = 1, MapPrivate = 2, MapPopulate = 0x8000;
+
+    [LibraryImport("libc", EntryPoint = "mmap", SetLastError = true)]
+    private static unsafe partial void* Mmap(void* address, nuint length, int protection, int flags, int fd, long offset);
+
+    [LibraryImport("libc", EntryPoint = "munmap")]
+    private static unsafe partial int Munmap(void* address, nuint length);
 }

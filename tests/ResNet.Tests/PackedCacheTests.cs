@@ -21,10 +21,15 @@ public sealed class PackedCacheTests : IDisposable
 
     private string Cache => Path.Combine(_dir, "cache");
 
-    private float[] Logits(InstructionSet isa, bool exact, string? cache)
+    private static float[] Input => Fixtures.Npy(Path.Combine(Fixtures.Dir("tiny"), "input0.npy"));
+
+    private TinyResNet Load(InstructionSet isa, bool exact, string? cache, bool map = true) =>
+        TinyResNet.Load(_weights, new NetworkOptions { InstructionSet = isa, Exact = exact, PackedCache = cache, MapPackedCache = map });
+
+    private float[] Logits(InstructionSet isa, bool exact, string? cache, bool map = true)
     {
-        using var net = TinyResNet.Load(_weights, new NetworkOptions { InstructionSet = isa, Exact = exact, PackedCache = cache });
-        return net.Run(Fixtures.Npy(Path.Combine(Fixtures.Dir("tiny"), "input0.npy")));
+        using var net = Load(isa, exact, cache, map);
+        return net.Run(Input);
     }
 
     [Theory]
@@ -36,9 +41,32 @@ public sealed class PackedCacheTests : IDisposable
         Assert.Equal(fresh, Logits(isa, exact, Cache)); // miss: packs, then writes the file
         var file = Assert.Single(Directory.GetFiles(Cache));
         var written = File.GetLastWriteTimeUtc(file);
-        Assert.Equal(fresh, Logits(isa, exact, Cache)); // hit: reads it
+        Assert.Equal(fresh, Logits(isa, exact, Cache)); // hit: mapped (on Linux)
+        Assert.Equal(fresh, Logits(isa, exact, Cache, map: false)); // hit: read into memory
         Assert.Equal(written, File.GetLastWriteTimeUtc(file));
         Assert.Empty(Directory.GetFiles(Cache, "*.tmp"));
+    }
+
+    [Fact]
+    public void OnLinuxAHitIsMappedAndAMissIsNot()
+    {
+        using (var miss = Load(InstructionSet.Portable, false, Cache)) Assert.False(miss.WeightsMapped);
+        using (var hit = Load(InstructionSet.Portable, false, Cache)) Assert.Equal(OperatingSystem.IsLinux(), hit.WeightsMapped);
+        using (var read = Load(InstructionSet.Portable, false, Cache, map: false)) Assert.False(read.WeightsMapped);
+    }
+
+    [Fact]
+    public void AMappedNetworkOutlivesItsFileBeingSuperseded()
+    {
+        Logits(InstructionSet.Portable, false, Cache);
+        using var mapped = Load(InstructionSet.Portable, false, Cache);
+        var before = mapped.Run(Input);
+        // New weights at the same path: the next load writes a new copy and deletes the mapped one.
+        File.SetLastWriteTimeUtc(_weights, DateTime.UtcNow.AddMinutes(1));
+        var oldFile = Assert.Single(Directory.GetFiles(Cache));
+        Logits(InstructionSet.Portable, false, Cache);
+        Assert.NotEqual(oldFile, Assert.Single(Directory.GetFiles(Cache)));
+        Assert.Equal(before, mapped.Run(Input));
     }
 
     [Fact]
@@ -87,6 +115,8 @@ public sealed class PackedCacheTests : IDisposable
             () => File.WriteAllText(file, "not a cache file"),
         })
         {
+            damage();
+            Assert.Equal(fresh, Logits(InstructionSet.Portable, false, Cache, map: false));
             damage();
             Assert.Equal(fresh, Logits(InstructionSet.Portable, false, Cache));
             Assert.Equal(fresh, Logits(InstructionSet.Portable, false, Cache));
