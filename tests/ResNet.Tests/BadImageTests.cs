@@ -25,9 +25,11 @@ public class BadImageTests
         { "png-color-type", Png(61, 45, depth: 8, color: 5, Deflate(new byte[10])), "corrupt PNG: unsupported color type 5 with bit depth 8" },
         { "png-zero-size", Png(0, 45, depth: 8, color: 2, Deflate(new byte[10])), "corrupt PNG: impossible size 0×45" },
         { "png-bomb-dimensions", Png(100_000, 100_000, depth: 8, color: 2, Deflate(new byte[10])), "100000×100000 = 10000000000 pixels exceeds the limit of 89478485 (possible decompression bomb; raise it with --max-pixels)" },
-        { "png-memory", Png(9000, 9000, depth: 16, color: 6, Deflate(new byte[10])), "decoding this 9000×9000 PNG needs about 1467 MiB, more than the 860 MiB allowed (raise --max-pixels to allow more)" },
+        { "png-memory", Png(9500, 9000, depth: 16, color: 6, Deflate(new byte[10])), "decoding this 9500×9000 PNG needs about 896 MiB, more than the 860 MiB allowed (raise --max-pixels to allow more)" },
         { "png-zlib-bomb", Png(16, 16, depth: 8, color: 2, Deflate(new byte[50_000_000])), "corrupt PNG: image data inflates far past the 784 bytes its dimensions need (a zlib bomb?)" },
         { "png-short-data", Png(16, 16, depth: 8, color: 2, Deflate(new byte[100])), "corrupt PNG: truncated image data" },
+        { "png-bad-filter", Png(16, 16, depth: 8, color: 2, Deflate(Enumerable.Repeat((byte)7, 16 * 49).ToArray())), "corrupt PNG: unknown scanline filter 7" },
+        { "png-no-palette", Png(16, 16, depth: 8, color: 3, Deflate(new byte[16 * 17])), "corrupt PNG: no palette (PLTE) for a palette image" },
         { "png-bad-zlib", Png(16, 16, depth: 8, color: 2, [0x78, 0x9c, 0xff, 0xff, 0xff, 0xff]), "corrupt PNG: corrupt compressed image data" },
         { "jpeg-soi-only", [0xFF, 0xD8, 0xFF], "corrupt JPEG: truncated file (no end-of-image marker)" },
         { "jpeg-cut-segment", [0xFF, 0xD8, 0xFF, 0xE0, 0x00], "corrupt JPEG: truncated segment" },
@@ -47,6 +49,16 @@ public class BadImageTests
         var e = Assert.Throws<InputException>(() => ImageDecoder.Decode(bytes, $"{name}.img"));
         Assert.StartsWith($"{name}.img: {reason}", e.Message);
         Assert.DoesNotContain('\n', e.Message);
+    }
+
+    [Fact]
+    public void IndexPastAShortPaletteIsGrayAsInPil()
+    {
+        // Checked against Pillow: a 2-entry palette pads with the gray ramp, so index 5 is (5, 5, 5).
+        var raw = Enumerable.Range(0, 2).SelectMany(_ => new byte[] { 0, 0, 1, 5, 200 }).ToArray();
+        var png = Png(4, 2, depth: 8, color: 3, Deflate(raw), palette: [10, 20, 30, 40, 50, 60]);
+        var image = ImageDecoder.Decode(png, "short-palette.png");
+        Assert.Equal(new byte[] { 10, 20, 30, 40, 50, 60, 5, 5, 5, 200, 200, 200 }, image.Pixels[..12]);
     }
 
     [Fact]
@@ -79,7 +91,7 @@ public class BadImageTests
     }
 
     /// <summary>A structurally valid PNG (correct CRCs) with the given header and IDAT payload.</summary>
-    internal static byte[] Png(uint width, uint height, byte depth, byte color, byte[] idat)
+    internal static byte[] Png(uint width, uint height, byte depth, byte color, byte[] idat, byte[]? palette = null)
     {
         var ms = new MemoryStream();
         ms.Write([0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A]);
@@ -89,6 +101,7 @@ public class BadImageTests
         ihdr[8] = depth;
         ihdr[9] = color;
         Chunk(ms, "IHDR", ihdr);
+        if (palette != null) Chunk(ms, "PLTE", palette);
         Chunk(ms, "IDAT", idat);
         Chunk(ms, "IEND", []);
         return ms.ToArray();

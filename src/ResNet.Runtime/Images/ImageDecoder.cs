@@ -48,10 +48,10 @@ public static class ImageDecoder
     {
         if (bytes.Length == 0) throw new InputException($"{name}: empty file");
         string format = Format(bytes) ?? throw new InputException($"{name}: not a PNG or JPEG image (the supported formats)");
-        // Structure, sizes and (for PNG) CRCs and inflated size are checked before a decoder allocates anything.
+        // Structure, sizes and (for PNG) CRCs are checked before a decoder allocates anything; PNG image data then
+        // inflates into a buffer its header sizes, JPEG goes to stb_image.
         int width = 0, height = 0;
         long decodeBytes = 0;
-        bool gray16 = false;
         long budget = Math.Max(DefaultMemoryBudget, (long)(DefaultMemoryBudget * ((double)maxPixels / DefaultMaxPixels)));
         void Admit()
         {
@@ -63,23 +63,20 @@ public static class ImageDecoder
         }
         if (format == "PNG")
         {
-            PngStructure.Check(bytes, name, h =>
+            var png = PngStructure.Check(bytes, name, h =>
             {
-                (width, height, gray16) = (h.Width, h.Height, h.BitDepth == 16 && h.ColorType == 0);
-                decodeBytes = h.RawBytes() + (long)h.Width * h.Height * (h.Channels * (h.BitDepth == 16 ? 2 : 1) + 3);
+                (width, height) = (h.Width, h.Height);
+                decodeBytes = h.RawBytes() + (long)h.Width * h.Height * 3;
                 Admit();
             });
+            return PngDecoder.Decode(bytes, png, name);
         }
-        else
-        {
-            var f = JpegStructure.Check(bytes, name);
-            (width, height) = (f.Width, f.Height);
-            decodeBytes = (long)f.Width * f.Height * (f.Components * (f.Progressive ? 3 : 1) + 3);
-            Admit();
-        }
+        var f = JpegStructure.Check(bytes, name);
+        (width, height) = (f.Width, f.Height);
+        decodeBytes = (long)f.Width * f.Height * (f.Components * (f.Progressive ? 3 : 1) + 3);
+        Admit();
         try
         {
-            if (gray16) return DecodeGray16(bytes, name, width, height);
             var result = ImageResult.FromMemory(bytes, ColorComponents.RedGreenBlue);
             if (result?.Data == null || result.Width != width || result.Height != height)
                 throw new InputException($"{name}: corrupt {format} data");
@@ -95,33 +92,4 @@ public static class ImageDecoder
     }
 
     private static string Reason(Exception e) => e.Message.Length is > 0 and < 120 ? Printable.Quote(e.Message.TrimEnd('.'), 120) : e.GetType().Name;
-
-    /// <summary>
-    /// PIL opens 16-bit gray PNGs as 32-bit integer images ("I"), and convert('RGB') clamps those to 0..255
-    /// instead of scaling, so 16-bit gray becomes min(v, 255). stb would scale (v >> 8); reproduce PIL.
-    /// </summary>
-    private static unsafe RgbImage DecodeGray16(byte[] bytes, string name, int width, int height)
-    {
-        {
-            int w, h, comp;
-            var ctx = new StbImage.stbi__context(new MemoryStream(bytes, writable: false));
-            ushort* data = StbImage.stbi__load_and_postprocess_16bit(ctx, &w, &h, &comp, 1);
-            if (data == null || w != width || h != height) throw new InputException($"{name}: corrupt PNG data");
-            try
-            {
-                var rgb = new byte[(long)w * h * 3];
-                for (long i = 0; i < (long)w * h; i++)
-                {
-                    byte v = (byte)Math.Min(data[i], (ushort)255);
-                    rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = v;
-                }
-                return new RgbImage(w, h, rgb);
-            }
-            finally
-            {
-                // stb allocates with Marshal.AllocHGlobal (its Hebron runtime), so this is the matching free.
-                System.Runtime.InteropServices.Marshal.FreeHGlobal((IntPtr)data);
-            }
-        }
-    }
 }

@@ -5,9 +5,8 @@ namespace ResNet.Runtime.Images;
 
 /// <summary>
 /// Checks a PNG's structure before any decoder sees it, as PIL does: signature, IHDR first with legal values,
-/// every chunk inside the file with a correct CRC-32, IDAT present, IEND at the end; and the image data
-/// inflates to no more than its dimensions need (stb_image would otherwise keep growing its buffer for a
-/// zlib bomb). Returns the header.
+/// every chunk inside the file with a correct CRC-32, IDAT present, PLTE where a palette is needed, IEND at
+/// the end. Then inflates the image data into a buffer its dimensions size, so a zlib bomb stops at that size.
 /// </summary>
 internal static class PngStructure
 {
@@ -29,14 +28,18 @@ internal static class PngStructure
         }
     }
 
+    /// <summary>A checked PNG: its header, where its IDAT payloads are, and its palette (empty when none).</summary>
+    public sealed record File(Header Header, List<(int Offset, int Length)> Idat, byte[] Palette);
+
     /// <summary>
-    /// Walks and verifies the chunks, calls <paramref name="admit"/> with the header (the caller's size limits,
-    /// before anything is inflated), then verifies the image data's inflated size.
+    /// Walks and verifies the chunks, then calls <paramref name="admit"/> with the header (the caller's size
+    /// limits, before anything is inflated).
     /// </summary>
-    public static Header Check(byte[] b, string name, Action<Header> admit)
+    public static File Check(byte[] b, string name, Action<Header> admit)
     {
         int pos = 8;
         Header? header = null;
+        byte[] palette = [];
         bool sawIdat = false, sawEnd = false;
         var idat = new List<(int Offset, int Length)>();
         while (pos < b.Length)
@@ -60,6 +63,10 @@ internal static class PngStructure
                     if (header != null) throw Corrupt(name, "two IHDR chunks");
                     header = ParseHeader(data, name);
                     break;
+                case "PLTE":
+                    if (length % 3 != 0 || length == 0 || length > 768) throw Corrupt(name, "PLTE has an impossible size");
+                    palette = data.ToArray();
+                    break;
                 case "IDAT":
                     sawIdat = true;
                     idat.Add((pos + 8, (int)length));
@@ -74,9 +81,9 @@ internal static class PngStructure
         if (header == null) throw Corrupt(name, "no IHDR chunk");
         if (!sawIdat) throw Corrupt(name, "no image data (IDAT)");
         if (!sawEnd) throw Corrupt(name, "truncated file (no IEND chunk)");
+        if (header.Value.ColorType == 3 && palette.Length == 0) throw Corrupt(name, "no palette (PLTE) for a palette image");
         admit(header.Value);
-        CheckInflatedSize(b, idat, header.Value.RawBytes(), name);
-        return header.Value;
+        return new File(header.Value, idat, palette);
     }
 
     private static Header ParseHeader(ReadOnlySpan<byte> d, string name)
@@ -97,27 +104,34 @@ internal static class PngStructure
         return new Header((int)w, (int)h, depth, color, d[12] == 1);
     }
 
-    /// <summary>Inflates the IDAT stream into a discarding counter, stopping as soon as it exceeds what the image needs.</summary>
-    private static void CheckInflatedSize(byte[] b, List<(int Offset, int Length)> idat, long expected, string name)
+    /// <summary>
+    /// The IDAT stream inflated: exactly the filtered scanlines the header implies. A little trailing data is
+    /// ignored, as PIL does; far more is refused as soon as it appears, so nothing grows past the image's size.
+    /// </summary>
+    public static byte[] Inflate(byte[] b, File file, string name)
     {
-        using var z = new ZLibStream(new ChunkStream(b, idat), CompressionMode.Decompress);
-        var buffer = new byte[1 << 16];
-        long total = 0, limit = expected + expected / 8 + 65536; // stb ignores a little trailing data, as PIL does
-        
+        long expected = file.Header.RawBytes();
+        if (expected > Array.MaxLength) throw Corrupt(name, $"{expected} bytes of image data is more than one buffer holds");
+        var raw = new byte[expected];
+        using var z = new ZLibStream(new ChunkStream(b, file.Idat), CompressionMode.Decompress);
         try
         {
-            int n;
-            while ((n = z.Read(buffer)) > 0)
+            int filled = 0, n;
+            while (filled < raw.Length && (n = z.Read(raw, filled, raw.Length - filled)) > 0) filled += n;
+            if (filled < raw.Length) throw Corrupt(name, "truncated image data");
+            var rest = new byte[1 << 16];
+            long extra = 0, allowed = expected / 8 + 65536;
+            while ((n = z.Read(rest)) > 0)
             {
-                total += n;
-                if (total > limit) throw Corrupt(name, $"image data inflates far past the {expected} bytes its dimensions need (a zlib bomb?)");
+                extra += n;
+                if (extra > allowed) throw Corrupt(name, $"image data inflates far past the {expected} bytes its dimensions need (a zlib bomb?)");
             }
         }
         catch (InvalidDataException) { throw Corrupt(name, "corrupt compressed image data"); }
-        if (total < expected) throw Corrupt(name, "truncated image data");
+        return raw;
     }
 
-    private static InputException Corrupt(string name, string reason) => new($"{name}: corrupt PNG: {reason}");
+    public static InputException Corrupt(string name, string reason) => new($"{name}: corrupt PNG: {reason}");
 
     /// <summary>The IDAT chunks' payloads as one stream.</summary>
     private sealed class ChunkStream(byte[] data, List<(int Offset, int Length)> chunks) : Stream
@@ -150,20 +164,41 @@ internal static class PngStructure
     }
 }
 
-/// <summary>CRC-32 (IEEE 802.3, as PNG and zip use), table-driven.</summary>
+/// <summary>
+/// CRC-32 (IEEE 802.3, as PNG and zip use), slicing by 8: eight tables let each step fold in eight bytes with
+/// independent lookups (a photo's CRCs took ~2 ms byte at a time).
+/// </summary>
 internal static class Crc32
 {
-    private static readonly uint[] Table = Enumerable.Range(0, 256).Select(n =>
+    private static readonly uint[] Table = Tables();
+
+    private static uint[] Tables()
     {
-        uint c = (uint)n;
-        for (int k = 0; k < 8; k++) c = (c & 1) != 0 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        return c;
-    }).ToArray();
+        var t = new uint[8 * 256];
+        for (uint n = 0; n < 256; n++)
+        {
+            uint c = n;
+            for (int k = 0; k < 8; k++) c = (c & 1) != 0 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+            t[n] = c;
+        }
+        for (int k = 1; k < 8; k++)
+            for (int n = 0; n < 256; n++) t[k * 256 + n] = (t[(k - 1) * 256 + n] >> 8) ^ t[t[(k - 1) * 256 + n] & 0xFF];
+        return t;
+    }
 
     public static uint Compute(ReadOnlySpan<byte> data)
     {
+        var t = Table;
         uint c = 0xFFFFFFFFu;
-        foreach (byte b in data) c = Table[(c ^ b) & 0xFF] ^ (c >> 8);
+        int i = 0;
+        for (; i + 8 <= data.Length; i += 8)
+        {
+            uint lo = c ^ System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(data[i..]);
+            uint hi = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(data[(i + 4)..]);
+            c = t[7 * 256 + (lo & 0xFF)] ^ t[6 * 256 + ((lo >> 8) & 0xFF)] ^ t[5 * 256 + ((lo >> 16) & 0xFF)] ^ t[4 * 256 + (lo >> 24)]
+              ^ t[3 * 256 + (hi & 0xFF)] ^ t[2 * 256 + ((hi >> 8) & 0xFF)] ^ t[256 + ((hi >> 16) & 0xFF)] ^ t[hi >> 24];
+        }
+        for (; i < data.Length; i++) c = t[(c ^ data[i]) & 0xFF] ^ (c >> 8);
         return c ^ 0xFFFFFFFFu;
     }
 }
