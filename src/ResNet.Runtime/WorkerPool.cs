@@ -106,11 +106,14 @@ public sealed unsafe class WorkerPool : IDisposable
         private readonly int _index;
         private readonly SemaphoreSlim _wake = new(0);
         private int _sleeping;
+        /// <summary>The generation when this worker was created: read on the creating thread, so a Run that starts before the thread does is not missed.</summary>
+        private readonly int _startGeneration;
 
         public Worker(WorkerPool pool, int index)
         {
             _pool = pool;
             _index = index;
+            _startGeneration = pool._generation;
             // Winograd kernels keep up to ~800 KB of transformed tiles on the stack; give workers room to spare.
             Thread = new Thread(Loop, maxStackSize: 16 << 20) { IsBackground = true, Name = $"resnet18 worker {index + 1}" };
         }
@@ -124,10 +127,14 @@ public sealed unsafe class WorkerPool : IDisposable
 
         private void Loop()
         {
-            int seen = _pool._generation;
+            int seen = _startGeneration;
+            // A new pool is usually built long before its first layer (weights load, an image decodes): wait
+            // asleep for it rather than spinning on a core that work may need.
+            bool started = false;
             while (true)
             {
-                int spins = 0;
+                int spins = started ? 0 : SpinsBeforeSleep;
+                started = true;
                 while (_pool._generation == seen)
                 {
                     if (++spins < SpinsBeforeSleep)
@@ -136,8 +143,10 @@ public sealed unsafe class WorkerPool : IDisposable
                         continue;
                     }
                     // Announce the sleep, then look again: the pool either sees the flag and releases us,
-                    // or we see its new generation and take the flag back ourselves.
-                    Volatile.Write(ref _sleeping, 1);
+                    // or we see its new generation and take the flag back ourselves. The announcement must be a
+                    // full fence: a plain store may still sit in this core's store buffer when the generation is
+                    // read, and the pool, reading the flag as 0, would never release us (it hung one start in ~100).
+                    Interlocked.Exchange(ref _sleeping, 1);
                     if (_pool._generation != seen && Interlocked.Exchange(ref _sleeping, 0) == 1) break;
                     _wake.Wait();
                     spins = 0;
