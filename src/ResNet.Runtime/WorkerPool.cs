@@ -65,6 +65,29 @@ public sealed unsafe class WorkerPool : IDisposable
     }
 
     /// <summary>
+    /// Runs <paramref name="prologue"/> over all of [0, prologueCount) on every thread, each writing to its own
+    /// slot (its args' output advanced by thread index × <paramref name="slotFloats"/>), then
+    /// <paramref name="kernel"/> over [0, count) as the three-argument Run does,
+    /// does, each thread reading its own slot (its args' input advanced likewise). No join between the two: a
+    /// thread needs only what it wrote itself.
+    /// </summary>
+    public void Run(delegate*<in KernelArgs, int, int, void> prologue, in KernelArgs prologueArgs, int prologueCount,
+        delegate*<in KernelArgs, int, int, void> kernel, in KernelArgs args, int count, long slotFloats)
+    {
+        _prologue = prologue;
+        _prologueArgs = prologueArgs;
+        _prologueCount = prologueCount;
+        _slotFloats = slotFloats;
+        try { Run(kernel, args, count); }
+        finally { _prologue = null; }
+    }
+
+    private delegate*<in KernelArgs, int, int, void> _prologue;
+    private KernelArgs _prologueArgs;
+    private int _prologueCount;
+    private long _slotFloats;
+
+    /// <summary>
     /// Thread <paramref name="index"/>'s share is the same contiguous range every layer, so the rows (or
     /// channels) a thread wrote are mostly the ones it reads next, from its own cache. (Claiming chunks from one
     /// shared counter moved activations between cores at every layer: 2 threads ran layer1 slower than 1.)
@@ -73,11 +96,19 @@ public sealed unsafe class WorkerPool : IDisposable
     /// </summary>
     private void RunShare(int index)
     {
+        var args = _args;
+        if (_prologue != null)
+        {
+            long slot = index * _slotFloats;
+            var p = _prologueArgs;
+            _prologue(new KernelArgs(p.Input, p.Weights, p.Bias, p.Output + slot, p.Residual), 0, _prologueCount);
+            args = new KernelArgs(args.Input + slot, args.Weights, args.Bias, args.Output, args.Residual);
+        }
         for (int k = 0; k < Threads; k++)
         {
             ref var share = ref _shares[(index + k) % Threads];
             int item;
-            while ((item = Interlocked.Increment(ref share.Next) - 1) < share.End) _kernel(_args, item, item + 1);
+            while ((item = Interlocked.Increment(ref share.Next) - 1) < share.End) _kernel(args, item, item + 1);
         }
     }
 

@@ -74,6 +74,24 @@ public class GoodSpecTests
     }
 
     [Fact]
+    public void InputPassesFollowHowTheirProducerSplitTheThreads()
+    {
+        var (_, result, _) = GeneratorHarness.Run("/arch/resnet18.json", GeneratorHarness.Spec("resnet18.json"));
+        string avx512 = result.GeneratedTrees.Single(t => t.FilePath.EndsWith("ResNet18.Avx512.g.cs")).ToString();
+        string InputPass(string layer)
+        {
+            int at = avx512.IndexOf($"input transform of {layer}:", StringComparison.Ordinal);
+            Assert.True(at >= 0, layer);
+            return avx512.Substring(at, avx512.IndexOf("</summary>", at, StringComparison.Ordinal) - at);
+        }
+        // layer2.0.conv1 (stride 2, more activation than weight bytes) splits rows; layer2.0.conv2's GEMM splits output channels.
+        Assert.Contains("rows first", InputPass("layer2.0.conv2"));
+        Assert.Contains("channel blocks first", InputPass("layer2.1.conv1"));
+        // layer3.0.conv1 has more weight than activation bytes: it splits channels.
+        Assert.Contains("channel blocks first", InputPass("layer3.0.conv2"));
+    }
+
+    [Fact]
     public void LayersLeftOnTheSlowerKernelAreReported()
     {
         // 1024 channels on a 2×2 map: few multiplies per weight, so streaming F(2×2)'s 64 MB of transformed

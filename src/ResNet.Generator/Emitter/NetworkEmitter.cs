@@ -221,12 +221,13 @@ namespace ResNet.Generator.Emitter
                     w.Line($"RunKernel(&{isa}Kernels.{lp.KernelName}, {args}, n * {I(WorkItems(l, isaPlan, lp))});");
                     w.Line("return;");
                     w.Close();
+                    string mainItems = $"n * {I(WinogradEmitter.MainItems(wg, isaPlan.Tensors[l.Output]))}";
                     if (wg.SharedInput)
                     {
-                        w.Line($"RunKernel(&{isa}Kernels.{WinogradEmitter.InputPassName(lp)}, new KernelArgs(Buffer({I(inB)}), null, null, Scratch, null), n * {I(WinogradEmitter.InputItems(wg, isaPlan.Tensors[l.Input]))}, endsLayer: false);");
-                        args = $"new KernelArgs(Scratch, Weights({I(i)}), Bias({I(i)}), Buffer({I(outB)}), {res})";
+                        w.Line($"RunWinograd(&{isa}Kernels.{WinogradEmitter.InputPassName(lp)}, new KernelArgs(Buffer({I(inB)}), null, null, Scratch, null), n * {I(WinogradEmitter.InputItems(wg, isaPlan.Tensors[l.Input]))},");
+                        w.Line($"    &{isa}Kernels.{lp.WinogradName}, new KernelArgs(Scratch, Weights({I(i)}), Bias({I(i)}), Buffer({I(outB)}), {res}), {mainItems}, n);");
                     }
-                    w.Line($"RunKernel(&{isa}Kernels.{lp.WinogradName}, {args}, n * {I(WinogradEmitter.MainItems(wg, isaPlan.Tensors[l.Output]))});");
+                    else w.Line($"RunKernel(&{isa}Kernels.{lp.WinogradName}, {args}, {mainItems});");
                     w.Close();
                 }
                 else

@@ -65,18 +65,22 @@ namespace ResNet.Generator.Emitter
             int k = inL.Channels;
             w.Line("/// <summary>");
             w.Line($"/// Winograd F({wp.M}×{wp.M}) input transform of {layer.Path}: {layer.InShape} into scratch, [position][tile][channel] per image;");
-            w.Line($"/// one work item per tile row ({wp.TilesW} tiles) and channel block: batch × {InputItems(wp, inL)} items.");
+            w.Line($"/// one work item per tile row ({wp.TilesW} tiles) and channel block, {(wp.InputByChannels ? "channel blocks first (the threads split the channels, as the producer did)" : "rows first (the threads split the rows)")}: batch × {InputItems(wp, inL)} items.");
             w.Line("/// </summary>");
             w.Line("[MethodImpl(MethodImplOptions.AggressiveOptimization)]");
             w.Line("[SkipLocalsInit]");
             w.Open($"public static void {InputPassName(plan)}(in KernelArgs args, int begin, int end)");
             w.Line("float* input = args.Input, v = args.Output;");
-            w.Line($"const int TilesW = {I(wp.TilesW)}, Blocks = {I(inL.Blocks)}, ItemsPerImage = {I(InputItems(wp, inL))}, K = {I(k)};");
+            w.Line(wp.InputByChannels
+                ? $"const int TilesW = {I(wp.TilesW)}, TilesH = {I(wp.TilesH)}, ItemsPerImage = {I(InputItems(wp, inL))}, K = {I(k)};"
+                : $"const int TilesW = {I(wp.TilesW)}, Blocks = {I(inL.Blocks)}, ItemsPerImage = {I(InputItems(wp, inL))}, K = {I(k)};");
             w.Line($"const int InImage = {I(inL.ImageFloats)}, InPlane = {I(inL.PlaneFloats)}, InRow = {I(inL.PaddedW * inL.Block)};");
             w.Line($"const int ScratchImage = {I(wp.ScratchImageFloats(k))}, Stride = {I(wp.ScratchStride(k))};");
             w.Line($"{isaPlan.Isa.VectorType}* t = stackalloc {isaPlan.Isa.VectorType}[{I(wp.Positions)}];");
             w.Open("for (int item = begin; item < end; item++)");
-            w.Line("int n = item / ItemsPerImage, th = item % ItemsPerImage / Blocks, icb = item % Blocks;");
+            w.Line(wp.InputByChannels
+                ? "int n = item / ItemsPerImage, icb = item % ItemsPerImage / TilesH, th = item % TilesH;"
+                : "int n = item / ItemsPerImage, th = item % ItemsPerImage / Blocks, icb = item % Blocks;");
             w.Open("for (int tw = 0; tw < TilesW; tw++)");
             w.Line($"float* x = input + n * InImage + icb * InPlane + (th * {I(wp.M)} + {I(inL.PadH - 1)}) * InRow + (tw * {I(wp.M)} + {I(inL.PadW - 1)}) * {I(inL.Block)};");
             w.Line($"float* dst = v + n * ScratchImage + (th * TilesW + tw) * K + icb * {I(inL.Block)};");

@@ -62,8 +62,11 @@ namespace ResNet.Generator.Model
     /// With <see cref="SharedInput"/> the input transform runs once per layer into a scratch buffer (a first
     /// pass, one item per tile row and channel block) instead of once per group inside each item.
     /// <see cref="SplitRows"/>: items go chunk by chunk (see <see cref="LayerPlan.SplitRows"/>).
+    /// <see cref="InputByChannels"/> orders the input pass's items channel block first, for an input whose
+    /// producer split its output channels across the threads: each thread then transforms the channels it
+    /// wrote itself, from its own cache, instead of rows half of which the other core wrote.
     /// </summary>
-    internal sealed record WinogradPlan(int M, int TilesH, int TilesW, int ChunkTiles, int GemmTiles, int OcBlocks, bool SharedInput, bool SplitRows)
+    internal sealed record WinogradPlan(int M, int TilesH, int TilesW, int ChunkTiles, int GemmTiles, int OcBlocks, bool SharedInput, bool SplitRows, bool InputByChannels = false)
     {
         public int Alpha => M + 2;
         public int Positions => Alpha * Alpha;

@@ -23,14 +23,17 @@ namespace ResNet.Generator.Model
             layouts = layouts.Select((l, i) => l with { Buffer = buffers[i] }).ToList();
             var layers = new List<LayerPlan>();
             var keys = new Dictionary<string, string>();
+            // Tensors a convolution wrote split by output channels (each thread a contiguous range of them).
+            var byChannels = new bool[graph.Tensors.Count];
             for (int i = 0; i < graph.Layers.Count; i++)
             {
                 var layer = graph.Layers[i];
+                if (winograd[i] is { SharedInput: true } shared) winograd[i] = shared with { InputByChannels = byChannels[layer.Input] };
                 ConvTile? tile = layer.Kind == LayerKind.Conv ? ChooseTile(layer, isa) : null;
                 string baseName = KernelBaseName(layer, tile);
                 // Buffers do not matter to a kernel (it gets pointers); shapes, halos and the tile do.
                 string Shape(int t) => t >= 0 ? (layouts[t] with { Buffer = -1 }).ToString() : "-";
-                string key = $"{baseName}|{Shape(layer.Input)}|{Shape(layer.Output)}|{Shape(layer.Residual)}|{tile}";
+                string key = $"{baseName}|{Shape(layer.Input)}|{Shape(layer.Output)}|{Shape(layer.Residual)}|{tile}|{winograd[i]}";
                 // Same shape, different halos (a downsampled residual has none, an identity residual has one):
                 // say so in the name rather than numbering variants.
                 string Halo(int t) => t >= 0 ? $"{layouts[t].PadH}{(layouts[t].PadW != layouts[t].PadH ? "x" + layouts[t].PadW : "")}" : "";
@@ -41,6 +44,7 @@ namespace ResNet.Generator.Model
                 keys[name] = key;
                 bool rows = winograd[i]?.SplitRows ?? (layer.Kind == LayerKind.Conv && SplitsRows(layer, 4L * layer.Conv!.Kernel.H * layer.Conv.Kernel.W * layer.Conv.InChannels / layer.Conv.Groups * layer.Conv.OutChannels));
                 layers.Add(new LayerPlan(name, tile, winograd[i], rows));
+                byChannels[layer.Output] = layer.Kind == LayerKind.Conv && !rows;
             }
             // The shared Winograd input transform of the largest layer that uses one, per image.
             int scratch = graph.Layers.Select((l, i) => winograd[i] is WinogradPlan wp && wp.SharedInput
