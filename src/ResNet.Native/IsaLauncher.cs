@@ -40,20 +40,7 @@ internal static unsafe partial class IsaLauncher
         if (image == null) return;
         int fd = MemfdCreate("resnet18-avx512", 1 /* MFD_CLOEXEC */);
         if (fd < 0) return;
-        var buffer = new byte[1 << 20];
-        int n;
-        while ((n = image.Read(buffer)) > 0)
-        {
-            fixed (byte* p = buffer)
-            {
-                for (int done = 0; done < n;)
-                {
-                    nint w = Write(fd, p + done, n - done);
-                    if (w <= 0) { Close(fd); return; }
-                    done += (int)w;
-                }
-            }
-        }
+        if (!WriteImage(fd, image)) { Close(fd); return; }
         var argv = new List<string> { Environment.ProcessPath ?? "resnet18" };
         argv.AddRange(args);
         var envp = new List<string>();
@@ -86,6 +73,11 @@ internal static unsafe partial class IsaLauncher
         var (_, ebx, _, _) = X86Base.CpuId(7, 0);
         const int needed = (1 << 16) | (1 << 17) | (1 << 28) | (1 << 30) | unchecked((int)(1u << 31));
         if ((ebx & needed) != needed) return false;
+        // Enabled by the kernel: the XSAVE features it manages include the AVX-512 state (opmask, ZMM_Hi256,
+        // Hi16_ZMM). arch_prctl answers in microseconds; /proc/cpuinfo, the fallback for kernels before 5.16,
+        // takes about a millisecond (the kernel samples every CPU's clock to print it).
+        ulong features = 0;
+        if (ArchPrctl(ArchGetXcompSupp, &features) == 0) return (features & 0xE0) == 0xE0;
         try
         {
             string flags = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("flags", StringComparison.Ordinal)) ?? "";
@@ -96,6 +88,37 @@ internal static unsafe partial class IsaLauncher
         {
             return false;
         }
+    }
+
+    /// <summary>
+    /// Copies the embedded image into <paramref name="fd"/>: straight from the bytes mapped with this binary when
+    /// the resource is exposed that way (NativeAOT does), so the 7 MB are copied once, by the kernel.
+    /// </summary>
+    private static bool WriteImage(int fd, Stream image)
+    {
+        if (image is UnmanagedMemoryStream mapped)
+            return WriteAll(fd, mapped.PositionPointer, mapped.Length - mapped.Position);
+        var buffer = new byte[1 << 20];
+        int n;
+        while ((n = image.Read(buffer)) > 0)
+        {
+            fixed (byte* p = buffer)
+            {
+                if (!WriteAll(fd, p, n)) return false;
+            }
+        }
+        return true;
+    }
+
+    private static bool WriteAll(int fd, byte* p, long bytes)
+    {
+        for (long done = 0; done < bytes;)
+        {
+            nint w = Write(fd, p + done, (nint)Math.Min(bytes - done, 1 << 30));
+            if (w <= 0) return false;
+            done += w;
+        }
+        return true;
     }
 
     private static void Exec(int fd, List<string> argv, List<string> envp)
@@ -119,6 +142,11 @@ internal static unsafe partial class IsaLauncher
             NativeMemory.Free(e);
         }
     }
+
+    private const int ArchGetXcompSupp = 0x1021;
+
+    [LibraryImport("libc", EntryPoint = "arch_prctl")]
+    private static partial int ArchPrctl(int code, ulong* features);
 
     [LibraryImport("libc", EntryPoint = "memfd_create", StringMarshalling = StringMarshalling.Utf8)]
     private static partial int MemfdCreate(string name, uint flags);

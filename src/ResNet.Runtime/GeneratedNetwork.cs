@@ -85,6 +85,7 @@ public abstract unsafe class GeneratedNetwork : IDisposable
             throw new ArgumentException($"input has {input.Length} floats; expected a multiple of {InputLength} ({Info.Input})", nameof(input));
         if (n > MaxBatch) throw new ArgumentException($"batch of {n} exceeds MaxBatch {MaxBatch}", nameof(input));
         if (output.Length < n * OutputLength) throw new ArgumentException($"output has {output.Length} floats; expected {n * OutputLength}", nameof(output));
+        StackPages.Map();
         Pack(input, n);
         Forward(n);
         Unpack(_outputLayout, _buffers[_outputLayout.Buffer], n, Info.Output.C, output);

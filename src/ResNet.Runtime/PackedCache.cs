@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
-using System.Security.Cryptography;
 using System.Text;
 
 namespace ResNet.Runtime;
@@ -18,8 +17,8 @@ namespace ResNet.Runtime;
 internal static partial class PackedCache
 {
     private static ReadOnlySpan<byte> Magic => "RN18PACK"u8;
-    /// <summary>2: every range starts on a 64-byte boundary (so the file can be mapped in place).</summary>
-    private const int Version = 2;
+    /// <summary>2: every range starts on a 64-byte boundary (so the file can be mapped in place); 3: names hashed with FNV-1a.</summary>
+    private const int Version = 3;
 
     public static string FileFor(string directory, string weightsPath, string network, InstructionSet isa, bool exact, string signature)
     {
@@ -32,7 +31,21 @@ internal static partial class PackedCache
     private static string Family(string weightsPath, string network, InstructionSet isa, bool exact) =>
         $"{network}-{isa.ToString().ToLowerInvariant()}-{(exact ? "exact" : "winograd")}-{Hash(weightsPath)[..12]}-";
 
-    private static string Hash(string text) => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..24].ToLowerInvariant();
+    /// <summary>
+    /// 96 bits of two FNV-1a hashes (different offset bases) of the UTF-8 text, in hex. Names files, guards
+    /// nothing (the header is checked): a cryptographic hash here loaded OpenSSL, ~2 ms of every warm start.
+    /// </summary>
+    private static string Hash(string text)
+    {
+        ulong a = 0xcbf29ce484222325, b = 0x84222325cbf29ce4;
+        foreach (byte c in Encoding.UTF8.GetBytes(text))
+        {
+            a = (a ^ c) * 0x100000001b3;
+            b = (b ^ c) * 0x100000001b3;
+        }
+        b ^= b >> 29; // FNV's last byte reaches only the low bits: mix before taking the high word
+        return $"{a:x16}{(uint)(b * 0x9E3779B97F4A7C15 >> 32):x8}";
+    }
 
     /// <summary>
     /// Maps <paramref name="file"/> read-only if its layout matches <paramref name="layers"/> exactly, returning the
@@ -134,13 +147,26 @@ internal static partial class PackedCache
             File.Move(temp, file, overwrite: true);
             string name = Path.GetFileName(file);
             string family = name[..(name.LastIndexOf('-') + 1)];
-            foreach (var old in Directory.EnumerateFiles(Path.GetDirectoryName(file)!, family + "*.packed"))
-                if (Path.GetFileName(old) != name) File.Delete(old);
+            foreach (var old in Directory.EnumerateFiles(Path.GetDirectoryName(file)!, "*.packed"))
+            {
+                // Superseded: the same family (weights path, network, ISA, mode) with other contents, or any
+                // copy in an older format, whose name this version no longer produces.
+                if (Path.GetFileName(old) != name && (Path.GetFileName(old).StartsWith(family, StringComparison.Ordinal) || IsOlderFormat(old)))
+                    File.Delete(old);
+            }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             try { File.Delete(temp); } catch (Exception) { /* nothing more to do: the cache is an optimisation */ }
         }
+    }
+
+    private static bool IsOlderFormat(string file)
+    {
+        Span<byte> start = stackalloc byte[12];
+        using var handle = File.OpenHandle(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        return RandomAccess.Read(handle, start, 0) == start.Length && start[..8].SequenceEqual(Magic)
+            && BinaryPrimitives.ReadInt32LittleEndian(start[8..]) < Version;
     }
 
     private static int HeaderLength(int layers) => Magic.Length + 8 + 16 * layers;

@@ -159,6 +159,7 @@ public sealed unsafe class WorkerPool : IDisposable
         private void Loop()
         {
             int seen = _startGeneration;
+            StackPages.Map(); // while the caller still loads weights, not during the first layer
             // A new pool is usually built long before its first layer (weights load, an image decodes): wait
             // asleep for it rather than spinning on a core that work may need.
             bool started = false;

@@ -104,6 +104,20 @@ public sealed class PackedCacheTests : IDisposable
     }
 
     [Fact]
+    public void WritingACopyRemovesOlderFormatsOnly()
+    {
+        Directory.CreateDirectory(Cache);
+        string older = Path.Combine(Cache, "ResNet18-avx512-winograd-0123456789ab-0123456789abcdef01234567.packed");
+        File.WriteAllBytes(older, [.. "RN18PACK"u8, 1, 0, 0, 0, 0, 0, 0, 0]); // format 1
+        string foreign = Path.Combine(Cache, "notes.packed");
+        File.WriteAllText(foreign, "not ours");
+        Logits(InstructionSet.Portable, false, Cache);
+        Assert.False(File.Exists(older));
+        Assert.True(File.Exists(foreign));
+        Assert.Equal(2, Directory.GetFiles(Cache).Length);
+    }
+
+    [Fact]
     public void DamagedFileIsAMissAndIsRewritten()
     {
         var fresh = Logits(InstructionSet.Portable, false, Cache);
