@@ -15,7 +15,7 @@ public abstract unsafe class GeneratedNetwork : IDisposable
     private readonly float*[] _weights;
     private readonly float*[] _biases;
     private readonly float* _scratch;
-    private readonly List<IntPtr> _allocations = new();
+    private readonly List<(IntPtr Address, nuint Bytes)> _allocations = new();
     private readonly TensorLayoutInfo _inputLayout, _outputLayout;
     private readonly WorkerPool? _pool;
     private bool _disposed;
@@ -41,11 +41,20 @@ public abstract unsafe class GeneratedNetwork : IDisposable
             throw new ArgumentOutOfRangeException(nameof(options), $"MaxBatch {MaxBatch} × {largest} floats per image exceeds what one buffer can address; use at most {int.MaxValue / largest}");
         _inputLayout = _layout.Tensors[0];
         _outputLayout = _layout.Tensors[info.Layers[^1].Output];
-        _buffers = new float*[_layout.BufferFloats.Length];
-        for (int b = 0; b < _buffers.Length; b++) _buffers[b] = Allocate((long)_layout.BufferFloats[b] * MaxBatch);
         Threads = Math.Max(1, options.Threads);
-        // One scratch slot per image, or per thread when each thread keeps its own transformed input (RunWinograd).
-        _scratch = Allocate((long)_layout.ScratchFloats * Math.Max(MaxBatch, Threads <= PrivateTransformThreads ? Threads : 1));
+        // Every activation buffer, then the scratch, in one zeroed region: a few huge pages rather than thousands
+        // of small ones. The scratch has a slot per image, or per thread when each thread keeps its own
+        // transformed input (RunWinograd).
+        long scratchFloats = (long)_layout.ScratchFloats * Math.Max(MaxBatch, Threads <= PrivateTransformThreads ? Threads : 1);
+        static long Aligned(long floats) => (floats + 15) & ~15L; // 64 bytes
+        float* region = Allocate(_layout.BufferFloats.Sum(f => Aligned((long)f * MaxBatch)) + Aligned(scratchFloats));
+        _buffers = new float*[_layout.BufferFloats.Length];
+        for (int b = 0; b < _buffers.Length; b++)
+        {
+            _buffers[b] = region;
+            region += Aligned((long)_layout.BufferFloats[b] * MaxBatch);
+        }
+        _scratch = region;
         _weights = new float*[info.Layers.Count];
         if (options.Threads > 1) _pool = new WorkerPool(options.Threads);
         _biases = new float*[info.Layers.Count];
@@ -333,8 +342,8 @@ public abstract unsafe class GeneratedNetwork : IDisposable
         _jobs.Clear();
         foreach (var j in jobs)
         {
-            if (_weights[j.Layer] == null) _weights[j.Layer] = Allocate(j.WeightFloats, clear: false);
-            if (_biases[j.Layer] == null) _biases[j.Layer] = Allocate(j.BiasFloats, clear: false);
+            if (_weights[j.Layer] == null) _weights[j.Layer] = Allocate(j.WeightFloats);
+            if (_biases[j.Layer] == null) _biases[j.Layer] = Allocate(j.BiasFloats);
         }
         return jobs;
     }
@@ -373,12 +382,12 @@ public abstract unsafe class GeneratedNetwork : IDisposable
         }
     }
 
-    private float* Allocate(long floats, bool clear = true)
+    /// <summary>Zeroed native memory, freed with the network (halos must start zero; weights are overwritten).</summary>
+    private float* Allocate(long floats)
     {
         nuint bytes = (nuint)(Math.Max(1, floats) * sizeof(float));
         void* p = HugePages.Allocate(bytes);
-        if (clear) NativeMemory.Clear(p, bytes);
-        lock (_allocations) _allocations.Add((IntPtr)p);
+        lock (_allocations) _allocations.Add(((IntPtr)p, bytes));
         return (float*)p;
     }
 
@@ -399,7 +408,7 @@ public abstract unsafe class GeneratedNetwork : IDisposable
         if (_disposed) return;
         _disposed = true;
         _pool?.Dispose();
-        foreach (var p in _allocations) HugePages.Free((void*)p);
+        foreach (var (p, bytes) in _allocations) HugePages.Free((void*)p, bytes);
         _allocations.Clear();
         _mapping?.Dispose();
     }
