@@ -91,7 +91,7 @@ public class BadImageTests
     }
 
     /// <summary>A structurally valid PNG (correct CRCs) with the given header and IDAT payload.</summary>
-    internal static byte[] Png(uint width, uint height, byte depth, byte color, byte[] idat, byte[]? palette = null)
+    internal static byte[] Png(uint width, uint height, byte depth, byte color, byte[] idat, byte[]? palette = null, byte interlace = 0)
     {
         var ms = new MemoryStream();
         ms.Write([0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A]);
@@ -100,6 +100,7 @@ public class BadImageTests
         BinaryPrimitives.WriteUInt32BigEndian(ihdr.AsSpan(4), height);
         ihdr[8] = depth;
         ihdr[9] = color;
+        ihdr[12] = interlace;
         Chunk(ms, "IHDR", ihdr);
         if (palette != null) Chunk(ms, "PLTE", palette);
         Chunk(ms, "IDAT", idat);

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Diagnostics;
 using ResNet.Runtime;
 using ResNet.Runtime.Images;
@@ -56,6 +57,92 @@ public class MutationTests
         if (seed.EndsWith(".npy")) Npy.Parse(bytes, "m.npy");
         else if (seed.EndsWith(".pth")) StateDict.Load(new MemoryStream(bytes), "m.pth").CheckAgainst(TinyResNet.Network.Parameters);
         else ImageNetTransform.ToTensor(ImageNetTransform.ResizeAndCrop(ImageDecoder.Decode(bytes, "m.img")));
+    }
+
+    /// <summary>
+    /// PNGs whose checksums are right but whose contents are hostile, so they get past the structure check into
+    /// the decoder: mutated scanline bytes (filter types included), header fields changed to other legal or
+    /// illegal depths, color types and interlacing, data cut short or padded, palettes cut — each one rebuilt
+    /// with valid CRCs and zlib streams. Every outcome must be an image or the reader's own one-line error.
+    /// </summary>
+    [Theory]
+    [InlineData("rgb8_61x45.png")]
+    [InlineData("palette4_interlaced.png")]
+    [InlineData("gray16_interlaced.png")]
+    [InlineData("rgba16.png")]
+    [InlineData("palette1.png")]
+    public void PngsWithValidChecksumsFailCleanly(string file)
+    {
+        var png = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "fixtures", "images", file));
+        var (ihdr, palette, raw) = Unpack(png);
+        var rng = new Random(file.Aggregate(23, (h, c) => unchecked(h * 31 + c)));
+        int scale = int.TryParse(Environment.GetEnvironmentVariable("RESNET18_MUTATIONS"), out int m) && m > 0 ? m : 1;
+        for (int i = 0; i < 400 * scale; i++)
+        {
+            var header = (byte[])ihdr.Clone();
+            var data = (byte[])raw.Clone();
+            var pal = palette;
+            switch (rng.Next(5))
+            {
+                case 0:
+                    for (int k = rng.Next(1, 16); k > 0; k--) data[rng.Next(data.Length)] = (byte)rng.Next(256);
+                    break;
+                case 1:
+                    header[8] = (byte)new[] { 1, 2, 4, 8, 16, 3 }[rng.Next(6)]; // bit depth
+                    header[9] = (byte)new[] { 0, 2, 3, 4, 6, 1 }[rng.Next(6)]; // color type
+                    header[12] = (byte)rng.Next(3); // interlace
+                    break;
+                case 2:
+                    data = data[..rng.Next(data.Length)];
+                    break;
+                case 3:
+                    data = [.. data, .. new byte[rng.Next(1, 5000)]];
+                    break;
+                default:
+                    pal = palette.Length > 3 ? palette[..(3 * rng.Next(1, palette.Length / 3))] : [1, 2, 3];
+                    header[9] = 3;
+                    header[8] = (byte)new[] { 1, 2, 4, 8 }[rng.Next(4)];
+                    break;
+            }
+            var bytes = BadImageTests.Png(BinaryPrimitives.ReadUInt32BigEndian(header), BinaryPrimitives.ReadUInt32BigEndian(header.AsSpan(4)),
+                header[8], header[9], BadImageTests.Deflate(data), pal.Length > 0 ? pal : null, interlace: header[12]);
+            try
+            {
+                var image = ImageDecoder.Decode(bytes, "m.png");
+                Assert.Equal((long)image.Width * image.Height * 3, image.Pixels.Length);
+            }
+            catch (ResNetException e)
+            {
+                Assert.DoesNotContain('\n', e.Message);
+            }
+            catch (Exception e)
+            {
+                File.WriteAllBytes(Path.Combine(Path.GetTempPath(), $"crash-{file}-{i}"), bytes);
+                Assert.Fail($"{file} mutation {i}: {e.GetType().Name}: {e.Message} (input saved to {Path.GetTempPath()})");
+            }
+        }
+    }
+
+    /// <summary>A PNG's IHDR payload, PLTE payload (empty if none) and inflated IDAT stream.</summary>
+    private static (byte[] Ihdr, byte[] Palette, byte[] Raw) Unpack(byte[] png)
+    {
+        byte[] ihdr = [], palette = [];
+        var idat = new MemoryStream();
+        for (int pos = 8; pos + 12 <= png.Length;)
+        {
+            int length = (int)BinaryPrimitives.ReadUInt32BigEndian(png.AsSpan(pos));
+            string type = System.Text.Encoding.ASCII.GetString(png, pos + 4, 4);
+            var data = png.AsSpan(pos + 8, length).ToArray();
+            if (type == "IHDR") ihdr = data;
+            else if (type == "PLTE") palette = data;
+            else if (type == "IDAT") idat.Write(data);
+            pos += 12 + length;
+        }
+        idat.Position = 0;
+        using var z = new System.IO.Compression.ZLibStream(idat, System.IO.Compression.CompressionMode.Decompress);
+        var raw = new MemoryStream();
+        z.CopyTo(raw);
+        return (ihdr, palette, raw.ToArray());
     }
 
     internal static byte[] Mutate(byte[] src, Random rng)
