@@ -17,14 +17,19 @@ internal static unsafe partial class HugePages
     /// <summary>Zeroed memory of at least <paramref name="bytes"/>, 64-byte aligned; free with <see cref="Free"/> and the same size.</summary>
     public static void* Allocate(nuint bytes)
     {
-        if (bytes < HugePage || !OperatingSystem.IsLinux()) return NativeMemory.AlignedAlloc(bytes, 64) is var p && p != null ? Clear(p, bytes) : throw new OutOfMemoryException();
+        if (bytes < HugePage || !OperatingSystem.IsLinux())
+        {
+            void* p = NativeMemory.AlignedAlloc(bytes, 64); // throws OutOfMemoryException itself
+            NativeMemory.Clear(p, bytes);
+            return p;
+        }
         nuint length = Mapped(bytes);
         // Over-map by one huge page, then trim both ends, for a 2 MiB-aligned start.
         byte* raw = (byte*)Mmap(null, length + HugePage, ProtReadWrite, MapPrivateAnonymous, -1, 0);
         if (raw == (byte*)-1) throw new OutOfMemoryException($"cannot map {length} bytes");
         byte* start = (byte*)(((nuint)raw + HugePage - 1) & ~(HugePage - 1));
         if (start > raw) Munmap(raw, (nuint)(start - raw));
-        nuint tail = (nuint)(raw + length + HugePage - (start + length));
+        nuint tail = (nuint)(raw + HugePage - start); // what the start's alignment left unused at the end
         if (tail > 0) Munmap(start + length, tail);
         Madvise(start, length, MadvHugePage); // advice only: where huge pages are off this fails and nothing changes
         return start;
@@ -37,12 +42,6 @@ internal static unsafe partial class HugePages
     }
 
     private static nuint Mapped(nuint bytes) => (bytes + HugePage - 1) & ~(HugePage - 1);
-
-    private static void* Clear(void* p, nuint bytes)
-    {
-        NativeMemory.Clear(p, bytes);
-        return p;
-    }
 
     [LibraryImport("libc", EntryPoint = "mmap")]
     private static partial void* Mmap(void* address, nuint length, int protection, int flags, int fd, long offset);

@@ -78,8 +78,9 @@ internal static partial class PackedCache
         try
         {
             using var handle = File.OpenHandle(file, FileMode.Open, FileAccess.Read, FileShare.Read);
-            var offsets = Offsets(layers.Select(l => (l.WeightFloats, l.BiasFloats)).ToArray());
-            if (!HeaderMatches(handle, layers.Select(l => (l.WeightFloats, l.BiasFloats)).ToArray(), offsets[^1])) return false;
+            var sizes = layers.Select(l => (l.WeightFloats, l.BiasFloats)).ToArray();
+            var offsets = Offsets(sizes);
+            if (!HeaderMatches(handle, sizes, offsets[^1])) return false;
             // Layers are independent ranges of the file: read them in parallel (a page-cache copy of ~100 MB).
             bool ok = true;
             Parallel.For(0, layers.Length, i =>

@@ -67,13 +67,19 @@ public sealed unsafe class WorkerPool : IDisposable
     /// <summary>
     /// Runs <paramref name="prologue"/> over all of [0, prologueCount) on every thread, each writing to its own
     /// slot (its args' output advanced by thread index × <paramref name="slotFloats"/>), then
-    /// <paramref name="kernel"/> over [0, count) as the three-argument Run does,
-    /// does, each thread reading its own slot (its args' input advanced likewise). No join between the two: a
-    /// thread needs only what it wrote itself.
+    /// <paramref name="kernel"/> over [0, count) as the three-argument Run does, each thread reading its own
+    /// slot (its args' input advanced likewise). No join between the two: a thread needs only what it wrote itself.
     /// </summary>
     public void Run(delegate*<in KernelArgs, int, int, void> prologue, in KernelArgs prologueArgs, int prologueCount,
         delegate*<in KernelArgs, int, int, void> kernel, in KernelArgs args, int count, long slotFloats)
     {
+        if (_workers.Length == 0 || count < 2)
+        {
+            // What the three-argument Run would do alone: this thread, slot 0.
+            prologue(prologueArgs, 0, prologueCount);
+            kernel(args, 0, count);
+            return;
+        }
         _prologue = prologue;
         _prologueArgs = prologueArgs;
         _prologueCount = prologueCount;

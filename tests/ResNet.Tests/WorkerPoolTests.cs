@@ -18,6 +18,42 @@ public class WorkerPoolTests
         await work;
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(37)]
+    public unsafe void EveryThreadRunsThePrologueIntoItsOwnSlotFirst(int items)
+    {
+        // The prologue fills its thread's slot with ones; each item adds what it reads in its thread's slot,
+        // so an item that ran before its thread's prologue, or read another slot, counts 0.
+        const int prologueItems = 16, threads = 2;
+        var slots = new float[threads * prologueItems];
+        var counts = new int[items];
+        for (int round = 0; round < 50; round++)
+        {
+            Array.Clear(slots);
+            Array.Clear(counts);
+            using var pool = new WorkerPool(threads);
+            fixed (float* s = slots)
+            fixed (int* c = counts)
+            {
+                pool.Run(&Fill, new KernelArgs(null, null, null, s, null), prologueItems,
+                    &Add, new KernelArgs(s, (float*)c, null, null, null), items, prologueItems);
+            }
+            Assert.All(counts, n => Assert.Equal(1, n));
+        }
+    }
+
+    private static unsafe void Fill(in KernelArgs args, int begin, int end)
+    {
+        for (int i = begin; i < end; i++) args.Output[i] = 1;
+    }
+
+    /// <summary>counts[item] (the args' weights) += slot[item % 16] (the args' input).</summary>
+    private static unsafe void Add(in KernelArgs args, int begin, int end)
+    {
+        for (int i = begin; i < end; i++) Interlocked.Add(ref *(int*)(args.Weights + i), (int)args.Input[i % 16]);
+    }
+
     private static unsafe void Rounds(int threads, int rounds)
     {
         const int items = 37;

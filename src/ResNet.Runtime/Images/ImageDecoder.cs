@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using StbImageSharp;
 
 namespace ResNet.Runtime.Images;

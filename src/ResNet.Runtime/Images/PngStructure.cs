@@ -193,8 +193,8 @@ internal static class Crc32
         int i = 0;
         for (; i + 8 <= data.Length; i += 8)
         {
-            uint lo = c ^ System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(data[i..]);
-            uint hi = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(data[(i + 4)..]);
+            uint lo = c ^ BinaryPrimitives.ReadUInt32LittleEndian(data[i..]);
+            uint hi = BinaryPrimitives.ReadUInt32LittleEndian(data[(i + 4)..]);
             c = t[7 * 256 + (lo & 0xFF)] ^ t[6 * 256 + ((lo >> 8) & 0xFF)] ^ t[5 * 256 + ((lo >> 16) & 0xFF)] ^ t[4 * 256 + (lo >> 24)]
               ^ t[3 * 256 + (hi & 0xFF)] ^ t[2 * 256 + ((hi >> 8) & 0xFF)] ^ t[256 + ((hi >> 16) & 0xFF)] ^ t[hi >> 24];
         }
