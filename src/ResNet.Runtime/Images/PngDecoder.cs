@@ -9,58 +9,38 @@ namespace ResNet.Runtime.Images;
 /// </summary>
 internal static class PngDecoder
 {
-    private static readonly int[] PassX0 = [0, 4, 0, 2, 0, 1, 0], PassY0 = [0, 0, 4, 0, 2, 0, 1];
-    private static readonly int[] PassDx = [8, 8, 4, 4, 2, 2, 1], PassDy = [8, 8, 8, 4, 4, 2, 2];
-
     public static RgbImage Decode(byte[] bytes, PngStructure.File file, string name)
     {
         var h = file.Header;
         byte[] raw = PngStructure.Inflate(bytes, file, name);
         var rgb = new byte[(long)h.Width * h.Height * 3];
-        if (!h.Interlaced)
-        {
-            Pass(raw, 0, h, file.Palette, h.Width, h.Height, rgb, 0, 0, 1, 1, name);
-            return new RgbImage(h.Width, h.Height, rgb);
-        }
         long at = 0;
-        for (int p = 0; p < 7; p++)
-        {
-            int w = (h.Width - PassX0[p] + PassDx[p] - 1) / PassDx[p], ht = (h.Height - PassY0[p] + PassDy[p] - 1) / PassDy[p];
-            if (w <= 0 || ht <= 0) continue;
-            at = Pass(raw, at, h, file.Palette, w, ht, rgb, PassX0[p], PassY0[p], PassDx[p], PassDy[p], name);
-        }
+        foreach (var pass in h.Passes()) at = Pass(raw, at, h, file.Palette, pass, rgb, name);
         return new RgbImage(h.Width, h.Height, rgb);
     }
 
-    /// <summary>Unfilters one w×ht (sub-)image starting at raw[at] in place and writes its pixels to the grid x0 + i·dx, y0 + j·dy.</summary>
-    private static long Pass(byte[] raw, long at, PngStructure.Header h, byte[] palette, int w, int ht,
-        byte[] rgb, int x0, int y0, int dx, int dy, string name)
+    /// <summary>
+    /// Unfilters one (sub-)image starting at raw[at] in place and writes its pixels to the pass's grid; returns
+    /// where the next pass starts. Each row's filter reads the row above, already unfiltered in place.
+    /// </summary>
+    private static long Pass(byte[] raw, long at, PngStructure.Header h, byte[] palette,
+        (int X0, int Y0, int Dx, int Dy, int Width, int Height) pass, byte[] rgb, string name)
     {
-        int bitsPerPixel = h.Channels * h.BitDepth;
-        int stride = (int)(((long)w * bitsPerPixel + 7) / 8);
-        int bpp = Math.Max(1, bitsPerPixel / 8); // the filters' "corresponding byte to the left"
-        Span<byte> previous = stride <= 4096 ? stackalloc byte[stride] : new byte[stride];
-        previous.Clear();
-        var pixel = new byte[3];
-        for (int y = 0; y < ht; y++, at += stride + 1)
+        int stride = (int)h.Stride(pass.Width);
+        int bpp = Math.Max(1, h.Channels * h.BitDepth / 8); // the filters' "corresponding byte to the left"
+        var zeros = new byte[stride]; // the row above the first
+        for (int y = 0; y < pass.Height; y++, at += stride + 1)
         {
             var line = raw.AsSpan((int)at + 1, stride);
-            Unfilter(raw[at], line, previous, bpp, name);
-            line.CopyTo(previous);
-            long rowStart = ((long)(y0 + y * dy) * h.Width + x0) * 3;
-            if (h.BitDepth == 8 && dx == 1)
+            Unfilter(raw[at], line, y == 0 ? zeros : raw.AsSpan((int)at - stride, stride), bpp, name);
+            long rowStart = ((long)(pass.Y0 + y * pass.Dy) * h.Width + pass.X0) * 3;
+            if (h.BitDepth == 8 && pass.Dx == 1)
             {
-                Convert8(line, h.ColorType, palette, rgb.AsSpan((int)rowStart, w * 3));
+                Convert8(line, h.ColorType, palette, rgb.AsSpan((int)rowStart, pass.Width * 3));
                 continue;
             }
-            for (int x = 0; x < w; x++)
-            {
-                Sample(line, x, h, palette, pixel);
-                long o = rowStart + (long)x * dx * 3;
-                rgb[o] = pixel[0];
-                rgb[o + 1] = pixel[1];
-                rgb[o + 2] = pixel[2];
-            }
+            for (int x = 0; x < pass.Width; x++)
+                Sample(line, x, h, palette, rgb.AsSpan((int)(rowStart + (long)x * pass.Dx * 3), 3));
         }
         return at;
     }

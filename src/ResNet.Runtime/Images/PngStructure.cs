@@ -14,17 +14,34 @@ internal static class PngStructure
     {
         public int Channels => ColorType switch { 0 => 1, 2 => 3, 3 => 1, 4 => 2, _ => 4 };
 
+        /// <summary>Bytes of one filtered scanline of <paramref name="width"/> pixels, without its filter byte.</summary>
+        public long Stride(long width) => (width * Channels * BitDepth + 7) / 8;
+
         /// <summary>Bytes of filtered scanlines the IDAT stream must inflate to (Adam7 passes summed when interlaced).</summary>
         public long RawBytes()
         {
-            int bitsPerPixel = Channels * BitDepth;
-            long Rows(long w, long h) => w == 0 || h == 0 ? 0 : h * (1 + (w * bitsPerPixel + 7) / 8);
-            if (!Interlaced) return Rows(Width, Height);
             long total = 0;
-            int[] x0 = { 0, 4, 0, 2, 0, 1, 0 }, y0 = { 0, 0, 4, 0, 2, 0, 1 }, dx = { 8, 8, 4, 4, 2, 2, 1 }, dy = { 8, 8, 8, 4, 4, 2, 2 };
-            for (int p = 0; p < 7; p++)
-                total += Rows((Width - x0[p] + dx[p] - 1) / dx[p], (Height - y0[p] + dy[p] - 1) / dy[p]);
+            foreach (var p in Passes()) total += p.Height * (1 + Stride(p.Width));
             return total;
+        }
+
+        /// <summary>
+        /// The sub-images the scanlines come in, in stream order, each with the pixel grid it fills (x0 + i·dx,
+        /// y0 + j·dy): the whole image, or Adam7's seven passes less the empty ones.
+        /// </summary>
+        public IEnumerable<(int X0, int Y0, int Dx, int Dy, int Width, int Height)> Passes()
+        {
+            if (!Interlaced)
+            {
+                yield return (0, 0, 1, 1, Width, Height);
+                yield break;
+            }
+            int[] x0 = [0, 4, 0, 2, 0, 1, 0], y0 = [0, 0, 4, 0, 2, 0, 1], dx = [8, 8, 4, 4, 2, 2, 1], dy = [8, 8, 8, 4, 4, 2, 2];
+            for (int p = 0; p < 7; p++)
+            {
+                int w = (Width - x0[p] + dx[p] - 1) / dx[p], h = (Height - y0[p] + dy[p] - 1) / dy[p];
+                if (w > 0 && h > 0) yield return (x0[p], y0[p], dx[p], dy[p], w, h);
+            }
         }
     }
 
