@@ -1,0 +1,100 @@
+using ResNet.Native;
+using Xunit;
+
+namespace ResNet.Tests;
+
+/// <summary>The cached copy of the AVX-512 image the launcher executes (only the published launcher uses it).</summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
+public sealed class ExtractedImageTests : IDisposable
+{
+    private readonly string _root = Directory.CreateTempSubdirectory("extract").FullName;
+    private readonly byte[] _image = Enumerable.Range(0, 100_000).Select(i => (byte)(i * 7 + 3)).ToArray();
+
+    public void Dispose() => Directory.Delete(_root, recursive: true);
+
+    private string Dir => Path.Combine(_root, "resnet18");
+
+    private string ImagePath(string id = "0123456789abcdef") => Path.Combine(Dir, $"resnet18-avx512-{id}");
+
+    /// <summary>Opens (extracting if needed) and returns what the descriptor reads, or null when the cache was refused.</summary>
+    private byte[]? OpenAndRead(string id = "0123456789abcdef")
+    {
+        int fd = ExtractedImage.Open(Dir, id, _image);
+        if (fd < 0) return null;
+        using var handle = new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true);
+        var read = new byte[RandomAccess.GetLength(handle)];
+        RandomAccess.Read(handle, read, 0);
+        return read;
+    }
+
+    [Fact]
+    public void ExtractsOnceOwnerReadExecuteOnlyThenReuses()
+    {
+        Assert.Equal(_image, OpenAndRead());
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserExecute, File.GetUnixFileMode(ImagePath()));
+        Assert.Single(Directory.GetFiles(Dir)); // no temporary left
+        var written = File.GetLastWriteTimeUtc(ImagePath());
+        File.SetLastWriteTimeUtc(ImagePath(), written.AddHours(-1));
+        Assert.Equal(_image, OpenAndRead());
+        Assert.Equal(written.AddHours(-1), File.GetLastWriteTimeUtc(ImagePath())); // reused, not rewritten
+    }
+
+    [Fact]
+    public void ATruncatedOrForeignFileIsReplacedAndASymlinkNotFollowed()
+    {
+        Directory.CreateDirectory(Dir);
+        File.WriteAllBytes(ImagePath(), _image[..1000]);
+        Assert.Equal(_image, OpenAndRead());
+
+        string elsewhere = Path.Combine(_root, "elsewhere");
+        File.WriteAllBytes(elsewhere, new byte[_image.Length]);
+        File.Delete(ImagePath());
+        File.CreateSymbolicLink(ImagePath(), elsewhere);
+        Assert.Equal(_image, OpenAndRead());
+        Assert.Equal(new byte[_image.Length], File.ReadAllBytes(elsewhere));
+        Assert.Null(new FileInfo(ImagePath()).LinkTarget);
+    }
+
+    [Fact]
+    public void ADirectoryOthersCanWriteIsNotUsed()
+    {
+        Directory.CreateDirectory(Dir);
+        File.SetUnixFileMode(Dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
+            | UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute);
+        Assert.Null(OpenAndRead());
+        Assert.Empty(Directory.GetFiles(Dir));
+    }
+
+    [Fact]
+    public void AFileOthersCanWriteIsReplaced()
+    {
+        Directory.CreateDirectory(Dir);
+        File.WriteAllBytes(ImagePath(), _image);
+        File.SetUnixFileMode(ImagePath(), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.OtherWrite);
+        Assert.Equal(_image, OpenAndRead());
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserExecute, File.GetUnixFileMode(ImagePath()));
+    }
+
+    [Fact]
+    public void AnUpgradeRemovesImagesUnusedForAWeekOnly()
+    {
+        Directory.CreateDirectory(Dir);
+        string stale = ImagePath("1111111111111111"), recent = ImagePath("2222222222222222");
+        string weights = Path.Combine(Dir, "ResNet18-avx512-winograd-0-0.packed");
+        foreach (var f in new[] { stale, recent, weights }) File.WriteAllBytes(f, [1]);
+        File.SetLastAccessTimeUtc(stale, DateTime.UtcNow.AddDays(-8));
+        File.SetLastAccessTimeUtc(weights, DateTime.UtcNow.AddDays(-8));
+        Assert.Equal(_image, OpenAndRead());
+        Assert.False(File.Exists(stale));
+        Assert.True(File.Exists(recent)); // another installed version, used in turn: not extracted again and again
+        Assert.True(File.Exists(weights));
+    }
+
+    [Fact]
+    public void TheIdIsTheHashThePublishStepWrote()
+    {
+        Assert.Equal("0123456789abcdef", ExtractedImage.Id(new MemoryStream("0123456789ABCDEF0123456789ABCDEF\n"u8.ToArray())));
+        Assert.Null(ExtractedImage.Id(new MemoryStream("not a hash"u8.ToArray())));
+        Assert.Null(ExtractedImage.Id(null));
+    }
+}
