@@ -1,14 +1,17 @@
 """Image preprocessing fixtures from PIL + torchvision (the reference): PNG files of every color type and bit
 depth (written by a small PNG encoder here, since PIL cannot write 16-bit color, low bit depths or
-interlacing), JPEGs (baseline, progressive, 4:4:4, gray), and for each, what torchvision's ImageNet eval
-transform gives on `Image.open(f).convert('RGB')`:
+interlacing), JPEGs (from PIL: baseline, progressive, 4:4:4, 4:2:2, 4:2:0, gray, CMYK, tiny; from libjpeg-turbo's
+cjpeg, the same library PIL decodes with: 4:4:0, 4:1:1, 3:1 and mixed sampling, restart intervals, RGB, separate
+scans per component), and for each, what PIL and torchvision's ImageNet eval transform give on
+`Image.open(f).convert('RGB')`:
 
-  images.json       per file: SHA-256 of the uint8 224×224×3 Resize(256)+CenterCrop(224) result and of the
-                    float32 3×224×224 tensor after ToTensor+Normalize (exact checks that cost no space)
-  <name>.crop.npy   that uint8 crop itself, for JPEGs (decoders differ, so the check is a bound) and with --large
+  images.json       per file: SHA-256 of the decoded RGB pixels, of the uint8 224×224×3 Resize(256)+CenterCrop(224)
+                    result and of the float32 3×224×224 tensor after ToTensor+Normalize (exact checks that cost no space)
+  <name>.crop.npy   that uint8 crop itself (with --large)
   <name>.tensor.npy the float32 tensor (with --tensors)
 
-    python3 tools/make_image_fixtures.py tests/fixtures/images            # small, checked in
+    python3 tools/make_image_fixtures.py tests/fixtures/images            # small, checked in (needs cjpeg:
+                                                                           #   apt-get install libjpeg-turbo-progs)
     python3 tools/make_image_fixtures.py --large --tensors fixtures/images  # CI: photos and big sizes
 """
 import argparse
@@ -16,7 +19,10 @@ import glob
 import hashlib
 import json
 import os
+import shutil
 import struct
+import subprocess
+import tempfile
 import zlib
 
 import warnings
@@ -123,11 +129,29 @@ def main():
         src.save(f"{args.out}/progressive.jpg", quality=85, progressive=True); add("progressive.jpg")
         src.save(f"{args.out}/q95_444.jpg", quality=95, subsampling=0); add("q95_444.jpg")
         src.convert("L").save(f"{args.out}/gray.jpg", quality=90); add("gray.jpg")
+        src.save(f"{args.out}/q80_422_progressive.jpg", quality=80, subsampling=1, progressive=True); add("q80_422_progressive.jpg")
+        src.convert("CMYK").save(f"{args.out}/cmyk.jpg", quality=90); add("cmyk.jpg")
+        odd = Image.fromarray(noise(rng, 3, 3, 3, 255).astype(np.uint8))  # chroma 2 samples wide: box upsampling
+        odd.save(f"{args.out}/tiny_420.jpg", quality=90, subsampling=2); add("tiny_420.jpg")
+        with tempfile.TemporaryDirectory() as tmp:
+            ppm = f"{tmp}/src.ppm"
+            Image.fromarray(noise(rng, 53, 67, 3, 255).astype(np.uint8)).save(ppm)
+            with open(f"{tmp}/separate.scans", "w") as f:
+                f.write("0;\n1;\n2;\n")
+            for name, opts in [("h1v2_440.jpg", ["-sample", "1x2"]), ("h4v1_411.jpg", ["-sample", "4x1"]),
+                               ("h3v1.jpg", ["-sample", "3x1"]), ("mixed_2x2_1x1_2x1.jpg", ["-sample", "2x2,1x1,2x1"]),
+                               ("restart_3mcu.jpg", ["-restart", "3B"]),
+                               ("restart_progressive.jpg", ["-restart", "1", "-progressive", "-sample", "2x2"]),
+                               ("rgb_components.jpg", ["-rgb"]), ("separate_scans.jpg", ["-scans", f"{tmp}/separate.scans"])]:
+                subprocess.run(["cjpeg", "-quality", "85", *opts, "-outfile", f"{args.out}/{name}", ppm], check=True)
+                add(name)
     else:
         for photo in sorted(glob.glob("/usr/share/darknet/data/*.jpg")):
             name = os.path.basename(photo)
             Image.open(photo).save(f"{args.out}/{name}")  # a copy re-encoded by libjpeg: baseline
             add(name)
+            shutil.copyfile(photo, f"{args.out}/original_{name}")  # as the camera wrote it (some are 4:4:0)
+            add(f"original_{name}")
             Image.open(photo).save(f"{args.out}/progressive_{name}", quality=92, progressive=True); add(f"progressive_{name}")
             Image.open(photo).save(f"{args.out}/{name[:-4]}.png"); add(f"{name[:-4]}.png")
 
@@ -136,11 +160,13 @@ def main():
         img = Image.open(f"{args.out}/{name}").convert("RGB")
         crop = np.ascontiguousarray(np.asarray(RESIZE_CROP(img), dtype=np.uint8))
         tensor = np.ascontiguousarray(FULL(img).numpy().astype(np.float32))
-        if args.large or name.endswith(".jpg"):
+        if args.large:
             np.save(f"{args.out}/{name}.crop.npy", crop)
         if args.tensors:
             np.save(f"{args.out}/{name}.tensor.npy", tensor)
-        meta.append({"file": name, "size": list(img.size), "crop_sha256": hashlib.sha256(crop.tobytes()).hexdigest(),
+        meta.append({"file": name, "size": list(img.size),
+                     "rgb_sha256": hashlib.sha256(np.ascontiguousarray(np.asarray(img, dtype=np.uint8)).tobytes()).hexdigest(),
+                     "crop_sha256": hashlib.sha256(crop.tobytes()).hexdigest(),
                      "tensor_sha256": hashlib.sha256(tensor.tobytes()).hexdigest()})
     with open(f"{args.out}/images.json", "w") as f:
         json.dump(meta, f, indent=1)

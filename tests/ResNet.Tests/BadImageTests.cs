@@ -39,8 +39,45 @@ public class BadImageTests
         { "jpeg-lossless", Jpeg([0xFF, 0xC3, 0x00, 0x0B, 8, 0, 16, 0, 16, 1, 1, 0x11, 0]), "unsupported JPEG coding (SOF3: lossless, hierarchical or arithmetic); baseline and progressive are supported" },
         { "jpeg-bomb", Jpeg([0xFF, 0xC0, 0x00, 0x11, 8, 0xEA, 0x60, 0xEA, 0x60, 3, 1, 0x11, 0, 2, 0x11, 0, 3, 0x11, 0, 0xFF, 0xDA, 0x00, 0x02, 0xFF, 0xD9]), "60000×60000 = 3600000000 pixels exceeds the limit of 89478485 (possible decompression bomb; raise it with --max-pixels)" },
         { "jpeg-no-frame", Jpeg([0xFF, 0xDA, 0x00, 0x02, 0xFF, 0xD9]), "corrupt JPEG: scan before the frame header" },
-        { "jpeg-garbage-scan", Jpeg([0xFF, 0xC0, 0x00, 0x0B, 8, 0, 16, 0, 16, 1, 1, 0x11, 0, 0xFF, 0xDA, 0x00, 0x02, 0x12, 0x34, 0xFF, 0xD9]), "corrupt JPEG data" },
+        { "jpeg-garbage-scan", Jpeg([0xFF, 0xC0, 0x00, 0x0B, 8, 0, 16, 0, 16, 1, 1, 0x11, 0, 0xFF, 0xDA, 0x00, 0x02, 0x12, 0x34, 0xFF, 0xD9]), "corrupt JPEG data: scan header with 0 components in 0 bytes" },
+        { "jpeg-12-bit", Jpeg([0xFF, 0xC1, 0x00, 0x0B, 12, 0, 16, 0, 16, 1, 1, 0x11, 0, 0xFF, 0xDA, 0x00, 0x02, 0xFF, 0xD9]), "unsupported JPEG: 12-bit samples (8-bit JPEG is supported)" },
+        { "jpeg-fractional-sampling", Jpeg([0xFF, 0xC0, 0x00, 0x11, 8, 0, 16, 0, 16, 3, 1, 0x31, 0, 2, 0x21, 0, 3, 0x11, 0, 0xFF, 0xDA, 0x00, 0x02, 0xFF, 0xD9]), "unsupported JPEG: fractional sampling factors" },
+        { "jpeg-data-ends-early", CutEntropyData(GoodJpeg), "corrupt JPEG data: entropy-coded data ends early" },
+        { "jpeg-wrong-restart", RenumberFirstRestart(File.ReadAllBytes(Path.Combine(Fixtures.Dir("images"), "restart_3mcu.jpg"))), "corrupt JPEG data: expected restart marker RST0" },
+        { "jpeg-scan-bomb", RepeatLastScan(File.ReadAllBytes(Path.Combine(Fixtures.Dir("images"), "progressive.jpg")), 500), "JPEG with more than 500 scans refused (possible decoding-time bomb)" },
     };
+
+    /// <summary>Keeps the headers and the end-of-image marker but only the first quarter of the scan's data.</summary>
+    private static byte[] CutEntropyData(byte[] jpeg)
+    {
+        int sos = LastIndexOfMarker(jpeg, 0xDA);
+        int dataStart = sos + 2 + BinaryPrimitives.ReadUInt16BigEndian(jpeg.AsSpan(sos + 2));
+        int keep = (jpeg.Length - 2 - dataStart) / 4;
+        return [.. jpeg[..(dataStart + keep)], 0xFF, 0xD9];
+    }
+
+    private static byte[] RenumberFirstRestart(byte[] jpeg)
+    {
+        var copy = (byte[])jpeg.Clone();
+        int sos = LastIndexOfMarker(copy, 0xDA);
+        int at = Enumerable.Range(sos, copy.Length - sos - 1).First(i => copy[i] == 0xFF && copy[i + 1] == 0xD0);
+        copy[at + 1] = 0xD5;
+        return copy;
+    }
+
+    /// <summary>The last scan (a refinement) sent again and again: each pass walks every block.</summary>
+    private static byte[] RepeatLastScan(byte[] jpeg, int times)
+    {
+        int sos = LastIndexOfMarker(jpeg, 0xDA);
+        var scan = jpeg[sos..^2];
+        var output = new List<byte>(jpeg[..^2]);
+        for (int i = 0; i < times; i++) output.AddRange(scan);
+        output.AddRange(jpeg[^2..]);
+        return [.. output];
+    }
+
+    private static int LastIndexOfMarker(byte[] jpeg, byte marker) =>
+        Enumerable.Range(0, jpeg.Length - 1).Last(i => jpeg[i] == 0xFF && jpeg[i + 1] == marker);
 
     [Theory]
     [MemberData(nameof(Cases))]

@@ -1,5 +1,3 @@
-using StbImageSharp;
-
 namespace ResNet.Runtime.Images;
 
 /// <summary>
@@ -48,7 +46,7 @@ public static class ImageDecoder
         if (bytes.Length == 0) throw new InputException($"{name}: empty file");
         string format = Format(bytes) ?? throw new InputException($"{name}: not a PNG or JPEG image (the supported formats)");
         // Structure, sizes and (for PNG) CRCs are checked before a decoder allocates anything; PNG image data then
-        // inflates into a buffer its header sizes, JPEG goes to stb_image.
+        // inflates into a buffer its header sizes.
         int width = 0, height = 0;
         long decodeBytes = 0;
         long budget = Math.Max(DefaultMemoryBudget, (long)(DefaultMemoryBudget * ((double)maxPixels / DefaultMaxPixels)));
@@ -76,19 +74,13 @@ public static class ImageDecoder
         Admit();
         try
         {
-            var result = ImageResult.FromMemory(bytes, ColorComponents.RedGreenBlue);
-            if (result?.Data == null || result.Width != width || result.Height != height)
-                throw new InputException($"{name}: corrupt {format} data");
-            return new RgbImage(result.Width, result.Height, result.Data);
+            return JpegDecoder.Decode(bytes, name);
         }
         catch (InputException) { throw; }
-        catch (Exception e) when (e is not OutOfMemoryException)
+        catch (Exception e) when (e is IndexOutOfRangeException or ArgumentException or OverflowException)
         {
-            // stb_image reports failures as plain Exceptions with its reason string; anything else it throws on
-            // hostile input (index errors and the like) is the same verdict: this file cannot be decoded.
-            throw new InputException($"{name}: corrupt {format} data ({Reason(e)})");
+            // The decoder checks what it reads; these are a safety net, and the verdict would be the same.
+            throw new InputException($"{name}: corrupt {format} data ({e.GetType().Name})");
         }
     }
-
-    private static string Reason(Exception e) => e.Message.Length is > 0 and < 120 ? Printable.Quote(e.Message.TrimEnd('.'), 120) : e.GetType().Name;
 }

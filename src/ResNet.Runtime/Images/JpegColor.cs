@@ -1,0 +1,185 @@
+namespace ResNet.Runtime.Images;
+
+/// <summary>
+/// From decoded component planes to RGB, as libjpeg-turbo (jdsample.c, jdcolor.c) and then PIL's
+/// <c>convert('RGB')</c> do it: "fancy" triangle-filter upsampling for 2:1 chroma (rows beyond the image repeat
+/// its first or last row), box replication for other integral factors, YCbCr → RGB through libjpeg's 16-bit
+/// fixed-point tables, gray replicated, and CMYK (which PIL reads with Adobe's inverted polarity) combined
+/// with K the way PIL does.
+/// </summary>
+internal static unsafe class JpegColor
+{
+    public enum Space { Gray, YCbCr, Rgb, Cmyk, Ycck }
+
+    private const int ScaleBits = 16, OneHalf = 1 << (ScaleBits - 1);
+    private static readonly int[] CrToR = new int[256], CbToB = new int[256], CrToG = new int[256], CbToG = new int[256];
+
+    static JpegColor()
+    {
+        static int Fix(double x) => (int)(x * (1 << ScaleBits) + 0.5);
+        for (int i = 0; i < 256; i++)
+        {
+            int x = i - 128;
+            CrToR[i] = (Fix(1.40200) * x + OneHalf) >> ScaleBits;
+            CbToB[i] = (Fix(1.77200) * x + OneHalf) >> ScaleBits;
+            CrToG[i] = -Fix(0.71414) * x;
+            CbToG[i] = -Fix(0.34414) * x + OneHalf;
+        }
+    }
+
+    public static RgbImage ToRgb(JpegDecoder.Component[] components, int width, int height, int maxH, int maxV, Space space)
+    {
+        var rgb = GC.AllocateUninitializedArray<byte>(checked(width * height * 3));
+        int n = components.Length;
+        // One upsampled row per component (2 samples of slack: fancy 2:1 writes pairs).
+        var rows = new byte[n][];
+        for (int i = 0; i < n; i++) rows[i] = new byte[width + 2 * maxH];
+        var sources = new byte[n][];
+        var offsets = new int[n];
+        fixed (byte* output = rgb)
+        {
+            for (int y = 0; y < height; y++)
+            {
+                for (int i = 0; i < n; i++)
+                    (sources[i], offsets[i]) = Upsample(components[i], y, maxH, maxV, width, rows[i]);
+                byte* o = output + (long)y * width * 3;
+                fixed (byte* c0 = &sources[0][offsets[0]])
+                {
+                    if (n == 1)
+                    {
+                        for (int x = 0; x < width; x++) o[3 * x] = o[3 * x + 1] = o[3 * x + 2] = c0[x];
+                        continue;
+                    }
+                    fixed (byte* c1 = &sources[1][offsets[1]])
+                    fixed (byte* c2 = &sources[2][offsets[2]])
+                    {
+                        if (n == 3) Convert3(space, c0, c1, c2, o, width);
+                        else fixed (byte* c3 = &sources[3][offsets[3]]) Convert4(space, c0, c1, c2, c3, o, width);
+                    }
+                }
+            }
+        }
+        return new RgbImage(width, height, rgb);
+    }
+
+    private static void Convert3(Space space, byte* y, byte* cb, byte* cr, byte* o, int width)
+    {
+        if (space == Space.Rgb)
+        {
+            for (int x = 0; x < width; x++) (o[3 * x], o[3 * x + 1], o[3 * x + 2]) = (y[x], cb[x], cr[x]);
+            return;
+        }
+        fixed (int* crr = CrToR, cbb = CbToB, crg = CrToG, cbg = CbToG)
+        {
+            for (int x = 0; x < width; x++)
+            {
+                int l = y[x], b = cb[x], r = cr[x];
+                o[3 * x] = Clamp(l + crr[r]);
+                o[3 * x + 1] = Clamp(l + ((cbg[b] + crg[r]) >> ScaleBits));
+                o[3 * x + 2] = Clamp(l + cbb[b]);
+            }
+        }
+    }
+
+    private static void Convert4(Space space, byte* c0, byte* c1, byte* c2, byte* k, byte* o, int width)
+    {
+        for (int x = 0; x < width; x++)
+        {
+            int c = c0[x], m = c1[x], ye = c2[x];
+            if (space == Space.Ycck)
+            {
+                // libjpeg's YCCK → CMYK: the YCbCr → RGB conversion, inverted.
+                int l = c0[x], b = c1[x], r = c2[x];
+                c = 255 - Clamp(l + CrToR[r]);
+                m = 255 - Clamp(l + ((CbToG[b] + CrToG[r]) >> ScaleBits));
+                ye = 255 - Clamp(l + CbToB[b]);
+            }
+            // PIL reads JPEG CMYK inverted ("CMYK;I"), then converts to RGB as nk - c·nk/255 with nk = 255 - k.
+            int nk = k[x]; // 255 - (255 - k)
+            o[3 * x] = (byte)(nk - MulDiv255(255 - c, nk));
+            o[3 * x + 1] = (byte)(nk - MulDiv255(255 - m, nk));
+            o[3 * x + 2] = (byte)(nk - MulDiv255(255 - ye, nk));
+        }
+    }
+
+    private static int MulDiv255(int a, int b)
+    {
+        int t = a * b + 128;
+        return ((t >> 8) + t) >> 8;
+    }
+
+    private static byte Clamp(int v) => (byte)Math.Clamp(v, 0, 255);
+
+    /// <summary>Component row for output row y: a plane row itself, or the row computed into <paramref name="row"/>.</summary>
+    private static (byte[] Source, int Offset) Upsample(JpegDecoder.Component c, int y, int maxH, int maxV, int width, byte[] row)
+    {
+        int hx = maxH / c.H, vx = maxV / c.V, stride = c.Stride;
+        var plane = c.Plane;
+        if (hx == 1 && vx == 1) return (plane, y * stride);
+        int cy = y / vx;
+        bool fancyH = hx == 2 && c.Width > 2;
+        if ((hx == 2 && vx == 1 && fancyH) || (hx == 1 && vx == 2) || (hx == 2 && vx == 2 && fancyH))
+        {
+            fixed (byte* p = plane, o = row)
+            {
+                byte* near = p + cy * stride;
+                if (vx == 1)
+                {
+                    H2V1(near, o, c.Width);
+                    return (row, 0);
+                }
+                // The other row of the pair's filter: above for the upper output row, below for the lower one,
+                // the image's own first or last row past its edge (libjpeg's context rows).
+                int farY = y % 2 == 0 ? Math.Max(cy - 1, 0) : Math.Min(cy + 1, c.Height - 1);
+                byte* far = p + farY * stride;
+                if (hx == 1) H1V2(near, far, o, c.Width, y % 2 == 0 ? 1 : 2);
+                else H2V2(near, far, o, c.Width);
+            }
+            return (row, 0);
+        }
+        // Box: replicate each sample hx times (libjpeg's h2v1/h2v2 and generic integral upsampling).
+        int from = cy * stride;
+        for (int x = 0; x < width; x++) row[x] = plane[from + x / hx];
+        return (row, 0);
+    }
+
+    private static void H2V1(byte* i, byte* o, int w)
+    {
+        int v = i[0];
+        o[0] = (byte)v;
+        o[1] = (byte)((v * 3 + i[1] + 2) >> 2);
+        for (int x = 1; x < w - 1; x++)
+        {
+            v = i[x] * 3;
+            o[2 * x] = (byte)((v + i[x - 1] + 1) >> 2);
+            o[2 * x + 1] = (byte)((v + i[x + 1] + 2) >> 2);
+        }
+        v = i[w - 1];
+        o[2 * w - 2] = (byte)((v * 3 + i[w - 2] + 1) >> 2);
+        o[2 * w - 1] = (byte)v;
+    }
+
+    private static void H1V2(byte* near, byte* far, byte* o, int w, int bias)
+    {
+        for (int x = 0; x < w; x++) o[x] = (byte)((near[x] * 3 + far[x] + bias) >> 2);
+    }
+
+    private static void H2V2(byte* near, byte* far, byte* o, int w)
+    {
+        int thisSum = near[0] * 3 + far[0], nextSum = near[1] * 3 + far[1];
+        o[0] = (byte)((thisSum * 4 + 8) >> 4);
+        o[1] = (byte)((thisSum * 3 + nextSum + 7) >> 4);
+        int lastSum = thisSum;
+        thisSum = nextSum;
+        for (int x = 1; x < w - 1; x++)
+        {
+            nextSum = near[x + 1] * 3 + far[x + 1];
+            o[2 * x] = (byte)((thisSum * 3 + lastSum + 8) >> 4);
+            o[2 * x + 1] = (byte)((thisSum * 3 + nextSum + 7) >> 4);
+            lastSum = thisSum;
+            thisSum = nextSum;
+        }
+        o[2 * w - 2] = (byte)((thisSum * 3 + lastSum + 8) >> 4);
+        o[2 * w - 1] = (byte)((thisSum * 4 + 7) >> 4);
+    }
+}

@@ -1,0 +1,394 @@
+using System.Buffers.Binary;
+
+namespace ResNet.Runtime.Images;
+
+/// <summary>
+/// Baseline and progressive Huffman JPEG (8-bit, 1, 3 or 4 components, any integral sampling factors, restart
+/// intervals), decoded the way PIL's libjpeg-turbo decodes it for torchvision: islow IDCT (<see cref="JpegIdct"/>),
+/// fancy upsampling and libjpeg's color conversion tables (<see cref="JpegColor"/>), so the RGB pixels are the
+/// same bytes. Not reproduced: libjpeg's block smoothing of progressive images whose scans leave the low AC bits
+/// unrefined (encoders' standard scripts refine every bit), and its habit of painting data that ends early gray,
+/// which is refused here instead. The file's marker structure has been checked by <see cref="JpegStructure"/>.
+/// </summary>
+internal sealed unsafe class JpegDecoder
+{
+    /// <summary>Zigzag position → natural position, with libjpeg's 16 extra entries that absorb corrupt runs.</summary>
+    private static readonly byte[] NaturalOrder =
+    [
+        0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28,
+        35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
+        63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63,
+    ];
+
+    internal sealed class Component(int id, int h, int v, int quantIndex)
+    {
+        public readonly int Id = id, H = h, V = v, QuantIndex = quantIndex;
+        public int[]? Quant;            // latched at the component's first scan, natural order
+        public int Width, Height;       // samples: ceil(image size × factor / max factor)
+        public int BlocksW, BlocksH;    // blocks covering the whole MCU grid (the plane's size / 8)
+        public int OwnBlocksW, OwnBlocksH; // blocks a non-interleaved scan codes: ceil(Width / 8) × ceil(Height / 8)
+        public byte[] Plane = [];       // BlocksW·8 × BlocksH·8 samples
+        public short[]? Coefficients;   // progressive only: 64 per block
+        public int DcPrediction;
+        public JpegHuffmanTable? Dc, Ac;
+        public int Stride => BlocksW * 8;
+    }
+
+    private readonly byte[] _data;
+    private readonly string _name;
+    private readonly int[]?[] _quant = new int[4][];
+    private readonly JpegHuffmanTable?[] _dcTables = new JpegHuffmanTable[4], _acTables = new JpegHuffmanTable[4];
+    private Component[] _components = [];
+    private int _width, _height, _maxH, _maxV, _mcusX, _mcusY, _restartInterval, _scans;
+
+    /// <summary>
+    /// Every scan walks all of its blocks, so a small file of many tiny scans is a decoding-time bomb. Encoders'
+    /// progressive scripts use about ten; TurboJPEG's own scan limit is this one.
+    /// </summary>
+    private const int MaxScans = 500;
+    private bool _progressive, _sawJfif, _sawAdobe;
+    private int _adobeTransform;
+
+    private JpegDecoder(byte[] data, string name) => (_data, _name) = (data, name);
+
+    public static RgbImage Decode(byte[] data, string name) => new JpegDecoder(data, name).Run();
+
+    private InputException Corrupt(string reason) => new($"{_name}: corrupt JPEG data: {reason}");
+
+    private RgbImage Run()
+    {
+        int pos = 2;
+        while (true)
+        {
+            if (pos + 1 >= _data.Length) throw Corrupt("no end-of-image marker");
+            if (_data[pos] != 0xFF) { pos++; continue; } // garbage between segments: libjpeg skips it too
+            byte marker = _data[pos + 1];
+            if (marker is 0xFF or 0x00) { pos++; continue; }
+            if (marker == 0xD9) break;
+            if (marker is 0x01 or (>= 0xD0 and <= 0xD7)) { pos += 2; continue; }
+            int length = BinaryPrimitives.ReadUInt16BigEndian(_data.AsSpan(pos + 2));
+            var segment = _data.AsSpan(pos + 4, length - 2);
+            pos += 2 + length;
+            switch (marker)
+            {
+                case 0xC0 or 0xC1 or 0xC2: Frame(segment, marker == 0xC2); break;
+                case 0xC4: HuffmanTables(segment); break;
+                case 0xDB: QuantTables(segment); break;
+                case 0xDD:
+                    if (segment.Length < 2) throw Corrupt("short DRI segment");
+                    _restartInterval = BinaryPrimitives.ReadUInt16BigEndian(segment);
+                    break;
+                case 0xE0: _sawJfif |= segment.Length >= 14 && segment[..5].SequenceEqual("JFIF\0"u8); break;
+                case 0xEE:
+                    if (segment.Length >= 12 && segment[..5].SequenceEqual("Adobe"u8)) (_sawAdobe, _adobeTransform) = (true, segment[11]);
+                    break;
+                case 0xDA:
+                    pos = Scan(segment, pos);
+                    // Past the scan's data to the next marker (fill bytes and stray RSTn are handled above).
+                    while (pos + 1 < _data.Length && !(_data[pos] == 0xFF && _data[pos + 1] != 0x00)) pos++;
+                    break;
+            }
+        }
+        if (_components.Length == 0) throw Corrupt("no frame header");
+        if (_progressive)
+            foreach (var c in _components) TransformAll(c);
+        return JpegColor.ToRgb(_components, _width, _height, _maxH, _maxV, ColorSpace());
+    }
+
+    /// <summary>The encoded color space as libjpeg infers it (JFIF and Adobe markers, then component ids).</summary>
+    private JpegColor.Space ColorSpace()
+    {
+        var c = _components;
+        if (c.Length == 1) return JpegColor.Space.Gray;
+        if (c.Length == 4) return _sawAdobe && _adobeTransform != 0 ? JpegColor.Space.Ycck : JpegColor.Space.Cmyk; // 2, or unknown
+        if (_sawJfif) return JpegColor.Space.YCbCr;
+        if (_sawAdobe) return _adobeTransform == 0 ? JpegColor.Space.Rgb : JpegColor.Space.YCbCr;
+        return c[0].Id == 'R' && c[1].Id == 'G' && c[2].Id == 'B' ? JpegColor.Space.Rgb : JpegColor.Space.YCbCr;
+    }
+
+    private void Frame(ReadOnlySpan<byte> s, bool progressive)
+    {
+        if (_components.Length != 0) throw Corrupt("two frame headers");
+        if (s[0] != 8) throw new InputException($"{_name}: unsupported JPEG: {s[0]}-bit samples (8-bit JPEG is supported)");
+        _height = BinaryPrimitives.ReadUInt16BigEndian(s[1..]);
+        _width = BinaryPrimitives.ReadUInt16BigEndian(s[3..]);
+        _progressive = progressive;
+        int n = s[5];
+        _components = new Component[n];
+        for (int i = 0; i < n; i++)
+        {
+            var p = s.Slice(6 + 3 * i, 3);
+            int h = p[1] >> 4, v = p[1] & 15;
+            if (h is < 1 or > 4 || v is < 1 or > 4) throw Corrupt($"sampling factors {h}×{v} (1 to 4 allowed)");
+            if (p[2] > 3) throw Corrupt($"quantization table {p[2]} (0 to 3 allowed)");
+            _components[i] = new Component(p[0], h, v, p[2]);
+        }
+        _maxH = _components.Max(c => c.H);
+        _maxV = _components.Max(c => c.V);
+        if (_components.Any(c => _maxH % c.H != 0 || _maxV % c.V != 0))
+            throw new InputException($"{_name}: unsupported JPEG: fractional sampling factors (libjpeg does not decode them either)");
+        _mcusX = (_width + 8 * _maxH - 1) / (8 * _maxH);
+        _mcusY = (_height + 8 * _maxV - 1) / (8 * _maxV);
+        foreach (var c in _components)
+        {
+            c.Width = (int)(((long)_width * c.H + _maxH - 1) / _maxH);
+            c.Height = (int)(((long)_height * c.V + _maxV - 1) / _maxV);
+            c.OwnBlocksW = (c.Width + 7) / 8;
+            c.OwnBlocksH = (c.Height + 7) / 8;
+            c.BlocksW = _mcusX * c.H;
+            c.BlocksH = _mcusY * c.V;
+            c.Plane = GC.AllocateUninitializedArray<byte>(c.BlocksW * 8 * c.BlocksH * 8);
+            if (progressive) c.Coefficients = new short[(long)c.BlocksW * c.BlocksH * 64];
+        }
+    }
+
+    private void QuantTables(ReadOnlySpan<byte> s)
+    {
+        while (s.Length > 0)
+        {
+            int precision = s[0] >> 4, index = s[0] & 15;
+            int size = precision == 0 ? 64 : 128;
+            if (index > 3 || precision > 1 || s.Length < 1 + size) throw Corrupt("bad quantization table");
+            var table = new int[64];
+            for (int k = 0; k < 64; k++)
+                table[NaturalOrder[k]] = precision == 0 ? s[1 + k] : BinaryPrimitives.ReadUInt16BigEndian(s[(1 + 2 * k)..]);
+            _quant[index] = table;
+            s = s[(1 + size)..];
+        }
+    }
+
+    private void HuffmanTables(ReadOnlySpan<byte> s)
+    {
+        while (s.Length > 0)
+        {
+            if (s.Length < 17) throw Corrupt("short Huffman table");
+            int cls = s[0] >> 4, index = s[0] & 15;
+            if (cls > 1 || index > 3) throw Corrupt("bad Huffman table class or index");
+            var counts = s.Slice(1, 16);
+            int total = 0;
+            foreach (var n in counts) total += n;
+            if (total > 256 || s.Length < 17 + total) throw Corrupt("bad Huffman table size");
+            var table = new JpegHuffmanTable(counts, s.Slice(17, total), cls == 0, Corrupt);
+            (cls == 0 ? _dcTables : _acTables)[index] = table;
+            s = s[(17 + total)..];
+        }
+    }
+
+    /// <summary>Decodes one scan; returns where its entropy-coded data stopped being read.</summary>
+    private int Scan(ReadOnlySpan<byte> s, int dataStart)
+    {
+        if (_components.Length == 0) throw Corrupt("scan before the frame header");
+        if (++_scans > MaxScans) throw new InputException($"{_name}: JPEG with more than {MaxScans} scans refused (possible decoding-time bomb)");
+        int n = s.Length > 0 ? s[0] : 0;
+        if (n is < 1 or > 4 || s.Length < 4 + 2 * n) throw Corrupt($"scan header with {n} components in {s.Length} bytes");
+        var comps = new Component[n];
+        for (int i = 0; i < n; i++)
+        {
+            int id = s[1 + 2 * i], tables = s[2 + 2 * i];
+            var c = comps[i] = Array.Find(_components, x => x.Id == id) ?? throw Corrupt($"scan names component {id}, which the frame does not have");
+            c.Dc = _dcTables[tables >> 4];
+            c.Ac = _acTables[tables & 15];
+            // libjpeg latches a component's quantization table when its first scan starts.
+            c.Quant ??= (int[]?)_quant[c.QuantIndex]?.Clone() ?? throw Corrupt($"no quantization table {c.QuantIndex}");
+        }
+        int ss = s[1 + 2 * n], se = s[2 + 2 * n], ah = s[3 + 2 * n] >> 4, al = s[3 + 2 * n] & 15;
+        if (n > 1 && comps.Sum(c => c.H * c.V) > 10) throw Corrupt("more than 10 blocks in an MCU");
+        var mode = ScanMode.Baseline;
+        if (_progressive)
+        {
+            bool dc = ss == 0;
+            bool bad = dc ? se != 0 : ss > se || se > 63 || n != 1;
+            if ((ah != 0 && al != ah - 1) || al > 13 || bad) throw Corrupt($"bad progression parameters Ss={ss} Se={se} Ah={ah} Al={al}");
+            mode = dc ? (ah == 0 ? ScanMode.DcFirst : ScanMode.DcRefine) : (ah == 0 ? ScanMode.AcFirst : ScanMode.AcRefine);
+        }
+        foreach (var c in comps)
+        {
+            bool needDc = mode is ScanMode.Baseline or ScanMode.DcFirst, needAc = mode is ScanMode.Baseline or ScanMode.AcFirst or ScanMode.AcRefine;
+            if ((needDc && c.Dc == null) || (needAc && c.Ac == null)) throw Corrupt("scan uses an undefined Huffman table");
+        }
+        var bits = new JpegBitReader(_data, dataStart, _name);
+        var state = new ScanState { Mode = mode, Ss = ss, Se = se, Al = al };
+        short* block = stackalloc short[64];
+        foreach (var c in comps) c.DcPrediction = 0;
+        int mcusX = n == 1 ? comps[0].OwnBlocksW : _mcusX, mcusY = n == 1 ? comps[0].OwnBlocksH : _mcusY;
+        int toRestart = _restartInterval, nextRestart = 0;
+        for (int my = 0; my < mcusY; my++)
+        {
+            for (int mx = 0; mx < mcusX; mx++)
+            {
+                if (_restartInterval > 0)
+                {
+                    if (toRestart == 0)
+                    {
+                        bits.Restart(nextRestart);
+                        nextRestart = (nextRestart + 1) & 7;
+                        toRestart = _restartInterval;
+                        foreach (var c in comps) c.DcPrediction = 0;
+                        state.EobRun = 0;
+                    }
+                    toRestart--;
+                }
+                if (n == 1)
+                {
+                    Block(comps[0], mx, my, ref bits, ref state, block);
+                    continue;
+                }
+                foreach (var c in comps)
+                    for (int v = 0; v < c.V; v++)
+                        for (int h = 0; h < c.H; h++)
+                            Block(c, mx * c.H + h, my * c.V + v, ref bits, ref state, block);
+            }
+        }
+        return bits.Position;
+    }
+
+    private enum ScanMode { Baseline, DcFirst, DcRefine, AcFirst, AcRefine }
+
+    private struct ScanState
+    {
+        public ScanMode Mode;
+        public int Ss, Se, Al, EobRun;
+    }
+
+    private void Block(Component c, int bx, int by, ref JpegBitReader bits, ref ScanState state, short* scratch)
+    {
+        if (state.Mode == ScanMode.Baseline)
+        {
+            new Span<short>(scratch, 64).Clear();
+            Sequential(c, ref bits, scratch);
+            fixed (byte* plane = c.Plane)
+            fixed (int* quant = c.Quant)
+                JpegIdct.Transform(scratch, quant, plane + by * 8 * c.Stride + bx * 8, c.Stride);
+            return;
+        }
+        fixed (short* coefficients = &c.Coefficients![((long)by * c.BlocksW + bx) * 64])
+        {
+            switch (state.Mode)
+            {
+                case ScanMode.DcFirst:
+                    c.DcPrediction += bits.Receive(c.Dc!.Decode(ref bits));
+                    coefficients[0] = (short)(c.DcPrediction << state.Al);
+                    break;
+                case ScanMode.DcRefine:
+                    if (bits.Bits(1) != 0) coefficients[0] |= (short)(1 << state.Al);
+                    break;
+                case ScanMode.AcFirst:
+                    AcFirst(c.Ac!, ref bits, ref state, coefficients);
+                    break;
+                default:
+                    AcRefine(c.Ac!, ref bits, ref state, coefficients);
+                    break;
+            }
+        }
+    }
+
+    private static void Sequential(Component c, ref JpegBitReader bits, short* block)
+    {
+        c.DcPrediction += bits.Receive(c.Dc!.Decode(ref bits));
+        block[0] = (short)c.DcPrediction;
+        var ac = c.Ac!;
+        for (int k = 1; k < 64; k++)
+        {
+            int rs = ac.Decode(ref bits), r = rs >> 4, s = rs & 15;
+            if (s != 0)
+            {
+                k += r;
+                block[NaturalOrder[k]] = (short)bits.Receive(s);
+            }
+            else
+            {
+                if (r != 15) break;
+                k += 15;
+            }
+        }
+    }
+
+    private static void AcFirst(JpegHuffmanTable ac, ref JpegBitReader bits, ref ScanState state, short* block)
+    {
+        if (state.EobRun > 0)
+        {
+            state.EobRun--;
+            return;
+        }
+        for (int k = state.Ss; k <= state.Se; k++)
+        {
+            int rs = ac.Decode(ref bits), r = rs >> 4, s = rs & 15;
+            if (s != 0)
+            {
+                k += r;
+                block[NaturalOrder[k]] = (short)(bits.Receive(s) << state.Al);
+            }
+            else if (r == 15)
+            {
+                k += 15;
+            }
+            else
+            {
+                state.EobRun = (1 << r) + bits.Bits(r) - 1;
+                break;
+            }
+        }
+    }
+
+    private static void AcRefine(JpegHuffmanTable ac, ref JpegBitReader bits, ref ScanState state, short* block)
+    {
+        int p1 = 1 << state.Al, m1 = -1 << state.Al;
+        int k = state.Ss, se = state.Se;
+        if (state.EobRun == 0)
+        {
+            for (; k <= se; k++)
+            {
+                int rs = ac.Decode(ref bits), r = rs >> 4, s = rs & 15;
+                if (s != 0)
+                {
+                    // A newly nonzero coefficient has magnitude 1 (libjpeg only warns otherwise).
+                    s = bits.Bits(1) != 0 ? p1 : m1;
+                }
+                else if (r != 15)
+                {
+                    state.EobRun = (1 << r) + bits.Bits(r);
+                    break;
+                }
+                // Skip r zero coefficients, refining the nonzero ones passed on the way.
+                do
+                {
+                    short* coef = block + NaturalOrder[k];
+                    if (*coef != 0)
+                        Refine(coef, ref bits, p1, m1);
+                    else if (--r < 0)
+                        break;
+                    k++;
+                } while (k <= se);
+                if (s != 0) block[NaturalOrder[k]] = (short)s;
+            }
+        }
+        if (state.EobRun > 0)
+        {
+            for (; k <= se; k++)
+            {
+                short* coef = block + NaturalOrder[k];
+                if (*coef != 0) Refine(coef, ref bits, p1, m1);
+            }
+            state.EobRun--;
+        }
+    }
+
+    private static void Refine(short* coef, ref JpegBitReader bits, int p1, int m1)
+    {
+        if (bits.Bits(1) != 0 && (*coef & p1) == 0) *coef = (short)(*coef + (*coef >= 0 ? p1 : m1));
+    }
+
+    private static void TransformAll(Component c)
+    {
+        // A component no scan named keeps libjpeg's zeroed table: a flat mid-gray plane.
+        var quant = c.Quant ?? new int[64];
+        fixed (short* coefficients = c.Coefficients)
+        fixed (int* q = quant)
+        fixed (byte* plane = c.Plane)
+        {
+            for (int by = 0; by < c.BlocksH; by++)
+                for (int bx = 0; bx < c.BlocksW; bx++)
+                    JpegIdct.Transform(coefficients + ((long)by * c.BlocksW + bx) * 64, q, plane + by * 8 * c.Stride + bx * 8, c.Stride);
+        }
+    }
+}

@@ -1,0 +1,138 @@
+namespace ResNet.Runtime.Images;
+
+/// <summary>
+/// A JPEG Huffman table (DHT), checked the way libjpeg checks it (no code may overflow its length; DC symbols
+/// are sizes up to 15), with a 9-bit lookahead table that decodes almost every code in one probe.
+/// </summary>
+internal sealed class JpegHuffmanTable
+{
+    private const int LookBits = 9;
+    private readonly ushort[] _look = new ushort[1 << LookBits]; // (length << 8) | symbol; length 0: longer code
+    private readonly int[] _maxCode = new int[18];               // largest code of each length, -1 if none
+    private readonly int[] _valOffset = new int[17];             // symbol index = code + _valOffset[length]
+    private readonly byte[] _symbols;
+
+    public JpegHuffmanTable(ReadOnlySpan<byte> counts, ReadOnlySpan<byte> symbols, bool dc, Func<string, Exception> corrupt)
+    {
+        _symbols = symbols.ToArray();
+        int code = 0, k = 0;
+        for (int length = 1; length <= 16; length++)
+        {
+            _valOffset[length] = k - code;
+            _maxCode[length] = -1;
+            for (int i = 0; i < counts[length - 1]; i++, k++, code++)
+            {
+                if (dc && symbols[k] > 15) throw corrupt($"DC Huffman symbol {symbols[k]} (sizes go up to 15)");
+                if (length <= LookBits)
+                {
+                    int shift = LookBits - length;
+                    for (int fill = 0; fill < 1 << shift; fill++) _look[(code << shift) | fill] = (ushort)((length << 8) | symbols[k]);
+                }
+                _maxCode[length] = code;
+            }
+            if (code > 1 << length) throw corrupt("Huffman table with more codes than its lengths allow");
+            code <<= 1;
+        }
+        _maxCode[17] = int.MaxValue; // a 16-bit prefix matching no code: the data is corrupt
+    }
+
+    public int Decode(ref JpegBitReader bits)
+    {
+        int entry = _look[bits.Peek(LookBits)];
+        if (entry != 0)
+        {
+            bits.Skip(entry >> 8);
+            return entry & 0xFF;
+        }
+        int length = LookBits + 1;
+        int code = bits.Peek(length);
+        while (code > _maxCode[length])
+        {
+            if (++length > 16) throw bits.Corrupt("bad Huffman code");
+            code = bits.Peek(length);
+        }
+        bits.Skip(length);
+        return _symbols[code + _valOffset[length]];
+    }
+}
+
+/// <summary>
+/// Reads entropy-coded bits: 0xFF 0x00 is a data 0xFF, any other marker ends the segment. Past the end the
+/// reader supplies zero bits as libjpeg does for Huffman lookahead; a decode that actually consumes them is
+/// reading beyond the data and is refused (libjpeg would warn and paint the rest gray).
+/// </summary>
+internal ref struct JpegBitReader(ReadOnlySpan<byte> data, int position, string name)
+{
+    private readonly ReadOnlySpan<byte> _data = data;
+    private readonly string _name = name;
+    private int _pos = position;
+    private ulong _bits;   // next bits, most significant first
+    private int _count;    // bits held in _bits
+    private int _padding;  // how many of the held bits are the zeros supplied past a marker
+
+    /// <summary>Where the entropy-coded data not yet loaded starts (at a marker once the segment is exhausted).</summary>
+    public readonly int Position => _pos;
+
+    private void Fill()
+    {
+        while (_count <= 56)
+        {
+            ulong b = 0;
+            if (_pos < _data.Length && (_data[_pos] != 0xFF || (_pos + 1 < _data.Length && _data[_pos + 1] == 0)))
+            {
+                b = _data[_pos];
+                _pos += b == 0xFF ? 2 : 1;
+            }
+            else
+            {
+                _padding += 8;
+            }
+            _bits |= b << (56 - _count);
+            _count += 8;
+        }
+    }
+
+    public int Peek(int n)
+    {
+        if (_count < n) Fill();
+        return (int)(_bits >> (64 - n));
+    }
+
+    public void Skip(int n)
+    {
+        _bits <<= n;
+        _count -= n;
+        if (_count < _padding) throw Corrupt("entropy-coded data ends early");
+    }
+
+    public int Bits(int n)
+    {
+        if (n == 0) return 0;
+        int v = Peek(n);
+        Skip(n);
+        return v;
+    }
+
+    /// <summary>n bits as a signed coefficient (JPEG's "EXTEND").</summary>
+    public int Receive(int n)
+    {
+        if (n == 0) return 0;
+        int v = Bits(n);
+        return v < 1 << (n - 1) ? v - (1 << n) + 1 : v;
+    }
+
+    /// <summary>After a restart interval: drop the rest of the byte and read the expected RSTn marker.</summary>
+    public void Restart(int expected)
+    {
+        _bits = 0;
+        _count = 0;
+        _padding = 0;
+        // The interval's last byte may not have been loaded yet; like libjpeg, go on to the next marker.
+        while (_pos + 1 < _data.Length && !(_data[_pos] == 0xFF && _data[_pos + 1] is not (0x00 or 0xFF))) _pos++;
+        if (_pos + 1 >= _data.Length || _data[_pos] != 0xFF || _data[_pos + 1] != 0xD0 + expected)
+            throw Corrupt($"expected restart marker RST{expected}");
+        _pos += 2;
+    }
+
+    public readonly InputException Corrupt(string reason) => new($"{_name}: corrupt JPEG data: {reason}");
+}
