@@ -1,3 +1,6 @@
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+
 namespace ResNet.Runtime.Images;
 
 /// <summary>
@@ -36,6 +39,7 @@ internal sealed class JpegHuffmanTable
         _maxCode[17] = int.MaxValue; // a 16-bit prefix matching no code: the data is corrupt
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int Decode(ref JpegBitReader bits)
     {
         int entry = _look[bits.Peek(LookBits)];
@@ -44,6 +48,11 @@ internal sealed class JpegHuffmanTable
             bits.Skip(entry >> 8);
             return entry & 0xFF;
         }
+        return DecodeLong(ref bits);
+    }
+
+    private int DecodeLong(ref JpegBitReader bits)
+    {
         int length = LookBits + 1;
         int code = bits.Peek(length);
         while (code > _maxCode[length])
@@ -75,6 +84,19 @@ internal ref struct JpegBitReader(ReadOnlySpan<byte> data, int position, string 
 
     private void Fill()
     {
+        // Fast path: the next 8 bytes hold no 0xFF (no stuffing, no marker), so whole bytes go in at once.
+        if (_pos + 8 <= _data.Length)
+        {
+            ulong next = BinaryPrimitives.ReadUInt64BigEndian(_data[_pos..]);
+            if (!HasFF(next))
+            {
+                int take = (64 - _count) >> 3;
+                _bits |= (next >> (64 - 8 * take)) << (64 - 8 * take - _count);
+                _count += 8 * take;
+                _pos += take;
+                return;
+            }
+        }
         while (_count <= 56)
         {
             ulong b = 0;
@@ -92,12 +114,21 @@ internal ref struct JpegBitReader(ReadOnlySpan<byte> data, int position, string 
         }
     }
 
+    /// <summary>Whether any byte of <paramref name="v"/> is 0xFF (a zero byte in its complement).</summary>
+    private static bool HasFF(ulong v)
+    {
+        ulong x = ~v;
+        return ((x - 0x0101010101010101UL) & ~x & 0x8080808080808080UL) != 0;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int Peek(int n)
     {
         if (_count < n) Fill();
         return (int)(_bits >> (64 - n));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Skip(int n)
     {
         _bits <<= n;
@@ -105,6 +136,7 @@ internal ref struct JpegBitReader(ReadOnlySpan<byte> data, int position, string 
         if (_count < _padding) throw Corrupt("entropy-coded data ends early");
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int Bits(int n)
     {
         if (n == 0) return 0;
@@ -114,6 +146,7 @@ internal ref struct JpegBitReader(ReadOnlySpan<byte> data, int position, string 
     }
 
     /// <summary>n bits as a signed coefficient (JPEG's "EXTEND").</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int Receive(int n)
     {
         if (n == 0) return 0;
