@@ -12,7 +12,8 @@ scans per component), and for each, what PIL and torchvision's ImageNet eval tra
 
     python3 tools/make_image_fixtures.py tests/fixtures/images            # small, checked in (needs cjpeg:
                                                                            #   apt-get install libjpeg-turbo-progs)
-    python3 tools/make_image_fixtures.py --large --tensors fixtures/images  # CI: photos and big sizes
+    python3 tools/make_image_fixtures.py --large --tensors fixtures/images  # CI: photos, big sizes, 60 random
+                                                                             #   cjpeg variants (also needs cjpeg)
 """
 import argparse
 import glob
@@ -87,6 +88,39 @@ def noise(rng, h, w, c, maxv):
     return np.clip(np.round(v), 0, maxv).astype(np.int64)
 
 
+def cjpeg_variants(out, rng, count):
+    """Random crops of a photo through cjpeg with random sampling factors (1 to 4, mixed), sizes down to 1×1,
+    quality, progressive, restart intervals, optimized tables, gray and RGB: the decoder must match PIL exactly."""
+    photo = np.asarray(Image.open("/usr/share/darknet/data/dog.jpg").convert("RGB"))
+    samplings = ["1x1", "2x1", "1x2", "2x2", "4x1", "1x4", "4x2", "2x4", "3x1", "1x3", "3x2",
+                 "2x2,1x1,2x1", "2x2,2x1,1x2", "2x1,1x1,1x1", "1x2,1x1,1x1", "4x1,2x1,1x1"]
+    sizes = [(1, 1), (1, 17), (17, 1), (2, 2), (3, 5), (9, 9), (15, 16), (16, 15), (31, 33), (64, 48), (101, 77), (250, 13)]
+    names = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(count):
+            h, w = sizes[rng.integers(len(sizes))]
+            y0, x0 = rng.integers(photo.shape[0] - h), rng.integers(photo.shape[1] - w)
+            img = Image.fromarray(photo[y0:y0 + h, x0:x0 + w])
+            gray = rng.random() < 0.15
+            src = f"{tmp}/src.pgm" if gray else f"{tmp}/src.ppm"
+            (img.convert("L") if gray else img).save(src)
+            opts = ["-quality", str(rng.choice([30, 75, 90, 100]))]
+            if not gray:
+                opts += ["-sample", samplings[rng.integers(len(samplings))]]
+            if rng.random() < 0.5:
+                opts.append("-progressive")
+            if rng.random() < 0.3:
+                opts += ["-restart", str(rng.choice(["1", "2B", "5B"]))]
+            if rng.random() < 0.3:
+                opts.append("-optimize")
+            if not gray and rng.random() < 0.1:
+                opts.append("-rgb")
+            name = f"cjpeg_{i:02d}_{w}x{h}.jpg"
+            subprocess.run(["cjpeg", *opts, "-outfile", f"{out}/{name}", src], check=True)
+            names.append(name)
+    return names
+
+
 def main():
     warnings.filterwarnings("ignore", message="Palette images with Transparency")
     ap = argparse.ArgumentParser()
@@ -146,6 +180,7 @@ def main():
                 subprocess.run(["cjpeg", "-quality", "85", *opts, "-outfile", f"{args.out}/{name}", ppm], check=True)
                 add(name)
     else:
+        made.extend(cjpeg_variants(args.out, rng, 60))
         for photo in sorted(glob.glob("/usr/share/darknet/data/*.jpg")):
             name = os.path.basename(photo)
             Image.open(photo).save(f"{args.out}/{name}")  # a copy re-encoded by libjpeg: baseline

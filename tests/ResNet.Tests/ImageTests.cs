@@ -67,6 +67,8 @@ public class ImageTests(ITestOutputHelper output)
         foreach (var e in doc.RootElement.EnumerateArray())
         {
             string file = e.GetProperty("file").GetString()!;
+            var pixels = ImageDecoder.Load(Path.Combine(dir!, file)).Pixels;
+            Assert.True(e.GetProperty("rgb_sha256").GetString() == Convert.ToHexStringLower(SHA256.HashData(pixels)), $"{file}: decoded pixels differ from PIL's");
             var tensor = ImageNetTransform.FromFile(Path.Combine(dir!, file));
             var expected = Fixtures.Npy(Path.Combine(dir!, file + ".tensor.npy"));
             float diff = Fixtures.MaxDiff(tensor, expected);
