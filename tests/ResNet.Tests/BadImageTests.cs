@@ -106,6 +106,14 @@ public class BadImageTests
     }
 
     [Fact]
+    public void AJpegTooLargeForOneBufferIsRefusedWhateverTheLimit()
+    {
+        // 65535×65535: each plane would need 2^32 samples, past what one array holds (and an int would wrap).
+        var bytes = Jpeg([0xFF, 0xC0, 0x00, 0x11, 8, 0xFF, 0xFF, 0xFF, 0xFF, 3, 1, 0x11, 0, 2, 0x11, 0, 3, 0x11, 0, 0xFF, 0xDA, 0x00, 0x02, 0xFF, 0xD9]);
+        Assert.Equal("x.jpg: 65535×65535 JPEG is too large to decode", Assert.Throws<InputException>(() => ImageDecoder.Decode(bytes, "x.jpg", maxPixels: long.MaxValue)).Message);
+    }
+
+    [Fact]
     public void PixelLimitCanBeRaised()
     {
         var bytes = File.ReadAllBytes(Path.Combine(Fixtures.Dir("images"), "rgb8_257x300.png"));

@@ -137,7 +137,10 @@ internal sealed unsafe class JpegDecoder
             c.OwnBlocksH = (c.Height + 7) / 8;
             c.BlocksW = _mcusX * c.H;
             c.BlocksH = _mcusY * c.V;
-            c.Plane = GC.AllocateUninitializedArray<byte>(c.BlocksW * 8 * c.BlocksH * 8);
+            // The kernels write through pointers, so the plane's size must never wrap (possible with --max-pixels raised).
+            long samples = (long)c.BlocksW * 8 * c.BlocksH * 8;
+            if (samples > Array.MaxLength) throw new InputException($"{_name}: {_width}×{_height} JPEG is too large to decode");
+            c.Plane = GC.AllocateUninitializedArray<byte>((int)samples);
             if (progressive) c.Coefficients = new short[(long)c.BlocksW * c.BlocksH * 64];
         }
     }
