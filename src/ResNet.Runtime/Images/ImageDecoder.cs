@@ -72,15 +72,6 @@ public static class ImageDecoder
         (width, height) = (f.Width, f.Height);
         decodeBytes = (long)f.Width * f.Height * (f.Components * (f.Progressive ? 3 : 1) + 3);
         Admit();
-        try
-        {
-            return JpegDecoder.Decode(bytes, name);
-        }
-        catch (InputException) { throw; }
-        catch (Exception e) when (e is IndexOutOfRangeException or ArgumentException or OverflowException)
-        {
-            // The decoder checks what it reads; these are a safety net, and the verdict would be the same.
-            throw new InputException($"{name}: corrupt {format} data ({e.GetType().Name})");
-        }
+        return JpegDecoder.Decode(bytes, name);
     }
 }

@@ -189,8 +189,9 @@ internal sealed unsafe class JpegDecoder
         {
             int id = s[1 + 2 * i], tables = s[2 + 2 * i];
             var c = comps[i] = Array.Find(_components, x => x.Id == id) ?? throw Corrupt($"scan names component {id}, which the frame does not have");
-            c.Dc = _dcTables[tables >> 4];
-            c.Ac = _acTables[tables & 15];
+            // An index past the four slots is an undefined table, refused below only where the scan needs it.
+            c.Dc = tables >> 4 < 4 ? _dcTables[tables >> 4] : null;
+            c.Ac = (tables & 15) < 4 ? _acTables[tables & 15] : null;
             // libjpeg latches a component's quantization table when its first scan starts.
             c.Quant ??= (int[]?)_quant[c.QuantIndex]?.Clone() ?? throw Corrupt($"no quantization table {c.QuantIndex}");
         }

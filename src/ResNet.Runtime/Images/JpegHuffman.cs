@@ -25,6 +25,7 @@ internal sealed class JpegHuffmanTable
             _maxCode[length] = -1;
             for (int i = 0; i < counts[length - 1]; i++, k++, code++)
             {
+                if (code >= 1 << length) throw corrupt("Huffman table with more codes than its lengths allow");
                 if (dc && symbols[k] > 15) throw corrupt($"DC Huffman symbol {symbols[k]} (sizes go up to 15)");
                 if (length <= LookBits)
                 {
@@ -33,7 +34,8 @@ internal sealed class JpegHuffmanTable
                 }
                 _maxCode[length] = code;
             }
-            if (code > 1 << length) throw corrupt("Huffman table with more codes than its lengths allow");
+            // As libjpeg: a length's codes may not reach the all-ones code, which JPEG reserves.
+            if (code >= 1 << length) throw corrupt("Huffman table with more codes than its lengths allow");
             code <<= 1;
         }
         _maxCode[17] = int.MaxValue; // a 16-bit prefix matching no code: the data is corrupt
