@@ -18,7 +18,8 @@ public class MutationTests
     public static TheoryData<string> Seeds() => new()
     {
         "images/rgb8_61x45.png", "images/palette4_interlaced.png", "images/gray16.png", "images/baseline.jpg",
-        "images/progressive.jpg", "tiny/input0.npy", "tiny/weights.pth",
+        "images/progressive.jpg", "images/restart_progressive.jpg", "images/mixed_2x2_1x1_2x1.jpg", "images/cmyk.jpg",
+        "tiny/input0.npy", "tiny/weights.pth",
     };
 
     [Theory]

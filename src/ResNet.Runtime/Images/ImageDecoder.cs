@@ -72,6 +72,6 @@ public static class ImageDecoder
         (width, height) = (f.Width, f.Height);
         decodeBytes = (long)f.Width * f.Height * (f.Components * (f.Progressive ? 3 : 1) + 3);
         Admit();
-        return JpegDecoder.Decode(bytes, name);
+        return JpegDecoder.Decode(bytes, name, f);
     }
 }

@@ -49,9 +49,15 @@ internal sealed unsafe class JpegDecoder
     private bool _progressive, _sawJfif, _sawAdobe;
     private int _adobeTransform;
 
-    private JpegDecoder(byte[] data, string name) => (_data, _name) = (data, name);
+    private readonly JpegStructure.Frame _admitted;
 
-    public static RgbImage Decode(byte[] data, string name) => new JpegDecoder(data, name).Run();
+    private JpegDecoder(byte[] data, string name, JpegStructure.Frame admitted) => (_data, _name, _admitted) = (data, name, admitted);
+
+    /// <summary>
+    /// Decodes the frame <paramref name="admitted"/> describes (its size was checked against the pixel limit and
+    /// memory budget): a frame header that says anything else is refused, wherever this walk finds it.
+    /// </summary>
+    public static RgbImage Decode(byte[] data, string name, JpegStructure.Frame admitted) => new JpegDecoder(data, name, admitted).Run();
 
     private InputException Corrupt(string reason) => new($"{_name}: corrupt JPEG data: {reason}");
 
@@ -66,7 +72,10 @@ internal sealed unsafe class JpegDecoder
             if (marker is 0xFF or 0x00) { pos++; continue; }
             if (marker == 0xD9) break;
             if (marker is 0x01 or (>= 0xD0 and <= 0xD7)) { pos += 2; continue; }
+            // The structure check walked the segments already, but skipping garbage as libjpeg does can land elsewhere.
+            if (pos + 4 > _data.Length) throw Corrupt("truncated segment");
             int length = BinaryPrimitives.ReadUInt16BigEndian(_data.AsSpan(pos + 2));
+            if (length < 2 || pos + 2 + length > _data.Length) throw Corrupt($"segment 0x{marker:X2} runs past the end of the file");
             var segment = _data.AsSpan(pos + 4, length - 2);
             pos += 2 + length;
             switch (marker)
@@ -109,11 +118,14 @@ internal sealed unsafe class JpegDecoder
     private void Frame(ReadOnlySpan<byte> s, bool progressive)
     {
         if (_components.Length != 0) throw Corrupt("two frame headers");
+        if (s.Length < 6) throw Corrupt("short frame header");
         if (s[0] != 8) throw new InputException($"{_name}: unsupported JPEG: {s[0]}-bit samples (8-bit JPEG is supported)");
         _height = BinaryPrimitives.ReadUInt16BigEndian(s[1..]);
         _width = BinaryPrimitives.ReadUInt16BigEndian(s[3..]);
         _progressive = progressive;
         int n = s[5];
+        if (new JpegStructure.Frame(_width, _height, n, progressive) != _admitted || s.Length < 6 + 3 * n)
+            throw Corrupt("a frame header other than the one the file's structure declares");
         _components = new Component[n];
         for (int i = 0; i < n; i++)
         {
