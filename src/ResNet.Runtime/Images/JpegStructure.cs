@@ -5,7 +5,8 @@ namespace ResNet.Runtime.Images;
 /// <summary>
 /// Walks a JPEG's marker segments before decoding: every segment inside the file, a frame header (SOF) before
 /// the first scan, a scan, and an end-of-image marker (a truncated file is refused, as PIL refuses it with
-/// "image file is truncated"). Returns the frame size and whether the coding is one stb_image supports.
+/// "image file is truncated"). Returns the frame the decoder may decode: its size is what the pixel limit and the
+/// memory budget are checked against.
 /// </summary>
 internal static class JpegStructure
 {

@@ -5,7 +5,7 @@ namespace ResNet.Runtime.Images;
 /// without compositing, gray replicated, palette expanded, 1/2/4-bit gray scaled to 0..255, 16-bit samples
 /// cut to their high byte, except 16-bit gray, which PIL opens as 32-bit integers and clamps (min(v, 255)).
 /// The inflating is zlib's (native, vectorized), so a photo decodes several times faster than through
-/// stb_image's managed inflater, and the structure check's inflate is the only one.
+/// a managed inflater, and the structure check's inflate is the only one.
 /// </summary>
 internal static class PngDecoder
 {
