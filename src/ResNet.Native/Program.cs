@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Reflection;
 using ResNet.Runtime;
@@ -43,7 +44,13 @@ internal static class Program
         ResNet18 model;
         var timing = new Timing();
         // Images decode on the thread pool one ahead of inference: the first while the weights load and pack.
-        Task<float[]> Decode(int i) => Task.Run(() => LoadInput(files[i], ResNet18.Network.Input, options.MaxPixels));
+        Task<float[]> Decode(int i) => Task.Run(() =>
+        {
+            long start = Stopwatch.GetTimestamp();
+            var input = LoadInput(files[i], ResNet18.Network.Input, options.MaxPixels);
+            timing.Background("decode and preprocess", Stopwatch.GetElapsedTime(start));
+            return input;
+        });
         var next = files.Count > 0 ? Decode(0) : null;
         try
         {

@@ -20,9 +20,20 @@ internal sealed class Timing
         _last = now;
     }
 
+    /// <summary>Time spent on another thread (decoding the next image while this one loads or runs).</summary>
+    public void Background(string phase, TimeSpan elapsed)
+    {
+        if (!_enabled) return;
+        lock (_background) _background.Add($"{phase} {elapsed.TotalMilliseconds.ToString("0.0", CultureInfo.InvariantCulture)} ms");
+    }
+
+    private readonly List<string> _background = new();
+
     public void Report()
     {
         if (!_enabled) return;
+        lock (_background)
+            if (_background.Count > 0) Console.Error.WriteLine($"timing, other thread: {string.Join(", ", _background)}");
         double startup = (DateTime.Now - Process.GetCurrentProcess().StartTime).TotalMilliseconds;
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"timing: {string.Join(", ", _order.Select(p => $"{p} {_phases[p]:0.0} ms"))}; process so far {startup:0} ms"));

@@ -135,15 +135,17 @@ internal static partial class PackedCache
             {
                 var sizes = layers.Select(l => (l.WeightFloats, l.BiasFloats)).ToArray();
                 var offsets = Offsets(sizes);
-                RandomAccess.Write(handle, Header(sizes), 0);
+                var writer = new BlockWriter(handle);
+                var header = Header(sizes);
+                fixed (byte* h = header) writer.Write(h, header.Length, 0);
                 for (int i = 0; i < layers.Length; i++)
                 {
                     var (w, wn, b, bn) = layers[i];
-                    _ = WriteAll(handle, (byte*)w, wn * sizeof(float), offsets[2 * i]);
-                    _ = WriteAll(handle, (byte*)b, bn * sizeof(float), offsets[2 * i + 1]);
+                    writer.Write((byte*)w, wn * sizeof(float), offsets[2 * i]);
+                    writer.Write((byte*)b, bn * sizeof(float), offsets[2 * i + 1]);
                 }
+                writer.Finish();
                 RandomAccess.SetLength(handle, offsets[^1]); // an empty last range would leave the file short
-
             }
             File.Move(temp, file, overwrite: true);
             string name = Path.GetFileName(file);
@@ -201,17 +203,43 @@ internal static partial class PackedCache
         return true;
     }
 
-    private static unsafe long WriteAll(Microsoft.Win32.SafeHandles.SafeFileHandle handle, byte* p, long bytes, long offset)
+    /// <summary>
+    /// Writes the file in whole 2 MiB blocks at 2 MiB offsets. The page cache keeps a file in folios as large as
+    /// the writes that made it (ext4, Linux 6.x), and mapping 97 MB of 2 MiB folios is one PMD entry each: measured
+    /// here, MAP_POPULATE took 0.1 ms for a file written this way against 5–10 ms for one written range by range
+    /// (and unmapping at exit 0.02 ms against 4 ms). Ranges must come in increasing order; gaps are zeros.
+    /// </summary>
+    private sealed unsafe class BlockWriter(Microsoft.Win32.SafeHandles.SafeFileHandle handle)
     {
-        while (bytes > 0)
+        private const int BlockBytes = 2 << 20;
+        private readonly byte[] _block = new byte[BlockBytes];
+        private long _start; // file offset of _block[0]
+        private int _used;   // bytes of _block placed so far (up to the end of the last range)
+
+        public void Write(byte* p, long bytes, long offset)
         {
-            int chunk = (int)Math.Min(bytes, 1 << 30);
-            RandomAccess.Write(handle, new ReadOnlySpan<byte>(p, chunk), offset);
-            p += chunk;
-            bytes -= chunk;
-            offset += chunk;
+            while (bytes > 0)
+            {
+                while (offset >= _start + BlockBytes) Flush(BlockBytes);
+                int at = (int)(offset - _start);
+                int n = (int)Math.Min(bytes, BlockBytes - at);
+                new ReadOnlySpan<byte>(p, n).CopyTo(_block.AsSpan(at));
+                _used = Math.Max(_used, at + n);
+                p += n;
+                bytes -= n;
+                offset += n;
+            }
         }
-        return offset;
+
+        public void Finish() => Flush(_used);
+
+        private void Flush(int bytes)
+        {
+            if (_used > 0) RandomAccess.Write(handle, _block.AsSpan(0, bytes), _start);
+            Array.Clear(_block);
+            _start += BlockBytes;
+            _used = 0;
+        }
     }
 
     /// <summary>A read-only mapping of a cache file; unmapped on Dispose (the network's weights point into it).</summary>
