@@ -51,9 +51,10 @@ internal static unsafe partial class IsaLauncher
         foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables()) envp.Add($"{e.Key}={e.Value}");
         envp.Add($"{ChildMarker}={Environment.ProcessPath}");
         // --no-cache writes nothing to disk, so it also keeps the image in memory.
-        if (!args.Contains("--no-cache") && ExtractedImage.Id(assembly.GetManifestResourceStream(IdResourceName)) is string id)
+        if (!args.Contains("--no-cache") && WeightsResolver.PackedCacheDirectory is string directory
+            && ExtractedImage.Id(assembly.GetManifestResourceStream(IdResourceName)) is string id)
         {
-            int cached = ExtractedImage.Open(WeightsResolver.PackedCacheDirectory, id, image);
+            int cached = ExtractedImage.Open(directory, id, image);
             if (cached >= 0)
             {
                 Exec(cached, argv, envp);

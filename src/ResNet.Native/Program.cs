@@ -171,6 +171,6 @@ internal static class Program
         Console.WriteLine($"resnet18 {version.Split('+')[0]}");
         Console.WriteLine($"instruction set: {IsaLauncher.Describe()}");
         Console.WriteLine($"weights: {resolver.Describe()}");
-        Console.WriteLine($"packed weights cache: {WeightsResolver.PackedCacheDirectory} (--no-cache to bypass)");
+        Console.WriteLine($"packed weights cache: {WeightsResolver.PackedCacheDirectory ?? "none (no home directory or absolute $XDG_CACHE_HOME)"} (--no-cache to bypass)");
     }
 }

@@ -48,10 +48,13 @@ internal sealed class WeightsResolver(string? explicitPath, bool offline)
     /// <summary>
     /// Where packed weights are kept between runs: $XDG_CACHE_HOME/resnet18 or ~/.cache/resnet18 (beside
     /// torch.hub's cache). Weights embedded in the binary skip it: unpacking them is all the start-up they cost.
+    /// None (null) without an absolute $XDG_CACHE_HOME or a home directory: a relative path would put the cache in
+    /// whatever directory the command runs in (the XDG spec says to ignore a relative $XDG_CACHE_HOME).
     /// </summary>
-    public static string PackedCacheDirectory =>
-        Path.Combine(Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } xdg ? xdg
-            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"), "resnet18");
+    public static string? PackedCacheDirectory =>
+        Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { } xdg && Path.IsPathRooted(xdg) ? Path.Combine(xdg, "resnet18")
+        : Environment.GetFolderPath(Environment.SpecialFolder.UserProfile) is { } home && Path.IsPathRooted(home) ? Path.Combine(home, ".cache", "resnet18")
+        : null;
 
     /// <summary>The network with its weights from the first source in the search order (downloading if that is the one).</summary>
     public ResNet18 Load(NetworkOptions options)

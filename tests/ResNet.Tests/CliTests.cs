@@ -65,6 +65,19 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
     }
 
     [Fact]
+    public void ARelativeXdgCacheHomeIsIgnored()
+    {
+        // The XDG spec: a relative $XDG_CACHE_HOME is invalid. Used as is, it would put the cache wherever the
+        // command runs; the default under $HOME is used instead.
+        var env = new Dictionary<string, string> { ["XDG_CACHE_HOME"] = "relative-cache", ["HOME"] = _home };
+        var (exit, @out, _) = Run(env, "--weights", _weights.Path, "--json", Image("gray8.png"));
+        Assert.Equal(0, exit);
+        Assert.Contains("\"top\"", @out);
+        Assert.False(Directory.Exists(Path.Combine(Environment.CurrentDirectory, "relative-cache")));
+        Assert.Single(Directory.GetFiles(Path.Combine(_home, ".cache", "resnet18"), "ResNet18-*.packed"));
+    }
+
+    [Fact]
     public void UsageErrorExitsTwo()
     {
         var (exit, _, err) = Run("--top", "0", "x.png");
