@@ -17,8 +17,12 @@ namespace ResNet.Runtime;
 internal static partial class PackedCache
 {
     private static ReadOnlySpan<byte> Magic => "RN18PACK"u8;
-    /// <summary>2: every range starts on a 64-byte boundary (so the file can be mapped in place); 3: names hashed with FNV-1a.</summary>
-    private const int Version = 3;
+    /// <summary>
+    /// 2: every range starts on a 64-byte boundary (so the file can be mapped in place); 3: names hashed with
+    /// FNV-1a; 4: the same bytes written in 2 MiB blocks (<see cref="BlockWriter"/>), so that a file an earlier
+    /// version wrote range by range, which the page cache keeps in small folios, is rewritten once.
+    /// </summary>
+    private const int Version = 4;
 
     public static string FileFor(string directory, string weightsPath, string network, InstructionSet isa, bool exact, string signature)
     {
