@@ -31,6 +31,12 @@ internal static unsafe class JpegColor
     public static RgbImage ToRgb(JpegDecoder.Component[] components, int width, int height, int maxH, int maxV, Space space)
     {
         var rgb = GC.AllocateUninitializedArray<byte>(checked(width * height * 3));
+        ImageParallel.ForRows(height, (long)width * components.Length, (from, to) => Rows(components, width, maxH, maxV, space, rgb, from, to));
+        return new RgbImage(width, height, rgb);
+    }
+
+    private static void Rows(JpegDecoder.Component[] components, int width, int maxH, int maxV, Space space, byte[] rgb, int from, int to)
+    {
         int n = components.Length;
         // One upsampled row per component (2 samples of slack: fancy 2:1 writes pairs).
         var rows = new byte[n][];
@@ -39,7 +45,7 @@ internal static unsafe class JpegColor
         var offsets = new int[n];
         fixed (byte* output = rgb)
         {
-            for (int y = 0; y < height; y++)
+            for (int y = from; y < to; y++)
             {
                 for (int i = 0; i < n; i++)
                     (sources[i], offsets[i]) = Upsample(components[i], y, maxH, maxV, width, rows[i]);
@@ -60,7 +66,6 @@ internal static unsafe class JpegColor
                 }
             }
         }
-        return new RgbImage(width, height, rgb);
     }
 
     private static void Convert3(Space space, byte* y, byte* cb, byte* cr, byte* o, int width)

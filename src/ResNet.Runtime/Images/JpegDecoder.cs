@@ -398,13 +398,16 @@ internal sealed unsafe class JpegDecoder
     {
         // A component no scan named keeps libjpeg's zeroed table: a flat mid-gray plane.
         var quant = c.Quant ?? new int[64];
-        fixed (short* coefficients = c.Coefficients)
-        fixed (int* q = quant)
-        fixed (byte* plane = c.Plane)
+        ImageParallel.ForRows(c.BlocksH, c.BlocksW * 64L, (from, to) =>
         {
-            for (int by = 0; by < c.BlocksH; by++)
-                for (int bx = 0; bx < c.BlocksW; bx++)
-                    JpegIdct.Transform(coefficients + ((long)by * c.BlocksW + bx) * 64, q, plane + by * 8 * c.Stride + bx * 8, c.Stride);
-        }
+            fixed (short* coefficients = c.Coefficients)
+            fixed (int* q = quant)
+            fixed (byte* plane = c.Plane)
+            {
+                for (int by = from; by < to; by++)
+                    for (int bx = 0; bx < c.BlocksW; bx++)
+                        JpegIdct.Transform(coefficients + ((long)by * c.BlocksW + bx) * 64, q, plane + by * 8 * c.Stride + bx * 8, c.Stride);
+            }
+        });
     }
 }

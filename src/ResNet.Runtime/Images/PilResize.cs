@@ -99,27 +99,30 @@ public static class PilResize
     {
         var dst = new byte[(long)width * rows * 3];
         var s = src.Pixels;
-        for (int y = 0; y < rows; y++)
+        ImageParallel.ForRows(rows, (long)width * ksize, (from, to) =>
         {
-            long rowIn = (long)(y + firstRow) * src.Width * 3;
-            int rowOut = y * width * 3;
-            for (int xx = 0; xx < width; xx++)
+            for (int y = from; y < to; y++)
             {
-                int xmin = bounds[2 * xx], xmax = bounds[2 * xx + 1], kk = xx * ksize;
-                int ss0 = 1 << (PrecisionBits - 1), ss1 = ss0, ss2 = ss0;
-                for (int x = 0; x < xmax; x++)
+                long rowIn = (long)(y + firstRow) * src.Width * 3;
+                int rowOut = y * width * 3;
+                for (int xx = 0; xx < width; xx++)
                 {
-                    long at = rowIn + (x + xmin) * 3;
-                    int w = kernel[kk + x];
-                    ss0 += s[at] * w;
-                    ss1 += s[at + 1] * w;
-                    ss2 += s[at + 2] * w;
+                    int xmin = bounds[2 * xx], xmax = bounds[2 * xx + 1], kk = xx * ksize;
+                    int ss0 = 1 << (PrecisionBits - 1), ss1 = ss0, ss2 = ss0;
+                    for (int x = 0; x < xmax; x++)
+                    {
+                        long at = rowIn + (x + xmin) * 3;
+                        int w = kernel[kk + x];
+                        ss0 += s[at] * w;
+                        ss1 += s[at + 1] * w;
+                        ss2 += s[at + 2] * w;
+                    }
+                    dst[rowOut + xx * 3] = Clip8(ss0);
+                    dst[rowOut + xx * 3 + 1] = Clip8(ss1);
+                    dst[rowOut + xx * 3 + 2] = Clip8(ss2);
                 }
-                dst[rowOut + xx * 3] = Clip8(ss0);
-                dst[rowOut + xx * 3 + 1] = Clip8(ss1);
-                dst[rowOut + xx * 3 + 2] = Clip8(ss2);
             }
-        }
+        });
         return new RgbImage(width, rows, dst);
     }
 
@@ -128,25 +131,28 @@ public static class PilResize
         int width = src.Width;
         var dst = new byte[(long)width * height * 3];
         var s = src.Pixels;
-        for (int yy = 0; yy < height; yy++)
+        ImageParallel.ForRows(height, (long)width * ksize, (from, to) =>
         {
-            int ymin = bounds[2 * yy], ymax = bounds[2 * yy + 1], kk = yy * ksize;
-            for (int xx = 0; xx < width; xx++)
+            for (int yy = from; yy < to; yy++)
             {
-                int ss0 = 1 << (PrecisionBits - 1), ss1 = ss0, ss2 = ss0;
-                for (int y = 0; y < ymax; y++)
+                int ymin = bounds[2 * yy], ymax = bounds[2 * yy + 1], kk = yy * ksize;
+                for (int xx = 0; xx < width; xx++)
                 {
-                    int at = ((y + ymin) * width + xx) * 3, w = kernel[kk + y];
-                    ss0 += s[at] * w;
-                    ss1 += s[at + 1] * w;
-                    ss2 += s[at + 2] * w;
+                    int ss0 = 1 << (PrecisionBits - 1), ss1 = ss0, ss2 = ss0;
+                    for (int y = 0; y < ymax; y++)
+                    {
+                        int at = ((y + ymin) * width + xx) * 3, w = kernel[kk + y];
+                        ss0 += s[at] * w;
+                        ss1 += s[at + 1] * w;
+                        ss2 += s[at + 2] * w;
+                    }
+                    int o = (yy * width + xx) * 3;
+                    dst[o] = Clip8(ss0);
+                    dst[o + 1] = Clip8(ss1);
+                    dst[o + 2] = Clip8(ss2);
                 }
-                int o = (yy * width + xx) * 3;
-                dst[o] = Clip8(ss0);
-                dst[o + 1] = Clip8(ss1);
-                dst[o + 2] = Clip8(ss2);
             }
-        }
+        });
         return new RgbImage(width, height, dst);
     }
 
