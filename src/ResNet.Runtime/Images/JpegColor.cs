@@ -1,4 +1,5 @@
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace ResNet.Runtime.Images;
 
@@ -220,6 +221,14 @@ internal static unsafe class JpegColor
         return (row, 0);
     }
 
+    /// <summary>3·near + far for eight columns, as 16-bit lanes.</summary>
+    private static Vector128<short> ColumnSums(byte* near, byte* far)
+    {
+        var n = Vector128.WidenLower(Vector128.CreateScalar(*(ulong*)near).AsByte()).AsInt16();
+        var f = Vector128.WidenLower(Vector128.CreateScalar(*(ulong*)far).AsByte()).AsInt16();
+        return n * 3 + f;
+    }
+
     private static void H2V1(byte* i, byte* o, int w)
     {
         int v = i[0];
@@ -246,9 +255,24 @@ internal static unsafe class JpegColor
         int thisSum = near[0] * 3 + far[0], nextSum = near[1] * 3 + far[1];
         o[0] = (byte)((thisSum * 4 + 8) >> 4);
         o[1] = (byte)((thisSum * 3 + nextSum + 7) >> 4);
-        int lastSum = thisSum;
-        thisSum = nextSum;
-        for (int x = 1; x < w - 1; x++)
+        int x0 = 1;
+        if (Sse2.IsSupported)
+        {
+            // Eight input columns at a time, the same integer expressions: column sums 3·near + far for x-1, x
+            // and x+1, then the even output (3·this + last + 8) >> 4 and the odd one (3·this + next + 7) >> 4.
+            for (; x0 + 9 <= w; x0 += 8)
+            {
+                var last = ColumnSums(near + x0 - 1, far + x0 - 1);
+                var here = ColumnSums(near + x0, far + x0);
+                var next = ColumnSums(near + x0 + 1, far + x0 + 1);
+                var even = (here * 3 + last + Vector128.Create((short)8)) >> 4;
+                var odd = (here * 3 + next + Vector128.Create((short)7)) >> 4;
+                Vector128.Narrow(Sse2.UnpackLow(even, odd).AsUInt16(), Sse2.UnpackHigh(even, odd).AsUInt16()).Store(o + 2 * x0);
+            }
+        }
+        thisSum = near[x0] * 3 + far[x0];
+        int lastSum = near[x0 - 1] * 3 + far[x0 - 1];
+        for (int x = x0; x < w - 1; x++)
         {
             nextSum = near[x + 1] * 3 + far[x + 1];
             o[2 * x] = (byte)((thisSum * 3 + lastSum + 8) >> 4);

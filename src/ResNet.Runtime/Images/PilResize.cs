@@ -7,7 +7,7 @@ namespace ResNet.Runtime.Images;
 /// into an 8-bit intermediate over only the rows the vertical pass needs, then the vertical pass; each
 /// pass rounds half up and clamps to 0..255. No library reproduces this, and torchvision on PIL images uses it.
 /// </summary>
-public static class PilResize
+public static unsafe class PilResize
 {
     private const int PrecisionBits = 32 - 8 - 2;
 
@@ -99,27 +99,33 @@ public static class PilResize
     {
         var dst = new byte[(long)width * rows * 3];
         var s = src.Pixels;
+        // Bounds and kernel come from Coefficients: every tap lies inside the source row (hence the pointers).
         ImageParallel.ForRows(rows, (long)width * ksize, (from, to) =>
         {
-            for (int y = from; y < to; y++)
+            fixed (byte* sp = s, dp = dst)
+            fixed (int* kp = kernel, bp = bounds)
             {
-                long rowIn = (long)(y + firstRow) * src.Width * 3;
-                int rowOut = y * width * 3;
-                for (int xx = 0; xx < width; xx++)
+                for (int y = from; y < to; y++)
                 {
-                    int xmin = bounds[2 * xx], xmax = bounds[2 * xx + 1], kk = xx * ksize;
-                    int ss0 = 1 << (PrecisionBits - 1), ss1 = ss0, ss2 = ss0;
-                    for (int x = 0; x < xmax; x++)
+                    byte* rowIn = sp + (long)(y + firstRow) * src.Width * 3;
+                    byte* rowOut = dp + (long)y * width * 3;
+                    for (int xx = 0; xx < width; xx++)
                     {
-                        long at = rowIn + (x + xmin) * 3;
-                        int w = kernel[kk + x];
-                        ss0 += s[at] * w;
-                        ss1 += s[at + 1] * w;
-                        ss2 += s[at + 2] * w;
+                        int xmax = bp[2 * xx + 1];
+                        byte* at = rowIn + bp[2 * xx] * 3;
+                        int* k = kp + xx * ksize;
+                        int ss0 = 1 << (PrecisionBits - 1), ss1 = ss0, ss2 = ss0;
+                        for (int x = 0; x < xmax; x++, at += 3)
+                        {
+                            int w = k[x];
+                            ss0 += at[0] * w;
+                            ss1 += at[1] * w;
+                            ss2 += at[2] * w;
+                        }
+                        rowOut[xx * 3] = Clip8(ss0);
+                        rowOut[xx * 3 + 1] = Clip8(ss1);
+                        rowOut[xx * 3 + 2] = Clip8(ss2);
                     }
-                    dst[rowOut + xx * 3] = Clip8(ss0);
-                    dst[rowOut + xx * 3 + 1] = Clip8(ss1);
-                    dst[rowOut + xx * 3 + 2] = Clip8(ss2);
                 }
             }
         });
