@@ -42,9 +42,10 @@ internal static unsafe partial class IsaLauncher
         var assembly = typeof(IsaLauncher).Assembly;
         using var resource = assembly.GetManifestResourceStream(ResourceName);
         if (resource == null) return;
-        byte[]? copy = resource is UnmanagedMemoryStream ? null : ReadAll(resource);
-        var mapped = resource as UnmanagedMemoryStream;
-        var image = copy ?? new ReadOnlySpan<byte>(mapped!.PositionPointer, checked((int)(mapped.Length - mapped.Position)));
+        // NativeAOT exposes the resource as the bytes mapped with this binary: no copy is made of them.
+        ReadOnlySpan<byte> image = resource is UnmanagedMemoryStream mapped
+            ? new ReadOnlySpan<byte>(mapped.PositionPointer, checked((int)(mapped.Length - mapped.Position)))
+            : ReadAll(resource);
         var argv = new List<string> { Environment.ProcessPath ?? "resnet18" };
         argv.AddRange(args);
         var envp = new List<string>();

@@ -18,8 +18,9 @@ public class FuzzRegressionTests
     /// <summary>
     /// AFL++ hangs: 638-byte JPEGs declaring 65526×8 and similar. Resize(256) makes them 2096832×256 (1.6 GB for
     /// Pillow); the crop-window resize computes only the 224×224 that is kept. jpeg-walk-*: garbage that the
-    /// JPEG decoder's marker walk (libjpeg's: skip to the next 0xFF) read as other segments than the structure
-    /// check did, among them frame headers larger than the one admitted against the pixel limit.
+    /// JPEG decoder, when it still walked the markers itself (libjpeg's way: skip to the next 0xFF), read as
+    /// other segments than the structure check had, among them frame headers larger than the one admitted
+    /// against the pixel limit; it now reads only the structure check's segments.
     /// </summary>
     [Theory]
     [MemberData(nameof(Files))]

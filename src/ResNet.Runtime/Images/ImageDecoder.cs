@@ -68,10 +68,11 @@ public static class ImageDecoder
             });
             return PngDecoder.Decode(bytes, png, name);
         }
-        var f = JpegStructure.Check(bytes, name);
+        var jpeg = JpegStructure.Check(bytes, name);
+        var f = jpeg.Frame;
         (width, height) = (f.Width, f.Height);
         decodeBytes = (long)f.Width * f.Height * (f.Components * (f.Progressive ? 3 : 1) + 3);
         Admit();
-        return JpegDecoder.Decode(bytes, name, f);
+        return JpegDecoder.Decode(bytes, jpeg, name);
     }
 }

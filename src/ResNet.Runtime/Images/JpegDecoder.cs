@@ -8,7 +8,7 @@ namespace ResNet.Runtime.Images;
 /// fancy upsampling and libjpeg's color conversion tables (<see cref="JpegColor"/>), so the RGB pixels are the
 /// same bytes. Not reproduced: libjpeg's block smoothing of progressive images whose scans leave the low AC bits
 /// unrefined (encoders' standard scripts refine every bit), and its habit of painting data that ends early gray,
-/// which is refused here instead. The file's marker structure has been checked by <see cref="JpegStructure"/>.
+/// which is refused here instead. It reads the segments <see cref="JpegStructure"/> found, in their order.
 /// </summary>
 internal sealed unsafe class JpegDecoder
 {
@@ -49,35 +49,20 @@ internal sealed unsafe class JpegDecoder
     private bool _progressive, _sawJfif, _sawAdobe;
     private int _adobeTransform;
 
-    private readonly JpegStructure.Frame _admitted;
+    private readonly JpegStructure.File _file;
 
-    private JpegDecoder(byte[] data, string name, JpegStructure.Frame admitted) => (_data, _name, _admitted) = (data, name, admitted);
+    private JpegDecoder(byte[] data, JpegStructure.File file, string name) => (_data, _file, _name) = (data, file, name);
 
-    /// <summary>
-    /// Decodes the frame <paramref name="admitted"/> describes (its size was checked against the pixel limit and
-    /// memory budget): a frame header that says anything else is refused, wherever this walk finds it.
-    /// </summary>
-    public static RgbImage Decode(byte[] data, string name, JpegStructure.Frame admitted) => new JpegDecoder(data, name, admitted).Run();
+    /// <summary>Decodes the segments <see cref="JpegStructure.Check"/> found (and whose frame it admitted).</summary>
+    public static RgbImage Decode(byte[] data, JpegStructure.File file, string name) => new JpegDecoder(data, file, name).Run();
 
     private InputException Corrupt(string reason) => new($"{_name}: corrupt JPEG data: {reason}");
 
     private RgbImage Run()
     {
-        int pos = 2;
-        while (true)
+        foreach (var (marker, start, length) in _file.Segments)
         {
-            if (pos + 1 >= _data.Length) throw Corrupt("no end-of-image marker");
-            if (_data[pos] != 0xFF) { pos++; continue; } // garbage between segments: libjpeg skips it too
-            byte marker = _data[pos + 1];
-            if (marker is 0xFF or 0x00) { pos++; continue; }
-            if (marker == 0xD9) break;
-            if (marker is 0x01 or (>= 0xD0 and <= 0xD7)) { pos += 2; continue; }
-            // The structure check walked the segments already, but skipping garbage as libjpeg does can land elsewhere.
-            if (pos + 4 > _data.Length) throw Corrupt("truncated segment");
-            int length = BinaryPrimitives.ReadUInt16BigEndian(_data.AsSpan(pos + 2));
-            if (length < 2 || pos + 2 + length > _data.Length) throw Corrupt($"segment 0x{marker:X2} runs past the end of the file");
-            var segment = _data.AsSpan(pos + 4, length - 2);
-            pos += 2 + length;
+            var segment = _data.AsSpan(start, length);
             switch (marker)
             {
                 case 0xC0 or 0xC1 or 0xC2: Frame(segment, marker == 0xC2); break;
@@ -91,14 +76,9 @@ internal sealed unsafe class JpegDecoder
                 case 0xEE:
                     if (segment.Length >= 12 && segment[..5].SequenceEqual("Adobe"u8)) (_sawAdobe, _adobeTransform) = (true, segment[11]);
                     break;
-                case 0xDA:
-                    pos = Scan(segment, pos);
-                    // Past the scan's data to the next marker (fill bytes and stray RSTn are handled above).
-                    while (pos + 1 < _data.Length && !(_data[pos] == 0xFF && _data[pos + 1] != 0x00)) pos++;
-                    break;
+                case 0xDA: Scan(segment, start + length); break;
             }
         }
-        if (_components.Length == 0) throw Corrupt("no frame header");
         if (_progressive)
             foreach (var c in _components) TransformAll(c);
         return JpegColor.ToRgb(_components, _width, _height, _maxH, _maxV, ColorSpace());
@@ -117,15 +97,12 @@ internal sealed unsafe class JpegDecoder
 
     private void Frame(ReadOnlySpan<byte> s, bool progressive)
     {
-        if (_components.Length != 0) throw Corrupt("two frame headers");
-        if (s.Length < 6) throw Corrupt("short frame header");
+        // The structure check allowed one frame header, with a size, 1, 3 or 4 components and room for them.
         if (s[0] != 8) throw new InputException($"{_name}: unsupported JPEG: {s[0]}-bit samples (8-bit JPEG is supported)");
         _height = BinaryPrimitives.ReadUInt16BigEndian(s[1..]);
         _width = BinaryPrimitives.ReadUInt16BigEndian(s[3..]);
         _progressive = progressive;
         int n = s[5];
-        if (new JpegStructure.Frame(_width, _height, n, progressive) != _admitted || s.Length < 6 + 3 * n)
-            throw Corrupt("a frame header other than the one the file's structure declares");
         _components = new Component[n];
         for (int i = 0; i < n; i++)
         {
@@ -189,8 +166,8 @@ internal sealed unsafe class JpegDecoder
         }
     }
 
-    /// <summary>Decodes one scan; returns where its entropy-coded data stopped being read.</summary>
-    private int Scan(ReadOnlySpan<byte> s, int dataStart)
+    /// <summary>Decodes one scan, whose entropy-coded data starts at <paramref name="dataStart"/>.</summary>
+    private void Scan(ReadOnlySpan<byte> s, int dataStart)
     {
         if (_components.Length == 0) throw Corrupt("scan before the frame header");
         if (++_scans > MaxScans) throw new InputException($"{_name}: JPEG with more than {MaxScans} scans refused (possible decoding-time bomb)");
@@ -255,7 +232,6 @@ internal sealed unsafe class JpegDecoder
                             Block(c, mx * c.H + h, my * c.V + v, ref bits, ref state, block);
             }
         }
-        return bits.Position;
     }
 
     private enum ScanMode { Baseline, DcFirst, DcRefine, AcFirst, AcRefine }

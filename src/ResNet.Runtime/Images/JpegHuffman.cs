@@ -81,9 +81,6 @@ internal ref struct JpegBitReader(ReadOnlySpan<byte> data, int position, string 
     private int _count;    // bits held in _bits
     private int _padding;  // how many of the held bits are the zeros supplied past a marker
 
-    /// <summary>Where the entropy-coded data not yet loaded starts (at a marker once the segment is exhausted).</summary>
-    public readonly int Position => _pos;
-
     private void Fill()
     {
         // Fast path: the next 8 bytes hold no 0xFF (no stuffing, no marker), so whole bytes go in at once.

@@ -5,18 +5,25 @@ namespace ResNet.Runtime.Images;
 /// <summary>
 /// Walks a JPEG's marker segments before decoding: every segment inside the file, a frame header (SOF) before
 /// the first scan, a scan, and an end-of-image marker (a truncated file is refused, as PIL refuses it with
-/// "image file is truncated"). Returns the frame the decoder may decode: its size is what the pixel limit and the
-/// memory budget are checked against.
+/// "image file is truncated"). Returns the frame, whose size the pixel limit and the memory budget are checked
+/// against, and the segments in order, which are all the decoder reads: it never walks the file itself, so it
+/// cannot find a segment (a larger frame, say) that this check did not see.
 /// </summary>
 internal static class JpegStructure
 {
     public readonly record struct Frame(int Width, int Height, int Components, bool Progressive);
 
-    public static Frame Check(byte[] b, string name)
+    /// <summary>A marker segment's payload: bytes [Start, Start + Length). A scan's entropy-coded data follows its header.</summary>
+    public readonly record struct Segment(byte Marker, int Start, int Length);
+
+    public sealed record File(Frame Frame, Segment[] Segments);
+
+    public static File Check(byte[] b, string name)
     {
         int pos = 2;
         Frame? frame = null;
         bool scan = false;
+        var segments = new List<Segment>();
         while (true)
         {
             if (pos >= b.Length - 1) throw Corrupt(name, "truncated file (no end-of-image marker)");
@@ -30,6 +37,7 @@ internal static class JpegStructure
             int length = BinaryPrimitives.ReadUInt16BigEndian(b.AsSpan(pos + 2));
             if (length < 2 || pos + 2 + length > b.Length) throw Corrupt(name, $"segment 0x{marker:X2} runs past the end of the file");
             var seg = b.AsSpan(pos + 4, length - 2);
+            segments.Add(new Segment(marker, pos + 4, length - 2));
             if (marker is >= 0xC0 and <= 0xCF && marker is not (0xC4 or 0xC8 or 0xCC))
             {
                 if (frame != null) throw Corrupt(name, "two frame headers");
@@ -52,7 +60,7 @@ internal static class JpegStructure
         }
         if (frame == null) throw Corrupt(name, "no frame header");
         if (!scan) throw Corrupt(name, "no image data (no scan)");
-        return frame.Value;
+        return new File(frame.Value, [.. segments]);
     }
 
     private static InputException Corrupt(string name, string reason) => new($"{name}: corrupt JPEG: {reason}");
