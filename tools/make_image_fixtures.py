@@ -1,6 +1,6 @@
 """Image preprocessing fixtures from PIL + torchvision (the reference): PNG files of every color type and bit
 depth (written by a small PNG encoder here, since PIL cannot write 16-bit color, low bit depths or
-interlacing), JPEGs (from PIL: baseline, progressive, 4:4:4, 4:2:2, 4:2:0, gray, CMYK, tiny; from libjpeg-turbo's
+interlacing), JPEGs (from PIL: baseline, progressive, 4:4:4, 4:2:2, 4:2:0, gray, CMYK and YCCK, tiny; from libjpeg-turbo's
 cjpeg, the same library PIL decodes with: 4:4:0, 4:1:1, 3:1 and mixed sampling, restart intervals, RGB, separate
 scans per component), and for each, what PIL and torchvision's ImageNet eval transform give on
 `Image.open(f).convert('RGB')`:
@@ -165,6 +165,11 @@ def main():
         src.convert("L").save(f"{args.out}/gray.jpg", quality=90); add("gray.jpg")
         src.save(f"{args.out}/q80_422_progressive.jpg", quality=80, subsampling=1, progressive=True); add("q80_422_progressive.jpg")
         src.convert("CMYK").save(f"{args.out}/cmyk.jpg", quality=90); add("cmyk.jpg")
+        # No encoder here writes YCCK; the same data with the Adobe marker's transform set to 2 is read as YCCK by
+        # libjpeg (and by our decoder), so both convert the same samples through YCC -> RGB and inversion.
+        data = bytearray(open(f"{args.out}/cmyk.jpg", "rb").read())
+        data[data.index(b"Adobe") + 11] = 2
+        open(f"{args.out}/ycck.jpg", "wb").write(bytes(data)); add("ycck.jpg")
         odd = Image.fromarray(noise(rng, 3, 3, 3, 255).astype(np.uint8))  # chroma 2 samples wide: box upsampling
         odd.save(f"{args.out}/tiny_420.jpg", quality=90, subsampling=2); add("tiny_420.jpg")
         with tempfile.TemporaryDirectory() as tmp:

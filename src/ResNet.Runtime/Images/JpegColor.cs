@@ -14,20 +14,18 @@ internal static unsafe class JpegColor
 {
     public enum Space { Gray, YCbCr, Rgb, Cmyk, Ycck }
 
+    // jdcolor.c's tables hold these expressions per value (Cr_r_tab[cr] = (FixCrR·(cr - 128) + OneHalf) >> 16, and
+    // so on); computed directly they give the same integers, in the vector path and the scalar one alike.
     private const int ScaleBits = 16, OneHalf = 1 << (ScaleBits - 1);
-    private static readonly int[] CrToR = new int[256], CbToB = new int[256], CrToG = new int[256], CbToG = new int[256];
+    private static readonly int FixCrR = Fix(1.40200), FixCbB = Fix(1.77200), FixCrG = -Fix(0.71414), FixCbG = -Fix(0.34414);
 
-    static JpegColor()
-    {
-        for (int i = 0; i < 256; i++)
-        {
-            int x = i - 128;
-            CrToR[i] = (Fix(1.40200) * x + OneHalf) >> ScaleBits;
-            CbToB[i] = (Fix(1.77200) * x + OneHalf) >> ScaleBits;
-            CrToG[i] = -Fix(0.71414) * x;
-            CbToG[i] = -Fix(0.34414) * x + OneHalf;
-        }
-    }
+    private static int Fix(double x) => (int)(x * (1 << ScaleBits) + 0.5);
+
+    private static int Red(int l, int cr) => l + ((FixCrR * (cr - 128) + OneHalf) >> ScaleBits);
+
+    private static int Green(int l, int cb, int cr) => l + ((FixCbG * (cb - 128) + OneHalf + FixCrG * (cr - 128)) >> ScaleBits);
+
+    private static int Blue(int l, int cb) => l + ((FixCbB * (cb - 128) + OneHalf) >> ScaleBits);
 
     public static RgbImage ToRgb(JpegDecoder.Component[] components, int width, int height, int maxH, int maxV, Space space)
     {
@@ -79,41 +77,33 @@ internal static unsafe class JpegColor
         int x0 = 0;
         if (Vector256.IsHardwareAccelerated)
         {
-            // The tables' arithmetic, 16 pixels at a time: the same integer expressions, so the same bytes.
+            // 16 pixels at a time: the same integer expressions, so the same bytes.
             for (; x0 + 16 <= width; x0 += 16)
             {
                 var (r, g, b) = YccToRgb16(Vector128.Load(y + x0), Vector128.Load(cb + x0), Vector128.Load(cr + x0));
                 Interleave(r, g, b, o + 3 * x0);
             }
         }
-        fixed (int* crr = CrToR, cbb = CbToB, crg = CrToG, cbg = CbToG)
+        for (int x = x0; x < width; x++)
         {
-            for (int x = x0; x < width; x++)
-            {
-                int l = y[x], b = cb[x], r = cr[x];
-                o[3 * x] = Clamp(l + crr[r]);
-                o[3 * x + 1] = Clamp(l + ((cbg[b] + crg[r]) >> ScaleBits));
-                o[3 * x + 2] = Clamp(l + cbb[b]);
-            }
+            o[3 * x] = Clamp(Red(y[x], cr[x]));
+            o[3 * x + 1] = Clamp(Green(y[x], cb[x], cr[x]));
+            o[3 * x + 2] = Clamp(Blue(y[x], cb[x]));
         }
     }
-
-    private static readonly int FixCrR = Fix(1.40200), FixCbB = Fix(1.77200), FixCrG = -Fix(0.71414), FixCbG = -Fix(0.34414);
-
-    private static int Fix(double x) => (int)(x * (1 << ScaleBits) + 0.5);
 
     private static (Vector128<byte> R, Vector128<byte> G, Vector128<byte> B) YccToRgb16(Vector128<byte> y, Vector128<byte> cb, Vector128<byte> cr)
     {
         var (yLo, yHi) = Widen(y);
         var (bLo, bHi) = Widen(cb);
         var (rLo, rHi) = Widen(cr);
-        return (Pack(Red(yLo, rLo), Red(yHi, rHi)), Pack(Green(yLo, bLo, rLo), Green(yHi, bHi, rHi)), Pack(Blue(yLo, bLo), Blue(yHi, bHi)));
+        return (Pack(R(yLo, rLo), R(yHi, rHi)), Pack(G(yLo, bLo, rLo), G(yHi, bHi, rHi)), Pack(B(yLo, bLo), B(yHi, bHi)));
 
-        static Vector256<int> Red(Vector256<int> l, Vector256<int> r) =>
+        static Vector256<int> R(Vector256<int> l, Vector256<int> r) =>
             l + ((r - Vector256.Create(128)) * FixCrR + Vector256.Create(OneHalf) >> ScaleBits);
-        static Vector256<int> Green(Vector256<int> l, Vector256<int> b, Vector256<int> r) =>
+        static Vector256<int> G(Vector256<int> l, Vector256<int> b, Vector256<int> r) =>
             l + ((b - Vector256.Create(128)) * FixCbG + Vector256.Create(OneHalf) + (r - Vector256.Create(128)) * FixCrG >> ScaleBits);
-        static Vector256<int> Blue(Vector256<int> l, Vector256<int> b) =>
+        static Vector256<int> B(Vector256<int> l, Vector256<int> b) =>
             l + ((b - Vector256.Create(128)) * FixCbB + Vector256.Create(OneHalf) >> ScaleBits);
     }
 
@@ -167,10 +157,9 @@ internal static unsafe class JpegColor
             if (space == Space.Ycck)
             {
                 // libjpeg's YCCK → CMYK: the YCbCr → RGB conversion, inverted.
-                int l = c0[x], b = c1[x], r = c2[x];
-                c = 255 - Clamp(l + CrToR[r]);
-                m = 255 - Clamp(l + ((CbToG[b] + CrToG[r]) >> ScaleBits));
-                ye = 255 - Clamp(l + CbToB[b]);
+                c = 255 - Clamp(Red(c0[x], c2[x]));
+                m = 255 - Clamp(Green(c0[x], c1[x], c2[x]));
+                ye = 255 - Clamp(Blue(c0[x], c1[x]));
             }
             // PIL reads JPEG CMYK inverted ("CMYK;I"), then converts to RGB as nk - c·nk/255 with nk = 255 - k.
             int nk = k[x]; // 255 - (255 - k)
