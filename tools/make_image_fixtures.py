@@ -7,7 +7,6 @@ scans per component), and for each, what PIL and torchvision's ImageNet eval tra
 
   images.json       per file: SHA-256 of the decoded RGB pixels, of the uint8 224×224×3 Resize(256)+CenterCrop(224)
                     result and of the float32 3×224×224 tensor after ToTensor+Normalize (exact checks that cost no space)
-  <name>.crop.npy   that uint8 crop itself (with --large)
   <name>.tensor.npy the float32 tensor (with --tensors)
 
     python3 tools/make_image_fixtures.py tests/fixtures/images            # small, checked in (needs cjpeg:
@@ -200,8 +199,6 @@ def main():
         img = Image.open(f"{args.out}/{name}").convert("RGB")
         crop = np.ascontiguousarray(np.asarray(RESIZE_CROP(img), dtype=np.uint8))
         tensor = np.ascontiguousarray(FULL(img).numpy().astype(np.float32))
-        if args.large:
-            np.save(f"{args.out}/{name}.crop.npy", crop)
         if args.tensors:
             np.save(f"{args.out}/{name}.tensor.npy", tensor)
         meta.append({"file": name, "size": list(img.size),
