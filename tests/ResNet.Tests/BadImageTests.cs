@@ -106,6 +106,23 @@ public class BadImageTests
     }
 
     [Fact]
+    public void DataEndingEarlyWithTheIdctOnAnotherCoreFailsCleanly()
+    {
+        // The pipeline (large sequential images) must stop its other thread and report the decoder's own error.
+        long saved = ImageParallel.MinWork;
+        ImageParallel.MinWork = 0;
+        try
+        {
+            var e = Assert.Throws<InputException>(() => ImageDecoder.Decode(CutEntropyData(GoodJpeg), "x.jpg"));
+            Assert.Equal("x.jpg: corrupt JPEG data: entropy-coded data ends early", e.Message);
+        }
+        finally
+        {
+            ImageParallel.MinWork = saved;
+        }
+    }
+
+    [Fact]
     public void AJpegTooLargeForOneBufferIsRefusedWhateverTheLimit()
     {
         // 65535×65535: each plane would need 2^32 samples, past what one array holds (and an int would wrap).

@@ -52,10 +52,15 @@ public class ImageTests(ITestOutputHelper output)
     [InlineData("q80_422_progressive.jpg")]
     [InlineData("mixed_2x2_1x1_2x1.jpg")]
     [InlineData("cmyk.jpg")]
+    [InlineData("restart_3mcu.jpg")]
+    [InlineData("separate_scans.jpg")]
+    [InlineData("gray.jpg")]
+    [InlineData("tiny_420.jpg")]
     [InlineData("rgb8_257x300.png")]
     public void RowsSplitAcrossThreadsGiveTheSameBytes(string file)
     {
-        // Real photos are large enough to split; the fixtures are not, so the threshold is lowered here.
+        // Real photos are large enough to split rows (and to run a sequential JPEG's IDCT on another core); the
+        // fixtures are not, so the threshold is lowered here.
         var entry = Entry(Dir, file);
         long saved = ImageParallel.MinWork;
         ImageParallel.MinWork = 0;

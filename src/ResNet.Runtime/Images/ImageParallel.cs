@@ -10,10 +10,13 @@ internal static class ImageParallel
     /// <summary>Below this much work (in inner-loop steps) one thread is faster than handing out chunks (tests lower it).</summary>
     internal static long MinWork = 2_000_000;
 
+    /// <summary>Whether this much work (in inner-loop steps) is worth a second core.</summary>
+    public static bool Worthwhile(long work) => work >= MinWork && Environment.ProcessorCount > 1;
+
     /// <summary>Runs <paramref name="body"/>(from, to) over [0, rows) in contiguous chunks, in parallel when worth it.</summary>
     public static void ForRows(int rows, long workPerRow, Action<int, int> body)
     {
-        int chunks = rows * workPerRow < MinWork ? 1 : Math.Min(rows, 4 * Environment.ProcessorCount);
+        int chunks = Worthwhile(rows * workPerRow) ? Math.Min(rows, 4 * Environment.ProcessorCount) : 1;
         if (chunks <= 1)
         {
             body(0, rows);

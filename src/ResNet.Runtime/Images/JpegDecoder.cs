@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
 
 namespace ResNet.Runtime.Images;
 
@@ -204,12 +205,18 @@ internal sealed unsafe class JpegDecoder
         short* block = stackalloc short[64];
         foreach (var c in comps) c.DcPrediction = 0;
         int mcusX = n == 1 ? comps[0].OwnBlocksW : _mcusX, mcusY = n == 1 ? comps[0].OwnBlocksH : _mcusY;
+        var order = RowOrder(comps, mcusX);
+        int perMcu = order.Length / mcusX;
+        // A large sequential image: the Huffman decoding here, the IDCT of finished rows on another core.
+        using var pipeline = mode == ScanMode.Baseline && ImageParallel.Worthwhile((long)order.Length * mcusY * 64)
+            ? new IdctPipeline(order, mcusY) : null;
         int toRestart = _restartInterval, nextRestart = 0;
         for (int my = 0; my < mcusY; my++)
         {
-            for (int mx = 0; mx < mcusX; mx++)
+            short* slot = pipeline != null ? pipeline.Acquire(my) : null;
+            for (int k = 0; k < order.Length; k++)
             {
-                if (_restartInterval > 0)
+                if (_restartInterval > 0 && k % perMcu == 0)
                 {
                     if (toRestart == 0)
                     {
@@ -221,16 +228,109 @@ internal sealed unsafe class JpegDecoder
                     }
                     toRestart--;
                 }
-                if (n == 1)
-                {
-                    Block(comps[0], mx, my, ref bits, ref state, block);
-                    continue;
-                }
-                foreach (var c in comps)
-                    for (int v = 0; v < c.V; v++)
-                        for (int h = 0; h < c.H; h++)
-                            Block(c, mx * c.H + h, my * c.V + v, ref bits, ref state, block);
+                var (component, bx, dy, step) = order[k];
+                if (slot != null)
+                    Sequential(component, ref bits, slot + 64 * k); // the slot comes cleared
+                else
+                    Block(component, bx, my * step + dy, ref bits, ref state, block);
             }
+            pipeline?.Publish(my);
+        }
+        pipeline?.Finish();
+    }
+
+    /// <summary>
+    /// The blocks of one MCU row in decoding order: component, block column, block row within the MCU row, and how
+    /// many block rows an MCU row spans in that component (its vertical factor when interleaved, else one).
+    /// </summary>
+    private static (Component C, int Bx, int Dy, int Step)[] RowOrder(Component[] comps, int mcusX)
+    {
+        var order = new List<(Component, int, int, int)>();
+        for (int mx = 0; mx < mcusX; mx++)
+        {
+            if (comps.Length == 1)
+            {
+                order.Add((comps[0], mx, 0, 1));
+                continue;
+            }
+            foreach (var c in comps)
+                for (int v = 0; v < c.V; v++)
+                    for (int h = 0; h < c.H; h++)
+                        order.Add((c, mx * c.H + h, v, c.V));
+        }
+        return [.. order];
+    }
+
+    /// <summary>
+    /// Inverse DCTs of a sequential scan on a second thread, one MCU row behind the Huffman decoding: the decoder
+    /// fills a ring of MCU rows of coefficients, the other thread transforms each row once it is published and
+    /// hands the slot back cleared. The transforms are the same, so the planes are the same bytes.
+    /// </summary>
+    private sealed class IdctPipeline : IDisposable
+    {
+        private const int Slots = 8;
+        private readonly (Component C, int Bx, int Dy, int Step)[] _order;
+        private readonly short* _ring;
+        private readonly int _rows;
+        private readonly Task _consumer;
+        private int _produced, _consumed;
+        private volatile bool _stop;
+
+        public IdctPipeline((Component C, int Bx, int Dy, int Step)[] order, int rows)
+        {
+            (_order, _rows) = (order, rows);
+            _ring = (short*)NativeMemory.AllocZeroed((nuint)(Slots * order.Length * 64), sizeof(short));
+            // Its own thread: a pool thread could be long in coming when the pool is busy, and the decoder would wait.
+            _consumer = Task.Factory.StartNew(Consume, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        }
+
+        private short* Slot(int row) => _ring + (long)(row % Slots) * _order.Length * 64;
+
+        /// <summary>The slot for MCU row <paramref name="row"/>, once the transform thread has emptied it.</summary>
+        public short* Acquire(int row)
+        {
+            var spin = new SpinWait();
+            while (row - Volatile.Read(ref _consumed) >= Slots)
+            {
+                if (_consumer.IsCompleted) _consumer.GetAwaiter().GetResult(); // it failed: rethrow here
+                spin.SpinOnce(sleep1Threshold: -1);
+            }
+            return Slot(row);
+        }
+
+        public void Publish(int row) => Volatile.Write(ref _produced, row + 1);
+
+        public void Finish() => _consumer.GetAwaiter().GetResult();
+
+        private void Consume()
+        {
+            for (int row = 0; row < _rows; row++)
+            {
+                var spin = new SpinWait();
+                while (Volatile.Read(ref _produced) <= row)
+                {
+                    if (_stop) return;
+                    spin.SpinOnce(sleep1Threshold: -1);
+                }
+                short* slot = Slot(row);
+                for (int k = 0; k < _order.Length; k++)
+                {
+                    var (c, bx, dy, step) = _order[k];
+                    short* coefficients = slot + 64 * k;
+                    fixed (byte* plane = c.Plane)
+                    fixed (int* quant = c.Quant)
+                        JpegIdct.Transform(coefficients, quant, plane + (row * step + dy) * 8 * c.Stride + bx * 8, c.Stride);
+                    new Span<short>(coefficients, 64).Clear();
+                }
+                Volatile.Write(ref _consumed, row + 1);
+            }
+        }
+
+        public void Dispose()
+        {
+            _stop = true;
+            try { _consumer.Wait(); } catch (AggregateException) { /* the decoder's own error is the one reported */ }
+            NativeMemory.Free(_ring);
         }
     }
 
