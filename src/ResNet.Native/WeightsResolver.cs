@@ -53,7 +53,7 @@ internal sealed class WeightsResolver(string? explicitPath, bool offline)
     /// </summary>
     public static string? PackedCacheDirectory =>
         Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { } xdg && Path.IsPathRooted(xdg) ? Path.Combine(xdg, "resnet18")
-        : Environment.GetFolderPath(Environment.SpecialFolder.UserProfile) is { } home && Path.IsPathRooted(home) ? Path.Combine(home, ".cache", "resnet18")
+        : Environment.GetFolderPath(Environment.SpecialFolder.UserProfile, Environment.SpecialFolderOption.DoNotVerify) is { } home && Path.IsPathRooted(home) ? Path.Combine(home, ".cache", "resnet18")
         : null;
 
     /// <summary>The network with its weights from the first source in the search order (downloading if that is the one).</summary>

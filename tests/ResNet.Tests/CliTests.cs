@@ -78,6 +78,18 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
     }
 
     [Fact]
+    public void AHomeThatDoesNotExistStillGivesAbsoluteCachePaths()
+    {
+        // As Python's expanduser: $HOME as given. A verified lookup would be "" and the paths relative to the cwd.
+        string home = Path.Combine(_home, "missing-home");
+        var env = new Dictionary<string, string> { ["HOME"] = home, ["TORCH_HOME"] = null!, ["XDG_CACHE_HOME"] = null! };
+        var (exit, @out, _) = Run(env, "--version");
+        Assert.Equal(0, exit);
+        Assert.Contains($"weights: {home}/.cache/torch/hub/checkpoints/resnet18-f37072fd.pth", @out);
+        Assert.Contains($"packed weights cache: {home}/.cache/resnet18", @out);
+    }
+
+    [Fact]
     public void UsageErrorExitsTwo()
     {
         var (exit, _, err) = Run("--top", "0", "x.png");

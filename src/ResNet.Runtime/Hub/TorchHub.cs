@@ -15,14 +15,17 @@ public static partial class TorchHub
     /// <summary>torchvision's ImageNet weights for resnet18 (IMAGENET1K_V1).</summary>
     public const string DefaultUrl = "https://download.pytorch.org/models/resnet18-f37072fd.pth";
 
-    /// <summary>The cache directory torch.hub uses for checkpoints.</summary>
+    /// <summary>
+    /// The cache directory torch.hub uses for checkpoints. The home directory is $HOME whether or not it exists,
+    /// as Python's expanduser gives it (a verified lookup would return "" and make the path relative to the cwd).
+    /// </summary>
     public static string CheckpointDirectory()
     {
         string? torchHome = Environment.GetEnvironmentVariable("TORCH_HOME");
         if (string.IsNullOrEmpty(torchHome))
         {
             string? xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
-            string cache = string.IsNullOrEmpty(xdg) ? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache") : xdg;
+            string cache = string.IsNullOrEmpty(xdg) ? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile, Environment.SpecialFolderOption.DoNotVerify), ".cache") : xdg;
             torchHome = Path.Combine(cache, "torch");
         }
         return Path.Combine(torchHome, "hub", "checkpoints");
