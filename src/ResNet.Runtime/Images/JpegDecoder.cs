@@ -33,6 +33,14 @@ internal sealed unsafe class JpegDecoder
         public int DcPrediction;
         public JpegHuffmanTable? Dc, Ac;
         public int Stride => BlocksW * 8;
+
+        /// <summary>Dequantizes and inverse-transforms one block's coefficients into the plane at block (bx, by).</summary>
+        public void Transform(short* coefficients, int bx, int by)
+        {
+            fixed (byte* plane = Plane)
+            fixed (int* quant = Quant)
+                JpegIdct.Transform(coefficients, quant, plane + by * 8 * Stride + bx * 8, Stride);
+        }
     }
 
     private readonly byte[] _data;
@@ -317,9 +325,7 @@ internal sealed unsafe class JpegDecoder
                 {
                     var (c, bx, dy, step) = _order[k];
                     short* coefficients = slot + 64 * k;
-                    fixed (byte* plane = c.Plane)
-                    fixed (int* quant = c.Quant)
-                        JpegIdct.Transform(coefficients, quant, plane + (row * step + dy) * 8 * c.Stride + bx * 8, c.Stride);
+                    c.Transform(coefficients, bx, row * step + dy);
                     new Span<short>(coefficients, 64).Clear();
                 }
                 Volatile.Write(ref _consumed, row + 1);
@@ -348,9 +354,7 @@ internal sealed unsafe class JpegDecoder
         {
             new Span<short>(scratch, 64).Clear();
             Sequential(c, ref bits, scratch);
-            fixed (byte* plane = c.Plane)
-            fixed (int* quant = c.Quant)
-                JpegIdct.Transform(scratch, quant, plane + by * 8 * c.Stride + bx * 8, c.Stride);
+            c.Transform(scratch, bx, by);
             return;
         }
         fixed (short* coefficients = &c.Coefficients![((long)by * c.BlocksW + bx) * 64])
@@ -473,16 +477,14 @@ internal sealed unsafe class JpegDecoder
     private static void TransformAll(Component c)
     {
         // A component no scan named keeps libjpeg's zeroed table: a flat mid-gray plane.
-        var quant = c.Quant ?? new int[64];
+        c.Quant ??= new int[64];
         ImageParallel.ForRows(c.BlocksH, c.BlocksW * 64L, (from, to) =>
         {
             fixed (short* coefficients = c.Coefficients)
-            fixed (int* q = quant)
-            fixed (byte* plane = c.Plane)
             {
                 for (int by = from; by < to; by++)
                     for (int bx = 0; bx < c.BlocksW; bx++)
-                        JpegIdct.Transform(coefficients + ((long)by * c.BlocksW + bx) * 64, q, plane + by * 8 * c.Stride + bx * 8, c.Stride);
+                        c.Transform(coefficients + ((long)by * c.BlocksW + bx) * 64, bx, by);
             }
         });
     }
