@@ -9,10 +9,9 @@ namespace ResNet.Runtime;
 /// buffers page by page was 5 ms of a 30 ms one-image run; the ~100 MB of freshly packed weights fault in ~50
 /// pages instead of ~25,000.) Elsewhere, and below 2 MiB, the C heap, cleared.
 /// </summary>
-internal static unsafe partial class HugePages
+internal static unsafe class HugePages
 {
     private const nuint HugePage = 2 << 20;
-    private const int ProtReadWrite = 3, MapPrivateAnonymous = 0x02 | 0x20, MadvHugePage = 14;
 
     /// <summary>Zeroed memory of at least <paramref name="bytes"/>, 64-byte aligned; free with <see cref="Free"/> and the same size.</summary>
     public static void* Allocate(nuint bytes)
@@ -25,30 +24,21 @@ internal static unsafe partial class HugePages
         }
         nuint length = Mapped(bytes);
         // Over-map by one huge page, then trim both ends, for a 2 MiB-aligned start.
-        byte* raw = (byte*)Mmap(null, length + HugePage, ProtReadWrite, MapPrivateAnonymous, -1, 0);
-        if (raw == (byte*)-1) throw new OutOfMemoryException($"cannot map {length} bytes");
+        byte* raw = (byte*)MemoryMap.Map(null, length + HugePage, MemoryMap.ProtReadWrite, MemoryMap.MapPrivate | MemoryMap.MapAnonymous, -1, 0);
+        if (raw == MemoryMap.Failed) throw new OutOfMemoryException($"cannot map {length} bytes");
         byte* start = (byte*)(((nuint)raw + HugePage - 1) & ~(HugePage - 1));
-        if (start > raw) Munmap(raw, (nuint)(start - raw));
+        if (start > raw) MemoryMap.Unmap(raw, (nuint)(start - raw));
         nuint tail = (nuint)(raw + HugePage - start); // what the start's alignment left unused at the end
-        if (tail > 0) Munmap(start + length, tail);
-        Madvise(start, length, MadvHugePage); // advice only: where huge pages are off this fails and nothing changes
+        if (tail > 0) MemoryMap.Unmap(start + length, tail);
+        MemoryMap.Advise(start, length, MemoryMap.MadvHugePage); // advice only: where huge pages are off this fails and nothing changes
         return start;
     }
 
     public static void Free(void* p, nuint bytes)
     {
         if (bytes < HugePage || !OperatingSystem.IsLinux()) NativeMemory.AlignedFree(p);
-        else Munmap(p, Mapped(bytes));
+        else MemoryMap.Unmap(p, Mapped(bytes));
     }
 
     private static nuint Mapped(nuint bytes) => (bytes + HugePage - 1) & ~(HugePage - 1);
-
-    [LibraryImport("libc", EntryPoint = "mmap")]
-    private static partial void* Mmap(void* address, nuint length, int protection, int flags, int fd, long offset);
-
-    [LibraryImport("libc", EntryPoint = "munmap")]
-    private static partial int Munmap(void* address, nuint length);
-
-    [LibraryImport("libc", EntryPoint = "madvise")]
-    private static partial int Madvise(void* address, nuint length, int advice);
 }

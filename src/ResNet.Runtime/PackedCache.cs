@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Runtime.InteropServices;
 using System.Text;
 
 namespace ResNet.Runtime;
@@ -14,7 +13,7 @@ namespace ResNet.Runtime;
 /// removes the files it supersedes (same weights path, older contents or code), so rebuilds and retrained
 /// weights do not pile up ~100 MB each. Failing to write is not an error.
 /// </summary>
-internal static partial class PackedCache
+internal static class PackedCache
 {
     private static ReadOnlySpan<byte> Magic => "RN18PACK"u8;
     /// <summary>
@@ -66,8 +65,8 @@ internal static partial class PackedCache
             var offsets = Offsets(layers);
             if (!HeaderMatches(handle, layers, offsets[^1])) return null;
             // MAP_POPULATE maps every page now, in a few large steps, instead of one fault per 4 KiB during the first inference.
-            void* p = Mmap(null, (nuint)offsets[^1], ProtRead, MapPrivate | MapPopulate, (int)handle.DangerousGetHandle(), 0);
-            if (p == (void*)-1) return null;
+            void* p = MemoryMap.Map(null, (nuint)offsets[^1], MemoryMap.ProtRead, MemoryMap.MapPrivate | MemoryMap.MapPopulate, (int)handle.DangerousGetHandle(), 0);
+            if (p == MemoryMap.Failed) return null;
             return new Mapping((byte*)p, (nuint)offsets[^1], offsets);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -260,16 +259,8 @@ internal static partial class PackedCache
         public void Dispose()
         {
             if (_address == null) return;
-            Munmap(_address, length);
+            MemoryMap.Unmap(_address, length);
             _address = null;
         }
     }
-
-    private const int ProtRead = 1, MapPrivate = 2, MapPopulate = 0x8000;
-
-    [LibraryImport("libc", EntryPoint = "mmap", SetLastError = true)]
-    private static unsafe partial void* Mmap(void* address, nuint length, int protection, int flags, int fd, long offset);
-
-    [LibraryImport("libc", EntryPoint = "munmap")]
-    private static unsafe partial int Munmap(void* address, nuint length);
 }
