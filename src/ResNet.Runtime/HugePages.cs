@@ -34,6 +34,15 @@ internal static unsafe class HugePages
         return start;
     }
 
+    /// <summary>
+    /// Maps every page of an allocation now rather than at its first touch. Advice: where the kernel lacks it
+    /// (MADV_POPULATE_WRITE is Linux 5.14+), or below 2 MiB (the C heap, cleared already), nothing happens.
+    /// </summary>
+    public static void Prefault(void* p, nuint bytes)
+    {
+        if (bytes >= HugePage && OperatingSystem.IsLinux()) MemoryMap.Advise(p, Mapped(bytes), MemoryMap.MadvPopulateWrite);
+    }
+
     public static void Free(void* p, nuint bytes)
     {
         if (bytes < HugePage || !OperatingSystem.IsLinux()) NativeMemory.AlignedFree(p);

@@ -7,7 +7,7 @@ internal static unsafe partial class MemoryMap
 {
     public const int ProtRead = 1, ProtReadWrite = 3;
     public const int MapPrivate = 0x02, MapAnonymous = 0x20, MapPopulate = 0x8000;
-    public const int MadvHugePage = 14;
+    public const int MadvHugePage = 14, MadvPopulateRead = 22, MadvPopulateWrite = 23;
 
     /// <summary>What mmap returns on failure.</summary>
     public static readonly void* Failed = (void*)-1;

@@ -64,10 +64,23 @@ internal static class PackedCache
             using var handle = File.OpenHandle(file, FileMode.Open, FileAccess.Read, FileShare.Read);
             var offsets = Offsets(layers);
             if (!HeaderMatches(handle, layers, offsets[^1])) return null;
-            // MAP_POPULATE maps every page now, in a few large steps, instead of one fault per 4 KiB during the first inference.
-            void* p = MemoryMap.Map(null, (nuint)offsets[^1], MemoryMap.ProtRead, MemoryMap.MapPrivate | MemoryMap.MapPopulate, (int)handle.DangerousGetHandle(), 0);
+            var length = (nuint)offsets[^1];
+            int fd = (int)handle.DangerousGetHandle();
+            void* p = MemoryMap.Map(null, length, MemoryMap.ProtRead, MemoryMap.MapPrivate, fd, 0);
             if (p == MemoryMap.Failed) return null;
-            return new Mapping((byte*)p, (nuint)offsets[^1], offsets);
+            // Every page is mapped now, in a few large steps, instead of one fault per 4 KiB during the first inference.
+            // Huge-page advice first: pages not in the page cache (the first run after a reboot) are then read
+            // into 2 MiB folios, which later runs map with one entry each (measured here: 0.1 ms to populate and
+            // 0.02 ms to unmap the 97 MB, against 2.5 ms and 0.4 ms after a plain read, and the cold read itself
+            // 25–35 ms against 32). Both are advice: kernels before 5.14 lack MADV_POPULATE_READ, so MAP_POPULATE.
+            MemoryMap.Advise(p, length, MemoryMap.MadvHugePage);
+            if (MemoryMap.Advise(p, length, MemoryMap.MadvPopulateRead) != 0)
+            {
+                MemoryMap.Unmap(p, length);
+                p = MemoryMap.Map(null, length, MemoryMap.ProtRead, MemoryMap.MapPrivate | MemoryMap.MapPopulate, fd, 0);
+                if (p == MemoryMap.Failed) return null;
+            }
+            return new Mapping((byte*)p, length, offsets);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
