@@ -383,8 +383,17 @@ internal sealed unsafe class JpegDecoder
         c.DcPrediction += bits.Receive(c.Dc!.Decode(ref bits));
         block[0] = (short)c.DcPrediction;
         var ac = c.Ac!;
+        var fast = ac.FastAc!;
         for (int k = 1; k < 64; k++)
         {
+            int entry = fast[bits.Peek(JpegHuffmanTable.FastBits)];
+            if (entry != 0)
+            {
+                bits.Skip(entry & 0xFF);
+                k += (entry >> 8) & 15;
+                block[NaturalOrder[k]] = (short)(entry >> 16);
+                continue;
+            }
             int rs = ac.Decode(ref bits), r = rs >> 4, s = rs & 15;
             if (s != 0)
             {

@@ -39,6 +39,30 @@ internal sealed class JpegHuffmanTable
             code <<= 1;
         }
         _maxCode[17] = int.MaxValue; // a 16-bit prefix matching no code: the data is corrupt
+        if (!dc) FastAc = FastAcTable(_look);
+    }
+
+    /// <summary>
+    /// For an AC table: per 9-bit lookahead, the whole coefficient when its code and its extra bits both fit in
+    /// those 9 bits (most coefficients of a photo): (value &lt;&lt; 16) | (run &lt;&lt; 8) | bits used; 0 otherwise.
+    /// One probe instead of decoding the symbol and then reading the value (as stb_image's fast_ac does).
+    /// </summary>
+    public int[]? FastAc { get; }
+
+    public const int FastBits = LookBits;
+
+    private static int[] FastAcTable(ushort[] look)
+    {
+        var fast = new int[1 << LookBits];
+        for (int i = 0; i < fast.Length; i++)
+        {
+            int length = look[i] >> 8, run = (look[i] >> 4) & 15, size = look[i] & 15;
+            if (length == 0 || size == 0 || length + size > LookBits) continue;
+            int v = (i >> (LookBits - length - size)) & ((1 << size) - 1);
+            if (v < 1 << (size - 1)) v -= (1 << size) - 1; // JPEG's EXTEND, as JpegBitReader.Receive
+            fast[i] = (v << 16) | (run << 8) | (length + size);
+        }
+        return fast;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
