@@ -141,6 +141,23 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
         Assert.All(lines, l => Assert.Equal(1000, l.GetProperty("logits").GetArrayLength()));
     }
 
+    /// <summary>Several files run a batch at a time (36 fixtures: four batches of 8 and one of 4); each file's logits are those of running it alone.</summary>
+    [Fact]
+    public void BatchedFilesGetTheLogitsTheyGetAlone()
+    {
+        var (exit, @out, _) = Run("--weights", _weights.Path, "--json", "--logits", Fixtures.Dir("images"));
+        Assert.Equal(0, exit);
+        var all = @out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement)
+            .ToDictionary(l => l.GetProperty("file").GetString()!, l => l.GetProperty("logits").EnumerateArray().Select(v => v.GetSingle()).ToArray());
+        foreach (var name in new[] { "baseline.jpg", "ycck.jpg" }) // in the first batch and in the last
+        {
+            var (alone, aloneOut, _) = Run("--weights", _weights.Path, "--json", "--logits", Image(name));
+            Assert.Equal(0, alone);
+            var logits = JsonDocument.Parse(aloneOut).RootElement.GetProperty("logits").EnumerateArray().Select(v => v.GetSingle()).ToArray();
+            Assert.Equal(logits, all[Image(name)]);
+        }
+    }
+
     [Fact]
     public void TableShowsRankPercentLabelIndex()
     {
