@@ -51,7 +51,7 @@ public abstract unsafe class GeneratedNetwork : IDisposable
         float* region = Allocate(regionFloats);
         // A one-image run waits for its first inference, which would also wait for the kernel to zero each
         // huge page as a layer first touches it: fault them in now, while (in the CLI) an image decodes on the
-        // other core. Measured here: a one-image run's median 20.2 → 17.3 ms with this and the StackPages.Map
+        // other core. Measured here: a one-image run's median 19.7 → 18.6 ms with this and the StackPages.Map
         // below. Only at batch 1: a larger MaxBatch may never be used whole.
         if (MaxBatch == 1) HugePages.Prefault(region, (nuint)(regionFloats * sizeof(float)));
         StackPages.Map(); // the constructing thread is usually the one that runs the network
