@@ -71,7 +71,7 @@ internal static class PngStructure
             }
             string kind = System.Text.Encoding.ASCII.GetString(type);
             uint crc = BinaryPrimitives.ReadUInt32BigEndian(b.AsSpan(pos + 8 + (int)length));
-            if (Crc32.Compute(b.AsSpan(pos + 4, 4 + (int)length)) != crc) throw Corrupt(name, $"CRC check failed in {kind} chunk");
+            if (System.IO.Hashing.Crc32.HashToUInt32(b.AsSpan(pos + 4, 4 + (int)length)) != crc) throw Corrupt(name, $"CRC check failed in {kind} chunk");
             var data = b.AsSpan(pos + 8, (int)length);
             if (header == null && kind != "IHDR") throw Corrupt(name, "the first chunk is not IHDR");
             switch (kind)
@@ -178,44 +178,5 @@ internal static class PngStructure
         public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
         public override void SetLength(long value) => throw new NotSupportedException();
         public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    }
-}
-
-/// <summary>
-/// CRC-32 (IEEE 802.3, as PNG and zip use), slicing by 8: eight tables let each step fold in eight bytes with
-/// independent lookups (a photo's CRCs took ~2 ms byte at a time).
-/// </summary>
-internal static class Crc32
-{
-    private static readonly uint[] Table = Tables();
-
-    private static uint[] Tables()
-    {
-        var t = new uint[8 * 256];
-        for (uint n = 0; n < 256; n++)
-        {
-            uint c = n;
-            for (int k = 0; k < 8; k++) c = (c & 1) != 0 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-            t[n] = c;
-        }
-        for (int k = 1; k < 8; k++)
-            for (int n = 0; n < 256; n++) t[k * 256 + n] = (t[(k - 1) * 256 + n] >> 8) ^ t[t[(k - 1) * 256 + n] & 0xFF];
-        return t;
-    }
-
-    public static uint Compute(ReadOnlySpan<byte> data)
-    {
-        var t = Table;
-        uint c = 0xFFFFFFFFu;
-        int i = 0;
-        for (; i + 8 <= data.Length; i += 8)
-        {
-            uint lo = c ^ BinaryPrimitives.ReadUInt32LittleEndian(data[i..]);
-            uint hi = BinaryPrimitives.ReadUInt32LittleEndian(data[(i + 4)..]);
-            c = t[7 * 256 + (lo & 0xFF)] ^ t[6 * 256 + ((lo >> 8) & 0xFF)] ^ t[5 * 256 + ((lo >> 16) & 0xFF)] ^ t[4 * 256 + (lo >> 24)]
-              ^ t[3 * 256 + (hi & 0xFF)] ^ t[2 * 256 + ((hi >> 8) & 0xFF)] ^ t[256 + ((hi >> 16) & 0xFF)] ^ t[hi >> 24];
-        }
-        for (; i < data.Length; i++) c = t[(c ^ data[i]) & 0xFF] ^ (c >> 8);
-        return c ^ 0xFFFFFFFFu;
     }
 }
