@@ -20,9 +20,6 @@ internal static class Program
     /// <summary>Images per batch when several are given (the batch size of the throughput benchmark).</summary>
     private const int MaxBatch = 8;
 
-    /// <summary>A decoded input tensor, or why there is none.</summary>
-    private readonly record struct Decoded(float[]? Input, Exception? Error);
-
     private static int Main(string[] args)
     {
         // Before anything is printed: on an AVX-512 CPU this becomes the embedded x86-64-v4 build.
@@ -54,28 +51,9 @@ internal static class Program
         // next competed with the inference's threads: 30 copies of a 768×576 photo took 358 ms instead of 256.
         // A batch's logits equal one-at-a-time's (ParityTests).
         int batch = Math.Min(MaxBatch, Math.Max(1, files.Count));
-        Task<Decoded[]> Decode(int first) => Task.Run(() =>
-        {
-            var decoded = new Decoded[Math.Min(batch, files.Count - first)];
-            void DecodeOne(int k)
-            {
-                long start = Stopwatch.GetTimestamp();
-                try
-                {
-                    decoded[k] = new Decoded(LoadInput(files[first + k], ResNet18.Network.Input, options.MaxPixels), null);
-                }
-                catch (Exception e)
-                {
-                    decoded[k] = new Decoded(null, e);
-                }
-                timing.Background("decode and preprocess", Stopwatch.GetElapsedTime(start));
-            }
-            if (decoded.Length == 1) DecodeOne(0); // a one-image run has no use for Parallel's set-up (~0.5 ms cold)
-            else Parallel.For(0, decoded.Length, new ParallelOptions { MaxDegreeOfParallelism = options.Threads }, DecodeOne);
-            return decoded;
-        });
+        var decoder = new BatchDecoder(files, batch, options.Threads, file => LoadInput(file, ResNet18.Network.Input, options.MaxPixels), timing);
         // The first batch decodes while the weights load and pack.
-        var first = files.Count > 0 ? Decode(0) : null;
+        var first = files.Count > 0 ? decoder.Decode(0) : null;
         try
         {
             var networkOptions = new NetworkOptions
@@ -104,7 +82,7 @@ internal static class Program
             bool progress = files.Count >= 10 && !Console.IsErrorRedirected;
             for (int at = 0; at < files.Count; at += batch)
             {
-                var decoded = (at == 0 ? first! : Decode(at)).GetAwaiter().GetResult();
+                var decoded = (at == 0 ? first! : decoder.Decode(at)).GetAwaiter().GetResult();
                 timing.Mark("decode and preprocess (beyond the overlap)");
                 var good = decoded.Where(d => d.Input != null).Select(d => d.Input!).ToArray();
                 float[] input = good.Length == 1 ? good[0] : inputs!; // one image runs from where it was decoded
