@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+
 namespace ResNet.Runtime.Weights;
 
 /// <summary>
@@ -90,43 +92,97 @@ public static class Packing
     public static void Winograd(ReadOnlySpan<float> w, Conv2dParams c, int m, int block, int ocTile, Span<float> packed)
     {
         if (c.KernelH != 3 || c.KernelW != 3) throw new ArgumentException("Winograd F(m×m,3×3) needs 3×3 kernels");
-        var g = m switch
-        {
-            4 => G4,
-            2 => G2,
-            _ => throw new ArgumentOutOfRangeException(nameof(m), $"Winograd F({m}×{m},3×3) is not implemented; m is 2 or 4"),
-        };
+        var g = WinogradG(m);
         int alpha = m + 2, positions = alpha * alpha;
         int icPadded = (c.InChannels + block - 1) / block * block;
         int ocBlocks = (c.OutChannels + block - 1) / block;
         if (packed.Length != WinogradLength(c, m, block)) throw new ArgumentException("destination has the wrong length", nameof(packed));
         packed.Clear();
         Span<double> gg = stackalloc double[alpha * 3];
+        Span<double> taps = stackalloc double[9 * block];
         var u = new float[positions * block];
         // One output block at a time, so each (position, input channel) row of the block is written whole and
         // in order; flat spans, not double[,] (whose index checks made this most of the load time).
         for (int ob = 0; ob < ocBlocks; ob++)
         {
             int group = ob / ocTile, j = ob % ocTile;
+            bool whole = (ob + 1) * block <= c.OutChannels;
             for (int ic = 0; ic < c.InChannels; ic++)
             {
-                Array.Clear(u);
-                for (int o = 0; o < block && ob * block + o < c.OutChannels; o++)
+                if (whole && block % 8 == 0 && Vector256.IsHardwareAccelerated)
                 {
-                    var k3 = w.Slice(((ob * block + o) * c.InChannels + ic) * 9, 9);
-                    for (int i = 0; i < alpha; i++)
-                    {
-                        double a = g[i * 3], b = g[i * 3 + 1], d = g[i * 3 + 2];
-                        for (int k = 0; k < 3; k++) gg[i * 3 + k] = a * k3[k] + b * k3[3 + k] + d * k3[6 + k];
-                    }
-                    for (int i = 0; i < alpha; i++)
-                    {
-                        double a = gg[i * 3], b = gg[i * 3 + 1], d = gg[i * 3 + 2];
-                        for (int k = 0; k < alpha; k++) u[(i * alpha + k) * block + o] = (float)(a * g[k * 3] + b * g[k * 3 + 1] + d * g[k * 3 + 2]);
-                    }
+                    TransformBlock(w, c, ob, ic, g, alpha, block, taps, u);
+                }
+                else
+                {
+                    Array.Clear(u);
+                    for (int o = 0; o < block && ob * block + o < c.OutChannels; o++)
+                        Transform(w.Slice(((ob * block + o) * c.InChannels + ic) * 9, 9), g, alpha, gg, u, block, o);
                 }
                 for (int p = 0; p < positions; p++)
                     u.AsSpan(p * block, block).CopyTo(packed.Slice(((group * positions + p) * icPadded + ic) * ocTile * block + j * block, block));
+            }
+        }
+    }
+
+    /// <summary>The kernel transform G of F(<paramref name="m"/>×<paramref name="m"/>,3×3), row-major (m + 2)×3.</summary>
+    internal static double[] WinogradG(int m) => m switch
+    {
+        4 => G4,
+        2 => G2,
+        _ => throw new ArgumentOutOfRangeException(nameof(m), $"Winograd F({m}×{m},3×3) is not implemented; m is 2 or 4"),
+    };
+
+    /// <summary>U = G·g·Gᵀ of one 3×3 kernel, in double, into column <paramref name="o"/> of the [position][o] rows.</summary>
+    internal static void Transform(ReadOnlySpan<float> k3, double[] g, int alpha, Span<double> gg, float[] u, int block, int o)
+    {
+        for (int i = 0; i < alpha; i++)
+        {
+            double a = g[i * 3], b = g[i * 3 + 1], d = g[i * 3 + 2];
+            for (int k = 0; k < 3; k++) gg[i * 3 + k] = a * k3[k] + b * k3[3 + k] + d * k3[6 + k];
+        }
+        for (int i = 0; i < alpha; i++)
+        {
+            double a = gg[i * 3], b = gg[i * 3 + 1], d = gg[i * 3 + 2];
+            for (int k = 0; k < alpha; k++) u[(i * alpha + k) * block + o] = (float)(a * g[k * 3] + b * g[k * 3 + 1] + d * g[k * 3 + 2]);
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Transform"/> for a whole output block, eight channels per step: the same double operations in
+    /// the same order (no fused multiply-adds), so the same floats, at most of a cold load's packing time.
+    /// </summary>
+    private static unsafe void TransformBlock(ReadOnlySpan<float> w, Conv2dParams c, int ob, int ic, double[] g, int alpha, int block, Span<double> taps, float[] u)
+    {
+        for (int o = 0; o < block; o++)
+        {
+            var k3 = w.Slice(((ob * block + o) * c.InChannels + ic) * 9, 9);
+            for (int t = 0; t < 9; t++) taps[t * block + o] = k3[t];
+        }
+        fixed (double* x = taps)
+        fixed (float* dst = u)
+        {
+            for (int v = 0; v < block; v += 8)
+            {
+                // The nine taps of channels v..v+3 (lo) and v+4..v+7 (hi).
+                double* lo = x + v, hi = x + v + 4;
+                Vector256<double> lo0 = Vector256.Load(lo), lo1 = Vector256.Load(lo + block), lo2 = Vector256.Load(lo + 2 * block),
+                    lo3 = Vector256.Load(lo + 3 * block), lo4 = Vector256.Load(lo + 4 * block), lo5 = Vector256.Load(lo + 5 * block),
+                    lo6 = Vector256.Load(lo + 6 * block), lo7 = Vector256.Load(lo + 7 * block), lo8 = Vector256.Load(lo + 8 * block);
+                Vector256<double> hi0 = Vector256.Load(hi), hi1 = Vector256.Load(hi + block), hi2 = Vector256.Load(hi + 2 * block),
+                    hi3 = Vector256.Load(hi + 3 * block), hi4 = Vector256.Load(hi + 4 * block), hi5 = Vector256.Load(hi + 5 * block),
+                    hi6 = Vector256.Load(hi + 6 * block), hi7 = Vector256.Load(hi + 7 * block), hi8 = Vector256.Load(hi + 8 * block);
+                for (int i = 0; i < alpha; i++)
+                {
+                    var (a, b, d) = (Vector256.Create(g[i * 3]), Vector256.Create(g[i * 3 + 1]), Vector256.Create(g[i * 3 + 2]));
+                    var (l0, l1, l2) = (a * lo0 + b * lo3 + d * lo6, a * lo1 + b * lo4 + d * lo7, a * lo2 + b * lo5 + d * lo8);
+                    var (h0, h1, h2) = (a * hi0 + b * hi3 + d * hi6, a * hi1 + b * hi4 + d * hi7, a * hi2 + b * hi5 + d * hi8);
+                    for (int k = 0; k < alpha; k++)
+                    {
+                        var (e, f, h) = (Vector256.Create(g[k * 3]), Vector256.Create(g[k * 3 + 1]), Vector256.Create(g[k * 3 + 2]));
+                        Vector256.Narrow(l0 * e + l1 * f + l2 * h, h0 * e + h1 * f + h2 * h).Store(dst + (i * alpha + k) * block + v);
+                    }
+                }
             }
         }
     }
