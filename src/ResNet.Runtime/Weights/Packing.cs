@@ -149,8 +149,9 @@ public static class Packing
     }
 
     /// <summary>
-    /// <see cref="Transform"/> for a whole output block, eight channels per step: the same double operations in
-    /// the same order (no fused multiply-adds), so the same floats, at most of a cold load's packing time.
+    /// <see cref="Transform"/> for a whole output block, eight channels per step (one at a time, the transform was
+    /// most of the packing in a load without the cache): the same double operations in the same order, no fused
+    /// multiply-adds, so the same floats (PackingTests).
     /// </summary>
     private static unsafe void TransformBlock(ReadOnlySpan<float> w, Conv2dParams c, int ob, int ic, double[] g, int alpha, int block, Span<double> taps, float[] u)
     {
