@@ -105,6 +105,27 @@ public class BadImageTests
         Assert.Equal("/nonexistent/x.png: no such file", Assert.Throws<InputException>(() => ImageDecoder.Load("/nonexistent/x.png")).Message);
     }
 
+    /// <summary>With the inflating on another thread (large PNGs), zlib's errors reach the caller with the same words.</summary>
+    [Theory]
+    [InlineData("png-zlib-bomb")]
+    [InlineData("png-short-data")]
+    [InlineData("png-bad-zlib")]
+    public void InflatingOnAnotherThreadReportsTheSameErrors(string name)
+    {
+        var (bytes, reason) = Cases().Select(c => ((string)c[0], (byte[])c[1], (string)c[2])).Where(c => c.Item1 == name).Select(c => (c.Item2, c.Item3)).Single();
+        long saved = ImageParallel.MinWork;
+        ImageParallel.MinWork = 0;
+        try
+        {
+            var e = Assert.Throws<InputException>(() => ImageDecoder.Decode(bytes, $"{name}.img"));
+            Assert.Equal($"{name}.img: {reason}", e.Message);
+        }
+        finally
+        {
+            ImageParallel.MinWork = saved;
+        }
+    }
+
     [Fact]
     public void DataEndingEarlyWithTheIdctOnAnotherCoreFailsCleanly()
     {

@@ -12,11 +12,57 @@ internal static class PngDecoder
     public static RgbImage Decode(byte[] bytes, PngStructure.File file, string name)
     {
         var h = file.Header;
-        byte[] raw = PngStructure.Inflate(bytes, file, name);
         var rgb = new byte[(long)h.Width * h.Height * 3];
+        if (!h.Interlaced && ImageParallel.Worthwhile(h.RawBytes()))
+        {
+            using var inflating = new InflatePipeline(bytes, file, name);
+            Pass(inflating.Raw, 0, h, file.Palette, h.Passes().Single(), rgb, name, inflating.WaitFor);
+            inflating.Finish();
+            return new RgbImage(h.Width, h.Height, rgb);
+        }
+        byte[] raw = PngStructure.Inflate(bytes, file, name);
         long at = 0;
-        foreach (var pass in h.Passes()) at = Pass(raw, at, h, file.Palette, pass, rgb, name);
+        foreach (var pass in h.Passes()) at = Pass(raw, at, h, file.Palette, pass, rgb, name, null);
         return new RgbImage(h.Width, h.Height, rgb);
+    }
+
+    /// <summary>
+    /// Inflating (zlib's) and unfiltering (each row needs the one above) are serial each, but not with each other:
+    /// for a large image, zlib fills the buffer on its own thread and the decoder unfilters the rows behind it.
+    /// </summary>
+    private sealed class InflatePipeline : IDisposable
+    {
+        private readonly Task _inflater;
+        private int _filled;
+
+        public InflatePipeline(byte[] bytes, PngStructure.File file, string name)
+        {
+            Raw = PngStructure.RawBuffer(file, name);
+            // Its own thread, as the JPEG decoder's IDCT: a pool thread could be long in coming when the pool is busy.
+            _inflater = Task.Factory.StartNew(() => PngStructure.Inflate(bytes, file, name, Raw, filled => Volatile.Write(ref _filled, filled)),
+                CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        }
+
+        public byte[] Raw { get; }
+
+        /// <summary>Returns once raw[0, <paramref name="end"/>) is inflated; rethrows the inflater's error if it stopped short.</summary>
+        public void WaitFor(long end)
+        {
+            var spin = new SpinWait();
+            while (Volatile.Read(ref _filled) < end)
+            {
+                if (_inflater.IsCompleted && Volatile.Read(ref _filled) < end) _inflater.GetAwaiter().GetResult();
+                spin.SpinOnce(sleep1Threshold: -1);
+            }
+        }
+
+        /// <summary>The inflater's verdict on what follows the image data (too much of it is refused).</summary>
+        public void Finish() => _inflater.GetAwaiter().GetResult();
+
+        public void Dispose()
+        {
+            try { _inflater.Wait(); } catch (AggregateException) { /* reported through WaitFor or Finish, or the unfiltering failed first */ }
+        }
     }
 
     /// <summary>
@@ -24,13 +70,14 @@ internal static class PngDecoder
     /// where the next pass starts. Each row's filter reads the row above, already unfiltered in place.
     /// </summary>
     private static long Pass(byte[] raw, long at, PngStructure.Header h, byte[] palette,
-        (int X0, int Y0, int Dx, int Dy, int Width, int Height) pass, byte[] rgb, string name)
+        (int X0, int Y0, int Dx, int Dy, int Width, int Height) pass, byte[] rgb, string name, Action<long>? waitFor)
     {
         int stride = (int)h.Stride(pass.Width);
         int bpp = Math.Max(1, h.Channels * h.BitDepth / 8); // the filters' "corresponding byte to the left"
         var zeros = new byte[stride]; // the row above the first
         for (int y = 0; y < pass.Height; y++, at += stride + 1)
         {
+            waitFor?.Invoke(at + 1 + stride);
             var line = raw.AsSpan((int)at + 1, stride);
             Unfilter(raw[at], line, y == 0 ? zeros : raw.AsSpan((int)at - stride, stride), bpp, name);
             long rowStart = ((long)(pass.Y0 + y * pass.Dy) * h.Width + pass.X0) * 3;

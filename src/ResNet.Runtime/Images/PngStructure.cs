@@ -127,14 +127,32 @@ internal static class PngStructure
     /// </summary>
     public static byte[] Inflate(byte[] b, File file, string name)
     {
+        var raw = RawBuffer(file, name);
+        Inflate(b, file, name, raw, null);
+        return raw;
+    }
+
+    /// <summary>The buffer <see cref="Inflate(byte[], File, string, byte[], Action{int}?)"/> fills: the filtered scanlines' size.</summary>
+    public static byte[] RawBuffer(File file, string name)
+    {
         long expected = file.Header.RawBytes();
         if (expected > Array.MaxLength) throw Corrupt(name, $"{expected} bytes of image data is more than one buffer holds");
-        var raw = new byte[expected];
+        return new byte[expected];
+    }
+
+    /// <summary>Inflates into <paramref name="raw"/>, telling <paramref name="progress"/> how many bytes are in after each 64 KiB.</summary>
+    public static void Inflate(byte[] b, File file, string name, byte[] raw, Action<int>? progress)
+    {
+        long expected = raw.Length;
         using var z = new ZLibStream(new ChunkStream(b, file.Idat), CompressionMode.Decompress);
         try
         {
-            int filled = 0, n;
-            while (filled < raw.Length && (n = z.Read(raw, filled, raw.Length - filled)) > 0) filled += n;
+            int filled = 0, n, step = progress == null ? raw.Length : 1 << 16;
+            while (filled < raw.Length && (n = z.Read(raw, filled, Math.Min(step, raw.Length - filled))) > 0)
+            {
+                filled += n;
+                progress?.Invoke(filled);
+            }
             if (filled < raw.Length) throw Corrupt(name, "truncated image data");
             var rest = new byte[1 << 16];
             long extra = 0, allowed = expected / 8 + 65536;
@@ -145,7 +163,6 @@ internal static class PngStructure
             }
         }
         catch (InvalidDataException) { throw Corrupt(name, "corrupt compressed image data"); }
-        return raw;
     }
 
     public static InputException Corrupt(string name, string reason) => new($"{name}: corrupt PNG: {reason}");
