@@ -113,34 +113,18 @@ public class BadImageTests
     public void InflatingOnAnotherThreadReportsTheSameErrors(string name)
     {
         var (bytes, reason) = Cases().Select(c => ((string)c[0], (byte[])c[1], (string)c[2])).Where(c => c.Item1 == name).Select(c => (c.Item2, c.Item3)).Single();
-        long saved = ImageParallel.MinWork;
-        ImageParallel.MinWork = 0;
-        try
-        {
-            var e = Assert.Throws<InputException>(() => ImageDecoder.Decode(bytes, $"{name}.img"));
-            Assert.Equal($"{name}.img: {reason}", e.Message);
-        }
-        finally
-        {
-            ImageParallel.MinWork = saved;
-        }
+        using var split = Fixtures.SplitEveryImage();
+        var e = Assert.Throws<InputException>(() => ImageDecoder.Decode(bytes, $"{name}.img"));
+        Assert.Equal($"{name}.img: {reason}", e.Message);
     }
 
     [Fact]
     public void DataEndingEarlyWithTheIdctOnAnotherCoreFailsCleanly()
     {
         // The pipeline (large sequential images) must stop its other thread and report the decoder's own error.
-        long saved = ImageParallel.MinWork;
-        ImageParallel.MinWork = 0;
-        try
-        {
-            var e = Assert.Throws<InputException>(() => ImageDecoder.Decode(CutEntropyData(GoodJpeg), "x.jpg"));
-            Assert.Equal("x.jpg: corrupt JPEG data: entropy-coded data ends early", e.Message);
-        }
-        finally
-        {
-            ImageParallel.MinWork = saved;
-        }
+        using var split = Fixtures.SplitEveryImage();
+        var e = Assert.Throws<InputException>(() => ImageDecoder.Decode(CutEntropyData(GoodJpeg), "x.jpg"));
+        Assert.Equal("x.jpg: corrupt JPEG data: entropy-coded data ends early", e.Message);
     }
 
     [Fact]

@@ -25,6 +25,43 @@ internal static class Fixtures
         return null;
     }
 
+    /// <summary>
+    /// Until disposed, every image counts as large enough for the second core (ImageParallel's threshold at 0),
+    /// so the small fixtures take the split and pipelined paths. Counted: test classes run in parallel, and two
+    /// overlapping save-and-restore pairs could leave the threshold at 0 for the rest of the run.
+    /// </summary>
+    public static IDisposable SplitEveryImage()
+    {
+        lock (SplitLock)
+        {
+            if (s_splitUsers++ == 0)
+            {
+                s_savedMinWork = ResNet.Runtime.Images.ImageParallel.MinWork;
+                ResNet.Runtime.Images.ImageParallel.MinWork = 0;
+            }
+        }
+        return new SplitScope();
+    }
+
+    private static readonly object SplitLock = new();
+    private static int s_splitUsers;
+    private static long s_savedMinWork;
+
+    private sealed class SplitScope : IDisposable
+    {
+        private bool _disposed;
+
+        public void Dispose()
+        {
+            lock (SplitLock)
+            {
+                if (_disposed) return;
+                _disposed = true;
+                if (--s_splitUsers == 0) ResNet.Runtime.Images.ImageParallel.MinWork = s_savedMinWork;
+            }
+        }
+    }
+
     /// <summary>CI sets this so a missing full-size fixture fails instead of skipping.</summary>
     public static bool FullSizeRequired => Environment.GetEnvironmentVariable("RESNET18_REQUIRE_FULL") == "1";
 
