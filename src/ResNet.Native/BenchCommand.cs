@@ -2,18 +2,18 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.Intrinsics;
 using ResNet.Runtime;
-using ResNet.Runtime.Generic;
+using ResNet.Runtime.Reference;
 using ResNet.Runtime.Weights;
 
 namespace ResNet.Native;
 
 /// <summary>
 /// `resnet18 bench`: times whole forward passes (median and min of M iterations after warm-up) with the
-/// generated or the generic kernels; `--layers` adds a per-layer table.
+/// generated kernels, the generic ones (same algorithm, any shape) or the scalar reference; `--layers` adds a per-layer table.
 /// </summary>
 internal static class BenchCommand
 {
-    public const string Usage = "usage: resnet18 bench [--threads N] [--batch B] [--iterations M] [--kernels generated|generic] [--isa avx512|avx2|portable] [--weights W.pth] [--exact] [--layers] [--json]";
+    public const string Usage = "usage: resnet18 bench [--threads N] [--batch B] [--iterations M] [--kernels generated|generic|reference] [--isa avx512|avx2|portable] [--weights W.pth] [--exact] [--layers] [--json]";
 
     public static int Run(string[] args)
     {
@@ -30,7 +30,7 @@ internal static class BenchCommand
                 case "--batch" when int.TryParse(Next(), out batch) && batch is >= 1 and <= 256: break;
                 case "--iterations" when int.TryParse(Next(), out iterations) && iterations >= 1: break;
                 case "--threads" when int.TryParse(Next(), out threads) && threads is >= 1 and <= 256: break;
-                case "--kernels" when Next() is "generated" or "generic" && (kernels = args[i]) != null: break;
+                case "--kernels" when Next() is "generated" or "generic" or "reference" && (kernels = args[i]) != null: break;
                 case "--isa" when ParseIsa(Next()) is InstructionSet s && (isa = s) != null: break;
                 case "--weights" when (weightsPath = Next()) != null: break;
                 case "--json": json = true; break;
@@ -64,11 +64,11 @@ internal static class BenchCommand
         var rng = new Random(2);
         for (int i = 0; i < input.Length; i++) input[i] = (float)(rng.NextDouble() * 2 - 1);
 
-        using var model = new ResNet18(weights, new NetworkOptions { MaxBatch = batch, InstructionSet = isa, Threads = threads, Exact = exact });
-        var generic = new GenericNetwork(ResNet18.Network, weights);
+        using var model = new ResNet18(weights, new NetworkOptions { MaxBatch = batch, InstructionSet = isa, Threads = threads, Exact = exact, GenericKernels = kernels == "generic" });
+        var reference = new ReferenceNetwork(ResNet18.Network, weights);
         var output = new float[batch * model.OutputLength];
-        Action pass = kernels == "generated" ? () => model.Run(input, output) : () => generic.Run(input);
-        if (kernels == "generic") iterations = Math.Min(iterations, 3);
+        Action pass = kernels != "reference" ? () => model.Run(input, output) : () => reference.Run(input);
+        if (kernels == "reference") iterations = Math.Min(iterations, 3);
         pass();
         var times = new double[iterations];
         for (int i = 0; i < iterations; i++)
@@ -77,11 +77,12 @@ internal static class BenchCommand
             pass();
             times[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
         }
-        if (layers && kernels == "generated") PrintLayers(model, iterations, output, input);
+        if (layers && kernels != "reference") PrintLayers(model, iterations, output, input);
         Array.Sort(times);
         double median = times[iterations / 2], min = times[0];
         double gflops = ResNet18.Network.Flops * batch / (median * 1e6);
-        string isaName = kernels == "generic" ? "generic" : model.Isa.ToString().ToLowerInvariant();
+        string isaName = kernels == "reference" ? "scalar" : model.Isa.ToString().ToLowerInvariant();
+        if (kernels != "reference") exact = model.Exact;
         var inv = CultureInfo.InvariantCulture;
         if (json)
             Console.WriteLine(string.Create(inv, $"{{\"threads\":{threads},\"batch\":{batch},\"kernels\":\"{kernels}\",\"exact\":{(exact ? "true" : "false")},\"isa\":\"{isaName}\",\"median_ms\":{median:0.###},\"min_ms\":{min:0.###},\"images_per_s\":{batch * 1000 / median:0.##},\"gflops\":{gflops:0.##}}}"));

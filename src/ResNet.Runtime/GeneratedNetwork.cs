@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using ResNet.Runtime.Generic;
 using ResNet.Runtime.Weights;
 
 namespace ResNet.Runtime;
@@ -31,8 +32,9 @@ public abstract unsafe class GeneratedNetwork : IDisposable
         if (options.MaxBatch < 1 || options.MaxBatch > 4096)
             throw new ArgumentOutOfRangeException(nameof(options), $"MaxBatch must be between 1 and 4096, not {options.MaxBatch}");
         MaxBatch = options.MaxBatch;
+        GenericKernels = options.GenericKernels;
         Exact = options.Exact;
-        _cacheDirectory = options.PackedCache;
+        _cacheDirectory = GenericKernels ? null : options.PackedCache;
         _mapCache = options.MapPackedCache;
         _layout = Layout(Isa);
         // Kernels address a batch with int offsets: every buffer of the batch must stay below 2^31 floats.
@@ -65,6 +67,26 @@ public abstract unsafe class GeneratedNetwork : IDisposable
         _weights = new float*[info.Layers.Count];
         if (options.Threads > 1) _pool = new WorkerPool(options.Threads);
         _biases = new float*[info.Layers.Count];
+        if (GenericKernels) AllocateGeneric();
+    }
+
+    /// <summary>
+    /// Room for every layer's generic-kernel geometry (filled as the layers are packed: the generated code says
+    /// which are Winograd) and the largest transformed input a generic Winograd layer may need.
+    /// </summary>
+    private void AllocateGeneric()
+    {
+        int layers = Info.Layers.Count;
+        _convGeometry = (ConvGeometry*)Allocate(((long)layers * sizeof(ConvGeometry) + sizeof(float) - 1) / sizeof(float));
+        _winogradGeometry = (WinogradGeometry*)Allocate(((long)layers * sizeof(WinogradGeometry) + sizeof(float) - 1) / sizeof(float));
+        long scratch = 0;
+        foreach (var l in Info.Layers)
+        {
+            if (!GenericConv.Supports(l) || l.Conv!.KernelH != 3 || l.Conv.KernelW != 3) continue;
+            foreach (int m in new[] { 2, 4 })
+                scratch = Math.Max(scratch, WinogradGeometry.For(l, m, _layout.Tensors[l.Input], _layout.Tensors[l.Output], null, 1).ScratchImage);
+        }
+        _genericScratch = Allocate(scratch * MaxBatch);
     }
 
     /// <summary>The graph this network computes.</summary>
@@ -75,6 +97,9 @@ public abstract unsafe class GeneratedNetwork : IDisposable
 
     /// <summary>Whether every convolution is direct (no Winograd); see <see cref="NetworkOptions.Exact"/>.</summary>
     public bool Exact { get; }
+
+    /// <summary>Whether the convolutions run the generic kernels; see <see cref="NetworkOptions.GenericKernels"/>.</summary>
+    public bool GenericKernels { get; }
 
     /// <summary>Threads each layer runs on.</summary>
     public int Threads { get; }
@@ -103,7 +128,8 @@ public abstract unsafe class GeneratedNetwork : IDisposable
         if (output.Length < n * OutputLength) throw new ArgumentException($"output has {output.Length} floats; expected {n * OutputLength}", nameof(output));
         StackPages.Map();
         Pack(input, n);
-        Forward(n);
+        if (!GenericKernels) Forward(n);
+        else for (int l = 0; l < Info.Layers.Count; l++) RunLayerCore(l, n);
         Unpack(_outputLayout, _buffers[_outputLayout.Buffer], n, Info.Output.C, output);
     }
 
@@ -149,7 +175,35 @@ public abstract unsafe class GeneratedNetwork : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         if ((uint)layer >= (uint)Info.Layers.Count) throw new ArgumentOutOfRangeException(nameof(layer));
         if (batch < 1 || batch > MaxBatch) throw new ArgumentOutOfRangeException(nameof(batch));
-        ForwardLayer(layer, batch);
+        RunLayerCore(layer, batch);
+    }
+
+    private ConvGeometry* _convGeometry;
+    private WinogradGeometry* _winogradGeometry;
+    private float* _genericScratch;
+
+    /// <summary>Whether layer <paramref name="layer"/> runs a generic kernel (tests check the dispatch).</summary>
+    internal bool RunsGeneric(int layer) => GenericKernels && (_convGeometry[layer].Groups > 0 || _winogradGeometry[layer].Groups > 0);
+
+    private void RunLayerCore(int layer, int n)
+    {
+        if (!RunsGeneric(layer))
+        {
+            ForwardLayer(layer, n);
+            return;
+        }
+        var l = Info.Layers[layer];
+        float* input = _buffers[_layout.Tensors[l.Input].Buffer], output = _buffers[_layout.Tensors[l.Output].Buffer];
+        float* residual = l.Residual >= 0 ? _buffers[_layout.Tensors[l.Residual].Buffer] : null;
+        if (_winogradGeometry[layer].Groups > 0)
+        {
+            var w = _winogradGeometry + layer;
+            RunKernel(GenericWinograd.InputPass(Isa), new KernelArgs(input, null, null, _genericScratch, null, w), n * w->TilesH * w->InBlocks, endsLayer: false);
+            RunKernel(GenericWinograd.MainPass(Isa), new KernelArgs(_genericScratch, _weights[layer], _biases[layer], output, residual, w), n * w->Groups * w->Chunks);
+            return;
+        }
+        var c = _convGeometry + layer;
+        RunKernel(GenericConv.Kernel(Isa), new KernelArgs(input, _weights[layer], _biases[layer], output, residual, c), n * c->Groups * c->Out.H);
     }
 
     /// <summary>The buffer with index <paramref name="index"/> (an [image][block][h][w][c] array).</summary>
@@ -243,14 +297,28 @@ public abstract unsafe class GeneratedNetwork : IDisposable
     /// <summary>Folds layer <paramref name="layer"/>'s BatchNorm into its convolution and packs both for the kernels.</summary>
     protected void PackConv(int layer, StateDict? weights, int inBlock, int outBlock, int ocTile)
     {
-        var c = Info.Layers[layer].Conv!;
+        var l = Info.Layers[layer];
+        var c = l.Conv!;
+        if (GenericKernels && GenericConv.Supports(l))
+        {
+            var output = _layout.Tensors[l.Output];
+            ocTile = GenericConv.GroupBlocks(output.Blocks);
+            _convGeometry[layer] = ConvGeometry.For(l, _layout.Tensors[l.Input], output, l.Residual >= 0 ? _layout.Tensors[l.Residual] : null, ocTile);
+        }
         QueueFolded(layer, weights, Packing.ConvLength(c, inBlock, outBlock), outBlock, (w, dst) => Packing.Conv(w, c, inBlock, outBlock, ocTile, dst));
     }
 
     /// <summary>Folds layer <paramref name="layer"/>'s BatchNorm and transforms the 3×3 weights for Winograd F(m×m,3×3).</summary>
     protected void PackWinograd(int layer, StateDict? weights, int m, int block, int ocTile)
     {
-        var c = Info.Layers[layer].Conv!;
+        var l = Info.Layers[layer];
+        var c = l.Conv!;
+        if (GenericKernels && GenericConv.Supports(l))
+        {
+            var output = _layout.Tensors[l.Output];
+            ocTile = GenericConv.GroupBlocks(output.Blocks);
+            _winogradGeometry[layer] = WinogradGeometry.For(l, m, _layout.Tensors[l.Input], output, l.Residual >= 0 ? _layout.Tensors[l.Residual] : null, ocTile);
+        }
         QueueFolded(layer, weights, Packing.WinogradLength(c, m, block), block, (w, dst) => Packing.Winograd(w, c, m, block, ocTile, dst));
     }
 

@@ -18,6 +18,15 @@ public sealed record NetworkOptions
     public bool Exact { get; init; }
 
     /// <summary>
+    /// Runs the convolutions with the generic kernels instead of the generated ones: per layer the same algorithm
+    /// (Winograd F(4×4) or F(2×2), or direct with <see cref="Exact"/> or where the generator chose it), the same
+    /// layouts, transforms and fused epilogues, written once for any shape (sizes read at run time, one fixed
+    /// register tile) — what the generator's specialization is measured against. The weights are packed for the
+    /// generic tile and never cached.
+    /// </summary>
+    public bool GenericKernels { get; init; }
+
+    /// <summary>
     /// A directory for packed weights (folded, transformed and laid out for this network, instruction set and
     /// mode), used by Load(path): the second load of the same weights file reads them instead of unpickling,
     /// folding and packing. Null (the default): no cache. On Linux a hit maps the file read-only rather than

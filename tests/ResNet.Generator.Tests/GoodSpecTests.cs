@@ -1,6 +1,6 @@
 using Microsoft.CodeAnalysis;
 using ResNet.Runtime;
-using ResNet.Runtime.Generic;
+using ResNet.Runtime.Reference;
 using ResNet.Runtime.Weights;
 using Xunit;
 
@@ -34,7 +34,7 @@ public class GoodSpecTests
     [Theory]
     [InlineData("tiny_resnet.json", "TinyResNet")]
     [InlineData("edges.json", "Edges")]
-    public void GeneratedNetworkRunsAndMatchesGenericKernels(string file, string className)
+    public void GeneratedNetworkRunsAndMatchesReferenceKernels(string file, string className)
     {
         var (_, result, output) = GeneratorHarness.Run($"/arch/{file}", file == "edges.json" ? EdgeSpec : GeneratorHarness.Spec(file));
         if (file == "edges.json")
@@ -49,7 +49,7 @@ public class GoodSpecTests
             {
                 using var net = (GeneratedNetwork)Activator.CreateInstance(type, weights, new NetworkOptions { InstructionSet = isa })!;
                 var input = Enumerable.Range(0, net.InputLength).Select(i => MathF.Sin(i * 0.37f)).ToArray();
-                var expected = new GenericNetwork(info, weights).Run(input);
+                var expected = new ReferenceNetwork(info, weights).Run(input);
                 var actual = net.Run(input);
                 float diff = actual.Zip(expected, (a, b) => Math.Abs(a - b)).Max();
                 Assert.True(diff < 1e-4f, $"{isa}: max |Δ| = {diff}");

@@ -6,10 +6,12 @@ namespace ResNet.Tests;
 
 public class AllocationTests
 {
-    [Fact]
-    public void SteadyStateInferenceAllocatesNothing()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void SteadyStateInferenceAllocatesNothing(bool genericKernels)
     {
-        using var net = new ResNet18(RandomWeights.For(ResNet18.Network, 3), new NetworkOptions { MaxBatch = 2 });
+        using var net = new ResNet18(RandomWeights.For(ResNet18.Network, 3), new NetworkOptions { MaxBatch = 2, GenericKernels = genericKernels });
         var input = new float[2 * net.InputLength];
         var output = new float[2 * net.OutputLength];
         net.Run(input, output);

@@ -1,11 +1,11 @@
 using ResNet.Runtime;
-using ResNet.Runtime.Generic;
+using ResNet.Runtime.Reference;
 using ResNet.Runtime.Weights;
 using Xunit;
 
 namespace ResNet.Tests;
 
-/// <summary>Every generated layer against the generic kernel on random data, for every instruction set.</summary>
+/// <summary>Every generated layer against the scalar reference kernel on random data, for every instruction set.</summary>
 public class LayerTests
 {
     public static TheoryData<string, InstructionSet, bool> Cases()
@@ -22,7 +22,7 @@ public class LayerTests
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void EveryLayerMatchesGenericKernel(string network, InstructionSet isa, bool exact)
+    public void EveryLayerMatchesReferenceKernel(string network, InstructionSet isa, bool exact)
     {
         var info = network == "ResNet18" ? ResNet18.Network : TinyResNet.Network;
         var weights = RandomWeights.For(info, seed: 11);
@@ -34,11 +34,11 @@ public class LayerTests
         snapshots[0] = input;
         net.LayerObserver = layer => snapshots[info.Layers[layer].Output] = net.ReadTensor(info.Layers[layer].Output);
         net.Run(input);
-        var generic = new GenericNetwork(info, weights);
+        var reference = new ReferenceNetwork(info, weights);
         for (int i = 0; i < info.Layers.Count; i++)
         {
             var l = info.Layers[i];
-            var expected = generic.RunLayer(l, snapshots[l.Input], 1, l.Residual >= 0 ? snapshots[l.Residual] : null);
+            var expected = reference.RunLayer(l, snapshots[l.Input], 1, l.Residual >= 0 ? snapshots[l.Residual] : null);
             var actual = snapshots[l.Output];
             // fp32 sums in a different order: the bound grows with the reduction size and the magnitudes;
             // Winograd's transforms (constants up to 8, weights scaled by 1/24) round more.

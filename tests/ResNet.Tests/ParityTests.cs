@@ -1,5 +1,5 @@
 using ResNet.Runtime;
-using ResNet.Runtime.Generic;
+using ResNet.Runtime.Reference;
 using ResNet.Runtime.Weights;
 using Xunit;
 
@@ -43,11 +43,11 @@ public class ParityTests
     }
 
     [Fact]
-    public void GenericNetworkMatchesPyTorch()
+    public void ReferenceNetworkMatchesPyTorch()
     {
         string dir = Fixtures.Dir("tiny");
-        var generic = new GenericNetwork(TinyResNet.Network, StateDict.Load(Path.Combine(dir, "weights.pth")));
-        var logits = generic.Run(Fixtures.Npy(Path.Combine(dir, "input0.npy")));
+        var reference = new ReferenceNetwork(TinyResNet.Network, StateDict.Load(Path.Combine(dir, "weights.pth")));
+        var logits = reference.Run(Fixtures.Npy(Path.Combine(dir, "input0.npy")));
         Assert.True(Fixtures.MaxDiff(logits, Fixtures.Npy(Path.Combine(dir, "input0.logits.npy"))) <= 1e-4f);
     }
 

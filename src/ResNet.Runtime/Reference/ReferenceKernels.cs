@@ -1,11 +1,11 @@
-namespace ResNet.Runtime.Generic;
+namespace ResNet.Runtime.Reference;
 
 /// <summary>
 /// Plain, runtime-shaped reference kernels with PyTorch's semantics, over NCHW float arrays for a batch of
-/// n images. Obviously correct rather than fast: they are the oracle for the generated kernels and the
-/// "generic" side of the benchmarks.
+/// n images. Obviously correct rather than fast: they are the oracle for the generated kernels (`resnet18 bench
+/// --kernels reference`); the fast kernels that any shape can use are in <c>ResNet.Runtime.Generic</c>.
 /// </summary>
-public static class GenericKernels
+public static class ReferenceKernels
 {
     /// <summary>torch.nn.functional.conv2d with every Conv2d option: stride, padding (any padding_mode), dilation, groups, bias.</summary>
     public static float[] Conv2d(float[] x, int n, TensorShape s, Conv2dParams c, float[] w, float[]? bias)

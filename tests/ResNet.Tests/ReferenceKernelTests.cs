@@ -1,12 +1,12 @@
 using System.Text.Json;
 using ResNet.Runtime;
-using ResNet.Runtime.Generic;
+using ResNet.Runtime.Reference;
 using Xunit;
 
 namespace ResNet.Tests;
 
-/// <summary>The generic reference kernels against PyTorch on every option (fixtures from tools/make_kernel_fixtures.py).</summary>
-public class GenericKernelTests
+/// <summary>The scalar reference kernels against PyTorch on every option (fixtures from tools/make_kernel_fixtures.py).</summary>
+public class ReferenceKernelTests
 {
     private static readonly string Dir = Fixtures.Dir("kernels");
 
@@ -38,17 +38,17 @@ public class GenericKernelTests
                     bool bias = c.GetProperty("bias").GetBoolean();
                     var p = new Conv2dParams(I("ic"), I("oc"), P("k", 0), P("k", 1), P("s", 0), P("s", 1), P("p", 0), P("p", 1),
                         P("d", 0), P("d", 1), I("g"), bias, mode);
-                    actual = GenericKernels.Conv2d(x, 2, new TensorShape(I("ic"), I("h"), I("w")), p, Load("w"), bias ? Load("b") : null);
+                    actual = ReferenceKernels.Conv2d(x, 2, new TensorShape(I("ic"), I("h"), I("w")), p, Load("w"), bias ? Load("b") : null);
                     break;
                 }
             case "maxpool":
                 {
                     var p = new MaxPool2dParams(P("k", 0), P("k", 1), P("s", 0), P("s", 1), P("p", 0), P("p", 1), P("d", 0), P("d", 1), c.GetProperty("ceil").GetBoolean());
-                    actual = GenericKernels.MaxPool2d(x, 2, new TensorShape(I("c"), I("h"), I("w")), p, out _);
+                    actual = ReferenceKernels.MaxPool2d(x, 2, new TensorShape(I("c"), I("h"), I("w")), p, out _);
                     break;
                 }
             default:
-                actual = GenericKernels.AdaptiveAvgPool2d(x, 2, new TensorShape(I("c"), I("h"), I("w")), I("oh"), I("ow"));
+                actual = ReferenceKernels.AdaptiveAvgPool2d(x, 2, new TensorShape(I("c"), I("h"), I("w")), I("oh"), I("ow"));
                 break;
         }
         Assert.Equal(expected.Length, actual.Length);
@@ -65,5 +65,5 @@ public class GenericKernelTests
     [InlineData(4, 4, PaddingMode.Circular, 0)]
     [InlineData(-1, 4, PaddingMode.Zeros, -1)]
     public void PaddingModesMapCoordinates(int i, int size, PaddingMode mode, int expected) =>
-        Assert.Equal(expected, GenericKernels.Pad(i, size, mode));
+        Assert.Equal(expected, ReferenceKernels.Pad(i, size, mode));
 }

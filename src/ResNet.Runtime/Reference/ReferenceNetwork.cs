@@ -1,12 +1,12 @@
 using ResNet.Runtime.Weights;
 
-namespace ResNet.Runtime.Generic;
+namespace ResNet.Runtime.Reference;
 
 /// <summary>
-/// Runs a generated network's graph with the generic kernels and the raw, unfolded weights: Conv2d, then
+/// Runs a generated network's graph with the reference kernels and the raw, unfolded weights: Conv2d, then
 /// BatchNorm2d, then the residual add and ReLU, exactly as PyTorch's modules would, one at a time.
 /// </summary>
-public sealed class GenericNetwork(NetworkInfo info, StateDict weights)
+public sealed class ReferenceNetwork(NetworkInfo info, StateDict weights)
 {
     /// <summary>The graph being interpreted.</summary>
     public NetworkInfo Info { get; } = info;
@@ -29,21 +29,21 @@ public sealed class GenericNetwork(NetworkInfo info, StateDict weights)
             case LayerKind.Conv:
                 {
                     var c = l.Conv!;
-                    var y = GenericKernels.Conv2d(x, n, l.InShape, c, weights.Float(l.Name + ".weight"), c.Bias ? weights.Float(l.Name + ".bias") : null);
+                    var y = ReferenceKernels.Conv2d(x, n, l.InShape, c, weights.Float(l.Name + ".weight"), c.Bias ? weights.Float(l.Name + ".bias") : null);
                     if (l.BatchNorm is string bn)
-                        y = GenericKernels.BatchNorm2d(y, n, l.OutShape, weights.Float(bn + ".weight"), weights.Float(bn + ".bias"),
+                        y = ReferenceKernels.BatchNorm2d(y, n, l.OutShape, weights.Float(bn + ".weight"), weights.Float(bn + ".bias"),
                             weights.Float(bn + ".running_mean"), weights.Float(bn + ".running_var"), l.BatchNormEps);
-                    if (residual != null) y = GenericKernels.Add(y, residual);
-                    return l.Relu ? GenericKernels.Relu(y) : y;
+                    if (residual != null) y = ReferenceKernels.Add(y, residual);
+                    return l.Relu ? ReferenceKernels.Relu(y) : y;
                 }
             case LayerKind.MaxPool:
-                return GenericKernels.MaxPool2d(x, n, l.InShape, l.Pool!, out _);
+                return ReferenceKernels.MaxPool2d(x, n, l.InShape, l.Pool!, out _);
             case LayerKind.AvgPool:
-                return GenericKernels.AdaptiveAvgPool2d(x, n, l.InShape, l.OutShape.H, l.OutShape.W);
+                return ReferenceKernels.AdaptiveAvgPool2d(x, n, l.InShape, l.OutShape.H, l.OutShape.W);
             case LayerKind.Linear:
-                return GenericKernels.Linear(x, n, l.Linear!, weights.Float(l.Name + ".weight"), l.Linear!.Bias ? weights.Float(l.Name + ".bias") : null);
+                return ReferenceKernels.Linear(x, n, l.Linear!, weights.Float(l.Name + ".weight"), l.Linear!.Bias ? weights.Float(l.Name + ".bias") : null);
             default:
-                return GenericKernels.Relu(x);
+                return ReferenceKernels.Relu(x);
         }
     }
 }

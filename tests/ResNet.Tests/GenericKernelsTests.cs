@@ -1,0 +1,52 @@
+using ResNet.Runtime;
+using ResNet.Runtime.Weights;
+using Xunit;
+
+namespace ResNet.Tests;
+
+/// <summary>
+/// The generic kernels (any shape, sizes read at run time) against the generated ones, Winograd and direct: each
+/// output is the same transforms and the same chain of multiply-adds in the same order, so the results are the
+/// same floats, not merely close.
+/// </summary>
+public class GenericKernelsTests
+{
+    public static TheoryData<string, InstructionSet, bool> Cases()
+    {
+        var data = new TheoryData<string, InstructionSet, bool>();
+        foreach (var isa in Fixtures.SupportedIsas())
+        foreach (bool exact in new[] { false, true })
+        {
+            // TinyResNet's 8, 24 and 40 channels are 1, 2 and 3 blocks of 16: the one-block groups.
+            data.Add("TinyResNet", isa, exact);
+            data.Add("ResNet18", isa, exact);
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void GenericKernelsComputeTheSameFloatsAsTheGeneratedOnes(string network, InstructionSet isa, bool exact)
+    {
+        var info = network == "ResNet18" ? ResNet18.Network : TinyResNet.Network;
+        var weights = RandomWeights.For(info, seed: 17);
+        GeneratedNetwork Build(NetworkOptions o) => network == "ResNet18" ? new ResNet18(weights, o) : new TinyResNet(weights, o);
+        var options = new NetworkOptions { InstructionSet = isa, MaxBatch = 3, Threads = 2, Exact = exact };
+        using var generated = Build(options);
+        using var generic = Build(options with { GenericKernels = true });
+        var convolutions = Enumerable.Range(0, info.Layers.Count).Where(l => info.Layers[l].Kind == LayerKind.Conv).ToList();
+        Assert.NotEmpty(convolutions);
+        // Every plain convolution must really have gone through the generic kernel, or this test would compare the generated one with itself.
+        foreach (int l in convolutions)
+            Assert.Equal(info.Layers[l].Conv!.Groups == 1 && info.Layers[l].Conv!.PaddingMode == PaddingMode.Zeros, generic.RunsGeneric(l));
+        Assert.Contains(convolutions, generic.RunsGeneric);
+        Assert.DoesNotContain(convolutions, generated.RunsGeneric);
+
+        var rng = new Random(9);
+        var input = Enumerable.Range(0, 3 * generated.InputLength).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var expected = generated.Run(input);
+        var actual = generic.Run(input);
+        Assert.Equal(expected, actual);
+        Assert.Contains(actual, v => v != 0);
+    }
+}
