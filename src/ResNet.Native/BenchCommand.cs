@@ -24,6 +24,7 @@ internal static class BenchCommand
         InstructionSet? isa = IsaLauncher.Effective;
         for (int i = 0; i < args.Length; i++)
         {
+            int option = i;
             string? Next() => i + 1 < args.Length ? args[++i] : null;
             switch (args[i])
             {
@@ -40,7 +41,7 @@ internal static class BenchCommand
                 case "--layers": layers = true; break;
                 case "--exact": exact = true; break;
                 default:
-                    Console.Error.WriteLine($"resnet18 bench: bad or incomplete option '{args[i]}'");
+                    Console.Error.WriteLine($"resnet18 bench: bad or incomplete option '{string.Join(' ', args[option..(i + 1)])}'");
                     Console.Error.WriteLine(Usage);
                     return 2;
             }

@@ -252,4 +252,43 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
         Assert.Contains("instruction set: ", @out);
         Assert.Contains("weights: ", @out);
     }
+
+    [Theory]
+    [InlineData("generated")]
+    [InlineData("generic")]
+    public void BenchPrintsOneJsonObject(string kernels)
+    {
+        var (exit, @out, err) = Run("bench", "--threads", "1", "--iterations", "3", "--kernels", kernels, "--json");
+        Assert.True(exit == 0, err);
+        using var json = JsonDocument.Parse(@out);
+        var r = json.RootElement;
+        Assert.Equal(1, r.GetProperty("threads").GetInt32());
+        Assert.Equal(1, r.GetProperty("batch").GetInt32());
+        Assert.Equal(kernels, r.GetProperty("kernels").GetString());
+        Assert.False(r.GetProperty("exact").GetBoolean());
+        Assert.Equal(NetworkOptions.Best.ToString().ToLowerInvariant(), r.GetProperty("isa").GetString());
+        double median = r.GetProperty("median_ms").GetDouble(), min = r.GetProperty("min_ms").GetDouble();
+        Assert.InRange(min, 0.01, median);
+        // Printed to a few digits: images/s and GFLOP/s follow from the median (3.63 GFLOP per image).
+        Assert.InRange(r.GetProperty("images_per_s").GetDouble() * median / 1000, 0.99, 1.01);
+        Assert.InRange(r.GetProperty("gflops").GetDouble() * median / (ResNet18.Network.Flops / 1e6), 0.99, 1.01);
+    }
+
+    [Fact]
+    public void BenchLayersTimesEveryLayer()
+    {
+        var (exit, @out, err) = Run("bench", "--threads", "1", "--iterations", "1", "--kernels", "generic", "--layers");
+        Assert.True(exit == 0, err);
+        foreach (var layer in ResNet18.Network.Layers)
+            Assert.Matches($@"(?m)^{System.Text.RegularExpressions.Regex.Escape(layer.Name)} +[0-9.]+ +[0-9.]+ +[0-9]+%$", @out);
+        Assert.Contains("generic (", @out);
+    }
+
+    [Fact]
+    public void BenchRefusesAnUnknownKernelChoice()
+    {
+        var (exit, _, err) = Run("bench", "--kernels", "fast");
+        Assert.Equal(2, exit);
+        Assert.StartsWith("resnet18 bench: bad or incomplete option '--kernels fast'", err);
+    }
 }
