@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using ResNet.Runtime.Generic;
 using ResNet.Runtime.Weights;
 
 namespace ResNet.Runtime;
@@ -9,7 +8,7 @@ namespace ResNet.Runtime;
 /// weights, input/output conversion between NCHW and the kernels' blocked layout, and the public API
 /// (Run, Classify). A generated subclass supplies the layouts, the weight packing calls and the forward pass.
 /// </summary>
-public abstract unsafe class GeneratedNetwork : IDisposable
+public abstract unsafe partial class GeneratedNetwork : IDisposable
 {
     private readonly IsaLayout _layout;
     private readonly float*[] _buffers;
@@ -68,25 +67,6 @@ public abstract unsafe class GeneratedNetwork : IDisposable
         if (options.Threads > 1) _pool = new WorkerPool(options.Threads);
         _biases = new float*[info.Layers.Count];
         if (GenericKernels) AllocateGeneric();
-    }
-
-    /// <summary>
-    /// Room for every layer's generic-kernel geometry (filled as the layers are packed: the generated code says
-    /// which are Winograd) and the largest transformed input a generic Winograd layer may need.
-    /// </summary>
-    private void AllocateGeneric()
-    {
-        int layers = Info.Layers.Count;
-        _convGeometry = (ConvGeometry*)Allocate(((long)layers * sizeof(ConvGeometry) + sizeof(float) - 1) / sizeof(float));
-        _winogradGeometry = (WinogradGeometry*)Allocate(((long)layers * sizeof(WinogradGeometry) + sizeof(float) - 1) / sizeof(float));
-        long scratch = 0;
-        foreach (var l in Info.Layers)
-        {
-            if (!GenericConv.Supports(l) || l.Conv!.KernelH != 3 || l.Conv.KernelW != 3) continue;
-            foreach (int m in new[] { 2, 4 })
-                scratch = Math.Max(scratch, WinogradGeometry.For(l, m, _layout.Tensors[l.Input], _layout.Tensors[l.Output], null, 1).ScratchImage);
-        }
-        _genericScratch = Allocate(scratch * MaxBatch);
     }
 
     /// <summary>The graph this network computes.</summary>
@@ -176,34 +156,6 @@ public abstract unsafe class GeneratedNetwork : IDisposable
         if ((uint)layer >= (uint)Info.Layers.Count) throw new ArgumentOutOfRangeException(nameof(layer));
         if (batch < 1 || batch > MaxBatch) throw new ArgumentOutOfRangeException(nameof(batch));
         RunLayerCore(layer, batch);
-    }
-
-    private ConvGeometry* _convGeometry;
-    private WinogradGeometry* _winogradGeometry;
-    private float* _genericScratch;
-
-    /// <summary>Whether layer <paramref name="layer"/> runs a generic kernel (tests check the dispatch).</summary>
-    internal bool RunsGeneric(int layer) => GenericKernels && (_convGeometry[layer].Groups > 0 || _winogradGeometry[layer].Groups > 0);
-
-    private void RunLayerCore(int layer, int n)
-    {
-        if (!RunsGeneric(layer))
-        {
-            ForwardLayer(layer, n);
-            return;
-        }
-        var l = Info.Layers[layer];
-        float* input = _buffers[_layout.Tensors[l.Input].Buffer], output = _buffers[_layout.Tensors[l.Output].Buffer];
-        float* residual = l.Residual >= 0 ? _buffers[_layout.Tensors[l.Residual].Buffer] : null;
-        if (_winogradGeometry[layer].Groups > 0)
-        {
-            var w = _winogradGeometry + layer;
-            RunKernel(GenericWinograd.InputPass(Isa), new KernelArgs(input, null, null, _genericScratch, null, w), n * w->TilesH * w->InBlocks, endsLayer: false);
-            RunKernel(GenericWinograd.MainPass(Isa), new KernelArgs(_genericScratch, _weights[layer], _biases[layer], output, residual, w), n * w->Groups * w->Chunks);
-            return;
-        }
-        var c = _convGeometry + layer;
-        RunKernel(GenericConv.Kernel(Isa), new KernelArgs(input, _weights[layer], _biases[layer], output, residual, c), n * c->Groups * c->Out.H);
     }
 
     /// <summary>The buffer with index <paramref name="index"/> (an [image][block][h][w][c] array).</summary>
@@ -297,28 +249,16 @@ public abstract unsafe class GeneratedNetwork : IDisposable
     /// <summary>Folds layer <paramref name="layer"/>'s BatchNorm into its convolution and packs both for the kernels.</summary>
     protected void PackConv(int layer, StateDict? weights, int inBlock, int outBlock, int ocTile)
     {
-        var l = Info.Layers[layer];
-        var c = l.Conv!;
-        if (GenericKernels && GenericConv.Supports(l))
-        {
-            var output = _layout.Tensors[l.Output];
-            ocTile = GenericConv.GroupBlocks(output.Blocks);
-            _convGeometry[layer] = ConvGeometry.For(l, _layout.Tensors[l.Input], output, l.Residual >= 0 ? _layout.Tensors[l.Residual] : null, ocTile);
-        }
+        var c = Info.Layers[layer].Conv!;
+        ocTile = GenericPacking(layer, ocTile, winogradM: 0);
         QueueFolded(layer, weights, Packing.ConvLength(c, inBlock, outBlock), outBlock, (w, dst) => Packing.Conv(w, c, inBlock, outBlock, ocTile, dst));
     }
 
     /// <summary>Folds layer <paramref name="layer"/>'s BatchNorm and transforms the 3×3 weights for Winograd F(m×m,3×3).</summary>
     protected void PackWinograd(int layer, StateDict? weights, int m, int block, int ocTile)
     {
-        var l = Info.Layers[layer];
-        var c = l.Conv!;
-        if (GenericKernels && GenericConv.Supports(l))
-        {
-            var output = _layout.Tensors[l.Output];
-            ocTile = GenericConv.GroupBlocks(output.Blocks);
-            _winogradGeometry[layer] = WinogradGeometry.For(l, m, _layout.Tensors[l.Input], output, l.Residual >= 0 ? _layout.Tensors[l.Residual] : null, ocTile);
-        }
+        var c = Info.Layers[layer].Conv!;
+        ocTile = GenericPacking(layer, ocTile, winogradM: m);
         QueueFolded(layer, weights, Packing.WinogradLength(c, m, block), block, (w, dst) => Packing.Winograd(w, c, m, block, ocTile, dst));
     }
 
