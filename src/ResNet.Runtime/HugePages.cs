@@ -40,7 +40,7 @@ internal static unsafe class HugePages
     /// </summary>
     public static void Prefault(void* p, nuint bytes)
     {
-        if (bytes >= HugePage && OperatingSystem.IsLinux()) MemoryMap.Advise(p, Mapped(bytes), MemoryMap.MadvPopulateWrite);
+        if (bytes >= HugePage && OperatingSystem.IsLinux()) MemoryMap.Populate(p, Mapped(bytes), MemoryMap.MadvPopulateWrite);
     }
 
     public static void Free(void* p, nuint bytes)
