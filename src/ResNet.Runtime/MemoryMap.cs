@@ -26,7 +26,7 @@ internal static unsafe partial class MemoryMap
     /// and any other thread that maps or protects memory meanwhile waits for all of it: under strace, the
     /// thread decoding the image (the GC committing heap for it) sat 3.75 ms in an mprotect behind the packed
     /// weights' populate. Between steps a waiting writer gets in (one-image run: median 22.47 vs 22.61 ms over
-    /// 30 alternations, p25 21.81 vs 22.15, on a slow afternoon of this host). Returns the first failure (0: all succeeded).
+    /// 30 alternations, p25 21.81 vs 22.15, on a slow morning of this host). Returns the first failure (0: all succeeded).
     /// </summary>
     public static int Populate(void* address, nuint length, int advice)
     {
