@@ -137,27 +137,27 @@ internal static unsafe partial class ExtractedImage
     private const int AtFdcwd = -100, SysFstat = 5;
     private const int ORdonly = 0, OWronly = 1, OCreat = 0x40, OExcl = 0x80, ODirectory = 0x10000, ONofollow = 0x20000, OCloexec = 0x80000;
 
-    [LibraryImport("libc", EntryPoint = "openat", StringMarshalling = StringMarshalling.Utf8)]
+    [LibraryImport(Libc.Name, EntryPoint = "openat", StringMarshalling = StringMarshalling.Utf8)]
     private static partial int OpenAt(int dir, string path, int flags, uint mode);
 
-    [LibraryImport("libc", EntryPoint = "renameat", StringMarshalling = StringMarshalling.Utf8)]
+    [LibraryImport(Libc.Name, EntryPoint = "renameat", StringMarshalling = StringMarshalling.Utf8)]
     private static partial int RenameAt(int fromDir, string from, int toDir, string to);
 
-    [LibraryImport("libc", EntryPoint = "unlinkat", StringMarshalling = StringMarshalling.Utf8)]
+    [LibraryImport(Libc.Name, EntryPoint = "unlinkat", StringMarshalling = StringMarshalling.Utf8)]
     private static partial int UnlinkAt(int dir, string path, int flags);
 
-    [LibraryImport("libc", EntryPoint = "syscall")]
+    [LibraryImport(Libc.Name, EntryPoint = "syscall")]
     private static partial long Syscall(long number, int fd, KernelStat* st);
 
-    [LibraryImport("libc", EntryPoint = "getuid")]
+    [LibraryImport(Libc.Name, EntryPoint = "getuid")]
     private static partial uint GetUid();
 
-    [LibraryImport("libc", EntryPoint = "fsync")]
+    [LibraryImport(Libc.Name, EntryPoint = "fsync")]
     private static partial int Fsync(int fd);
 
-    [LibraryImport("libc", EntryPoint = "write")]
+    [LibraryImport(Libc.Name, EntryPoint = "write")]
     private static partial nint Write(int fd, byte* buffer, nint count);
 
-    [LibraryImport("libc", EntryPoint = "close")]
+    [LibraryImport(Libc.Name, EntryPoint = "close")]
     public static partial int Close(int fd);
 }

@@ -144,12 +144,12 @@ internal static unsafe partial class IsaLauncher
 
     private const int ArchGetXcompSupp = 0x1021;
 
-    [LibraryImport("libc", EntryPoint = "arch_prctl")]
+    [LibraryImport(Libc.Name, EntryPoint = "arch_prctl")]
     private static partial int ArchPrctl(int code, ulong* features);
 
-    [LibraryImport("libc", EntryPoint = "memfd_create", StringMarshalling = StringMarshalling.Utf8)]
+    [LibraryImport(Libc.Name, EntryPoint = "memfd_create", StringMarshalling = StringMarshalling.Utf8)]
     private static partial int MemfdCreate(string name, uint flags);
 
-    [LibraryImport("libc", EntryPoint = "fexecve")]
+    [LibraryImport(Libc.Name, EntryPoint = "fexecve")]
     private static partial int Fexecve(int fd, nint* argv, nint* envp);
 }
