@@ -68,6 +68,26 @@ internal static class Fixtures
     public static IEnumerable<Runtime.InstructionSet> SupportedIsas() =>
         Enum.GetValues<Runtime.InstructionSet>().Where(Runtime.NetworkOptions.IsSupported);
 
+    /// <summary>Both generated test networks on every instruction set this process runs, Winograd and exact.</summary>
+    public static Xunit.TheoryData<string, Runtime.InstructionSet, bool> NetworkCases()
+    {
+        var data = new Xunit.TheoryData<string, Runtime.InstructionSet, bool>();
+        foreach (var isa in SupportedIsas())
+        foreach (bool exact in new[] { false, true })
+        {
+            data.Add("TinyResNet", isa, exact);
+            data.Add("ResNet18", isa, exact);
+        }
+        return data;
+    }
+
+    /// <summary>The graph of test network <paramref name="network"/> ("ResNet18" or "TinyResNet").</summary>
+    public static Runtime.NetworkInfo Network(string network) => network == "ResNet18" ? Runtime.ResNet18.Network : TinyResNet.Network;
+
+    /// <summary>Builds test network <paramref name="network"/>.</summary>
+    public static Runtime.GeneratedNetwork Build(string network, Runtime.Weights.StateDict weights, Runtime.NetworkOptions options) =>
+        network == "ResNet18" ? new Runtime.ResNet18(weights, options) : new TinyResNet(weights, options);
+
     /// <summary>max |a − b|.</summary>
     public static float MaxDiff(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {

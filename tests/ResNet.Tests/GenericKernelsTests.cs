@@ -11,29 +11,18 @@ namespace ResNet.Tests;
 /// </summary>
 public class GenericKernelsTests
 {
-    public static TheoryData<string, InstructionSet, bool> Cases()
-    {
-        var data = new TheoryData<string, InstructionSet, bool>();
-        foreach (var isa in Fixtures.SupportedIsas())
-        foreach (bool exact in new[] { false, true })
-        {
-            // TinyResNet's 8, 24 and 40 channels are 1, 2 and 3 blocks of 16: the one-block groups.
-            data.Add("TinyResNet", isa, exact);
-            data.Add("ResNet18", isa, exact);
-        }
-        return data;
-    }
+    // TinyResNet's 8, 24 and 40 channels are 1, 2 and 3 blocks of 16: the one-block groups.
+    public static TheoryData<string, InstructionSet, bool> Cases() => Fixtures.NetworkCases();
 
     [Theory]
     [MemberData(nameof(Cases))]
     public void GenericKernelsComputeTheSameFloatsAsTheGeneratedOnes(string network, InstructionSet isa, bool exact)
     {
-        var info = network == "ResNet18" ? ResNet18.Network : TinyResNet.Network;
+        var info = Fixtures.Network(network);
         var weights = RandomWeights.For(info, seed: 17);
-        GeneratedNetwork Build(NetworkOptions o) => network == "ResNet18" ? new ResNet18(weights, o) : new TinyResNet(weights, o);
         var options = new NetworkOptions { InstructionSet = isa, MaxBatch = 3, Threads = 2, Exact = exact };
-        using var generated = Build(options);
-        using var generic = Build(options with { GenericKernels = true });
+        using var generated = Fixtures.Build(network, weights, options);
+        using var generic = Fixtures.Build(network, weights, options with { GenericKernels = true });
         var convolutions = Enumerable.Range(0, info.Layers.Count).Where(l => info.Layers[l].Kind == LayerKind.Conv).ToList();
         Assert.NotEmpty(convolutions);
         // Every plain convolution must really have gone through the generic kernel, or this test would compare the generated one with itself.

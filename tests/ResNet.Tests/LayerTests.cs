@@ -8,26 +8,15 @@ namespace ResNet.Tests;
 /// <summary>Every generated layer against the scalar reference kernel on random data, for every instruction set.</summary>
 public class LayerTests
 {
-    public static TheoryData<string, InstructionSet, bool> Cases()
-    {
-        var data = new TheoryData<string, InstructionSet, bool>();
-        foreach (var isa in Fixtures.SupportedIsas())
-        foreach (bool exact in new[] { false, true })
-        {
-            data.Add("TinyResNet", isa, exact);
-            data.Add("ResNet18", isa, exact);
-        }
-        return data;
-    }
+    public static TheoryData<string, InstructionSet, bool> Cases() => Fixtures.NetworkCases();
 
     [Theory]
     [MemberData(nameof(Cases))]
     public void EveryLayerMatchesReferenceKernel(string network, InstructionSet isa, bool exact)
     {
-        var info = network == "ResNet18" ? ResNet18.Network : TinyResNet.Network;
+        var info = Fixtures.Network(network);
         var weights = RandomWeights.For(info, seed: 11);
-        var options = new NetworkOptions { InstructionSet = isa, Exact = exact };
-        using GeneratedNetwork net = network == "ResNet18" ? new ResNet18(weights, options) : new TinyResNet(weights, options);
+        using var net = Fixtures.Build(network, weights, new NetworkOptions { InstructionSet = isa, Exact = exact });
         var rng = new Random(5);
         var input = Enumerable.Range(0, net.InputLength).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
         var snapshots = new float[info.Tensors.Count][];
