@@ -11,7 +11,9 @@ namespace ResNet.Runtime;
 /// counts, which must equal the ones the network computes itself before a byte is used; anything else is a
 /// miss. Files are written to a temporary name and renamed, so a reader never sees half a file; writing one
 /// removes the files it supersedes (same weights path, older contents or code), so rebuilds and retrained
-/// weights do not pile up ~100 MB each. Failing to write is not an error.
+/// weights do not pile up ~100 MB each, and then bounds the rest (<see cref="Prune"/>): copies of other weights
+/// files, which nothing supersedes, would otherwise grow the directory by ~100 MB per path for ever. Failing to
+/// write is not an error.
 /// </summary>
 internal static class PackedCache
 {
@@ -158,15 +160,7 @@ internal static class PackedCache
                 RandomAccess.SetLength(handle, offsets[^1]); // an empty last range would leave the file short
             }
             File.Move(temp, file, overwrite: true);
-            string name = Path.GetFileName(file);
-            string family = name[..(name.LastIndexOf('-') + 1)];
-            foreach (var old in Directory.EnumerateFiles(Path.GetDirectoryName(file)!, "*.packed"))
-            {
-                // Superseded: the same family (weights path, network, ISA, mode) with other contents, or any
-                // copy in an older format, whose name this version no longer produces.
-                if (Path.GetFileName(old) != name && (Path.GetFileName(old).StartsWith(family, StringComparison.Ordinal) || IsOlderFormat(old)))
-                    File.Delete(old);
-            }
+            Prune(Path.GetDirectoryName(file)!, Path.GetFileName(file), Budget, DateTime.UtcNow);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -174,12 +168,56 @@ internal static class PackedCache
         }
     }
 
-    private static bool IsOlderFormat(string file)
+    /// <summary>Bytes of packed copies a directory keeps: all six variants of one weights file (~560 MB) fit, twice over.</summary>
+    internal const long Budget = 1L << 30;
+
+    /// <summary>A copy nobody has loaded for this long goes at the next write (as the launcher's old images do).</summary>
+    internal static readonly TimeSpan Unused = TimeSpan.FromDays(7);
+
+    /// <summary>
+    /// After <paramref name="keep"/> was written into <paramref name="directory"/>, removes the packed copies it
+    /// supersedes — the same family (weights path, network, ISA, mode) with other contents, or an older format,
+    /// whose name this version no longer produces — then, most recently loaded first, keeps the others while they
+    /// were loaded within <see cref="Unused"/> and fit <paramref name="budget"/> beside it. Loaded means the
+    /// access time, which mapping or reading the file refreshes at least daily under relatime (on a noatime mount
+    /// it stays the creation time, so this becomes oldest written first). Only files starting with our magic are
+    /// touched; one that cannot be removed (in use elsewhere, permissions) is left.
+    /// </summary>
+    internal static void Prune(string directory, string keep, long budget, DateTime now)
     {
-        Span<byte> start = stackalloc byte[12];
-        using var handle = File.OpenHandle(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-        return RandomAccess.Read(handle, start, 0) == start.Length && start[..8].SequenceEqual(Magic)
-            && BinaryPrimitives.ReadInt32LittleEndian(start[8..]) < Version;
+        string family = keep[..(keep.LastIndexOf('-') + 1)];
+        long total = new FileInfo(Path.Combine(directory, keep)).Length;
+        var others = new DirectoryInfo(directory).EnumerateFiles("*.packed")
+            .Where(f => f.Name != keep)
+            .Select(f => (File: f, Format: FormatOf(f.FullName)))
+            .Where(f => f.Format > 0)
+            .OrderByDescending(f => f.File.LastAccessTimeUtc);
+        foreach (var (f, format) in others)
+        {
+            bool superseded = f.Name.StartsWith(family, StringComparison.Ordinal) || format < Version;
+            if (!superseded && f.LastAccessTimeUtc >= now - Unused && total + f.Length <= budget)
+            {
+                total += f.Length;
+                continue;
+            }
+            try { f.Delete(); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { /* left for a later write */ }
+        }
+    }
+
+    /// <summary>The format version a packed copy was written in; 0 for a file that is not one of ours (or unreadable).</summary>
+    private static int FormatOf(string file)
+    {
+        try
+        {
+            Span<byte> start = stackalloc byte[12];
+            using var handle = File.OpenHandle(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            return RandomAccess.Read(handle, start, 0) == start.Length && start[..8].SequenceEqual(Magic)
+                ? Math.Max(1, BinaryPrimitives.ReadInt32LittleEndian(start[8..])) : 0;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return 0;
+        }
     }
 
     private static int HeaderLength(int layers) => Magic.Length + 8 + 16 * layers;

@@ -137,6 +137,58 @@ public sealed class PackedCacheTests : IDisposable
         }
     }
 
+    /// <summary>A packed copy as far as pruning can tell (magic, format 4), sparse at <paramref name="bytes"/>, last loaded at <paramref name="loaded"/>.</summary>
+    private string FakeCopy(string name, long bytes, DateTime loaded)
+    {
+        Directory.CreateDirectory(Cache);
+        string path = Path.Combine(Cache, name);
+        using (var f = File.Create(path))
+        {
+            f.Write([.. "RN18PACK"u8, 4, 0, 0, 0]);
+            f.SetLength(bytes);
+        }
+        File.SetLastAccessTimeUtc(path, loaded);
+        return path;
+    }
+
+    [Fact]
+    public void PruningKeepsTheMostRecentlyLoadedCopiesThatFitTheBudget()
+    {
+        var now = DateTime.UtcNow;
+        const long MB = 1 << 20;
+        string kept = FakeCopy("ResNet18-avx512-winograd-000000000001-aaaa.packed", 100 * MB, now);
+        string recent = FakeCopy("ResNet18-avx512-winograd-000000000002-aaaa.packed", 300 * MB, now.AddHours(-1));
+        string older = FakeCopy("ResNet18-avx2-winograd-000000000003-aaaa.packed", 500 * MB, now.AddDays(-1));
+        string small = FakeCopy("ResNet18-avx512-exact-000000000004-aaaa.packed", 50 * MB, now.AddDays(-2));
+        string stale = FakeCopy("ResNet18-avx512-exact-000000000005-aaaa.packed", 1 * MB, now.AddDays(-8));
+        string sibling = FakeCopy("ResNet18-avx512-winograd-000000000001-bbbb.packed", 1 * MB, now); // same family, other contents
+        string foreign = Path.Combine(Cache, "notes.packed");
+        File.WriteAllText(foreign, "not ours");
+        File.SetLastAccessTimeUtc(foreign, now.AddYears(-1));
+
+        PackedCache.Prune(Cache, Path.GetFileName(kept), 600 * MB, now);
+
+        // 100 + 300 fit; 500 more would not, so the older copy goes, yet the smaller one after it still fits.
+        Assert.True(File.Exists(kept));
+        Assert.True(File.Exists(recent));
+        Assert.False(File.Exists(older));
+        Assert.True(File.Exists(small));
+        Assert.False(File.Exists(stale)); // unused for more than a week, however small
+        Assert.False(File.Exists(sibling)); // superseded by the copy just written
+        Assert.True(File.Exists(foreign)); // not a packed copy: never ours to delete
+    }
+
+    [Fact]
+    public void WritingACopyPrunesCopiesOfOtherWeightsFilesUnusedForAWeek()
+    {
+        string stale = FakeCopy("ResNet18-avx512-winograd-000000000009-aaaa.packed", 1 << 20, DateTime.UtcNow - PackedCache.Unused - TimeSpan.FromHours(1));
+        string used = FakeCopy("ResNet18-avx512-winograd-00000000000a-aaaa.packed", 1 << 20, DateTime.UtcNow.AddDays(-1));
+        Logits(InstructionSet.Portable, false, Cache);
+        Assert.False(File.Exists(stale));
+        Assert.True(File.Exists(used));
+        Assert.Equal(2, Directory.GetFiles(Cache).Length);
+    }
+
     [Fact]
     public void UnwritableDirectoryStillLoads()
     {
