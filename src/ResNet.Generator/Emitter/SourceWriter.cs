@@ -24,6 +24,14 @@ namespace ResNet.Generator.Emitter
             return this;
         }
 
+        /// <summary>A bare block, for locals that must not be seen by the next one.</summary>
+        public SourceWriter Open()
+        {
+            Line("{");
+            _indent++;
+            return this;
+        }
+
         public SourceWriter Close(string suffix = "")
         {
             _indent--;
