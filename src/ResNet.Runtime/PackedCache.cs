@@ -180,8 +180,8 @@ internal static class PackedCache
     /// whose name this version no longer produces — then, most recently loaded first, keeps the others while they
     /// were loaded within <see cref="Unused"/> and fit <paramref name="budget"/> beside it. Loaded means the
     /// access time, which mapping or reading the file refreshes at least daily under relatime (on a noatime mount
-    /// it stays the creation time, so this becomes oldest written first). Only files starting with our magic are
-    /// touched; one that cannot be removed (in use elsewhere, permissions) is left.
+    /// it stays the creation time, so this becomes oldest written first). Only files starting with our magic, or
+    /// named as the family (a damaged copy of ours), are touched; one that cannot be removed is left.
     /// </summary>
     internal static void Prune(string directory, string keep, long budget, DateTime now)
     {
@@ -190,7 +190,7 @@ internal static class PackedCache
         var others = new DirectoryInfo(directory).EnumerateFiles("*.packed")
             .Where(f => f.Name != keep)
             .Select(f => (File: f, Format: FormatOf(f.FullName)))
-            .Where(f => f.Format > 0)
+            .Where(f => f.Format > 0 || f.File.Name.StartsWith(family, StringComparison.Ordinal))
             .OrderByDescending(f => f.File.LastAccessTimeUtc);
         foreach (var (f, format) in others)
         {

@@ -162,6 +162,8 @@ public sealed class PackedCacheTests : IDisposable
         string small = FakeCopy("ResNet18-avx512-exact-000000000004-aaaa.packed", 50 * MB, now.AddDays(-2));
         string stale = FakeCopy("ResNet18-avx512-exact-000000000005-aaaa.packed", 1 * MB, now.AddDays(-8));
         string sibling = FakeCopy("ResNet18-avx512-winograd-000000000001-bbbb.packed", 1 * MB, now); // same family, other contents
+        string damaged = Path.Combine(Cache, "ResNet18-avx512-winograd-000000000001-cccc.packed");
+        File.WriteAllText(damaged, "no magic, but named as ours");
         string foreign = Path.Combine(Cache, "notes.packed");
         File.WriteAllText(foreign, "not ours");
         File.SetLastAccessTimeUtc(foreign, now.AddYears(-1));
@@ -175,6 +177,7 @@ public sealed class PackedCacheTests : IDisposable
         Assert.True(File.Exists(small));
         Assert.False(File.Exists(stale)); // unused for more than a week, however small
         Assert.False(File.Exists(sibling)); // superseded by the copy just written
+        Assert.False(File.Exists(damaged)); // the same family, however damaged
         Assert.True(File.Exists(foreign)); // not a packed copy: never ours to delete
     }
 
