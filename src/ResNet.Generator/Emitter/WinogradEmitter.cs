@@ -12,7 +12,7 @@ namespace ResNet.Generator.Emitter
     /// (once per layer into scratch when several output groups read it, else per work item on the stack);
     /// per work item (a chunk of tiles × a group of output blocks) one GEMM per position against the weights
     /// transformed at load (G·g·Gᵀ), then Aᵀ·M·A, bias, residual and ReLU into the output. The transforms run one
-    /// vector of channels at a time, columns then rows, through a small vector scratch.
+    /// vector of channels at a time, a row of the first pass at a time, in registers.
     /// </summary>
     internal static class WinogradEmitter
     {
