@@ -168,7 +168,7 @@ internal static class PackedCache
         }
     }
 
-    /// <summary>Bytes of packed copies a directory keeps: all six variants of one weights file (~560 MB) fit, twice over.</summary>
+    /// <summary>Bytes of packed copies a directory keeps: all six variants of one weights file (~560 MB) and most of a second's.</summary>
     internal const long Budget = 1L << 30;
 
     /// <summary>A copy nobody has loaded for this long goes at the next write (as the launcher's old images do).</summary>
