@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace ResNet.Runtime.Images;
@@ -380,25 +381,44 @@ internal sealed unsafe class JpegDecoder
 
     private static void Sequential(Component c, ref JpegBitReader bits, short* block)
     {
-        c.DcPrediction += bits.Receive(c.Dc!.Decode(ref bits));
+        // The bit buffer is held in locals for the block (see JpegBitReader.Hold); codes longer than the
+        // lookahead, rare, go through the reader.
+        var (buffer, count) = bits.Hold();
+        if (count < 16) (buffer, count) = bits.Refill(buffer, count);
+        var dc = c.Dc!;
+        int size = dc.Decode(ref bits, ref buffer, ref count);
+        if (size != 0)
+        {
+            if (count < size) (buffer, count) = bits.Refill(buffer, count);
+            c.DcPrediction += JpegBitReader.Extend(buffer, size);
+            buffer <<= size;
+            count -= size;
+        }
         block[0] = (short)c.DcPrediction;
         var ac = c.Ac!;
-        var fast = ac.FastAc!;
+        ref int fast = ref MemoryMarshal.GetArrayDataReference(ac.FastAc!);
+        // k stays below 64 + 15, inside the order table's 80 entries, so no bounds checks.
+        ref byte natural = ref MemoryMarshal.GetArrayDataReference(NaturalOrder);
         for (int k = 1; k < 64; k++)
         {
-            int entry = fast[bits.Peek(JpegHuffmanTable.FastBits)];
+            if (count < 16) (buffer, count) = bits.Refill(buffer, count);
+            int entry = Unsafe.Add(ref fast, (int)(buffer >> (64 - JpegHuffmanTable.FastBits)));
             if (entry != 0)
             {
-                bits.Skip(entry & 0xFF);
+                buffer <<= entry & 0xFF;
+                count -= entry & 0xFF;
                 k += (entry >> 8) & 15;
-                block[NaturalOrder[k]] = (short)(entry >> 16);
+                block[Unsafe.Add(ref natural, k)] = (short)(entry >> 16);
                 continue;
             }
-            int rs = ac.Decode(ref bits), r = rs >> 4, s = rs & 15;
+            int rs = ac.Decode(ref bits, ref buffer, ref count), r = rs >> 4, s = rs & 15;
             if (s != 0)
             {
                 k += r;
-                block[NaturalOrder[k]] = (short)bits.Receive(s);
+                if (count < s) (buffer, count) = bits.Refill(buffer, count);
+                block[Unsafe.Add(ref natural, k)] = (short)JpegBitReader.Extend(buffer, s);
+                buffer <<= s;
+                count -= s;
             }
             else
             {
@@ -406,6 +426,7 @@ internal sealed unsafe class JpegDecoder
                 k += 15;
             }
         }
+        bits.Release(buffer, count);
     }
 
     private static void AcFirst(JpegHuffmanTable ac, ref JpegBitReader bits, ref ScanState state, short* block)

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace ResNet.Runtime.Images;
 
@@ -63,6 +64,26 @@ internal sealed class JpegHuffmanTable
             fast[i] = (v << 16) | (run << 8) | (length + size);
         }
         return fast;
+    }
+
+    /// <summary>
+    /// Decodes a symbol from a held bit buffer (<see cref="JpegBitReader.Hold"/>; at least <see cref="FastBits"/>
+    /// bits in it); a code longer than the lookahead goes through the reader.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int Decode(ref JpegBitReader bits, ref ulong buffer, ref int count)
+    {
+        int entry = Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_look), (int)(buffer >> (64 - LookBits)));
+        if (entry != 0)
+        {
+            buffer <<= entry >> 8;
+            count -= entry >> 8;
+            return entry & 0xFF;
+        }
+        bits.Release(buffer, count);
+        int symbol = DecodeLong(ref bits);
+        (buffer, count) = bits.Hold();
+        return symbol;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -138,10 +159,64 @@ internal ref struct JpegBitReader(ReadOnlySpan<byte> data, int position, string 
     }
 
     /// <summary>Whether any byte of <paramref name="v"/> is 0xFF (a zero byte in its complement).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool HasFF(ulong v)
     {
         ulong x = ~v;
         return ((x - 0x0101010101010101UL) & ~x & 0x8080808080808080UL) != 0;
+    }
+
+    /// <summary>
+    /// The bit buffer and its count, for a decoder that keeps them in registers over a block; hand them back
+    /// with <see cref="Release"/> before any other call. (Through the reader, which is passed by reference, each
+    /// shift and count update was a store and a reload on the decoding's dependency chain.)
+    /// </summary>
+    public readonly (ulong Buffer, int Count) Hold() => (_bits, _count);
+
+    /// <summary>Takes back what <see cref="Hold"/> gave out, refusing the data if it ran into the zero padding.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Release(ulong buffer, int count)
+    {
+        _bits = buffer;
+        _count = count;
+        // The padding only grows once a marker is reached, so a check per block finds what one per code did.
+        if (count < _padding) throw Corrupt("entropy-coded data ends early");
+    }
+
+    /// <summary>The held buffer topped up to at least 57 bits (whole bytes, as <see cref="Fill"/> does).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public (ulong Buffer, int Count) Refill(ulong buffer, int count)
+    {
+        if (_pos + 8 <= _data.Length)
+        {
+            ulong next = BinaryPrimitives.ReverseEndianness(Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref MemoryMarshal.GetReference(_data), _pos)));
+            if (!HasFF(next))
+            {
+                int take = (64 - count) >> 3;
+                buffer |= (next >> (64 - 8 * take)) << (64 - 8 * take - count);
+                _pos += take;
+                return (buffer, count + 8 * take);
+            }
+        }
+        return RefillSlow(buffer, count);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private (ulong, int) RefillSlow(ulong buffer, int count)
+    {
+        _bits = buffer;
+        _count = count;
+        Fill();
+        return (_bits, _count);
+    }
+
+    /// <summary>The next <paramref name="n"/> bits (1 to 16) of a held buffer as a signed coefficient (JPEG's "EXTEND").</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int Extend(ulong buffer, int n)
+    {
+        int v = (int)(buffer >> (64 - n));
+        // v - 2^n + 1 when the top bit is clear, branch-free (the sign of a coefficient is a coin toss).
+        return v + (((v >> (n - 1)) - 1) & ((-1 << n) + 1));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
