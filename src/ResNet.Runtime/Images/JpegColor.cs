@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -75,13 +76,30 @@ internal static unsafe class JpegColor
             return;
         }
         int x0 = 0;
-        if (Vector256.IsHardwareAccelerated)
+        if (Vector512.IsHardwareAccelerated)
         {
-            // 16 pixels at a time: the same integer expressions, so the same bytes.
+            // 16 pixels at a time, one 32-bit lane each: the same integer expressions, so the same bytes.
+            var interleave = new Interleaver();
+            for (; x0 + 16 <= width; x0 += 16)
+            {
+                var l = Avx512F.ConvertToVector512Int32(Vector128.Load(y + x0));
+                var b = Avx512F.ConvertToVector512Int32(Vector128.Load(cb + x0)) - Vector512.Create(128);
+                var r = Avx512F.ConvertToVector512Int32(Vector128.Load(cr + x0)) - Vector512.Create(128);
+                var half = Vector512.Create(OneHalf);
+                interleave.Store(
+                    ToBytes(l + ((r * FixCrR + half) >> ScaleBits)),
+                    ToBytes(l + ((b * FixCbG + half + r * FixCrG) >> ScaleBits)),
+                    ToBytes(l + ((b * FixCbB + half) >> ScaleBits)),
+                    o + 3 * x0);
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var interleave = new Interleaver();
             for (; x0 + 16 <= width; x0 += 16)
             {
                 var (r, g, b) = YccToRgb16(Vector128.Load(y + x0), Vector128.Load(cb + x0), Vector128.Load(cr + x0));
-                Interleave(r, g, b, o + 3 * x0);
+                interleave.Store(r, g, b, o + 3 * x0);
             }
         }
         for (int x = x0; x < width; x++)
@@ -92,6 +110,12 @@ internal static unsafe class JpegColor
         }
     }
 
+    /// <summary>16 values clamped to 0..255, as bytes in order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<byte> ToBytes(Vector512<int> v) =>
+        Avx512F.ConvertToVector128ByteWithSaturation(Vector512.Max(v, Vector512<int>.Zero).AsUInt32());
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static (Vector128<byte> R, Vector128<byte> G, Vector128<byte> B) YccToRgb16(Vector128<byte> y, Vector128<byte> cb, Vector128<byte> cr)
     {
         var (yLo, yHi) = Widen(y);
@@ -107,6 +131,7 @@ internal static unsafe class JpegColor
             l + ((b - Vector256.Create(128)) * FixCbB + Vector256.Create(OneHalf) >> ScaleBits);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static (Vector256<int> Low, Vector256<int> High) Widen(Vector128<byte> v)
     {
         var shorts = Vector256.WidenLower(v.ToVector256Unsafe());
@@ -114,12 +139,38 @@ internal static unsafe class JpegColor
     }
 
     /// <summary>16 values clamped to 0..255, as bytes in order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector128<byte> Pack(Vector256<int> low, Vector256<int> high)
     {
         var lo = Vector256.Min(Vector256.Max(low, Vector256<int>.Zero), Vector256.Create(255));
         var hi = Vector256.Min(Vector256.Max(high, Vector256<int>.Zero), Vector256.Create(255));
         var shorts = Vector256.Narrow(lo, hi).AsUInt16();
         return Vector256.Narrow(shorts, shorts).GetLower();
+    }
+
+    /// <summary>Interleaves 16 R, G and B values into 48 bytes, with byte shuffles whose masks stay in registers.</summary>
+    private readonly struct Interleaver
+    {
+        private readonly Vector128<byte> _r0, _g0, _b0, _r1, _g1, _b1, _r2, _g2, _b2;
+
+        public Interleaver()
+        {
+            var m = InterleaveMasks;
+            (_r0, _g0, _b0, _r1, _g1, _b1, _r2, _g2, _b2) = (m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8]);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Store(Vector128<byte> r, Vector128<byte> g, Vector128<byte> b, byte* o)
+        {
+            (Shuffle(r, _r0) | Shuffle(g, _g0) | Shuffle(b, _b0)).Store(o);
+            (Shuffle(r, _r1) | Shuffle(g, _g1) | Shuffle(b, _b1)).Store(o + 16);
+            (Shuffle(r, _r2) | Shuffle(g, _g2) | Shuffle(b, _b2)).Store(o + 32);
+        }
+
+        /// <summary>pshufb where there is one: its zero for a mask byte of 0xFF is what the masks rely on.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector128<byte> Shuffle(Vector128<byte> v, Vector128<byte> mask) =>
+            Ssse3.IsSupported ? Ssse3.Shuffle(v, mask) : Vector128.Shuffle(v, mask);
     }
 
     // Byte shuffles that interleave 16 R, G and B values into 48 bytes (index 0xFF gives zero).
@@ -140,13 +191,6 @@ internal static unsafe class JpegColor
                 masks[3 * part + channel] = Vector128.Create<byte>(m);
             }
         return masks;
-    }
-
-    private static void Interleave(Vector128<byte> r, Vector128<byte> g, Vector128<byte> b, byte* o)
-    {
-        var m = InterleaveMasks;
-        for (int part = 0; part < 3; part++)
-            (Vector128.Shuffle(r, m[3 * part]) | Vector128.Shuffle(g, m[3 * part + 1]) | Vector128.Shuffle(b, m[3 * part + 2])).Store(o + 16 * part);
     }
 
     private static void Convert4(Space space, byte* c0, byte* c1, byte* c2, byte* k, byte* o, int width)
@@ -210,20 +254,39 @@ internal static unsafe class JpegColor
         return (row, 0);
     }
 
-    /// <summary>3·near + far for eight columns, as 16-bit lanes.</summary>
-    private static Vector128<short> ColumnSums(byte* near, byte* far)
+    /// <summary>
+    /// Fancy 2:1 horizontal upsampling of 16 columns, given as 16-bit lanes (samples, or 3·near + far column
+    /// sums) with their left and right neighbours: output 2x is (3·here + last + evenBias) &gt;&gt; shift and output
+    /// 2x + 1 is (3·here + next + oddBias) &gt;&gt; shift — libjpeg's formulas, so the same bytes — stored as 32
+    /// bytes in order.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Fancy2(Vector256<short> last, Vector256<short> here, Vector256<short> next, short evenBias, short oddBias, int shift, byte* o)
     {
-        var n = Vector128.WidenLower(Vector128.CreateScalar(*(ulong*)near).AsByte()).AsInt16();
-        var f = Vector128.WidenLower(Vector128.CreateScalar(*(ulong*)far).AsByte()).AsInt16();
-        return n * 3 + f;
+        var even = (here * 3 + last + Vector256.Create(evenBias)) >> shift;
+        var odd = (here * 3 + next + Vector256.Create(oddBias)) >> shift;
+        // Interleaving and packing both work within 128-bit halves, which leaves the 32 bytes in order.
+        Avx2.PackUnsignedSaturate(Avx2.UnpackLow(even, odd), Avx2.UnpackHigh(even, odd)).Store(o);
     }
+
+    /// <summary>16 samples from <paramref name="p"/> as 16-bit lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<short> Samples(byte* p) => Avx2.ConvertToVector256Int16(Vector128.Load(p));
+
+    /// <summary>3·near + far for 16 columns, as 16-bit lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<short> ColumnSums(byte* near, byte* far) => Samples(near) * 3 + Samples(far);
 
     private static void H2V1(byte* i, byte* o, int w)
     {
         int v = i[0];
         o[0] = (byte)v;
         o[1] = (byte)((v * 3 + i[1] + 2) >> 2);
-        for (int x = 1; x < w - 1; x++)
+        int x = 1;
+        if (Avx2.IsSupported)
+            for (; x + 17 <= w; x += 16)
+                Fancy2(Samples(i + x - 1), Samples(i + x), Samples(i + x + 1), 1, 2, 2, o + 2 * x);
+        for (; x < w - 1; x++)
         {
             v = i[x] * 3;
             o[2 * x] = (byte)((v + i[x - 1] + 1) >> 2);
@@ -245,20 +308,9 @@ internal static unsafe class JpegColor
         o[0] = (byte)((thisSum * 4 + 8) >> 4);
         o[1] = (byte)((thisSum * 3 + nextSum + 7) >> 4);
         int x0 = 1;
-        if (Sse2.IsSupported)
-        {
-            // Eight input columns at a time, the same integer expressions: column sums 3·near + far for x-1, x
-            // and x+1, then the even output (3·this + last + 8) >> 4 and the odd one (3·this + next + 7) >> 4.
-            for (; x0 + 9 <= w; x0 += 8)
-            {
-                var last = ColumnSums(near + x0 - 1, far + x0 - 1);
-                var here = ColumnSums(near + x0, far + x0);
-                var next = ColumnSums(near + x0 + 1, far + x0 + 1);
-                var even = (here * 3 + last + Vector128.Create((short)8)) >> 4;
-                var odd = (here * 3 + next + Vector128.Create((short)7)) >> 4;
-                Vector128.Narrow(Sse2.UnpackLow(even, odd).AsUInt16(), Sse2.UnpackHigh(even, odd).AsUInt16()).Store(o + 2 * x0);
-            }
-        }
+        if (Avx2.IsSupported)
+            for (; x0 + 17 <= w; x0 += 16)
+                Fancy2(ColumnSums(near + x0 - 1, far + x0 - 1), ColumnSums(near + x0, far + x0), ColumnSums(near + x0 + 1, far + x0 + 1), 8, 7, 4, o + 2 * x0);
         thisSum = near[x0] * 3 + far[x0];
         int lastSum = near[x0 - 1] * 3 + far[x0 - 1];
         for (int x = x0; x < w - 1; x++)
