@@ -299,7 +299,18 @@ internal static unsafe class JpegColor
 
     private static void H1V2(byte* near, byte* far, byte* o, int w, int bias)
     {
-        for (int x = 0; x < w; x++) o[x] = (byte)((near[x] * 3 + far[x] + bias) >> 2);
+        int x = 0;
+        if (Avx2.IsSupported)
+        {
+            var b = Vector256.Create((short)bias);
+            for (; x + 32 <= w; x += 32)
+            {
+                var low = (ColumnSums(near + x, far + x) + b) >> 2;
+                var high = (ColumnSums(near + x + 16, far + x + 16) + b) >> 2;
+                Vector256.Narrow(low.AsUInt16(), high.AsUInt16()).Store(o + x);
+            }
+        }
+        for (; x < w; x++) o[x] = (byte)((near[x] * 3 + far[x] + bias) >> 2);
     }
 
     private static void H2V2(byte* near, byte* far, byte* o, int w)
