@@ -82,7 +82,10 @@ internal static class Program
             bool progress = files.Count >= 10 && !Console.IsErrorRedirected;
             for (int at = 0; at < files.Count; at += batch)
             {
-                var decoded = (at == 0 ? first! : decoder.Decode(at)).GetAwaiter().GetResult();
+                var pending = at == 0 ? first! : decoder.Decode(at);
+                // One image: this thread is done loading and would only wait, so it takes a share of the row loops.
+                if (files.Count == 1) ImageNetTransform.LendThreadUntil(() => pending.IsCompleted);
+                var decoded = pending.GetAwaiter().GetResult();
                 timing.Mark("decode and preprocess (beyond the overlap)");
                 var good = decoded.Where(d => d.Input != null).Select(d => d.Input!).ToArray();
                 float[] input = good.Length == 1 ? good[0] : inputs!; // one image runs from where it was decoded

@@ -69,6 +69,63 @@ public class ImageTests(ITestOutputHelper output)
         Assert.Equal(entry.GetProperty("crop_sha256").GetString(), Convert.ToHexStringLower(SHA256.HashData(crop.Pixels)));
     }
 
+    [Theory]
+    [InlineData("q80_422_progressive.jpg")]
+    [InlineData("mixed_2x2_1x1_2x1.jpg")]
+    [InlineData("h1v2_440.jpg")]
+    [InlineData("gray.jpg")]
+    [InlineData("rgb8_257x300.png")]
+    public async Task RowsSharedWithALentThreadGiveTheSameBytes(string file)
+    {
+        // As the CLI does with one image: its main thread, done loading, takes chunks of the decoding's row loops.
+        var entry = Entry(Dir, file);
+        using var lending = new ManualResetEventSlim();
+        var decoding = Task.Run(() =>
+        {
+            lending.Wait();
+            var image = ImageDecoder.Load(Path.Combine(Dir, file));
+            return (image, ImageNetTransform.ResizeAndCrop(image));
+        });
+        ImageNetTransform.LendThreadUntil(() =>
+        {
+            lending.Set();
+            return decoding.IsCompleted;
+        });
+        var (image, crop) = await decoding;
+        Assert.Equal(entry.GetProperty("rgb_sha256").GetString(), Convert.ToHexStringLower(SHA256.HashData(image.Pixels)));
+        Assert.Equal(entry.GetProperty("crop_sha256").GetString(), Convert.ToHexStringLower(SHA256.HashData(crop.Pixels)));
+    }
+
+    [Fact]
+    public async Task ALentThreadTakesChunksOfARowLoopAndItsErrorsReachTheOwner()
+    {
+        // The owner's first chunk waits until another thread has run one, so the test passes only if the lent
+        // thread takes part; a chunk that throws does so on the owner's thread once all chunks are done.
+        var ran = new int[64];
+        int owner = 0, others = 0;
+        using var lending = new ManualResetEventSlim();
+        var loop = Task.Run(() =>
+        {
+            owner = Environment.CurrentManagedThreadId;
+            lending.Wait();
+            ImageParallel.ForRows(64, 1, (from, to) =>
+            {
+                if (Environment.CurrentManagedThreadId != owner) Interlocked.Increment(ref others);
+                else SpinWait.SpinUntil(() => Volatile.Read(ref others) > 0, TimeSpan.FromSeconds(10));
+                for (int r = from; r < to; r++) Interlocked.Increment(ref ran[r]);
+            });
+            ImageParallel.ForRows(64, 1, (from, to) => throw new InvalidDataException($"rows {from}..{to}"));
+        });
+        ImageNetTransform.LendThreadUntil(() =>
+        {
+            lending.Set();
+            return loop.IsCompleted;
+        });
+        await Assert.ThrowsAsync<InvalidDataException>(() => loop);
+        Assert.True(others > 0);
+        Assert.All(ran, count => Assert.Equal(1, count));
+    }
+
     [Fact]
     public void ResizeKeepsTorchvisionSizes()
     {

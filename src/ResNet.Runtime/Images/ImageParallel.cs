@@ -1,9 +1,13 @@
+using System.Runtime.ExceptionServices;
+
 namespace ResNet.Runtime.Images;
 
 /// <summary>
 /// Splits the row loops of decoding and resizing across the cores when an image is large enough to repay it: a
 /// 12-megapixel photo spends tens of milliseconds in them, on the critical path of a one-image run, while the
 /// other core has nothing to do. Every row is computed exactly as on one thread, so the output is the same bytes.
+/// A thread that would otherwise wait for the image can also lend itself (<see cref="Lend"/>); row loops then
+/// split with it even when they are too small for <see cref="Parallel"/>'s start-up (~0.5 ms cold).
 /// </summary>
 internal static class ImageParallel
 {
@@ -13,15 +17,85 @@ internal static class ImageParallel
     /// <summary>Whether this much work (in inner-loop steps) is worth a second core.</summary>
     public static bool Worthwhile(long work) => work >= MinWork && Environment.ProcessorCount > 1;
 
+    /// <summary>Threads inside <see cref="Lend"/>, and the row loop they may join.</summary>
+    private static int _lenders;
+    private static Job? _shared;
+
     /// <summary>Runs <paramref name="body"/>(from, to) over [0, rows) in contiguous chunks, in parallel when worth it.</summary>
     public static void ForRows(int rows, long workPerRow, Action<int, int> body)
     {
-        int chunks = Worthwhile(rows * workPerRow) ? Math.Min(rows, 4 * Environment.ProcessorCount) : 1;
-        if (chunks <= 1)
+        if (Worthwhile(rows * workPerRow))
+        {
+            int chunks = Math.Min(rows, 4 * Environment.ProcessorCount);
+            Parallel.For(0, chunks, c => body((int)((long)rows * c / chunks), (int)((long)rows * (c + 1) / chunks)));
+        }
+        else if (Volatile.Read(ref _lenders) > 0 && rows >= 2)
+        {
+            var job = new Job(body, rows, Math.Min(rows, 8));
+            Volatile.Write(ref _shared, job);
+            job.RunChunks();
+            Interlocked.CompareExchange(ref _shared, null, job);
+            job.Wait();
+        }
+        else
         {
             body(0, rows);
-            return;
         }
-        Parallel.For(0, chunks, c => body((int)((long)rows * c / chunks), (int)((long)rows * (c + 1) / chunks)));
+    }
+
+    /// <summary>Takes chunks of other threads' row loops until <paramref name="done"/> returns true.</summary>
+    public static void Lend(Func<bool> done)
+    {
+        Interlocked.Increment(ref _lenders);
+        try
+        {
+            var spin = new SpinWait();
+            while (!done())
+            {
+                if (Volatile.Read(ref _shared) is Job job)
+                {
+                    job.RunChunks();
+                    spin.Reset();
+                }
+                else
+                {
+                    spin.SpinOnce(sleep1Threshold: -1); // never a 1 ms sleep: the image is due in a few
+                }
+            }
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _lenders);
+        }
+    }
+
+    /// <summary>One row loop cut into chunks that any thread may take; the owner waits until all are done.</summary>
+    private sealed class Job(Action<int, int> body, int rows, int chunks)
+    {
+        private int _next = -1, _done;
+        private ExceptionDispatchInfo? _error;
+
+        public void RunChunks()
+        {
+            for (int c; (c = Interlocked.Increment(ref _next)) < chunks;)
+            {
+                try
+                {
+                    body((int)((long)rows * c / chunks), (int)((long)rows * (c + 1) / chunks));
+                }
+                catch (Exception e)
+                {
+                    Interlocked.CompareExchange(ref _error, ExceptionDispatchInfo.Capture(e), null);
+                }
+                Interlocked.Increment(ref _done);
+            }
+        }
+
+        public void Wait()
+        {
+            var spin = new SpinWait();
+            while (Volatile.Read(ref _done) < chunks) spin.SpinOnce(sleep1Threshold: -1);
+            _error?.Throw();
+        }
     }
 }
