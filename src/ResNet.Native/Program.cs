@@ -84,7 +84,7 @@ internal static class Program
             {
                 var pending = at == 0 ? first! : decoder.Decode(at);
                 // One image: this thread is done loading and would only wait, so it takes a share of the row loops.
-                if (files.Count == 1) ImageNetTransform.LendThreadUntil(() => pending.IsCompleted);
+                if (files.Count == 1 && options.Threads > 1) ImageNetTransform.LendThreadUntil(pending);
                 var decoded = pending.GetAwaiter().GetResult();
                 timing.Mark("decode and preprocess (beyond the overlap)");
                 var good = decoded.Where(d => d.Input != null).Select(d => d.Input!).ToArray();

@@ -79,18 +79,13 @@ public class ImageTests(ITestOutputHelper output)
     {
         // As the CLI does with one image: its main thread, done loading, takes chunks of the decoding's row loops.
         var entry = Entry(Dir, file);
-        using var lending = new ManualResetEventSlim();
         var decoding = Task.Run(() =>
         {
-            lending.Wait();
+            SpinWait.SpinUntil(() => ImageParallel.Lending, TimeSpan.FromSeconds(10));
             var image = ImageDecoder.Load(Path.Combine(Dir, file));
             return (image, ImageNetTransform.ResizeAndCrop(image));
         });
-        ImageNetTransform.LendThreadUntil(() =>
-        {
-            lending.Set();
-            return decoding.IsCompleted;
-        });
+        ImageNetTransform.LendThreadUntil(decoding);
         var (image, crop) = await decoding;
         Assert.Equal(entry.GetProperty("rgb_sha256").GetString(), Convert.ToHexStringLower(SHA256.HashData(image.Pixels)));
         Assert.Equal(entry.GetProperty("crop_sha256").GetString(), Convert.ToHexStringLower(SHA256.HashData(crop.Pixels)));
@@ -103,11 +98,10 @@ public class ImageTests(ITestOutputHelper output)
         // thread takes part; a chunk that throws does so on the owner's thread once all chunks are done.
         var ran = new int[64];
         int owner = 0, others = 0;
-        using var lending = new ManualResetEventSlim();
         var loop = Task.Run(() =>
         {
             owner = Environment.CurrentManagedThreadId;
-            lending.Wait();
+            SpinWait.SpinUntil(() => ImageParallel.Lending, TimeSpan.FromSeconds(10));
             ImageParallel.ForRows(64, 1, (from, to) =>
             {
                 if (Environment.CurrentManagedThreadId != owner) Interlocked.Increment(ref others);
@@ -116,11 +110,7 @@ public class ImageTests(ITestOutputHelper output)
             });
             ImageParallel.ForRows(64, 1, (from, to) => throw new InvalidDataException($"rows {from}..{to}"));
         });
-        ImageNetTransform.LendThreadUntil(() =>
-        {
-            lending.Set();
-            return loop.IsCompleted;
-        });
+        ImageNetTransform.LendThreadUntil(loop);
         await Assert.ThrowsAsync<InvalidDataException>(() => loop);
         Assert.True(others > 0);
         Assert.All(ran, count => Assert.Equal(1, count));

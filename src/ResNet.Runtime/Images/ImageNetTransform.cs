@@ -31,12 +31,12 @@ public static class ImageNetTransform
     }
 
     /// <summary>
-    /// Lends the calling thread to image decoding and preprocessing running on other threads, until
-    /// <paramref name="done"/> returns true: their row loops (color conversion, both resize passes) are then split
-    /// with it even for images too small to repay starting thread-pool work. For a thread that would otherwise block
-    /// waiting for an image; it spins meanwhile. The results are the same bytes.
+    /// Lends the calling thread to image decoding and preprocessing running on other threads until
+    /// <paramref name="task"/> completes: their row loops (color conversion, both resize passes) are then split
+    /// with it even for images too small to repay starting thread-pool work. For a thread that would otherwise
+    /// block waiting for an image (the task that decodes it). The results are the same bytes.
     /// </summary>
-    public static void LendThreadUntil(Func<bool> done) => ImageParallel.Lend(done);
+    public static void LendThreadUntil(Task task) => ImageParallel.Lend(task);
 
     /// <summary>The size torchvision's Resize(256) gives: shorter side 256, longer side int(256 · long / short).</summary>
     public static (int Width, int Height) ResizedSize(int width, int height)

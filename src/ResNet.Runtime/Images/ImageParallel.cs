@@ -17,9 +17,13 @@ internal static class ImageParallel
     /// <summary>Whether this much work (in inner-loop steps) is worth a second core.</summary>
     public static bool Worthwhile(long work) => work >= MinWork && Environment.ProcessorCount > 1;
 
-    /// <summary>Threads inside <see cref="Lend"/>, and the row loop they may join.</summary>
+    /// <summary>Threads inside <see cref="Lend"/>, the row loop they may join, and what wakes them.</summary>
     private static int _lenders;
     private static Job? _shared;
+    private static readonly ManualResetEventSlim Offered = new();
+
+    /// <summary>Whether a thread is lent (tests wait for it).</summary>
+    internal static bool Lending => Volatile.Read(ref _lenders) > 0;
 
     /// <summary>Runs <paramref name="body"/>(from, to) over [0, rows) in contiguous chunks, in parallel when worth it.</summary>
     public static void ForRows(int rows, long workPerRow, Action<int, int> body)
@@ -33,6 +37,7 @@ internal static class ImageParallel
         {
             var job = new Job(body, rows, Math.Min(rows, 8));
             Volatile.Write(ref _shared, job);
+            Offered.Set();
             job.RunChunks();
             Interlocked.CompareExchange(ref _shared, null, job);
             job.Wait();
@@ -43,24 +48,25 @@ internal static class ImageParallel
         }
     }
 
-    /// <summary>Takes chunks of other threads' row loops until <paramref name="done"/> returns true.</summary>
-    public static void Lend(Func<bool> done)
+    /// <summary>
+    /// Takes chunks of other threads' row loops until <paramref name="task"/> completes, blocked in between (so a
+    /// large image's <see cref="Parallel"/> loops and IDCT thread keep the cores).
+    /// </summary>
+    public static void Lend(Task task)
     {
         Interlocked.Increment(ref _lenders);
         try
         {
-            var spin = new SpinWait();
-            while (!done())
+            task.ContinueWith(_ => Offered.Set(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            while (!task.IsCompleted)
             {
                 if (Volatile.Read(ref _shared) is Job job)
                 {
                     job.RunChunks();
-                    spin.Reset();
+                    continue;
                 }
-                else
-                {
-                    spin.SpinOnce(sleep1Threshold: -1); // never a 1 ms sleep: the image is due in a few
-                }
+                Offered.Wait();
+                Offered.Reset(); // what set it is seen at the top of the loop
             }
         }
         finally
