@@ -1,6 +1,7 @@
 """End-to-end image parity: `resnet18 --weights W --json --logits IMAGES...` against torchvision 0.14 + PIL
 (resnet18 with the same weights, Image.open(f).convert('RGB'), the ImageNet eval transform).
-PNG and JPEG alike (the JPEG decoder reproduces libjpeg-turbo's pixels): max |dlogit| <= bound and the same top-5.
+PNG and JPEG alike (the JPEG decoder reproduces libjpeg-turbo's pixels): max |dlogit| <= bound, the same top-5,
+and torchvision's category names for them.
 
     python3 tools/check_image_parity.py out/resnet18 fixtures/full/weights.pth 1e-4 IMAGE...
 """
@@ -15,6 +16,7 @@ from PIL import Image
 from torchvision import transforms
 
 binary, weights, bound, images = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4:]
+categories = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.meta["categories"]
 model = torchvision.models.resnet18()
 model.load_state_dict(torch.load(weights))
 model.eval()
@@ -34,7 +36,8 @@ for f in images:
     got = np.array(r["logits"], dtype=np.float32)
     diff = float(np.abs(got - expected).max())
     top_e, top_g = list(np.argsort(-expected)[:5]), [t["index"] for t in r["top"]]
-    ok = diff <= bound and top_e == top_g
+    labels = [t["label"] for t in r["top"]]
+    ok = diff <= bound and top_e == top_g and labels == [categories[i] for i in top_g]
     failed |= not ok
     print(f"{'ok  ' if ok else 'FAIL'} {f}: max |dlogit| {diff:.3g}, top-5 {top_g} (torch {top_e})")
 sys.exit(1 if failed else 0)
