@@ -210,7 +210,7 @@ internal ref struct JpegBitReader(ReadOnlySpan<byte> data, int position, string 
         return (_bits, _count);
     }
 
-    /// <summary>The next <paramref name="n"/> bits (1 to 16) of a held buffer as a signed coefficient (JPEG's "EXTEND").</summary>
+    /// <summary>The next <paramref name="n"/> bits (1 to 15, as Huffman symbols allow) of a held buffer as a signed coefficient (JPEG's "EXTEND").</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static int Extend(ulong buffer, int n)
     {
