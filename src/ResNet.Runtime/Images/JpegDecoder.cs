@@ -42,6 +42,14 @@ internal sealed unsafe class JpegDecoder
             fixed (int* quant = Quant)
                 JpegIdct.Transform(coefficients, quant, plane + by * 8 * Stride + bx * 8, Stride);
         }
+
+        /// <summary><see cref="Transform"/> of two of this component's blocks at once.</summary>
+        public void Transform2(short* first, int bx, int by, short* second, int bx2, int by2)
+        {
+            fixed (byte* plane = Plane)
+            fixed (int* quant = Quant)
+                JpegIdct.Transform2(first, second, quant, plane + by * 8 * Stride + bx * 8, plane + by2 * 8 * Stride + bx2 * 8, Stride);
+        }
     }
 
     private readonly byte[] _data;
@@ -211,18 +219,20 @@ internal sealed unsafe class JpegDecoder
         }
         var bits = new JpegBitReader(_data, dataStart, _name);
         var state = new ScanState { Mode = mode, Ss = ss, Se = se, Al = al };
-        short* block = stackalloc short[64];
         foreach (var c in comps) c.DcPrediction = 0;
         int mcusX = n == 1 ? comps[0].OwnBlocksW : _mcusX, mcusY = n == 1 ? comps[0].OwnBlocksH : _mcusY;
-        var order = RowOrder(comps, mcusX);
+        var row = new McuRow(comps, mcusX);
+        var order = row.Order;
         int perMcu = order.Length / mcusX;
-        // A large sequential image: the Huffman decoding here, the IDCT of finished rows on another core.
-        using var pipeline = mode == ScanMode.Baseline && ImageParallel.Worthwhile((long)order.Length * mcusY * 64)
-            ? new IdctPipeline(order, mcusY) : null;
+        // A sequential scan decodes an MCU row's coefficients, then transforms the row: here, or for a large
+        // image on another core while the next rows decode.
+        bool sequential = mode == ScanMode.Baseline;
+        using var pipeline = sequential && ImageParallel.Worthwhile((long)order.Length * mcusY * 64) ? new IdctPipeline(row, mcusY) : null;
+        using var own = sequential && pipeline == null ? new RowBuffer(order.Length) : null;
         int toRestart = _restartInterval, nextRestart = 0;
         for (int my = 0; my < mcusY; my++)
         {
-            short* slot = pipeline != null ? pipeline.Acquire(my) : null;
+            short* slot = pipeline != null ? pipeline.Acquire(my) : own != null ? own.Coefficients : null;
             for (int k = 0; k < order.Length; k++)
             {
                 if (_restartInterval > 0 && k % perMcu == 0)
@@ -241,11 +251,58 @@ internal sealed unsafe class JpegDecoder
                 if (slot != null)
                     Sequential(component, ref bits, slot + 64 * k); // the slot comes cleared
                 else
-                    Block(component, bx, my * step + dy, ref bits, ref state, block);
+                    Progressive(component, bx, my * step + dy, ref bits, ref state);
             }
-            pipeline?.Publish(my);
+            if (pipeline != null) pipeline.Publish(my);
+            else if (own != null) row.Transform(own.Coefficients, my);
         }
         pipeline?.Finish();
+    }
+
+    /// <summary>
+    /// The blocks of one MCU row in decoding order (<see cref="RowOrder"/>), and their inverse transform once
+    /// decoded: each component's blocks two at a time (<see cref="JpegIdct.Transform2"/>), then the row's
+    /// coefficients cleared for the next.
+    /// </summary>
+    private sealed class McuRow
+    {
+        public readonly (Component C, int Bx, int Dy, int Step)[] Order;
+        private readonly int[][] _byComponent; // indices into Order
+
+        public McuRow(Component[] comps, int mcusX)
+        {
+            Order = RowOrder(comps, mcusX);
+            var order = Order;
+            _byComponent = comps.Select(c => Enumerable.Range(0, order.Length).Where(k => order[k].C == c).ToArray()).ToArray();
+        }
+
+        public void Transform(short* coefficients, int row)
+        {
+            foreach (var blocks in _byComponent)
+            {
+                int i = 0;
+                for (; i + 1 < blocks.Length; i += 2)
+                {
+                    var (c, bx, dy, step) = Order[blocks[i]];
+                    var (_, bx2, dy2, _) = Order[blocks[i + 1]];
+                    c.Transform2(coefficients + 64 * blocks[i], bx, row * step + dy, coefficients + 64 * blocks[i + 1], bx2, row * step + dy2);
+                }
+                if (i < blocks.Length)
+                {
+                    var (c, bx, dy, step) = Order[blocks[i]];
+                    c.Transform(coefficients + 64 * blocks[i], bx, row * step + dy);
+                }
+            }
+            new Span<short>(coefficients, Order.Length * 64).Clear();
+        }
+    }
+
+    /// <summary>One MCU row of coefficients in native memory, zeroed.</summary>
+    private sealed class RowBuffer(int blocks) : IDisposable
+    {
+        public readonly short* Coefficients = (short*)NativeMemory.AllocZeroed((nuint)blocks * 64, sizeof(short));
+
+        public void Dispose() => NativeMemory.Free(Coefficients);
     }
 
     /// <summary>
@@ -278,22 +335,22 @@ internal sealed unsafe class JpegDecoder
     private sealed class IdctPipeline : IDisposable
     {
         private const int Slots = 8;
-        private readonly (Component C, int Bx, int Dy, int Step)[] _order;
+        private readonly McuRow _row;
         private readonly short* _ring;
         private readonly int _rows;
         private readonly Task _consumer;
         private int _produced, _consumed;
         private volatile bool _stop;
 
-        public IdctPipeline((Component C, int Bx, int Dy, int Step)[] order, int rows)
+        public IdctPipeline(McuRow row, int rows)
         {
-            (_order, _rows) = (order, rows);
-            _ring = (short*)NativeMemory.AllocZeroed((nuint)(Slots * order.Length * 64), sizeof(short));
+            (_row, _rows) = (row, rows);
+            _ring = (short*)NativeMemory.AllocZeroed((nuint)(Slots * row.Order.Length * 64), sizeof(short));
             // Its own thread: a pool thread could be long in coming when the pool is busy, and the decoder would wait.
             _consumer = Task.Factory.StartNew(Consume, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         }
 
-        private short* Slot(int row) => _ring + (long)(row % Slots) * _order.Length * 64;
+        private short* Slot(int row) => _ring + (long)(row % Slots) * _row.Order.Length * 64;
 
         /// <summary>The slot for MCU row <paramref name="row"/>, once the transform thread has emptied it.</summary>
         public short* Acquire(int row)
@@ -321,14 +378,7 @@ internal sealed unsafe class JpegDecoder
                     if (_stop) return;
                     spin.SpinOnce(sleep1Threshold: -1);
                 }
-                short* slot = Slot(row);
-                for (int k = 0; k < _order.Length; k++)
-                {
-                    var (c, bx, dy, step) = _order[k];
-                    short* coefficients = slot + 64 * k;
-                    c.Transform(coefficients, bx, row * step + dy);
-                    new Span<short>(coefficients, 64).Clear();
-                }
+                _row.Transform(Slot(row), row);
                 Volatile.Write(ref _consumed, row + 1);
             }
         }
@@ -349,15 +399,8 @@ internal sealed unsafe class JpegDecoder
         public int Ss, Se, Al, EobRun;
     }
 
-    private void Block(Component c, int bx, int by, ref JpegBitReader bits, ref ScanState state, short* scratch)
+    private static void Progressive(Component c, int bx, int by, ref JpegBitReader bits, ref ScanState state)
     {
-        if (state.Mode == ScanMode.Baseline)
-        {
-            new Span<short>(scratch, 64).Clear();
-            Sequential(c, ref bits, scratch);
-            c.Transform(scratch, bx, by);
-            return;
-        }
         fixed (short* coefficients = &c.Coefficients![((long)by * c.BlocksW + bx) * 64])
         {
             switch (state.Mode)

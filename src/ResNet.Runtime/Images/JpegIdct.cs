@@ -39,17 +39,105 @@ internal static class JpegIdct
         Store(r4, output + 4 * stride); Store(r5, output + 5 * stride); Store(r6, output + 6 * stride); Store(r7, output + 7 * stride);
     }
 
+    /// <summary>
+    /// <see cref="Transform"/> for two blocks with the same quantization table at once, one per 256-bit half of
+    /// 512-bit vectors (where they are accelerated; else one after the other). The same integers, so the same bytes.
+    /// </summary>
+    public static unsafe void Transform2(short* first, short* second, int* quant, byte* firstOutput, byte* secondOutput, int stride)
+    {
+        if (!Vector512.IsHardwareAccelerated)
+        {
+            Transform(first, quant, firstOutput, stride);
+            Transform(second, quant, secondOutput, stride);
+            return;
+        }
+        var r0 = Load2(first, second, quant, 0); var r1 = Load2(first, second, quant, 1);
+        var r2 = Load2(first, second, quant, 2); var r3 = Load2(first, second, quant, 3);
+        var r4 = Load2(first, second, quant, 4); var r5 = Load2(first, second, quant, 5);
+        var r6 = Load2(first, second, quant, 6); var r7 = Load2(first, second, quant, 7);
+        Butterfly(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7, ConstBits - Pass1Bits);
+        Transpose2(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
+        Butterfly(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7, ConstBits + Pass1Bits + 3);
+        Transpose2(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
+        Store2(r0, firstOutput, secondOutput); Store2(r1, firstOutput + stride, secondOutput + stride);
+        Store2(r2, firstOutput + 2 * stride, secondOutput + 2 * stride); Store2(r3, firstOutput + 3 * stride, secondOutput + 3 * stride);
+        Store2(r4, firstOutput + 4 * stride, secondOutput + 4 * stride); Store2(r5, firstOutput + 5 * stride, secondOutput + 5 * stride);
+        Store2(r6, firstOutput + 6 * stride, secondOutput + 6 * stride); Store2(r7, firstOutput + 7 * stride, secondOutput + 7 * stride);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe Vector512<int> Load2(short* first, short* second, int* q, int row)
+    {
+        var shorts = Vector256.Create(Vector128.Load(first + 8 * row), Vector128.Load(second + 8 * row));
+        var quant = Vector256.Load(q + 8 * row);
+        return Avx512F.ConvertToVector512Int32(shorts) * Vector512.Create(quant, quant);
+    }
+
+    /// <summary>Each 256-bit half (one block) transposed as 8×8 32-bit values, as <see cref="Transpose"/> does.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose2(ref Vector512<int> r0, ref Vector512<int> r1, ref Vector512<int> r2, ref Vector512<int> r3,
+        ref Vector512<int> r4, ref Vector512<int> r5, ref Vector512<int> r6, ref Vector512<int> r7)
+    {
+        var t0 = Avx512F.UnpackLow(r0, r1); var t1 = Avx512F.UnpackHigh(r0, r1);
+        var t2 = Avx512F.UnpackLow(r2, r3); var t3 = Avx512F.UnpackHigh(r2, r3);
+        var t4 = Avx512F.UnpackLow(r4, r5); var t5 = Avx512F.UnpackHigh(r4, r5);
+        var t6 = Avx512F.UnpackLow(r6, r7); var t7 = Avx512F.UnpackHigh(r6, r7);
+        Vector512<long> u0 = Avx512F.UnpackLow(t0.AsInt64(), t2.AsInt64()), u1 = Avx512F.UnpackHigh(t0.AsInt64(), t2.AsInt64());
+        Vector512<long> u2 = Avx512F.UnpackLow(t1.AsInt64(), t3.AsInt64()), u3 = Avx512F.UnpackHigh(t1.AsInt64(), t3.AsInt64());
+        Vector512<long> u4 = Avx512F.UnpackLow(t4.AsInt64(), t6.AsInt64()), u5 = Avx512F.UnpackHigh(t4.AsInt64(), t6.AsInt64());
+        Vector512<long> u6 = Avx512F.UnpackLow(t5.AsInt64(), t7.AsInt64()), u7 = Avx512F.UnpackHigh(t5.AsInt64(), t7.AsInt64());
+        // 128-bit lanes: the low lane of each block's half from the first source, then from the second.
+        var low = Vector512.Create(0L, 1, 8, 9, 4, 5, 12, 13);
+        var high = Vector512.Create(2L, 3, 10, 11, 6, 7, 14, 15);
+        r0 = Avx512F.PermuteVar8x64x2(u0, low, u4).AsInt32(); r4 = Avx512F.PermuteVar8x64x2(u0, high, u4).AsInt32();
+        r1 = Avx512F.PermuteVar8x64x2(u1, low, u5).AsInt32(); r5 = Avx512F.PermuteVar8x64x2(u1, high, u5).AsInt32();
+        r2 = Avx512F.PermuteVar8x64x2(u2, low, u6).AsInt32(); r6 = Avx512F.PermuteVar8x64x2(u2, high, u6).AsInt32();
+        r3 = Avx512F.PermuteVar8x64x2(u3, low, u7).AsInt32(); r7 = Avx512F.PermuteVar8x64x2(u3, high, u7).AsInt32();
+    }
+
+    /// <summary><see cref="Store"/>'s range limit on 16 lanes: the first eight to one block's row, the rest to the other's.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Store2(Vector512<int> x, byte* first, byte* second)
+    {
+        var wrapped = ((x + Vector512.Create(512)) & Vector512.Create(1023)) - Vector512.Create(512);
+        var limited = Vector512.Min(Vector512.Max(wrapped + Vector512.Create(128), Vector512<int>.Zero), Vector512.Create(255));
+        limited &= ~Vector512.GreaterThanOrEqual(wrapped, Vector512.Create(384));
+        var bytes = Avx512F.ConvertToVector128Byte(limited).AsUInt64();
+        *(ulong*)first = bytes.GetElement(0);
+        *(ulong*)second = bytes.GetElement(1);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static unsafe Vector256<int> Load(short* c, int* q, int row) =>
         Vector256.WidenLower(Vector256.Create(Vector128.Load(c + 8 * row), Vector128<short>.Zero)) * Vector256.Load(q + 8 * row);
 
-    /// <summary>
-    /// The 1-D transform of jidctint.c on eight lanes at once, descaled by <paramref name="shift"/> with rounding.
-    /// libjpeg's shortcuts for all-zero AC terms produce the same values, so they are not needed.
-    /// </summary>
+    /// <summary>The 1-D transform on eight lanes (one block's columns or rows).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Butterfly(ref Vector256<int> i0, ref Vector256<int> i1, ref Vector256<int> i2, ref Vector256<int> i3,
         ref Vector256<int> i4, ref Vector256<int> i5, ref Vector256<int> i6, ref Vector256<int> i7, int shift)
+    {
+        Lanes8 l0 = new(i0), l1 = new(i1), l2 = new(i2), l3 = new(i3), l4 = new(i4), l5 = new(i5), l6 = new(i6), l7 = new(i7);
+        Butterfly(ref l0, ref l1, ref l2, ref l3, ref l4, ref l5, ref l6, ref l7, shift);
+        (i0, i1, i2, i3, i4, i5, i6, i7) = (l0.V, l1.V, l2.V, l3.V, l4.V, l5.V, l6.V, l7.V);
+    }
+
+    /// <summary>The 1-D transform on sixteen lanes (two blocks' columns or rows).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Butterfly(ref Vector512<int> i0, ref Vector512<int> i1, ref Vector512<int> i2, ref Vector512<int> i3,
+        ref Vector512<int> i4, ref Vector512<int> i5, ref Vector512<int> i6, ref Vector512<int> i7, int shift)
+    {
+        Lanes16 l0 = new(i0), l1 = new(i1), l2 = new(i2), l3 = new(i3), l4 = new(i4), l5 = new(i5), l6 = new(i6), l7 = new(i7);
+        Butterfly(ref l0, ref l1, ref l2, ref l3, ref l4, ref l5, ref l6, ref l7, shift);
+        (i0, i1, i2, i3, i4, i5, i6, i7) = (l0.V, l1.V, l2.V, l3.V, l4.V, l5.V, l6.V, l7.V);
+    }
+
+    /// <summary>
+    /// The 1-D transform of jidctint.c on every lane at once, descaled by <paramref name="shift"/> with rounding.
+    /// libjpeg's shortcuts for all-zero AC terms produce the same values, so they are not needed.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Butterfly<T>(ref T i0, ref T i1, ref T i2, ref T i3, ref T i4, ref T i5, ref T i6, ref T i7, int shift)
+        where T : struct, ILanes<T>
     {
         // Even part.
         var z1 = (i2 + i6) * Fix0_541196100;
@@ -80,7 +168,7 @@ internal static class JpegIdct
         tmp2 += z2 + z3;
         tmp1 += z2 + z4;
         tmp0 += z1 + z3;
-        var round = Vector256.Create(1 << (shift - 1));
+        var round = T.Create(1 << (shift - 1));
         i0 = (tmp10 + tmp3 + round) >> shift;
         i7 = (tmp10 - tmp3 + round) >> shift;
         i1 = (tmp11 + tmp2 + round) >> shift;
@@ -89,6 +177,39 @@ internal static class JpegIdct
         i5 = (tmp12 - tmp1 + round) >> shift;
         i3 = (tmp13 + tmp0 + round) >> shift;
         i4 = (tmp13 - tmp0 + round) >> shift;
+    }
+
+    /// <summary>32-bit integer lanes the butterfly runs on (Vector256 and Vector512 share no such interface).</summary>
+    private interface ILanes<T> where T : struct, ILanes<T>
+    {
+        static abstract T Create(int value);
+        static abstract T operator +(T a, T b);
+        static abstract T operator -(T a, T b);
+        static abstract T operator *(T a, int b);
+        static abstract T operator <<(T a, int b);
+        static abstract T operator >>(T a, int b);
+    }
+
+    private readonly struct Lanes8(Vector256<int> v) : ILanes<Lanes8>
+    {
+        public readonly Vector256<int> V = v;
+        public static Lanes8 Create(int value) => new(Vector256.Create(value));
+        public static Lanes8 operator +(Lanes8 a, Lanes8 b) => new(a.V + b.V);
+        public static Lanes8 operator -(Lanes8 a, Lanes8 b) => new(a.V - b.V);
+        public static Lanes8 operator *(Lanes8 a, int b) => new(a.V * b);
+        public static Lanes8 operator <<(Lanes8 a, int b) => new(a.V << b);
+        public static Lanes8 operator >>(Lanes8 a, int b) => new(a.V >> b);
+    }
+
+    private readonly struct Lanes16(Vector512<int> v) : ILanes<Lanes16>
+    {
+        public readonly Vector512<int> V = v;
+        public static Lanes16 Create(int value) => new(Vector512.Create(value));
+        public static Lanes16 operator +(Lanes16 a, Lanes16 b) => new(a.V + b.V);
+        public static Lanes16 operator -(Lanes16 a, Lanes16 b) => new(a.V - b.V);
+        public static Lanes16 operator *(Lanes16 a, int b) => new(a.V * b);
+        public static Lanes16 operator <<(Lanes16 a, int b) => new(a.V << b);
+        public static Lanes16 operator >>(Lanes16 a, int b) => new(a.V >> b);
     }
 
     /// <summary>
