@@ -116,6 +116,22 @@ public class ImageTests(ITestOutputHelper output)
         Assert.All(ran, count => Assert.Equal(1, count));
     }
 
+    [Theory]
+    [InlineData(224, 224)]
+    [InlineData(5, 7)]
+    [InlineData(17, 3)]
+    public void ToTensorIsTorchvisionsArithmeticForEverySize(int width, int height)
+    {
+        // The vector path takes 16 pixels at a time and the rest one by one; both must be ToTensor + Normalize in float32.
+        var pixels = new byte[width * height * 3];
+        new Random(width * 1000 + height).NextBytes(pixels);
+        var tensor = ImageNetTransform.ToTensor(new RgbImage(width, height, pixels));
+        float[] mean = [0.485f, 0.456f, 0.406f], std = [0.229f, 0.224f, 0.225f];
+        for (int c = 0; c < 3; c++)
+            for (int i = 0; i < width * height; i++)
+                Assert.Equal(((float)pixels[i * 3 + c] / 255f - mean[c]) / std[c], tensor[c * width * height + i]);
+    }
+
     [Fact]
     public void ResizeKeepsTorchvisionSizes()
     {

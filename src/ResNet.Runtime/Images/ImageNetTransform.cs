@@ -1,3 +1,6 @@
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
 namespace ResNet.Runtime.Images;
 
 /// <summary>
@@ -61,15 +64,56 @@ public static class ImageNetTransform
     }
 
     /// <summary>ToTensor + Normalize: CHW float32, (v / 255 − mean) / std per channel.</summary>
-    public static float[] ToTensor(RgbImage image)
+    public static unsafe float[] ToTensor(RgbImage image)
     {
         int plane = image.Width * image.Height;
         var t = new float[3 * plane];
+        int i0 = 0;
+        if (Vector512.IsHardwareAccelerated && Ssse3.IsSupported)
+        {
+            // 16 pixels at a time: the channels separated by byte shuffles, then the same float operations per lane.
+            var m = DeinterleaveMasks;
+            fixed (byte* px = image.Pixels)
+            fixed (float* dst = t)
+            {
+                for (; i0 + 16 <= plane; i0 += 16)
+                {
+                    byte* p = px + 3 * i0;
+                    Vector128<byte> a = Vector128.Load(p), b = Vector128.Load(p + 16), d = Vector128.Load(p + 32);
+                    for (int c = 0; c < 3; c++)
+                    {
+                        var bytes = Ssse3.Shuffle(a, m[3 * c]) | Ssse3.Shuffle(b, m[3 * c + 1]) | Ssse3.Shuffle(d, m[3 * c + 2]);
+                        var x = Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(bytes));
+                        ((x / 255f - Vector512.Create(Mean[c])) / Vector512.Create(Std[c])).Store(dst + c * plane + i0);
+                    }
+                }
+            }
+        }
         for (int c = 0; c < 3; c++)
         {
             float mean = Mean[c], std = Std[c];
-            for (int i = 0; i < plane; i++) t[c * plane + i] = ((float)image.Pixels[i * 3 + c] / 255f - mean) / std;
+            for (int i = i0; i < plane; i++) t[c * plane + i] = ((float)image.Pixels[i * 3 + c] / 255f - mean) / std;
         }
         return t;
+    }
+
+    /// <summary>Per channel, three byte shuffles that pick its 16 values out of 48 interleaved bytes (0xFF gives zero).</summary>
+    private static readonly Vector128<byte>[] DeinterleaveMasks = BuildDeinterleaveMasks();
+
+    private static Vector128<byte>[] BuildDeinterleaveMasks()
+    {
+        var masks = new Vector128<byte>[9];
+        var m = new byte[16];
+        for (int channel = 0; channel < 3; channel++)
+            for (int part = 0; part < 3; part++)
+            {
+                for (int i = 0; i < 16; i++)
+                {
+                    int at = 3 * i + channel - 16 * part; // where pixel i's value lies within this 16-byte part
+                    m[i] = at is >= 0 and < 16 ? (byte)at : (byte)0xFF;
+                }
+                masks[3 * channel + part] = Vector128.Create<byte>(m);
+            }
+        return masks;
     }
 }
