@@ -14,12 +14,16 @@ namespace ResNet.Runtime.Images;
 /// </summary>
 internal sealed unsafe class JpegDecoder
 {
-    /// <summary>Zigzag position → natural position, with libjpeg's 16 extra entries that absorb corrupt runs.</summary>
+    /// <summary>
+    /// Zigzag position → natural position, then 64 entries of 63: libjpeg's 16 extra ones absorb corrupt runs, the
+    /// rest the fast table's end-of-block run of 63 (<see cref="JpegHuffmanTable.FastAc"/>), whose zero lands on
+    /// position 63 while it is still unwritten.
+    /// </summary>
     private static readonly byte[] NaturalOrder =
     [
         0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28,
         35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
-        63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63, 63,
+        .. Enumerable.Repeat((byte)63, 64),
     ];
 
     internal sealed class Component(int id, int h, int v, int quantIndex)
@@ -440,7 +444,7 @@ internal sealed unsafe class JpegDecoder
         block[0] = (short)c.DcPrediction;
         var ac = c.Ac!;
         ref int fast = ref MemoryMarshal.GetArrayDataReference(ac.FastAc!);
-        // k stays below 64 + 15, inside the order table's 80 entries, so no bounds checks.
+        // k stays below 64 + 63, inside the order table's 128 entries, so no bounds checks.
         ref byte natural = ref MemoryMarshal.GetArrayDataReference(NaturalOrder);
         for (int k = 1; k < 64; k++)
         {
@@ -450,7 +454,7 @@ internal sealed unsafe class JpegDecoder
             {
                 buffer <<= entry & 0xFF;
                 count -= entry & 0xFF;
-                k += (entry >> 8) & 15;
+                k += (entry >> 8) & 63;
                 block[Unsafe.Add(ref natural, k)] = (short)(entry >> 16);
                 continue;
             }

@@ -46,7 +46,9 @@ internal sealed class JpegHuffmanTable
     /// <summary>
     /// For an AC table: per 9-bit lookahead, the whole coefficient when its code and its extra bits both fit in
     /// those 9 bits (most coefficients of a photo): (value &lt;&lt; 16) | (run &lt;&lt; 8) | bits used; 0 otherwise.
-    /// One probe instead of decoding the symbol and then reading the value (as stb_image's fast_ac does).
+    /// One probe instead of decoding the symbol and then reading the value (as stb_image's fast_ac does). A code
+    /// without extra bits stores a zero: ZRL as a run of 15, and the end of block (or any other run, which a
+    /// sequential scan treats as the end too) as a run of 63, which carries the position past the block's last.
     /// </summary>
     public int[]? FastAc { get; }
 
@@ -58,7 +60,12 @@ internal sealed class JpegHuffmanTable
         for (int i = 0; i < fast.Length; i++)
         {
             int length = look[i] >> 8, run = (look[i] >> 4) & 15, size = look[i] & 15;
-            if (length == 0 || size == 0 || length + size > LookBits) continue;
+            if (length == 0 || length + size > LookBits) continue;
+            if (size == 0)
+            {
+                fast[i] = ((run == 15 ? 15 : 63) << 8) | length;
+                continue;
+            }
             int v = (i >> (LookBits - length - size)) & ((1 << size) - 1);
             if (v < 1 << (size - 1)) v -= (1 << size) - 1; // JPEG's EXTEND, as JpegBitReader.Receive
             fast[i] = (v << 16) | (run << 8) | (length + size);
