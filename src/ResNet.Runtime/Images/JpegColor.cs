@@ -28,14 +28,18 @@ internal static unsafe class JpegColor
 
     private static int Blue(int l, int cb) => l + ((FixCbB * (cb - 128) + OneHalf) >> ScaleBits);
 
-    public static RgbImage ToRgb(JpegDecoder.Component[] components, int width, int height, int maxH, int maxV, Space space)
+    /// <summary>The decoded planes as an image whose RGB rows are converted when first needed.</summary>
+    public static RgbImage ToRgb(JpegDecoder.Component[] components, int width, int height, int maxH, int maxV, Space space) =>
+        new(width, height, new Converter(components, width, maxH, maxV, space));
+
+    private sealed class Converter(JpegDecoder.Component[] components, int width, int maxH, int maxV, Space space) : RowSource
     {
-        var rgb = GC.AllocateUninitializedArray<byte>(checked(width * height * 3));
-        ImageParallel.ForRows(height, (long)width * components.Length, (from, to) => Rows(components, width, maxH, maxV, space, rgb, from, to));
-        return new RgbImage(width, height, rgb);
+        public override long WorkPerRow => (long)width * components.Length;
+
+        public override void Rows(int from, int to, byte* output) => JpegColor.Rows(components, width, maxH, maxV, space, output, from, to);
     }
 
-    private static void Rows(JpegDecoder.Component[] components, int width, int maxH, int maxV, Space space, byte[] rgb, int from, int to)
+    private static void Rows(JpegDecoder.Component[] components, int width, int maxH, int maxV, Space space, byte* output, int from, int to)
     {
         int n = components.Length;
         // One upsampled row per component (2 samples of slack: fancy 2:1 writes pairs).
@@ -43,26 +47,23 @@ internal static unsafe class JpegColor
         for (int i = 0; i < n; i++) rows[i] = new byte[width + 2 * maxH];
         var sources = new byte[n][];
         var offsets = new int[n];
-        fixed (byte* output = rgb)
+        for (int y = from; y < to; y++)
         {
-            for (int y = from; y < to; y++)
+            for (int i = 0; i < n; i++)
+                (sources[i], offsets[i]) = Upsample(components[i], y, maxH, maxV, width, rows[i]);
+            byte* o = output + (long)(y - from) * width * 3;
+            fixed (byte* c0 = &sources[0][offsets[0]])
             {
-                for (int i = 0; i < n; i++)
-                    (sources[i], offsets[i]) = Upsample(components[i], y, maxH, maxV, width, rows[i]);
-                byte* o = output + (long)y * width * 3;
-                fixed (byte* c0 = &sources[0][offsets[0]])
+                if (n == 1)
                 {
-                    if (n == 1)
-                    {
-                        for (int x = 0; x < width; x++) o[3 * x] = o[3 * x + 1] = o[3 * x + 2] = c0[x];
-                        continue;
-                    }
-                    fixed (byte* c1 = &sources[1][offsets[1]])
-                    fixed (byte* c2 = &sources[2][offsets[2]])
-                    {
-                        if (n == 3) Convert3(space, c0, c1, c2, o, width);
-                        else fixed (byte* c3 = &sources[3][offsets[3]]) Convert4(space, c0, c1, c2, c3, o, width);
-                    }
+                    for (int x = 0; x < width; x++) o[3 * x] = o[3 * x + 1] = o[3 * x + 2] = c0[x];
+                    continue;
+                }
+                fixed (byte* c1 = &sources[1][offsets[1]])
+                fixed (byte* c2 = &sources[2][offsets[2]])
+                {
+                    if (n == 3) Convert3(space, c0, c1, c2, o, width);
+                    else fixed (byte* c3 = &sources[3][offsets[3]]) Convert4(space, c0, c1, c2, c3, o, width);
                 }
             }
         }

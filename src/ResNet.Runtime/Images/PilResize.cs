@@ -101,52 +101,75 @@ public static unsafe class PilResize
     private static RgbImage Horizontal(RgbImage src, int width, int firstRow, int rows, int[] bounds, int[] kernel, int ksize)
     {
         var dst = new byte[(long)width * rows * 3];
-        var s = src.Pixels;
-        // Bounds and kernel come from Coefficients: every tap lies inside the source row (hence the pointers).
-        ImageParallel.ForRows(rows, (long)width * ksize, (from, to) =>
+        long rowBytes = (long)src.Width * 3;
+        // A JPEG not yet color-converted: its rows are converted a few at a time into a small buffer (which stays
+        // in cache) right before they are resampled, instead of the whole RGB image first.
+        var pending = src.PendingRows;
+        var whole = pending == null ? src.Pixels : null;
+        long work = (long)width * ksize + (pending?.WorkPerRow ?? 0);
+        ImageParallel.ForRows(rows, work, (from, to) =>
         {
-            fixed (byte* sp = s, dp = dst)
+            fixed (byte* dp = dst)
             fixed (int* kp = kernel, bp = bounds)
             {
-                byte* end = sp + s.Length;
-                for (int y = from; y < to; y++)
+                if (whole != null)
                 {
-                    byte* rowIn = sp + (long)(y + firstRow) * src.Width * 3;
-                    byte* rowOut = dp + (long)y * width * 3;
-                    for (int xx = 0; xx < width; xx++)
-                    {
-                        int xmax = bp[2 * xx + 1];
-                        byte* at = rowIn + bp[2 * xx] * 3;
-                        int* k = kp + xx * ksize;
-                        // A pixel's three channels in one vector: each tap loads four bytes, so not at the very
-                        // end of the source, where the fourth would lie past it.
-                        if (Sse41.IsSupported && at + xmax * 3 < end)
-                        {
-                            var acc = Vector128.Create(1 << (PrecisionBits - 1));
-                            for (int x = 0; x < xmax; x++, at += 3)
-                                acc += Sse41.ConvertToVector128Int32(at) * Vector128.Create(k[x]);
-                            var v = Clip8(acc);
-                            rowOut[xx * 3] = (byte)v.GetElement(0);
-                            rowOut[xx * 3 + 1] = (byte)v.GetElement(1);
-                            rowOut[xx * 3 + 2] = (byte)v.GetElement(2);
-                            continue;
-                        }
-                        int ss0 = 1 << (PrecisionBits - 1), ss1 = ss0, ss2 = ss0;
-                        for (int x = 0; x < xmax; x++, at += 3)
-                        {
-                            int w = k[x];
-                            ss0 += at[0] * w;
-                            ss1 += at[1] * w;
-                            ss2 += at[2] * w;
-                        }
-                        rowOut[xx * 3] = Clip8(ss0);
-                        rowOut[xx * 3 + 1] = Clip8(ss1);
-                        rowOut[xx * 3 + 2] = Clip8(ss2);
-                    }
+                    fixed (byte* sp = whole)
+                        for (int y = from; y < to; y++)
+                            Resample(sp + (y + firstRow) * rowBytes, sp + whole.Length, dp + (long)y * width * 3, width, kp, bp, ksize);
+                    return;
                 }
+                const int ChunkRows = 8;
+                var chunk = GC.AllocateUninitializedArray<byte>((int)(Math.Min(ChunkRows, to - from) * rowBytes));
+                fixed (byte* cp = chunk)
+                    for (int y0 = from; y0 < to; y0 += ChunkRows)
+                    {
+                        int y1 = Math.Min(y0 + ChunkRows, to);
+                        pending!.Rows(y0 + firstRow, y1 + firstRow, cp);
+                        for (int y = y0; y < y1; y++)
+                            Resample(cp + (y - y0) * rowBytes, cp + (y1 - y0) * rowBytes, dp + (long)y * width * 3, width, kp, bp, ksize);
+                    }
             }
         });
         return new RgbImage(width, rows, dst);
+    }
+
+    /// <summary>
+    /// One row of the horizontal pass: output pixel xx sums its taps from <paramref name="rowIn"/>; bounds and
+    /// kernel come from <see cref="Coefficients"/>, so every tap lies inside the row (hence the pointers).
+    /// </summary>
+    private static void Resample(byte* rowIn, byte* end, byte* rowOut, int width, int* kp, int* bp, int ksize)
+    {
+        for (int xx = 0; xx < width; xx++)
+        {
+            int xmax = bp[2 * xx + 1];
+            byte* at = rowIn + bp[2 * xx] * 3;
+            int* k = kp + xx * ksize;
+            // A pixel's three channels in one vector: each tap loads four bytes, so not at the very end of the
+            // source, where the fourth would lie past it.
+            if (Sse41.IsSupported && at + xmax * 3 < end)
+            {
+                var acc = Vector128.Create(1 << (PrecisionBits - 1));
+                for (int x = 0; x < xmax; x++, at += 3)
+                    acc += Sse41.ConvertToVector128Int32(at) * Vector128.Create(k[x]);
+                var v = Clip8(acc);
+                rowOut[xx * 3] = (byte)v.GetElement(0);
+                rowOut[xx * 3 + 1] = (byte)v.GetElement(1);
+                rowOut[xx * 3 + 2] = (byte)v.GetElement(2);
+                continue;
+            }
+            int ss0 = 1 << (PrecisionBits - 1), ss1 = ss0, ss2 = ss0;
+            for (int x = 0; x < xmax; x++, at += 3)
+            {
+                int w = k[x];
+                ss0 += at[0] * w;
+                ss1 += at[1] * w;
+                ss2 += at[2] * w;
+            }
+            rowOut[xx * 3] = Clip8(ss0);
+            rowOut[xx * 3 + 1] = Clip8(ss1);
+            rowOut[xx * 3 + 2] = Clip8(ss2);
+        }
     }
 
     private static RgbImage Vertical(RgbImage src, int height, int[] bounds, int[] kernel, int ksize)
