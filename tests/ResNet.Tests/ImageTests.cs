@@ -24,6 +24,17 @@ public class ImageTests(ITestOutputHelper output)
         return data;
     }
 
+    /// <summary>Asserts that <paramref name="bytes"/> hash to the fixture's <paramref name="key"/> (rgb_sha256, crop_sha256, ...).</summary>
+    private static void AssertSha(JsonElement entry, string key, byte[] bytes) =>
+        Assert.Equal(entry.GetProperty(key).GetString(), Convert.ToHexStringLower(SHA256.HashData(bytes)));
+
+    private static byte[] Bytes(float[] tensor)
+    {
+        var bytes = new byte[tensor.Length * 4];
+        Buffer.BlockCopy(tensor, 0, bytes, 0, bytes.Length);
+        return bytes;
+    }
+
     private static JsonElement Entry(string dir, string file)
     {
         var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "images.json")));
@@ -39,13 +50,10 @@ public class ImageTests(ITestOutputHelper output)
         var image = ImageDecoder.Load(Path.Combine(Dir, file));
         Assert.Equal(entry.GetProperty("size")[0].GetInt32(), image.Width);
         Assert.Equal(entry.GetProperty("size")[1].GetInt32(), image.Height);
-        Assert.Equal(entry.GetProperty("rgb_sha256").GetString(), Convert.ToHexStringLower(SHA256.HashData(image.Pixels)));
+        AssertSha(entry, "rgb_sha256", image.Pixels);
         var crop = ImageNetTransform.ResizeAndCrop(image);
-        Assert.Equal(entry.GetProperty("crop_sha256").GetString(), Convert.ToHexStringLower(SHA256.HashData(crop.Pixels)));
-        var tensor = ImageNetTransform.ToTensor(crop);
-        var bytes = new byte[tensor.Length * 4];
-        Buffer.BlockCopy(tensor, 0, bytes, 0, bytes.Length);
-        Assert.Equal(entry.GetProperty("tensor_sha256").GetString(), Convert.ToHexStringLower(SHA256.HashData(bytes)));
+        AssertSha(entry, "crop_sha256", crop.Pixels);
+        AssertSha(entry, "tensor_sha256", Bytes(ImageNetTransform.ToTensor(crop)));
     }
 
     [Theory]
@@ -58,12 +66,9 @@ public class ImageTests(ITestOutputHelper output)
         var image = ImageDecoder.Load(Path.Combine(Dir, file));
         Assert.NotNull(image.PendingRows);
         var crop = ImageNetTransform.ResizeAndCrop(image);
-        Assert.Equal(entry.GetProperty("crop_sha256").GetString(), Convert.ToHexStringLower(SHA256.HashData(crop.Pixels)));
-        var tensor = ImageNetTransform.ToTensor(crop);
-        var bytes = new byte[tensor.Length * 4];
-        Buffer.BlockCopy(tensor, 0, bytes, 0, bytes.Length);
-        Assert.Equal(entry.GetProperty("tensor_sha256").GetString(), Convert.ToHexStringLower(SHA256.HashData(bytes)));
-        Assert.Equal(entry.GetProperty("rgb_sha256").GetString(), Convert.ToHexStringLower(SHA256.HashData(image.Pixels)));
+        AssertSha(entry, "crop_sha256", crop.Pixels);
+        AssertSha(entry, "tensor_sha256", Bytes(ImageNetTransform.ToTensor(crop)));
+        AssertSha(entry, "rgb_sha256", image.Pixels);
         Assert.Null(image.PendingRows);
     }
 
@@ -84,11 +89,11 @@ public class ImageTests(ITestOutputHelper output)
         var entry = Entry(Dir, file);
         using var split = Fixtures.SplitEveryImage();
         var resizedFirst = ImageNetTransform.ResizeAndCrop(ImageDecoder.Load(Path.Combine(Dir, file)));
-        Assert.Equal(entry.GetProperty("crop_sha256").GetString(), Convert.ToHexStringLower(SHA256.HashData(resizedFirst.Pixels)));
+        AssertSha(entry, "crop_sha256", resizedFirst.Pixels);
         var image = ImageDecoder.Load(Path.Combine(Dir, file));
-        Assert.Equal(entry.GetProperty("rgb_sha256").GetString(), Convert.ToHexStringLower(SHA256.HashData(image.Pixels)));
+        AssertSha(entry, "rgb_sha256", image.Pixels);
         var crop = ImageNetTransform.ResizeAndCrop(image);
-        Assert.Equal(entry.GetProperty("crop_sha256").GetString(), Convert.ToHexStringLower(SHA256.HashData(crop.Pixels)));
+        AssertSha(entry, "crop_sha256", crop.Pixels);
     }
 
     [Theory]
@@ -109,8 +114,8 @@ public class ImageTests(ITestOutputHelper output)
         });
         ImageNetTransform.LendThreadUntil(decoding);
         var (image, crop) = await decoding;
-        Assert.Equal(entry.GetProperty("rgb_sha256").GetString(), Convert.ToHexStringLower(SHA256.HashData(image.Pixels)));
-        Assert.Equal(entry.GetProperty("crop_sha256").GetString(), Convert.ToHexStringLower(SHA256.HashData(crop.Pixels)));
+        AssertSha(entry, "rgb_sha256", image.Pixels);
+        AssertSha(entry, "crop_sha256", crop.Pixels);
     }
 
     [Fact]
