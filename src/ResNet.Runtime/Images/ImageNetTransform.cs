@@ -72,7 +72,7 @@ public static class ImageNetTransform
         if (Vector512.IsHardwareAccelerated && Ssse3.IsSupported)
         {
             // 16 pixels at a time: the channels separated by byte shuffles, then the same float operations per lane.
-            var m = DeinterleaveMasks;
+            var m = RgbShuffles.Deinterleave;
             fixed (byte* px = image.Pixels)
             fixed (float* dst = t)
             {
@@ -95,25 +95,5 @@ public static class ImageNetTransform
             for (int i = i0; i < plane; i++) t[c * plane + i] = ((float)image.Pixels[i * 3 + c] / 255f - mean) / std;
         }
         return t;
-    }
-
-    /// <summary>Per channel, three byte shuffles that pick its 16 values out of 48 interleaved bytes (0xFF gives zero).</summary>
-    private static readonly Vector128<byte>[] DeinterleaveMasks = BuildDeinterleaveMasks();
-
-    private static Vector128<byte>[] BuildDeinterleaveMasks()
-    {
-        var masks = new Vector128<byte>[9];
-        var m = new byte[16];
-        for (int channel = 0; channel < 3; channel++)
-            for (int part = 0; part < 3; part++)
-            {
-                for (int i = 0; i < 16; i++)
-                {
-                    int at = 3 * i + channel - 16 * part; // where pixel i's value lies within this 16-byte part
-                    m[i] = at is >= 0 and < 16 ? (byte)at : (byte)0xFF;
-                }
-                masks[3 * channel + part] = Vector128.Create<byte>(m);
-            }
-        return masks;
     }
 }

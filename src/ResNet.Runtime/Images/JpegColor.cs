@@ -156,7 +156,7 @@ internal static unsafe class JpegColor
 
         public Interleaver()
         {
-            var m = InterleaveMasks;
+            var m = RgbShuffles.Interleave;
             (_r0, _g0, _b0, _r1, _g1, _b1, _r2, _g2, _b2) = (m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8]);
         }
 
@@ -172,26 +172,6 @@ internal static unsafe class JpegColor
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static Vector128<byte> Shuffle(Vector128<byte> v, Vector128<byte> mask) =>
             Ssse3.IsSupported ? Ssse3.Shuffle(v, mask) : Vector128.Shuffle(v, mask);
-    }
-
-    // Byte shuffles that interleave 16 R, G and B values into 48 bytes (index 0xFF gives zero).
-    private static readonly Vector128<byte>[] InterleaveMasks = BuildInterleaveMasks();
-
-    private static Vector128<byte>[] BuildInterleaveMasks()
-    {
-        var masks = new Vector128<byte>[9];
-        var m = new byte[16];
-        for (int part = 0; part < 3; part++)
-            for (int channel = 0; channel < 3; channel++)
-            {
-                for (int i = 0; i < 16; i++)
-                {
-                    int p = 16 * part + i;
-                    m[i] = p % 3 == channel ? (byte)(p / 3) : (byte)0xFF;
-                }
-                masks[3 * part + channel] = Vector128.Create<byte>(m);
-            }
-        return masks;
     }
 
     private static void Convert4(Space space, byte* c0, byte* c1, byte* c2, byte* k, byte* o, int width)
