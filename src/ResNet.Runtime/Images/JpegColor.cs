@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -42,11 +43,26 @@ internal static unsafe class JpegColor
     private static void Rows(JpegDecoder.Component[] components, int width, int maxH, int maxV, Space space, byte* output, int from, int to)
     {
         int n = components.Length;
-        // One upsampled row per component (2 samples of slack: fancy 2:1 writes pairs).
+        // One upsampled row per component (2 samples of slack: fancy 2:1 writes pairs), pooled: the resize asks for
+        // a few rows at a time.
         var rows = new byte[n][];
-        for (int i = 0; i < n; i++) rows[i] = new byte[width + 2 * maxH];
+        for (int i = 0; i < n; i++) rows[i] = ArrayPool<byte>.Shared.Rent(width + 2 * maxH);
         var sources = new byte[n][];
         var offsets = new int[n];
+        try
+        {
+            RowsInto(components, width, maxH, maxV, space, output, from, to, rows, sources, offsets);
+        }
+        finally
+        {
+            foreach (var row in rows) ArrayPool<byte>.Shared.Return(row);
+        }
+    }
+
+    private static void RowsInto(JpegDecoder.Component[] components, int width, int maxH, int maxV, Space space, byte* output, int from, int to,
+        byte[][] rows, byte[][] sources, int[] offsets)
+    {
+        int n = components.Length;
         for (int y = from; y < to; y++)
         {
             for (int i = 0; i < n; i++)
