@@ -18,6 +18,7 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
     private readonly List<(IntPtr Address, nuint Bytes)> _allocations = new();
     private readonly TensorLayoutInfo _inputLayout, _outputLayout;
     private readonly WorkerPool? _pool;
+    private readonly bool _ownsPool;
     private bool _disposed;
 
     /// <summary>Allocates activation buffers for <see cref="NetworkOptions.MaxBatch"/> images in the chosen layout.</summary>
@@ -42,7 +43,7 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
             throw new ArgumentOutOfRangeException(nameof(options), $"MaxBatch {MaxBatch} × {largest} floats per image exceeds what one buffer can address; use at most {int.MaxValue / largest}");
         _inputLayout = _layout.Tensors[0];
         _outputLayout = _layout.Tensors[info.Layers[^1].Output];
-        Threads = Math.Max(1, options.Threads);
+        Threads = options.Workers?.Threads ?? Math.Max(1, options.Threads);
         // Every activation buffer, then the scratch, in one zeroed region: a few huge pages rather than thousands
         // of small ones. The scratch has a slot per image, or per thread when each thread keeps its own
         // transformed input (RunWinograd).
@@ -64,7 +65,9 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
         }
         _scratch = region;
         _weights = new float*[info.Layers.Count];
-        if (options.Threads > 1) _pool = new WorkerPool(options.Threads);
+        if (Threads > 1) _pool = options.Workers ?? new WorkerPool(Threads);
+        _pool?.MapStacks();
+        _ownsPool = options.Workers == null;
         _biases = new float*[info.Layers.Count];
         if (GenericKernels) AllocateGeneric();
     }
@@ -422,7 +425,7 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
-        _pool?.Dispose();
+        if (_ownsPool) _pool?.Dispose();
         foreach (var (p, bytes) in _allocations) HugePages.Free((void*)p, bytes);
         _allocations.Clear();
         _mapping?.Dispose();

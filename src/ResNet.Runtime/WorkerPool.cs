@@ -48,6 +48,23 @@ public sealed unsafe class WorkerPool : IDisposable
             kernel(args, 0, count);
             return;
         }
+        Enter();
+        try { RunCore(kernel, args, count); }
+        finally { Volatile.Write(ref _running, 0); }
+    }
+
+    /// <summary>One run at a time: networks may share a pool, but not run on it at once.</summary>
+    private void Enter()
+    {
+        ObjectDisposedException.ThrowIf(_stopping, this);
+        if (Interlocked.Exchange(ref _running, 1) != 0)
+            throw new InvalidOperationException("this WorkerPool is already running a layer: networks sharing a pool must not run at the same time");
+    }
+
+    private int _running;
+
+    private void RunCore(delegate*<in KernelArgs, int, int, void> kernel, in KernelArgs args, int count)
+    {
         _kernel = kernel;
         _args = args;
         _count = count;
@@ -80,12 +97,20 @@ public sealed unsafe class WorkerPool : IDisposable
             kernel(args, 0, count);
             return;
         }
-        _prologue = prologue;
-        _prologueArgs = prologueArgs;
-        _prologueCount = prologueCount;
-        _slotFloats = slotFloats;
-        try { Run(kernel, args, count); }
-        finally { _prologue = null; }
+        Enter();
+        try
+        {
+            _prologue = prologue;
+            _prologueArgs = prologueArgs;
+            _prologueCount = prologueCount;
+            _slotFloats = slotFloats;
+            RunCore(kernel, args, count);
+        }
+        finally
+        {
+            _prologue = null;
+            Volatile.Write(ref _running, 0);
+        }
     }
 
     private delegate*<in KernelArgs, int, int, void> _prologue;
@@ -124,6 +149,18 @@ public sealed unsafe class WorkerPool : IDisposable
         [System.Runtime.InteropServices.FieldOffset(64)] public int Next;
         [System.Runtime.InteropServices.FieldOffset(68)] public int End;
     }
+
+    /// <summary>
+    /// Asks the workers to map the stack the kernels use (<see cref="StackPages"/>) now, while the caller still has
+    /// other work (loading weights), rather than during the first layer. Returns at once.
+    /// </summary>
+    internal void MapStacks()
+    {
+        _mapStacks = true;
+        foreach (var w in _workers) w.Wake();
+    }
+
+    private volatile bool _mapStacks;
 
     /// <summary>Stops the workers.</summary>
     public void Dispose()
@@ -165,34 +202,48 @@ public sealed unsafe class WorkerPool : IDisposable
         private void Loop()
         {
             int seen = _startGeneration;
-            StackPages.Map(); // while the caller still loads weights, not during the first layer
+            bool mapped = false;
             // A new pool is usually built long before its first layer (weights load, an image decodes): wait
-            // asleep for it rather than spinning on a core that work may need.
-            bool started = false;
+            // asleep for it rather than spinning on a core that work may need. Its stack is mapped when
+            // MapStacks asks (or before the first layer), not at once: a thread that starts working at once
+            // would make the next thread its creator starts wait for the scheduler's tick.
+            int spins = SpinsBeforeSleep;
             while (true)
             {
-                int spins = started ? 0 : SpinsBeforeSleep;
-                started = true;
                 while (_pool._generation == seen)
                 {
+                    if (!mapped && _pool._mapStacks)
+                    {
+                        StackPages.Map();
+                        mapped = true;
+                        continue;
+                    }
                     if (++spins < SpinsBeforeSleep)
                     {
                         Thread.SpinWait(20);
                         continue;
                     }
                     // Announce the sleep, then look again: the pool either sees the flag and releases us,
-                    // or we see its new generation and take the flag back ourselves. The announcement must be a
-                    // full fence: a plain store may still sit in this core's store buffer when the generation is
-                    // read, and the pool, reading the flag as 0, would never release us (it hung one start in ~100).
+                    // or we see its new generation (or request) and take the flag back ourselves. The announcement
+                    // must be a full fence: a plain store may still sit in this core's store buffer when the
+                    // generation is read, and the pool, reading the flag as 0, would never release us (it hung
+                    // one start in ~100).
                     Interlocked.Exchange(ref _sleeping, 1);
-                    if (_pool._generation != seen && Interlocked.Exchange(ref _sleeping, 0) == 1) break;
+                    if ((_pool._generation != seen || (!mapped && _pool._mapStacks)) && Interlocked.Exchange(ref _sleeping, 0) == 1) continue;
                     _wake.Wait();
-                    spins = 0;
+                    // Woken for a layer, or only to map the stack: then back to sleep without polling.
+                    spins = _pool._generation == seen ? SpinsBeforeSleep : 0;
                 }
                 seen = _pool._generation;
                 if (_pool._stopping) return;
+                if (!mapped)
+                {
+                    StackPages.Map();
+                    mapped = true;
+                }
                 _pool.RunShare(_index + 1);
                 Interlocked.Decrement(ref _pool._pending);
+                spins = 0; // the next layer is usually microseconds away
             }
         }
     }

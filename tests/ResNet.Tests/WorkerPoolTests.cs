@@ -1,4 +1,5 @@
 using ResNet.Runtime;
+using ResNet.Runtime.Weights;
 using Xunit;
 
 namespace ResNet.Tests;
@@ -41,6 +42,64 @@ public class WorkerPoolTests
             }
             Assert.All(counts, n => Assert.Equal(1, n));
         }
+    }
+
+    [Fact]
+    public void NetworksShareAPoolTheyDoNotStop()
+    {
+        // NetworkOptions.Workers: the same logits as a network with threads of its own, and the pool outlives
+        // the network (the CLI starts it before the decoding, and disposes it after the network).
+        var weights = RandomWeights.For(TinyResNet.Network, seed: 5);
+        var input = new float[TinyResNet.Network.Input.Elements];
+        var rng = new Random(7);
+        for (int i = 0; i < input.Length; i++) input[i] = rng.NextSingle() * 2 - 1;
+        float[] own;
+        using (var net = new TinyResNet(weights, new NetworkOptions { Threads = 2 })) own = net.Run(input);
+        using var pool = new WorkerPool(2);
+        for (int round = 0; round < 2; round++)
+        {
+            using var net = new TinyResNet(weights, new NetworkOptions { Threads = 1, Workers = pool });
+            Assert.Equal(2, net.Threads); // the pool's count wins
+            Assert.Equal(own, net.Run(input));
+        }
+    }
+
+    [Fact]
+    public async Task AnOverlappingRunThrowsAndADisposedPoolRefuses()
+    {
+        var pool = new WorkerPool(2);
+        using var entered = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        s_entered = entered;
+        s_release = release;
+        var first = Task.Run(() =>
+        {
+            unsafe { pool.Run(&Block, default, 2); }
+        });
+        Assert.True(entered.Wait(TimeSpan.FromSeconds(30)));
+        // On another task, with a time limit: a pool that let it in would never finish either run.
+        var second = Task.Run(() =>
+        {
+            unsafe { pool.Run(&Block, default, 2); }
+        });
+        Assert.True(await Task.WhenAny(second, Task.Delay(TimeSpan.FromSeconds(60))) == second, "an overlapping Run went ahead");
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => second);
+        Assert.Contains("sharing a pool", e.Message);
+        release.Set();
+        await first;
+        unsafe { pool.Run(&Block, default, 2); } // free again once the first run returned
+        pool.Dispose();
+        unsafe { Assert.Throws<ObjectDisposedException>(() => pool.Run(&Block, default, 2)); }
+    }
+
+    private static ManualResetEventSlim? s_entered, s_release;
+
+    /// <summary>Item 0, on whichever thread takes it, signals and then waits for the test; the run stays in progress.</summary>
+    private static void Block(in KernelArgs args, int begin, int end)
+    {
+        if (begin != 0) return;
+        s_entered!.Set();
+        s_release!.Wait(TimeSpan.FromSeconds(30)); // bounded: a pool that let the overlapping run in would otherwise hang the test
     }
 
     private static unsafe void Fill(in KernelArgs args, int begin, int end)
