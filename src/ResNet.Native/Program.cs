@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Reflection;
+using System.Text;
 using ResNet.Runtime;
 using ResNet.Runtime.Images;
 using ResNet.Runtime.IO;
@@ -180,12 +181,18 @@ internal static class Program
         }
     }
 
+    /// <summary>
+    /// One file's result, written at once. Into a StringBuilder: its interpolation writes straight into the
+    /// builder, where string.Create's rents a buffer from the shared ArrayPool, whose first use calibrates the
+    /// processor-id cache (~0.2 ms, after the inference).
+    /// </summary>
     private static void WriteTable(string file, IReadOnlyList<Prediction> top, float[]? logits)
     {
-        Console.WriteLine(file);
+        var text = new StringBuilder(file).AppendLine();
         for (int i = 0; i < top.Count; i++)
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {i + 1,2}  {top[i].Probability * 100,7:0.00}%  {top[i].Label} ({top[i].Index})"));
-        if (logits != null) Console.WriteLine("  logits: " + string.Join(" ", logits.Select(JsonOut.Num)));
+            text.Append(CultureInfo.InvariantCulture, $"  {i + 1,2}  {top[i].Probability * 100,7:0.00}%  {top[i].Label} ({top[i].Index})").AppendLine();
+        if (logits != null) text.Append("  logits: ").AppendJoin(' ', logits.Select(JsonOut.Num)).AppendLine();
+        Console.Out.Write(text.ToString());
     }
 
     private static void PrintVersion(WeightsResolver resolver)

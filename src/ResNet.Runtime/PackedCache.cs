@@ -32,9 +32,14 @@ internal static class PackedCache
         return Path.Combine(directory, $"{Family(info.FullName, network, isa, exact)}{contents}.packed");
     }
 
-    /// <summary>The name prefix every version of one weights file's packed copy shares (per network, ISA and mode).</summary>
+    /// <summary>
+    /// The name prefix every version of one weights file's packed copy shares (per network, ISA and mode).
+    /// Concatenated, not interpolated, like <see cref="Hash"/>'s hex: an interpolated string of this many parts
+    /// rents its buffer from the shared ArrayPool, whose first use in a process calibrates the processor-id cache
+    /// (~0.2 ms here, on the loading's path; a run of the CLI otherwise never needs it).
+    /// </summary>
     private static string Family(string weightsPath, string network, InstructionSet isa, bool exact) =>
-        $"{network}-{isa.ToString().ToLowerInvariant()}-{(exact ? "exact" : "winograd")}-{Hash(weightsPath)[..12]}-";
+        string.Concat([network, "-", isa.ToString().ToLowerInvariant(), "-", exact ? "exact" : "winograd", "-", Hash(weightsPath)[..12], "-"]);
 
     /// <summary>
     /// 96 bits of two FNV-1a hashes (different offset bases) of the UTF-8 text, in hex. Names files, guards
@@ -49,7 +54,7 @@ internal static class PackedCache
             b = (b ^ c) * 0x100000001b3;
         }
         b ^= b >> 29; // FNV's last byte reaches only the low bits: mix before taking the high word
-        return $"{a:x16}{(uint)(b * 0x9E3779B97F4A7C15 >> 32):x8}";
+        return a.ToString("x16") + ((uint)(b * 0x9E3779B97F4A7C15 >> 32)).ToString("x8");
     }
 
     /// <summary>
