@@ -44,7 +44,10 @@ internal static class Program
             PrintVersion(resolver);
             return 0;
         }
-        var files = ExpandInputs(options.Files);
+        var files = ExpandInputs(options.Files, out var emptyDirectories);
+        // A directory without images is a failed input, reported like a file that fails; the others still run.
+        foreach (var directory in emptyDirectories) Fail(directory, $"{directory}: no PNG or JPEG files in this directory", options.Json);
+        if (files.Count == 0) return 1;
         ResNet18 model;
         var timing = new Timing();
         // Several images go through the network a batch at a time: the batch decodes on --threads cores (so
@@ -78,7 +81,7 @@ internal static class Program
             Console.Error.WriteLine($"resnet18: cannot load the weights: {OneLine(e)}");
             return 1;
         }
-        int failures = 0;
+        int failures = emptyDirectories.Count;
         using (model)
         {
             var inputs = batch > 1 ? new float[batch * model.InputLength] : null;
@@ -115,9 +118,7 @@ internal static class Program
                         // A reader's refusal names the file already; anything else is still this file's failure,
                         // reported on one line while the other files go on.
                         failures++;
-                        string message = problem is ResNetException ? problem.Message : $"{file}: {OneLine(problem)}";
-                        if (options.Json) Console.WriteLine(JsonOut.Error(file, message));
-                        else Console.Error.WriteLine($"resnet18: {message}");
+                        Fail(file, problem is ResNetException ? problem.Message : $"{file}: {OneLine(problem)}", options.Json);
                         continue;
                     }
                     var own = logits.AsSpan(image++ * model.OutputLength, model.OutputLength);
@@ -133,17 +134,27 @@ internal static class Program
         return failures == 0 ? 0 : 1;
     }
 
-    /// <summary>Files stay in order; a directory becomes its PNG and JPEG files, sorted by name.</summary>
-    private static List<string> ExpandInputs(List<string> args)
+    /// <summary>One input's failure: a JSON line on stdout with --json, else one line on stderr.</summary>
+    private static void Fail(string input, string message, bool json)
+    {
+        if (json) Console.WriteLine(JsonOut.Error(input, message));
+        else Console.Error.WriteLine($"resnet18: {message}");
+    }
+
+    /// <summary>Files stay in order; a directory becomes its PNG and JPEG files, sorted by name (or, with none, one of <paramref name="emptyDirectories"/>).</summary>
+    private static List<string> ExpandInputs(List<string> args, out List<string> emptyDirectories)
     {
         var files = new List<string>();
+        emptyDirectories = [];
         foreach (var a in args)
         {
             if (Directory.Exists(a))
             {
+                int before = files.Count;
                 files.AddRange(Directory.EnumerateFiles(a)
                     .Where(f => Path.GetExtension(f).ToLowerInvariant() is ".png" or ".jpg" or ".jpeg")
                     .Order(StringComparer.Ordinal));
+                if (files.Count == before) emptyDirectories.Add(a);
             }
             else
             {

@@ -224,6 +224,26 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
     }
 
     [Fact]
+    public void ADirectoryWithoutImagesIsAFailedInput()
+    {
+        string empty = Directory.CreateDirectory(Path.Combine(_home, "no-images")).FullName;
+        File.WriteAllText(Path.Combine(empty, "notes.txt"), "not an image");
+        var (exit, @out, err) = Run("--weights", _weights.Path, empty);
+        Assert.Equal(1, exit);
+        Assert.Equal("", @out);
+        Assert.Equal($"resnet18: {empty}: no PNG or JPEG files in this directory", err.Trim());
+        // Beside a good input: that one is still classified, and the JSON form reports the directory as an error line.
+        (exit, @out, err) = Run("--weights", _weights.Path, "--json", empty, Image("gray8.png"));
+        Assert.Equal(1, exit);
+        Assert.Equal("", err);
+        var lines = @out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+        Assert.Equal(2, lines.Length);
+        Assert.Equal(empty, lines[0].GetProperty("file").GetString());
+        Assert.Contains("no PNG or JPEG files", lines[0].GetProperty("error").GetString());
+        Assert.Equal(5, lines[1].GetProperty("top").GetArrayLength());
+    }
+
+    [Fact]
     public void BadFilesMixedWithGoodOnesEachGetOneLine()
     {
         string empty = Path.Combine(_home, "empty.png");
