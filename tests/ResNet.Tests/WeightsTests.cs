@@ -106,6 +106,16 @@ public class WeightsTests
     {
         var e = Assert.Throws<WeightsException>(() => StateDict.Load("/nonexistent/w.pth"));
         Assert.Equal("/nonexistent/w.pth: no such file", e.Message);
+        string directory = Directory.CreateTempSubdirectory("weights-dir").FullName;
+        try
+        {
+            e = Assert.Throws<WeightsException>(() => StateDict.Load(directory));
+            Assert.Equal($"{directory}: is a directory", e.Message);
+        }
+        finally
+        {
+            Directory.Delete(directory);
+        }
     }
 
     [Fact]

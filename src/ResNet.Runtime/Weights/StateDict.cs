@@ -39,6 +39,8 @@ public sealed class StateDict
     {
         try
         {
+            // Opening a directory fails as access denied, which would name the wrong reason.
+            if (Directory.Exists(path)) throw new WeightsException($"{path}: is a directory");
             using var stream = File.OpenRead(path);
             return Load(stream, path);
         }
