@@ -7,7 +7,7 @@ internal static unsafe partial class MemoryMap
 {
     public const int ProtRead = 1, ProtReadWrite = 3;
     public const int MapPrivate = 0x02, MapAnonymous = 0x20;
-    public const int MadvHugePage = 14, MadvPopulateWrite = 23;
+    public const int MadvHugePage = 14;
 
     /// <summary>What mmap returns on failure.</summary>
     public static readonly void* Failed = (void*)-1;
@@ -20,22 +20,6 @@ internal static unsafe partial class MemoryMap
 
     [LibraryImport("libc", EntryPoint = "madvise")]
     public static partial int Advise(void* address, nuint length, int advice);
-
-    /// <summary>
-    /// MADV_POPULATE_WRITE (or _READ) in 2 MiB steps. One call holds the process's mmap lock from start to end,
-    /// and a thread that maps or protects memory meanwhile (the GC committing heap) waits for all of it; between
-    /// steps it gets in. Returns the first failure (0: all succeeded).
-    /// </summary>
-    public static int Populate(void* address, nuint length, int advice)
-    {
-        const nuint Step = 2 << 20;
-        for (nuint done = 0; done < length; done += Step)
-        {
-            int result = Advise((byte*)address + done, Math.Min(Step, length - done), advice);
-            if (result != 0) return result;
-        }
-        return 0;
-    }
 
     /// <summary>
     /// Maps a file mapping's pages by reading a byte every 64 KiB: each fault maps the pages around it that the
