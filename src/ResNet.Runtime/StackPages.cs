@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace ResNet.Runtime;
 
@@ -9,7 +10,7 @@ namespace ResNet.Runtime;
 /// core, that replacement flushes the other core's TLB by interrupt (a one-image run's inference went from
 /// 6.1–6.5 to 5.3–5.7 ms without them). A page whose first touch is a store faults once and needs no flush.
 /// </summary>
-internal static class StackPages
+internal static partial class StackPages
 {
     /// <summary>Stack the kernels may use, with room to spare (the largest Winograd item keeps ~800 KB).</summary>
     private const int Bytes = 1 << 20;
@@ -23,17 +24,19 @@ internal static class StackPages
     {
         if (t_mapped) return;
         t_mapped = true;
-        GrowFirst();
+        if (IsLinuxMainThread()) GrowFirst();
         Touch(Bytes / FrameBytes);
     }
 
     /// <summary>
-    /// Writes the deepest page <see cref="Touch"/> will reach, first. On the main thread the kernel grows the
-    /// stack's mapping to a faulting address under the process's mmap lock, held for writing: touched top-down,
-    /// that was 256 growths, each also stalling the decoding thread's heap commits; this way it is one (the
-    /// loading's stack phase 0.62 → 0.39 ms, medians of 30). The address, 1 MiB below, is inside the range
-    /// Touch's frames cover anyway (341 frames of 3 KiB plus their headers, called from the same frame), so nothing
-    /// is written that Touch would not write a moment later.
+    /// Writes the deepest page <see cref="Touch"/> will reach, first. The main thread's stack mapping grows to a
+    /// faulting address under the process's mmap lock, held for writing: touched top-down, that was 256 growths,
+    /// each also stalling the decoding thread's heap commits; this way it is one (the loading's stack phase
+    /// 0.59 → 0.37 ms, and the decoding beside it 3.36 → 3.10, medians of 30). The address, 1 MiB down, is inside
+    /// the range Touch's frames cover anyway (341 frames of 3 KiB plus their headers, called from the same
+    /// frame). Only on the main thread: the kernel keeps at least 128 MiB below its stack free of other mappings,
+    /// so the jump cannot land in one, while another thread's stack may end, past a one-page guard, at anything
+    /// (Touch, going page by page, would stop at the guard; those stacks are mapped whole anyway and never grow).
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static unsafe void GrowFirst()
@@ -41,6 +44,15 @@ internal static class StackPages
         byte here = 0;
         Volatile.Write(ref *(&here - Bytes), here);
     }
+
+    private static bool IsLinuxMainThread() =>
+        OperatingSystem.IsLinux() && RuntimeInformation.ProcessArchitecture == Architecture.X64
+        && Syscall(SysGettid) == Environment.ProcessId;
+
+    private const long SysGettid = 186; // x86-64
+
+    [LibraryImport("libc", EntryPoint = "syscall")]
+    private static partial long Syscall(long number);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static unsafe int Touch(int depth)
