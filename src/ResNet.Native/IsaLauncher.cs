@@ -33,12 +33,22 @@ internal static unsafe partial class IsaLauncher
     /// <summary>The instruction set to build networks with: the request if this process can run it, else the best it can.</summary>
     public static InstructionSet Effective => Requested is InstructionSet r && NetworkOptions.IsSupported(r) ? r : NetworkOptions.Best;
 
-    public static void MaybeReexec(string[] args)
+    /// <summary>Whether this process is the launcher on a CPU (and kernel) with AVX-512 and should hand over.</summary>
+    public static bool WillHandOver()
     {
 #if !RESNET_VARIANT_AVX512
-        if (!OperatingSystem.IsLinux() || RuntimeFeature.IsDynamicCodeSupported) return; // JIT picks the best ISA itself
-        if (Requested is InstructionSet.Avx2 or InstructionSet.Portable) return;
-        if (Environment.GetEnvironmentVariable(ChildMarker) != null || !CpuHasAvx512()) return;
+        if (!OperatingSystem.IsLinux() || RuntimeFeature.IsDynamicCodeSupported) return false; // JIT picks the best ISA itself
+        if (Requested is InstructionSet.Avx2 or InstructionSet.Portable) return false;
+        return Environment.GetEnvironmentVariable(ChildMarker) == null && CpuHasAvx512();
+#else
+        return false;
+#endif
+    }
+
+    /// <summary>Becomes the embedded x86-64-v4 image; returns only if that failed (this process then carries on with AVX2).</summary>
+    public static void HandOver(string[] args)
+    {
+#if !RESNET_VARIANT_AVX512
         var assembly = typeof(IsaLauncher).Assembly;
         using var resource = assembly.GetManifestResourceStream(ResourceName);
         if (resource == null) return;

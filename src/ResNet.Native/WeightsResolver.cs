@@ -76,13 +76,23 @@ internal sealed class WeightsResolver(string? explicitPath, bool offline)
 
     private static bool HasEmbedded => typeof(WeightsResolver).Assembly.GetManifestResourceInfo(EmbeddedResourceName) != null;
 
-    private void Download()
+    /// <summary>Whether loading now would download: the weights are in none of the places searched before.</summary>
+    public bool WouldDownload => Locate().Kind == Source.Download;
+
+    /// <summary>Downloads the weights into torch.hub's cache, with a progress bar on stderr.</summary>
+    public void Download()
     {
+#if RESNET_VARIANT_AVX512
+        // This image carries no HTTPS stack: the launcher downloads before handing over (Program.DownloadBeforeHandOver),
+        // so only this image run by hand, or weights deleted in between, get here.
+        throw new WeightsException($"{CachePath}: absent, and the x86-64-v4 image does not download; run resnet18 itself, or pass --weights");
+#else
         string url = Url;
         Console.Error.WriteLine($"Downloading: \"{url}\" to {CachePath}");
         var bar = new ProgressBar();
         TorchHub.DownloadAsync(url, CachePath, TorchHub.HashPrefix(TorchHub.FileName(url)), bar.Report).GetAwaiter().GetResult();
         bar.Done();
+#endif
     }
 
     /// <summary>A progress bar on stderr, redrawn in place on a terminal and at 10% steps otherwise.</summary>
