@@ -77,15 +77,9 @@ internal static class Program
             model = resolver.Load(networkOptions);
             timing.Mark("load weights");
         }
-        catch (ResNetException e)
-        {
-            Console.Error.WriteLine($"resnet18: {e.Message}");
-            return 1;
-        }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            Console.Error.WriteLine($"resnet18: cannot load the weights: {OneLine(e)}");
-            return 1;
+            return WeightsFailure(e);
         }
         int failures = emptyDirectories.Count;
         using (model)
@@ -156,16 +150,17 @@ internal static class Program
             resolver.Download();
             return null;
         }
-        catch (ResNetException e)
-        {
-            Console.Error.WriteLine($"resnet18: {e.Message}");
-            return 1;
-        }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            Console.Error.WriteLine($"resnet18: cannot load the weights: {OneLine(e)}");
-            return 1;
+            return WeightsFailure(e);
         }
+    }
+
+    /// <summary>A failure to get or load the weights, on one line (ours name the file and the reason already); the exit code.</summary>
+    private static int WeightsFailure(Exception e)
+    {
+        Console.Error.WriteLine(e is ResNetException ? $"resnet18: {e.Message}" : $"resnet18: cannot load the weights: {OneLine(e)}");
+        return 1;
     }
 
     /// <summary>One input's failure: a JSON line on stdout with --json, else one line on stderr.</summary>
