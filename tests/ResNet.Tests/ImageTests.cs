@@ -7,7 +7,16 @@ using Xunit.Abstractions;
 
 namespace ResNet.Tests;
 
+/// <summary>
+/// A collection of its own, run alone: the lent-thread tests lend this test's thread to <see cref="ImageParallel"/>,
+/// which is process-wide, and an image another test class decodes meanwhile would publish its row loop in the one
+/// slot a lent thread watches — hiding the loop whose help a test waits for (it failed so once in CI, on a slow host).
+/// </summary>
+[CollectionDefinition(nameof(ImageTests), DisableParallelization = true)]
+public sealed class ImageTestsCollection;
+
 /// <summary>Decoding and preprocessing against PIL + torchvision (fixtures from tools/make_image_fixtures.py).</summary>
+[Collection(nameof(ImageTests))]
 public class ImageTests(ITestOutputHelper output)
 {
     private static readonly string Dir = Fixtures.Dir("images");
