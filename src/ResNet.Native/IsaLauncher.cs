@@ -13,7 +13,8 @@ namespace ResNet.Native;
 /// fexecve: arguments, stdio and exit code pass through. The image runs from the cache directory
 /// (<see cref="ExtractedImage"/>), or, with --no-cache or where that directory cannot be trusted or executed
 /// from, from a copy in memory (memfd_create), which costs ~4 ms a run.
-/// RESNET18_ISA=avx2|portable keeps the v3 process (and picks its kernels).
+/// RESNET18_ISA=avx2|portable keeps the v3 process (and picks its kernels). The v4 image is built without the
+/// weights download (the HTTPS stack was half of it): the launcher downloads before handing over (Program).
 /// </summary>
 internal static unsafe partial class IsaLauncher
 {
