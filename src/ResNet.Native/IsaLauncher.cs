@@ -15,12 +15,16 @@ namespace ResNet.Native;
 /// from, from a copy in memory (memfd_create), which costs ~4 ms a run.
 /// RESNET18_ISA=avx2|portable keeps the v3 process (and picks its kernels). The v4 image is built without the
 /// weights download (the HTTPS stack was half of it): the launcher downloads before handing over (Program).
+/// Once the image is in the cache directory, EarlyHandOver.c execs it before this runtime even starts; the image
+/// then hands a download back to the launcher (<see cref="HandBackForDownload"/>), which downloads and hands over again.
 /// </summary>
 internal static unsafe partial class IsaLauncher
 {
     private const string ResourceName = "resnet18-avx512";
     private const string IdResourceName = "resnet18-avx512.sha256";
     private const string ChildMarker = "RESNET18_LAUNCHED_FROM";
+    private const string EarlyMarker = "RESNET18_LAUNCHED_EARLY"; // set by EarlyHandOver.c
+    private const string DownloadMarker = "RESNET18_DOWNLOAD_IN_LAUNCHER";
 
     /// <summary>The kernels the user asked for with RESNET18_ISA, if any.</summary>
     public static InstructionSet? Requested => Environment.GetEnvironmentVariable("RESNET18_ISA")?.ToLowerInvariant() switch
@@ -59,9 +63,7 @@ internal static unsafe partial class IsaLauncher
             : ReadAll(resource);
         var argv = new List<string> { Environment.ProcessPath ?? "resnet18" };
         argv.AddRange(args);
-        var envp = new List<string>();
-        foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables()) envp.Add($"{e.Key}={e.Value}");
-        envp.Add($"{ChildMarker}={Environment.ProcessPath}");
+        var envp = EnvironmentWith($"{ChildMarker}={Environment.ProcessPath}", except: [EarlyMarker]);
         // --no-cache writes nothing to disk, so it also keeps the image in memory.
         if (!args.Contains("--no-cache") && WeightsResolver.PackedCacheDirectory is string directory
             && ExtractedImage.Id(assembly.GetManifestResourceStream(IdResourceName)) is string id)
@@ -82,6 +84,36 @@ internal static unsafe partial class IsaLauncher
 #endif
     }
 
+    /// <summary>
+    /// The image, asked for weights it would have to download, execs the launcher it came from to download them
+    /// (that launcher then hands over again, the weights in place); returns only if it cannot: run by hand, the
+    /// launcher gone, or already handed back once. Loading then reports that this image does not download.
+    /// </summary>
+    public static void HandBackForDownload(string[] args)
+    {
+#if RESNET_VARIANT_AVX512
+        if (Environment.GetEnvironmentVariable(ChildMarker) is not { Length: > 0 } launcher) return;
+        if (Environment.GetEnvironmentVariable(DownloadMarker) != null) return;
+        var argv = new List<string> { launcher };
+        argv.AddRange(args);
+        var envp = EnvironmentWith($"{DownloadMarker}=1", except: [ChildMarker, EarlyMarker]);
+        int fd = ExtractedImage.OpenExecutable(launcher);
+        if (fd < 0) return;
+        Exec(fd, argv, envp);
+        ExtractedImage.Close(fd);
+#endif
+    }
+
+    /// <summary>This process's environment as NAME=value strings, less <paramref name="except"/>, plus <paramref name="add"/>.</summary>
+    private static List<string> EnvironmentWith(string add, string[]? except = null)
+    {
+        var envp = new List<string>();
+        foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
+            if (except == null || !except.Contains((string)e.Key)) envp.Add($"{e.Key}={e.Value}");
+        envp.Add(add);
+        return envp;
+    }
+
     private static byte[] ReadAll(Stream stream)
     {
         var buffer = new MemoryStream();
@@ -97,7 +129,8 @@ internal static unsafe partial class IsaLauncher
         string from = Environment.GetEnvironmentVariable(ChildMarker) ?? "the launcher";
         string? path = Environment.ProcessPath;
         string where = path == null || path.StartsWith("/memfd:", StringComparison.Ordinal) ? "a copy in memory" : path;
-        return $"{kernels} (x86-64-v4 NativeAOT build embedded in {from}, running from {where})";
+        string when = Environment.GetEnvironmentVariable(EarlyMarker) != null ? "before" : "after";
+        return $"{kernels} (x86-64-v4 NativeAOT build embedded in {from}, running from {where}; handed over {when} the launcher's runtime started)";
 #else
         if (RuntimeFeature.IsDynamicCodeSupported) return $"{kernels} (JIT: the best this CPU runs)";
         string why = CpuHasAvx512()

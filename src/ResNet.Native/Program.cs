@@ -31,6 +31,10 @@ internal static class Program
             if (DownloadBeforeHandOver(args) is int failed) return failed;
             IsaLauncher.HandOver(args);
         }
+#if RESNET_VARIANT_AVX512
+        // Handed over before the launcher looked at the weights (EarlyHandOver.c): a download goes back to it.
+        if (WouldDownload(args) != null) IsaLauncher.HandBackForDownload(args);
+#endif
         if (args.Length > 0 && args[0] == "bench") return BenchCommand.Run(args[1..]);
         if (args.Length == 1 && args[0] is "-h" or "--help")
         {
@@ -140,11 +144,7 @@ internal static class Program
     /// </summary>
     private static int? DownloadBeforeHandOver(string[] args)
     {
-        if (args.Length > 0 && args[0] == "bench") return null; // random weights or a file, never a download
-        var options = Options.Parse(args, out _);
-        if (options == null || options.Version) return null;
-        var resolver = new WeightsResolver(options.Weights, options.Offline);
-        if (!resolver.WouldDownload) return null;
+        if (WouldDownload(args) is not { } resolver) return null;
         try
         {
             resolver.Download();
@@ -154,6 +154,16 @@ internal static class Program
         {
             return WeightsFailure(e);
         }
+    }
+
+    /// <summary>The weights' resolver if running with these arguments would download them; usage errors are left to Main.</summary>
+    private static WeightsResolver? WouldDownload(string[] args)
+    {
+        if (args.Length > 0 && args[0] == "bench") return null; // random weights or a file, never a download
+        var options = Options.Parse(args, out _);
+        if (options == null || options.Version) return null;
+        var resolver = new WeightsResolver(options.Weights, options.Offline);
+        return resolver.WouldDownload ? resolver : null;
     }
 
     /// <summary>A failure to get or load the weights, on one line (ours name the file and the reason already); the exit code.</summary>

@@ -84,7 +84,8 @@ internal sealed class WeightsResolver(string? explicitPath, bool offline)
     {
 #if RESNET_VARIANT_AVX512
         // This image carries no HTTPS stack: the launcher downloads before handing over (Program.DownloadBeforeHandOver),
-        // so only this image run by hand, or weights deleted in between, get here.
+        // or when this image hands the run back to it (IsaLauncher.HandBackForDownload); only this image run by hand,
+        // or weights deleted in between, get here.
         throw new WeightsException($"{CachePath}: absent, and the x86-64-v4 image does not download; run resnet18 itself, or pass --weights");
 #else
         string url = Url;
