@@ -1,22 +1,24 @@
 using System.Runtime.InteropServices;
-using System.Text;
 
 namespace ResNet.Native;
 
 /// <summary>
-/// The embedded x86-64-v4 image, kept as an executable file in the cache directory so that later runs start it
-/// straight away instead of copying its 7 MB into a memfd first (~4 ms of a ~25 ms run). This is what .NET's own
-/// single-file host does with the native libraries it bundles ($HOME/.net). The file is named by the SHA-256 of
-/// the image (computed when the launcher is published), created mode 0500 under a temporary name and renamed
-/// into place once complete and synced, and executed through the descriptor it was checked on: a directory or
-/// file that another user owns or can write is not used, and a symlink is never followed.
+/// The embedded x86-64-v3 build, kept as an executable file in the cache directory so that later runs on
+/// AVX2-only CPUs start it straight away instead of copying its 9 MB into a memfd first (~5 ms a run). This is what
+/// .NET's own single-file host does with the native libraries it bundles ($HOME/.net). The file is named by the
+/// SHA-256 of the image (computed when resnet18 is published), created mode 0500 under a temporary name and
+/// renamed into place once complete and synced; IsaGate.c execs it through the descriptor it checked: a directory
+/// or file that another user owns or can write is not used, and a symlink is never followed.
 /// </summary>
 internal static unsafe partial class ExtractedImage
 {
+    /// <summary>The cached file's name before its id; IsaGate.c opens the same name.</summary>
+    public const string Prefix = "resnet18-avx2-";
+
     /// <summary>A descriptor of the cached image ready for fexecve, extracting it first if needed; -1 if the cache cannot be used.</summary>
     public static int Open(string directory, string id, ReadOnlySpan<byte> image)
     {
-        string name = $"resnet18-avx512-{id}";
+        string name = $"{Prefix}{id}";
         int dir = OpenTrustedDirectory(directory);
         if (dir < 0) return -1;
         try
@@ -88,6 +90,7 @@ internal static unsafe partial class ExtractedImage
     /// An upgrade leaves the previous version's image behind: remove images nobody has run for a week (exec
     /// refreshes the access time at least daily under relatime; a running process keeps its copy). Removing
     /// every other version at once would make two installed versions, used in turn, extract on every run.
+    /// Earlier builds kept the x86-64-v4 build there instead (resnet18-avx512-*): those go the same way.
     /// </summary>
     private static void RemoveStaleVersions(string directory, string keep)
     {
@@ -95,7 +98,7 @@ internal static unsafe partial class ExtractedImage
         {
             var exact = new EnumerationOptions { MatchCasing = MatchCasing.CaseSensitive }; // not the ResNet18-avx512-*.packed weights
             var stale = DateTime.UtcNow - TimeSpan.FromDays(7);
-            foreach (var file in Directory.EnumerateFiles(directory, "resnet18-avx512-*", exact))
+            foreach (var file in Directory.EnumerateFiles(directory, "resnet18-avx*-*", exact))
                 if (Path.GetFileName(file) != keep && File.GetLastAccessTimeUtc(file) < stale) File.Delete(file);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -118,14 +121,9 @@ internal static unsafe partial class ExtractedImage
         return true;
     }
 
-    /// <summary>The image's identity as the publish step wrote it: hex SHA-256, shortened.</summary>
-    public static string? Id(Stream? resource)
-    {
-        if (resource == null) return null;
-        using var reader = new StreamReader(resource, Encoding.ASCII);
-        string hex = reader.ReadToEnd().Trim();
-        return hex.Length >= 16 && hex.All(char.IsAsciiHexDigit) ? hex[..16].ToLowerInvariant() : null;
-    }
+    /// <summary>The image's identity as IsaGate.c passes it on (16 hex digits of its SHA-256), or null if it is not one.</summary>
+    public static string? Id(string? marker) =>
+        marker is { Length: 16 } && marker.All(char.IsAsciiHexDigit) ? marker.ToLowerInvariant() : null;
 
     /// <summary>struct stat as the x86-64 Linux kernel fills it (fstat, syscall 5); only the fields read here are named.</summary>
     [StructLayout(LayoutKind.Explicit, Size = 144)]

@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics.X86;
 using ResNet.Runtime;
 
 namespace ResNet.Native;
@@ -8,23 +7,17 @@ namespace ResNet.Native;
 /// <summary>
 /// NativeAOT fixes <c>IsSupported</c> when it compiles, so one binary cannot pick AVX-512 at run time: an
 /// x86-64-v3 build never runs AVX-512 code, and an x86-64-v4 build refuses to start on an AVX2-only CPU.
-/// So the published <c>resnet18</c> is the v3 build (AVX2 kernels) carrying the v4 build of the same
-/// program inside it; on a CPU (and kernel) with AVX-512 it hands the process over to that image with
-/// fexecve: arguments, stdio and exit code pass through. The image runs from the cache directory
-/// (<see cref="ExtractedImage"/>), or, with --no-cache or where that directory cannot be trusted or executed
-/// from, from a copy in memory (memfd_create), which costs ~4 ms a run.
-/// RESNET18_ISA=avx2|portable keeps the v3 process (and picks its kernels). The v4 image is built without the
-/// weights download (the HTTPS stack was half of it): the launcher downloads before handing over (Program).
-/// Once the image is in the cache directory, EarlyHandOver.c execs it before this runtime even starts; the image
-/// then hands a download back to the launcher (<see cref="HandBackForDownload"/>), which downloads and hands over again.
+/// So the published <c>resnet18</c> is the v4 build carrying the v3 build of the same program inside it, and
+/// IsaGate.c, before this runtime starts, execs the v3 build where the v4 one cannot or should not run. This
+/// class is the C# side of that arrangement: which kernels to use, the v3 build writing itself into the cache
+/// when it ran from a copy in memory, the weights download that only the v3 build can do (the v4 build carries
+/// no HTTPS stack: it was half its size), and the --version line that says which build ran and how.
 /// </summary>
 internal static unsafe partial class IsaLauncher
 {
-    private const string ResourceName = "resnet18-avx512";
-    private const string IdResourceName = "resnet18-avx512.sha256";
-    private const string ChildMarker = "RESNET18_LAUNCHED_FROM";
-    private const string EarlyMarker = "RESNET18_LAUNCHED_EARLY"; // set by EarlyHandOver.c
-    private const string DownloadMarker = "RESNET18_DOWNLOAD_IN_LAUNCHER";
+    private const string LauncherMarker = "RESNET18_LAUNCHED_FROM"; // set by IsaGate.c: the outer binary
+    private const string ExtractMarker = "RESNET18_EXTRACT";        // set by IsaGate.c: the id to extract under
+    private const string DownloadMarker = "RESNET18_DOWNLOAD";      // avx2-build (v4 → v3), then done (v3 → v4)
 
     /// <summary>The kernels the user asked for with RESNET18_ISA, if any.</summary>
     public static InstructionSet? Requested => Environment.GetEnvironmentVariable("RESNET18_ISA")?.ToLowerInvariant() switch
@@ -38,141 +31,108 @@ internal static unsafe partial class IsaLauncher
     /// <summary>The instruction set to build networks with: the request if this process can run it, else the best it can.</summary>
     public static InstructionSet Effective => Requested is InstructionSet r && NetworkOptions.IsSupported(r) ? r : NetworkOptions.Best;
 
-    /// <summary>Whether this process is the launcher on a CPU (and kernel) with AVX-512 and should hand over.</summary>
-    public static bool WillHandOver()
-    {
-#if !RESNET_VARIANT_AVX512
-        if (!OperatingSystem.IsLinux() || RuntimeFeature.IsDynamicCodeSupported) return false; // JIT picks the best ISA itself
-        if (Requested is InstructionSet.Avx2 or InstructionSet.Portable) return false;
-        return Environment.GetEnvironmentVariable(ChildMarker) == null && CpuHasAvx512();
+    /// <summary>In the v3 build: whether the v4 build started this process to download the weights for it.</summary>
+    public static bool DownloadingForAvx512Build =>
+#if RESNET_VARIANT_AVX2
+        Environment.GetEnvironmentVariable(DownloadMarker) == "avx2-build";
 #else
-        return false;
+        false;
 #endif
-    }
 
-    /// <summary>Becomes the embedded x86-64-v4 image; returns only if that failed (this process then carries on with AVX2).</summary>
-    public static void HandOver(string[] args)
+    /// <summary>
+    /// The v3 build, started by IsaGate.c from a copy in memory, writes that copy into the cache directory so
+    /// that the next run execs the file instead (copying 9 MB into memory first costs ~5 ms a run). Best effort:
+    /// a cache that cannot be used only means the copy is made again next time.
+    /// </summary>
+    public static void ExtractSelf()
     {
-#if !RESNET_VARIANT_AVX512
-        var assembly = typeof(IsaLauncher).Assembly;
-        using var resource = assembly.GetManifestResourceStream(ResourceName);
-        if (resource == null) return;
-        // NativeAOT exposes the resource as the bytes mapped with this binary: no copy is made of them.
-        ReadOnlySpan<byte> image = resource is UnmanagedMemoryStream mapped
-            ? new ReadOnlySpan<byte>(mapped.PositionPointer, checked((int)(mapped.Length - mapped.Position)))
-            : ReadAll(resource);
-        var argv = new List<string> { Environment.ProcessPath ?? "resnet18" };
-        argv.AddRange(args);
-        var envp = EnvironmentWith($"{ChildMarker}={Environment.ProcessPath}", except: [EarlyMarker]);
-        // --no-cache writes nothing to disk, so it also keeps the image in memory.
-        if (!args.Contains("--no-cache") && WeightsResolver.PackedCacheDirectory is string directory
-            && ExtractedImage.Id(assembly.GetManifestResourceStream(IdResourceName)) is string id)
+#if RESNET_VARIANT_AVX2
+        if (!OperatingSystem.IsLinux() || Environment.GetEnvironmentVariable(ExtractMarker) is not { } marker) return;
+        if (ExtractedImage.Id(marker) is not { } id || WeightsResolver.PackedCacheDirectory is not { } directory) return;
+        if (!InMemory(RunningFrom)) return;
+        try
         {
-            int cached = ExtractedImage.Open(directory, id, image);
-            if (cached >= 0)
-            {
-                Exec(cached, argv, envp);
-                ExtractedImage.Close(cached); // a noexec mount, say: fall back to the in-memory copy
-            }
+            int fd = ExtractedImage.Open(directory, id, File.ReadAllBytes("/proc/self/exe"));
+            if (fd >= 0) ExtractedImage.Close(fd);
         }
-        int fd = MemfdCreate("resnet18-avx512", 1 /* MFD_CLOEXEC */);
-        if (fd < 0) return;
-        bool written;
-        fixed (byte* p = image) written = ExtractedImage.WriteAll(fd, p, image.Length);
-        if (written) Exec(fd, argv, envp);
-        ExtractedImage.Close(fd); // fexecve returned: it failed; carry on with the AVX2 kernels in this process
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Not cached: IsaGate.c copies it into memory again next time.
+        }
 #endif
     }
 
     /// <summary>
-    /// The image, asked for weights it would have to download, execs the launcher it came from to download them
-    /// (that launcher then hands over again, the weights in place); returns only if it cannot: run by hand, the
-    /// launcher gone, or already handed back once. Loading then reports that this image does not download.
+    /// In the v4 build, asked for weights it would have to download: this binary again with RESNET18_DOWNLOAD=avx2-build,
+    /// which IsaGate.c turns into the v3 build; that downloads and execs this binary once more (<see cref="HandBack"/>).
+    /// Returns only if that cannot happen (the v3 build already tried, or the exec failed): loading then reports it.
     /// </summary>
-    public static void HandBackForDownload(string[] args)
+    public static void DownloadInAvx2Build(string[] args)
     {
 #if RESNET_VARIANT_AVX512
-        if (Environment.GetEnvironmentVariable(ChildMarker) is not { Length: > 0 } launcher) return;
-        if (Environment.GetEnvironmentVariable(DownloadMarker) != null) return;
-        var argv = new List<string> { launcher };
-        argv.AddRange(args);
-        var envp = EnvironmentWith($"{DownloadMarker}=1", except: [ChildMarker, EarlyMarker]);
-        int fd = ExtractedImage.OpenExecutable(launcher);
-        if (fd < 0) return;
-        Exec(fd, argv, envp);
-        ExtractedImage.Close(fd);
+        if (Environment.GetEnvironmentVariable(DownloadMarker) != null || Environment.ProcessPath is not { } self) return;
+        Exec(self, args, $"{DownloadMarker}=avx2-build");
 #endif
     }
 
-    /// <summary>This process's environment as NAME=value strings, less <paramref name="except"/>, plus <paramref name="add"/>.</summary>
-    private static List<string> EnvironmentWith(string add, string[]? except = null)
+    /// <summary>In the v3 build, the download done for the v4 build: that build again, which finds the weights in place.</summary>
+    public static void HandBack(string[] args)
     {
-        var envp = new List<string>();
-        foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
-            if (except == null || !except.Contains((string)e.Key)) envp.Add($"{e.Key}={e.Value}");
-        envp.Add(add);
-        return envp;
-    }
-
-    private static byte[] ReadAll(Stream stream)
-    {
-        var buffer = new MemoryStream();
-        stream.CopyTo(buffer);
-        return buffer.ToArray();
+#if RESNET_VARIANT_AVX2
+        if (Environment.GetEnvironmentVariable(LauncherMarker) is not { Length: > 0 } outer) return;
+        Exec(outer, args, $"{DownloadMarker}=done", except: [LauncherMarker, ExtractMarker]);
+#endif
     }
 
     /// <summary>One line for --version: which build runs and which kernels it uses.</summary>
     public static string Describe()
     {
         string kernels = Effective.ToString().ToLowerInvariant();
-#if RESNET_VARIANT_AVX512
-        string from = Environment.GetEnvironmentVariable(ChildMarker) ?? "the launcher";
-        string? path = Environment.ProcessPath;
-        string where = path == null || path.StartsWith("/memfd:", StringComparison.Ordinal) ? "a copy in memory" : path;
-        string when = Environment.GetEnvironmentVariable(EarlyMarker) != null ? "before" : "after";
-        return $"{kernels} (x86-64-v4 NativeAOT build embedded in {from}, running from {where}; handed over {when} the launcher's runtime started)";
-#else
         if (RuntimeFeature.IsDynamicCodeSupported) return $"{kernels} (JIT: the best this CPU runs)";
-        string why = CpuHasAvx512()
-            ? Requested != null ? $"AVX-512 present but RESNET18_ISA={Environment.GetEnvironmentVariable("RESNET18_ISA")}" : "AVX-512 present but no embedded x86-64-v4 image"
+#if RESNET_VARIANT_AVX2
+        string from = Environment.GetEnvironmentVariable(LauncherMarker) ?? "resnet18";
+        string? path = RunningFrom;
+        string where = path == null || InMemory(path) ? "a copy in memory" : path;
+        string why = Requested is InstructionSet.Avx2 or InstructionSet.Portable ? $"RESNET18_ISA={Environment.GetEnvironmentVariable("RESNET18_ISA")}"
+            : DownloadingForAvx512Build ? "downloading the weights for the x86-64-v4 build"
             : "this CPU has no AVX-512";
-        return $"{kernels} (x86-64-v3 NativeAOT build; {why})";
+        return $"{kernels} (x86-64-v3 NativeAOT build embedded in {from}, running from {where}; {why})";
+#elif RESNET_VARIANT_AVX512
+        return $"{kernels} (x86-64-v4 NativeAOT build; AVX2-only CPUs run the x86-64-v3 build inside it)";
+#else
+        return $"{kernels} (NativeAOT build)";
 #endif
     }
 
-    /// <summary>AVX-512 F/CD/BW/DQ/VL (x86-64-v4) in CPUID, and enabled by the kernel (Linux lists the flags only then).</summary>
-    public static bool CpuHasAvx512()
-    {
-        if (!X86Base.IsSupported) return false;
-        var (_, ebx, _, _) = X86Base.CpuId(7, 0);
-        const int needed = (1 << 16) | (1 << 17) | (1 << 28) | (1 << 30) | unchecked((int)(1u << 31));
-        if ((ebx & needed) != needed) return false;
-        // Enabled by the kernel: the XSAVE features it manages include the AVX-512 state (opmask, ZMM_Hi256,
-        // Hi16_ZMM). arch_prctl answers in microseconds; /proc/cpuinfo, the fallback for kernels before 5.16,
-        // takes about a millisecond (the kernel samples every CPU's clock to print it).
-        ulong features = 0;
-        if (ArchPrctl(ArchGetXcompSupp, &features) == 0) return (features & 0xE0) == 0xE0;
-        try
-        {
-            string flags = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("flags", StringComparison.Ordinal)) ?? "";
-            var set = flags.Split(' ', StringSplitOptions.RemoveEmptyEntries).ToHashSet();
-            return new[] { "avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl" }.All(set.Contains);
-        }
-        catch (IOException)
-        {
-            return false;
-        }
-    }
+    /// <summary>
+    /// The file this process executes, as the kernel names it: "/memfd:resnet18-avx2 (deleted)" for the copy in
+    /// memory. Not Environment.ProcessPath: after fexecve that resolves the /dev/fd/N the program was started
+    /// through, a descriptor closed at the exec and by then, as often as not, reused for another file.
+    /// </summary>
+    private static string? RunningFrom => OperatingSystem.IsLinux() ? new FileInfo("/proc/self/exe").LinkTarget : Environment.ProcessPath;
 
-    private static void Exec(int fd, List<string> argv, List<string> envp)
+    private static bool InMemory(string? path) => path?.StartsWith("/memfd:", StringComparison.Ordinal) == true;
+
+    /// <summary>Becomes the program at <paramref name="path"/> with these arguments and this environment changed; returns if that failed.</summary>
+    private static void Exec(string path, string[] args, string add, string[]? except = null)
     {
+        int fd = ExtractedImage.OpenExecutable(path);
+        if (fd < 0) return;
         var strings = new List<nint>();
-        nint* a = stackalloc nint[argv.Count + 1];
+        var envp = new List<string>();
+        foreach (System.Collections.DictionaryEntry variable in Environment.GetEnvironmentVariables())
+        {
+            string name = (string)variable.Key;
+            if (name != add[..add.IndexOf('=')] && (except == null || !except.Contains(name))) envp.Add($"{name}={variable.Value}");
+        }
+        envp.Add(add);
+        nint* a = (nint*)NativeMemory.Alloc((nuint)(args.Length + 2), (nuint)sizeof(nint));
         nint* e = (nint*)NativeMemory.Alloc((nuint)(envp.Count + 1), (nuint)sizeof(nint));
         try
         {
-            for (int i = 0; i < argv.Count; i++) strings.Add(a[i] = Marshal.StringToCoTaskMemUTF8(argv[i]));
-            a[argv.Count] = 0;
+            strings.Add(a[0] = Marshal.StringToCoTaskMemUTF8(path));
+            for (int i = 0; i < args.Length; i++) strings.Add(a[i + 1] = Marshal.StringToCoTaskMemUTF8(args[i]));
+            a[args.Length + 1] = 0;
             for (int i = 0; i < envp.Count; i++) strings.Add(e[i] = Marshal.StringToCoTaskMemUTF8(envp[i]));
             e[envp.Count] = 0;
             Console.Out.Flush();
@@ -182,17 +142,11 @@ internal static unsafe partial class IsaLauncher
         finally
         {
             foreach (var s in strings) Marshal.FreeCoTaskMem(s);
+            NativeMemory.Free(a);
             NativeMemory.Free(e);
+            ExtractedImage.Close(fd);
         }
     }
-
-    private const int ArchGetXcompSupp = 0x1021;
-
-    [LibraryImport(Libc.Name, EntryPoint = "arch_prctl")]
-    private static partial int ArchPrctl(int code, ulong* features);
-
-    [LibraryImport(Libc.Name, EntryPoint = "memfd_create", StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int MemfdCreate(string name, uint flags);
 
     [LibraryImport(Libc.Name, EntryPoint = "fexecve")]
     private static partial int Fexecve(int fd, nint* argv, nint* envp);

@@ -23,17 +23,17 @@ internal static class Program
 
     private static int Main(string[] args)
     {
-        // Before anything is printed: on an AVX-512 CPU this becomes the embedded x86-64-v4 build. That image
-        // carries no HTTPS stack, which would double its size and the relocations each of its starts applies
-        // (`--version` 6.1 → 5.2 ms without it), so weights that must be downloaded are downloaded here first.
-        if (IsaLauncher.WillHandOver())
-        {
-            if (DownloadBeforeHandOver(args) is int failed) return failed;
-            IsaLauncher.HandOver(args);
-        }
+        // The x86-64-v4 build carries no HTTPS stack, which would double its size and the relocations each start
+        // applies (`--version` 6.1 → 5.2 ms without it): weights to download are downloaded by the v3 build.
 #if RESNET_VARIANT_AVX512
-        // Handed over before the launcher looked at the weights (EarlyHandOver.c): a download goes back to it.
-        if (WouldDownload(args) != null) IsaLauncher.HandBackForDownload(args);
+        if (WouldDownload(args) != null) IsaLauncher.DownloadInAvx2Build(args);
+#elif RESNET_VARIANT_AVX2
+        IsaLauncher.ExtractSelf();
+        if (IsaLauncher.DownloadingForAvx512Build)
+        {
+            if (DownloadForAvx512Build(args) is int failed) return failed;
+            IsaLauncher.HandBack(args);
+        }
 #endif
         if (args.Length > 0 && args[0] == "bench") return BenchCommand.Run(args[1..]);
         if (args.Length == 1 && args[0] is "-h" or "--help")
@@ -139,10 +139,10 @@ internal static class Program
     }
 
     /// <summary>
-    /// The download a run would start, done by the launcher before the hand-over (the AVX-512 image cannot); null
-    /// to go on, or the exit code of a failed download. Usage errors are left for the image to report.
+    /// The download a run would start, done by the v3 build for the v4 build (which cannot); null to go on, or the
+    /// exit code of a failed download. Usage errors are left for the v4 build to report.
     /// </summary>
-    private static int? DownloadBeforeHandOver(string[] args)
+    private static int? DownloadForAvx512Build(string[] args)
     {
         if (WouldDownload(args) is not { } resolver) return null;
         try

@@ -83,10 +83,9 @@ internal sealed class WeightsResolver(string? explicitPath, bool offline)
     public void Download()
     {
 #if RESNET_VARIANT_AVX512
-        // This image carries no HTTPS stack: the launcher downloads before handing over (Program.DownloadBeforeHandOver),
-        // or when this image hands the run back to it (IsaLauncher.HandBackForDownload); only this image run by hand,
-        // or weights deleted in between, get here.
-        throw new WeightsException($"{CachePath}: absent, and the x86-64-v4 image does not download; run resnet18 itself, or pass --weights");
+        // This build carries no HTTPS stack: Program starts the v3 build inside it to download (IsaLauncher.DownloadInAvx2Build),
+        // so only a failed start of that build, or weights deleted in between, get here.
+        throw new WeightsException($"{CachePath}: absent, and the x86-64-v4 build does not download (its x86-64-v3 build could not); pass --weights");
 #else
         string url = Url;
         Console.Error.WriteLine($"Downloading: \"{url}\" to {CachePath}");

@@ -3,7 +3,7 @@ using Xunit;
 
 namespace ResNet.Tests;
 
-/// <summary>The cached copy of the AVX-512 image the launcher executes (only the published launcher uses it).</summary>
+/// <summary>The cached copy of the x86-64-v3 build that IsaGate.c executes on AVX2-only CPUs (only the published binary uses it).</summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class ExtractedImageTests : IDisposable
 {
@@ -14,7 +14,7 @@ public sealed class ExtractedImageTests : IDisposable
 
     private string Dir => Path.Combine(_root, "resnet18");
 
-    private string ImagePath(string id = "0123456789abcdef") => Path.Combine(Dir, $"resnet18-avx512-{id}");
+    private string ImagePath(string id = "0123456789abcdef") => Path.Combine(Dir, $"{ExtractedImage.Prefix}{id}");
 
     /// <summary>Opens (extracting if needed) and returns what the descriptor reads, or null when the cache was refused.</summary>
     private byte[]? OpenAndRead(string id = "0123456789abcdef")
@@ -80,21 +80,24 @@ public sealed class ExtractedImageTests : IDisposable
     {
         Directory.CreateDirectory(Dir);
         string stale = ImagePath("1111111111111111"), recent = ImagePath("2222222222222222");
-        string weights = Path.Combine(Dir, "ResNet18-avx512-winograd-0-0.packed");
-        foreach (var f in new[] { stale, recent, weights }) File.WriteAllBytes(f, [1]);
-        File.SetLastAccessTimeUtc(stale, DateTime.UtcNow.AddDays(-8));
-        File.SetLastAccessTimeUtc(weights, DateTime.UtcNow.AddDays(-8));
+        string earlier = Path.Combine(Dir, "resnet18-avx512-3333333333333333"); // what earlier builds kept there
+        string weights = Path.Combine(Dir, "ResNet18-avx2-winograd-0-0.packed");
+        foreach (var f in new[] { stale, recent, earlier, weights }) File.WriteAllBytes(f, [1]);
+        foreach (var f in new[] { stale, earlier, weights }) File.SetLastAccessTimeUtc(f, DateTime.UtcNow.AddDays(-8));
         Assert.Equal(_image, OpenAndRead());
         Assert.False(File.Exists(stale));
+        Assert.False(File.Exists(earlier));
         Assert.True(File.Exists(recent)); // another installed version, used in turn: not extracted again and again
         Assert.True(File.Exists(weights));
     }
 
     [Fact]
-    public void TheIdIsTheHashThePublishStepWrote()
+    public void TheIdIsSixteenHexDigitsOfTheHash()
     {
-        Assert.Equal("0123456789abcdef", ExtractedImage.Id(new MemoryStream("0123456789ABCDEF0123456789ABCDEF\n"u8.ToArray())));
-        Assert.Null(ExtractedImage.Id(new MemoryStream("not a hash"u8.ToArray())));
+        Assert.Equal("0123456789abcdef", ExtractedImage.Id("0123456789ABCDEF"));
+        Assert.Null(ExtractedImage.Id("0123456789abcdef0")); // a name IsaGate.c would not open
+        Assert.Null(ExtractedImage.Id("../../x/abcdefgh"));
+        Assert.Null(ExtractedImage.Id("not a hash"));
         Assert.Null(ExtractedImage.Id(null));
     }
 }
