@@ -31,7 +31,9 @@ public sealed record NetworkOptions
     /// mode), used by Load(path): the second load of the same weights file reads them instead of unpickling,
     /// folding and packing. Null (the default): no cache. On Linux a hit maps the file read-only rather than
     /// copying it (the network's weights are then the page cache's pages; a newer copy replaces the file by
-    /// rename, so a running network keeps its mapping).
+    /// rename, so a running network keeps its mapping). A mapping that finds the file scattered over small
+    /// page-cache pages (~6 ms to map and ~3 to unmap instead of ~0.1 and 0.02) rewrites it when the network is
+    /// disposed, at most once an hour per file (0.1–0.25 s here), so that later loads map it in 2 MiB pages again.
     /// </summary>
     public string? PackedCache { get; init; }
 

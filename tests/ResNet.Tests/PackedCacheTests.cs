@@ -70,6 +70,41 @@ public sealed class PackedCacheTests : IDisposable
     }
 
     [Fact]
+    public void OnlyATouchSlowerThanLargeFoliosAllowIsLookedInto()
+    {
+        const nuint size = 97 << 20;
+        Assert.False(PackedCache.Slow(TimeSpan.FromMilliseconds(0.2), size)); // 2 MiB folios: 0.1–0.2 ms
+        Assert.True(PackedCache.Slow(TimeSpan.FromMilliseconds(2.2), size)); // small folios: 2–6 ms
+        if (OperatingSystem.IsLinux()) Assert.NotNull(PackedCache.FilePmdMappedBytes());
+    }
+
+    [Fact]
+    public void AScatteredCopyIsRewrittenOnDisposeWithTheSameBytesAtMostHourly()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        Logits(InstructionSet.Portable, false, Cache);
+        string file = Assert.Single(Directory.GetFiles(Cache));
+        var bytes = File.ReadAllBytes(file);
+        Assert.False(PackedCache.MayRewrite(file, DateTime.UtcNow)); // just written
+        var old = DateTime.UtcNow - PackedCache.RewriteInterval - TimeSpan.FromMinutes(1);
+        File.SetLastWriteTimeUtc(file, old);
+        Assert.True(PackedCache.MayRewrite(file, DateTime.UtcNow));
+        unsafe
+        {
+            using var handle = File.OpenHandle(file);
+            void* p = MemoryMap.Map(null, (nuint)bytes.Length, MemoryMap.ProtRead, MemoryMap.MapPrivate, (int)handle.DangerousGetHandle(), 0);
+            Assert.True(p != MemoryMap.Failed);
+            var mapping = new PackedCache.Mapping((byte*)p, (nuint)bytes.Length, [0, 0], rewrite: file);
+            File.SetLastWriteTimeUtc(file, old);
+            mapping.Dispose();
+        }
+        Assert.Equal(bytes, File.ReadAllBytes(file));
+        Assert.False(PackedCache.MayRewrite(file, DateTime.UtcNow)); // a new file: not again within the hour
+        Assert.Single(Directory.GetFiles(Cache)); // no temporary left
+        Assert.Equal(Logits(InstructionSet.Portable, false, null), Logits(InstructionSet.Portable, false, Cache));
+    }
+
+    [Fact]
     public void ModesAndInstructionSetsKeepSeparateFiles()
     {
         Logits(InstructionSet.Portable, false, Cache);
