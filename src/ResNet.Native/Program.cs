@@ -23,17 +23,8 @@ internal static class Program
 
     private static int Main(string[] args)
     {
-        // The x86-64-v4 build carries no HTTPS stack, which would double its size and the relocations each start
-        // applies (`--version` 6.1 → 5.2 ms without it): weights to download are downloaded by the v3 build.
-#if RESNET_VARIANT_AVX512
-        if (WouldDownload(args) != null) IsaLauncher.DownloadInAvx2Build(args);
-#elif RESNET_VARIANT_AVX2
+#if RESNET_VARIANT_AVX2
         IsaLauncher.ExtractSelf();
-        if (IsaLauncher.DownloadingForAvx512Build)
-        {
-            if (DownloadForAvx512Build(args) is int failed) return failed;
-            IsaLauncher.HandBack(args);
-        }
 #endif
         if (args.Length > 0 && args[0] == "bench") return BenchCommand.Run(args[1..]);
         if (args.Length == 1 && args[0] is "-h" or "--help")
@@ -54,6 +45,17 @@ internal static class Program
             PrintVersion(resolver);
             return 0;
         }
+        // The x86-64-v4 build carries no HTTPS stack, which would double its size and the relocations each start
+        // applies (`--version` 6.1 → 5.2 ms without it): weights to download are downloaded by the v3 build.
+#if RESNET_VARIANT_AVX512
+        if (resolver.WouldDownload) IsaLauncher.DownloadInAvx2Build(args); // returns only if it cannot; loading says so
+#elif RESNET_VARIANT_AVX2
+        if (IsaLauncher.DownloadingForAvx512Build)
+        {
+            if (resolver.WouldDownload && Download(resolver) is int failed) return failed;
+            IsaLauncher.HandBack(args);
+        }
+#endif
         var files = ExpandInputs(options.Files, out var emptyDirectories);
         // A directory without images is a failed input, reported like a file that fails; the others still run.
         foreach (var directory in emptyDirectories) Fail(directory, $"{directory}: no PNG or JPEG files in this directory", options.Json);
@@ -138,13 +140,10 @@ internal static class Program
         return failures == 0 ? 0 : 1;
     }
 
-    /// <summary>
-    /// The download a run would start, done by the v3 build for the v4 build (which cannot); null to go on, or the
-    /// exit code of a failed download. Usage errors are left for the v4 build to report.
-    /// </summary>
-    private static int? DownloadForAvx512Build(string[] args)
+#if RESNET_VARIANT_AVX2
+    /// <summary>The v3 build's download for the v4 build (which cannot): null once done, or the exit code of a failure.</summary>
+    private static int? Download(WeightsResolver resolver)
     {
-        if (WouldDownload(args) is not { } resolver) return null;
         try
         {
             resolver.Download();
@@ -155,16 +154,7 @@ internal static class Program
             return WeightsFailure(e);
         }
     }
-
-    /// <summary>The weights' resolver if running with these arguments would download them; usage errors are left to Main.</summary>
-    private static WeightsResolver? WouldDownload(string[] args)
-    {
-        if (args.Length > 0 && args[0] == "bench") return null; // random weights or a file, never a download
-        var options = Options.Parse(args, out _);
-        if (options == null || options.Version) return null;
-        var resolver = new WeightsResolver(options.Weights, options.Offline);
-        return resolver.WouldDownload ? resolver : null;
-    }
+#endif
 
     /// <summary>A failure to get or load the weights, on one line (ours name the file and the reason already); the exit code.</summary>
     private static int WeightsFailure(Exception e)
