@@ -4,7 +4,7 @@ namespace ResNet.Native;
 
 /// <summary>
 /// The embedded x86-64-v3 build, kept as an executable file in the cache directory so that later runs on
-/// AVX2-only CPUs start it straight away instead of copying its 9 MB into a memfd first (~5 ms a run). This is what
+/// AVX2-only CPUs start it straight away instead of copying its 10 MB into a memfd first (~6 ms a run). This is what
 /// .NET's own single-file host does with the native libraries it bundles ($HOME/.net). The file is named by the
 /// SHA-256 of the image (computed when resnet18 is published), created mode 0500 under a temporary name and
 /// renamed into place once complete and synced; IsaGate.c execs it through the descriptor it checked: a directory

@@ -41,7 +41,7 @@ internal static unsafe partial class IsaLauncher
 
     /// <summary>
     /// The v3 build, started by IsaGate.c from a copy in memory, writes that copy into the cache directory so
-    /// that the next run execs the file instead (copying 9 MB into memory first costs ~5 ms a run). Best effort:
+    /// that the next run execs the file instead (copying its 10 MB into memory first costs ~6 ms a run). Best effort:
     /// a cache that cannot be used only means the copy is made again next time.
     /// </summary>
     public static void ExtractSelf()
