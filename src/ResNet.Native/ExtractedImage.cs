@@ -110,7 +110,7 @@ internal static unsafe partial class ExtractedImage
     /// <summary>A descriptor for fexecve of the program at <paramref name="path"/>; -1 if it cannot be opened.</summary>
     public static int OpenExecutable(string path) => OpenAt(AtFdcwd, path, ORdonly | OCloexec, 0);
 
-    public static bool WriteAll(int fd, byte* p, long bytes)
+    private static bool WriteAll(int fd, byte* p, long bytes)
     {
         for (long done = 0; done < bytes;)
         {
