@@ -128,6 +128,52 @@ public class ImageTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void AnImageIsSplitAcrossCoresOnlyWhileACoreIsNotDecodingAnImageOfItsOwn()
+    {
+        // This collection runs alone, so no other test's decoding counts here.
+        long large = ImageParallel.MinWork * 100;
+        Assert.Equal(Environment.ProcessorCount > 1, ImageParallel.Worthwhile(large));
+        var scopes = Enumerable.Range(0, Environment.ProcessorCount).Select(_ => ImageParallel.Decoding()).ToList();
+        Assert.False(ImageParallel.Worthwhile(large));
+        scopes[^1].Dispose();
+        Assert.Equal(Environment.ProcessorCount > 1, ImageParallel.Worthwhile(large));
+        foreach (var scope in scopes[..^1]) scope.Dispose();
+        using (Fixtures.SplitEveryImage())
+        using (ImageParallel.Decoding())
+        using (ImageParallel.Decoding())
+            Assert.Equal(Environment.ProcessorCount > 1, ImageParallel.Worthwhile(1)); // forced, for the split paths' tests
+    }
+
+    [Fact]
+    public unsafe void RgbPaethUnfilteringIsTheSpecificationsForEveryRowLength()
+    {
+        // The committed PNG fixtures use filter 0 (CI's photos saved by PIL use them all); this checks the vector
+        // Paeth against PNG §9.4 as written, for rows short enough to take only the scalar tail and long ones.
+        var rng = new Random(4);
+        for (int width = 1; width <= 40; width++)
+        {
+            int n = 3 * width;
+            var above = new byte[n];
+            var line = new byte[n + 8]; // what follows a row in the buffer (the next row) must be left alone
+            rng.NextBytes(above);
+            rng.NextBytes(line);
+            if (width % 3 == 0) Array.Fill(above, (byte)0x80, 0, n / 2); // ties between the predictors
+            var expected = (byte[])line.Clone();
+            for (int i = 0; i < n; i++)
+            {
+                int a = i >= 3 ? expected[i - 3] : 0, b = above[i], c = i >= 3 ? above[i - 3] : 0;
+                int p = a + b - c, pa = Math.Abs(p - a), pb = Math.Abs(p - b), pc = Math.Abs(p - c);
+                expected[i] += (byte)(pa <= pb && pa <= pc ? a : pb <= pc ? b : c);
+            }
+            for (int i = 0; i < 3; i++) line[i] += above[i]; // the caller's first pixel
+            fixed (byte* l = line)
+            fixed (byte* u = above)
+                PngDecoder.Paeth3(l, u, n);
+            Assert.Equal(expected, line);
+        }
+    }
+
+    [Fact]
     public async Task ALentThreadTakesChunksOfARowLoopAndItsErrorsReachTheOwner()
     {
         // The owner's first chunk waits until another thread has run one, so the test passes only if the lent

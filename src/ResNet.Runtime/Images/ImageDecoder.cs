@@ -44,6 +44,7 @@ public static class ImageDecoder
     public static RgbImage Decode(byte[] bytes, string name, long maxPixels = DefaultMaxPixels)
     {
         if (bytes.Length == 0) throw new InputException($"{name}: empty file");
+        using var decoding = ImageParallel.Decoding();
         string format = Format(bytes) ?? throw new InputException($"{name}: not a PNG or JPEG image (the supported formats)");
         // Structure, sizes and (for PNG) CRCs are checked before a decoder allocates anything; PNG image data then
         // inflates into a buffer its header sizes.

@@ -14,8 +14,28 @@ internal static class ImageParallel
     /// <summary>Below this much work (in inner-loop steps) one thread is faster than handing out chunks (tests lower it).</summary>
     internal static long MinWork = 2_000_000;
 
-    /// <summary>Whether this much work (in inner-loop steps) is worth a second core.</summary>
-    public static bool Worthwhile(long work) => work >= MinWork && Environment.ProcessorCount > 1;
+    /// <summary>
+    /// Whether this much work (in inner-loop steps) is worth a second core: not while every core is already
+    /// decoding an image of its own (the CLI decodes a batch's files in parallel), where splitting one image only
+    /// adds threads. Tests that force splitting (<see cref="MinWork"/> 0) get it whatever else is decoding.
+    /// </summary>
+    public static bool Worthwhile(long work) =>
+        work >= MinWork && Environment.ProcessorCount > 1 && (MinWork == 0 || Volatile.Read(ref s_decoding) < Environment.ProcessorCount);
+
+    /// <summary>Images being decoded right now (<see cref="ImageDecoder.Decode"/>).</summary>
+    private static int s_decoding;
+
+    /// <summary>Counts an image as being decoded until disposed.</summary>
+    public static DecodingScope Decoding()
+    {
+        Interlocked.Increment(ref s_decoding);
+        return default;
+    }
+
+    public readonly struct DecodingScope : IDisposable
+    {
+        public void Dispose() => Interlocked.Decrement(ref s_decoding);
+    }
 
     /// <summary>Threads inside <see cref="Lend"/>, the row loop they may join, and what wakes them.</summary>
     private static int _lenders;

@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+
 namespace ResNet.Runtime.Images;
 
 /// <summary>
@@ -13,7 +15,7 @@ internal static class PngDecoder
     {
         var h = file.Header;
         var rgb = new byte[(long)h.Width * h.Height * 3];
-        if (!h.Interlaced && ImageParallel.Worthwhile(h.RawBytes()))
+        if (!h.Interlaced && ImageParallel.Worthwhile(h.RawBytes() * InflateStepsPerByte))
         {
             using var inflating = new InflatePipeline(bytes, file, name);
             Pass(inflating.Raw, 0, h, file.Palette, h.Passes().Single(), rgb, name, inflating.WaitFor);
@@ -25,6 +27,13 @@ internal static class PngDecoder
         foreach (var pass in h.Passes()) at = Pass(raw, at, h, file.Palette, pass, rgb, name, null);
         return new RgbImage(h.Width, h.Height, rgb);
     }
+
+    /// <summary>
+    /// A raw byte's inflating and unfiltering, in the row loops' inner-loop steps (<see cref="ImageParallel.Worthwhile"/>):
+    /// ~4 ns against ~1. Counted as one step, a 768×576 photo (1.3 MB raw: zlib 2.9 ms, unfiltering 2.5) fell short
+    /// of the threshold and decoded in 6.2 ms on one thread, 3.x pipelined.
+    /// </summary>
+    private const long InflateStepsPerByte = 4;
 
     /// <summary>
     /// Inflating (zlib's) and unfiltering (each row needs the one above) are serial each, but not with each other:
@@ -123,13 +132,43 @@ internal static class PngDecoder
     }
 
     /// <summary>
-    /// Paeth for 8-bit RGB, the usual photo: the three channels are independent chains, so each keeps its left
-    /// neighbour in a register instead of reloading the byte it just stored.
+    /// Paeth for 8-bit RGB, the usual photo. Each pixel depends on the one to its left, so the row is a chain of
+    /// predictions whose latency sets the speed: a pixel's three channels are predicted together in one vector
+    /// (16-bit lanes), which shortens the chain to about nine single-cycle operations (scalar, three independent
+    /// chains of ~15 each: 2.5 ms for a 768×576 photo, as long as zlib's inflating of it).
     /// </summary>
-    private static unsafe void Paeth3(byte* line, byte* above, int n)
+    internal static unsafe void Paeth3(byte* line, byte* above, int n)
     {
-        int a0 = line[0], a1 = line[1], a2 = line[2], c0 = above[0], c1 = above[1], c2 = above[2];
-        for (int i = 3; i + 2 < n; i += 3)
+        int i = 3;
+        if (Vector128.IsHardwareAccelerated && n >= 10)
+        {
+            // Pixels are read and written 4 bytes at a time. The fourth byte stored is the next pixel's first, wrong
+            // until that pixel's own store: so the next pixel's bytes are loaded before the store (which also spares
+            // a load that half overlaps a store), and after the last the byte is put back for the scalar tail.
+            var low = Vector128.Create((short)0xFF);
+            var a = Widen(*(uint*)line);
+            var c = Widen(*(uint*)above);
+            var x = Widen(*(uint*)(line + 3));
+            for (; i + 7 <= n; i += 3)
+            {
+                var b = Widen(*(uint*)(above + i));
+                var next = Widen(*(uint*)(line + i + 3));
+                var bc = b - c;
+                var ac = a - c;
+                var pa = Vector128.Abs(bc);
+                var pb = Vector128.Abs(ac);
+                var pc = Vector128.Abs(ac + bc);
+                var bOrC = Vector128.ConditionalSelect(Vector128.GreaterThan(pb, pc), c, b);
+                var notA = Vector128.GreaterThan(pa, pb) | Vector128.GreaterThan(pa, pc);
+                a = (x + Vector128.ConditionalSelect(notA, bOrC, a)) & low;
+                *(uint*)(line + i) = Vector128.Narrow(a.AsUInt16(), a.AsUInt16()).AsUInt32().ToScalar();
+                c = b;
+                x = next;
+            }
+            line[i] = (byte)x.ToScalar();
+        }
+        int a0 = line[i - 3], a1 = line[i - 2], a2 = line[i - 1], c0 = above[i - 3], c1 = above[i - 2], c2 = above[i - 1];
+        for (; i + 2 < n; i += 3)
         {
             int b0 = above[i], b1 = above[i + 1], b2 = above[i + 2];
             a0 = (byte)(line[i] + Paeth(a0, b0, c0));
@@ -141,6 +180,9 @@ internal static class PngDecoder
             (c0, c1, c2) = (b0, b1, b2);
         }
     }
+
+    /// <summary>Four bytes as the low four 16-bit lanes.</summary>
+    private static Vector128<short> Widen(uint bytes) => Vector128.WidenLower(Vector128.CreateScalar(bytes).AsByte()).AsInt16();
 
     /// <summary>The Paeth predictor with masks instead of branches: its choice is data-dependent and mispredicts constantly.</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
