@@ -32,6 +32,7 @@ internal static class ImageParallel
         return default;
     }
 
+    /// <summary>One image's decoding, counted until disposed (once).</summary>
     public readonly struct DecodingScope : IDisposable
     {
         public void Dispose() => Interlocked.Decrement(ref s_decoding);
