@@ -70,7 +70,7 @@ internal static class Program
         // The network's worker threads start now, while the other core is still idle: once the decoding below
         // has it, a new thread waits for the scheduler's tick before Thread.Start returns (~1 ms of the loading).
         using var workers = options.Threads > 1 ? new WorkerPool(options.Threads) : null;
-        var decoder = new BatchDecoder(files, batch, options.Threads, file => LoadInput(file, ResNet18.Network.Input, options.MaxPixels), timing);
+        var decoder = new BatchDecoder(files, batch, options.Threads, file => LoadInput(file, ResNet18.Network.Input, options.MaxPixels), timing, workers);
         // The first batch decodes while the weights load and pack.
         var first = files.Count > 0 ? decoder.Decode(0) : null;
         try

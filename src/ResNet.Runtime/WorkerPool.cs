@@ -162,6 +162,34 @@ public sealed unsafe class WorkerPool : IDisposable
 
     private volatile bool _mapStacks;
 
+    /// <summary>
+    /// Runs <paramref name="work"/> on a worker thread while the caller goes on, for work that must overlap the
+    /// caller's before the first layer (the CLI decodes its image there while this thread loads the weights). The
+    /// worker is running already, so nothing waits for a thread to start: on this 2-vCPU VM, starting one while
+    /// another thread of the process sleeps kept the starting thread off a core for ~2 ms (a pool's first use
+    /// does the same). With no workers, it runs on the thread pool. Layers run while it does wait for it.
+    /// </summary>
+    public Task<T> RunOnWorker<T>(Func<T> work)
+    {
+        ObjectDisposedException.ThrowIf(_stopping, this);
+        if (_workers.Length == 0) return Task.Run(work);
+        // Continuations run on the worker as it completes the task (the default): queued to the thread pool instead,
+        // they would start the pool this avoids.
+        var done = new TaskCompletionSource<T>();
+        _workers[0].Post(() =>
+        {
+            try
+            {
+                done.SetResult(work());
+            }
+            catch (Exception e)
+            {
+                done.SetException(e);
+            }
+        });
+        return done.Task;
+    }
+
     /// <summary>Stops the workers.</summary>
     public void Dispose()
     {
@@ -199,6 +227,16 @@ public sealed unsafe class WorkerPool : IDisposable
             if (Interlocked.Exchange(ref _sleeping, 0) == 1) _wake.Release();
         }
 
+        /// <summary>Work to run between layers (<see cref="RunOnWorker"/>); one at a time.</summary>
+        public void Post(Action job)
+        {
+            if (Interlocked.CompareExchange(ref _job, job, null) != null)
+                throw new InvalidOperationException("a worker runs one posted job at a time");
+            Wake();
+        }
+
+        private Action? _job;
+
         private void Loop()
         {
             int seen = _startGeneration;
@@ -218,6 +256,12 @@ public sealed unsafe class WorkerPool : IDisposable
                         mapped = true;
                         continue;
                     }
+                    if (Interlocked.Exchange(ref _job, null) is { } job)
+                    {
+                        job();
+                        spins = 0; // a layer is likely next (the CLI's inference follows its decoding)
+                        continue;
+                    }
                     if (++spins < SpinsBeforeSleep)
                     {
                         Thread.SpinWait(20);
@@ -229,13 +273,18 @@ public sealed unsafe class WorkerPool : IDisposable
                     // generation is read, and the pool, reading the flag as 0, would never release us (it hung
                     // one start in ~100).
                     Interlocked.Exchange(ref _sleeping, 1);
-                    if ((_pool._generation != seen || (!mapped && _pool._mapStacks)) && Interlocked.Exchange(ref _sleeping, 0) == 1) continue;
+                    if ((_pool._generation != seen || (!mapped && _pool._mapStacks) || Volatile.Read(ref _job) != null)
+                        && Interlocked.Exchange(ref _sleeping, 0) == 1) continue;
                     _wake.Wait();
                     // Woken for a layer, or only to map the stack: then back to sleep without polling.
                     spins = _pool._generation == seen ? SpinsBeforeSleep : 0;
                 }
                 seen = _pool._generation;
-                if (_pool._stopping) return;
+                if (_pool._stopping)
+                {
+                    Interlocked.Exchange(ref _job, null)?.Invoke(); // posted before Dispose: its task still completes
+                    return;
+                }
                 if (!mapped)
                 {
                     StackPages.Map();

@@ -92,6 +92,46 @@ public class WorkerPoolTests
         unsafe { Assert.Throws<ObjectDisposedException>(() => pool.Run(&Block, default, 2)); }
     }
 
+    [Fact]
+    public async Task WorkPostedToAWorkerRunsThereWhileTheCallerGoesOnAndLayersStillRun()
+    {
+        // RunOnWorker returns at once and the work runs on another thread: run on the caller's, it would report
+        // the caller's id; never run, the wait would time out.
+        using var pool = new WorkerPool(2);
+        using var started = new ManualResetEventSlim();
+        int caller = Environment.CurrentManagedThreadId;
+        var posted = pool.RunOnWorker(() =>
+        {
+            started.Set();
+            return Environment.CurrentManagedThreadId;
+        });
+        Assert.True(started.Wait(TimeSpan.FromSeconds(30)), "the posted work did not start while the caller waited");
+        Assert.NotEqual(caller, await posted);
+        var failed = pool.RunOnWorker<int>(() => throw new InvalidDataException("in the posted work"));
+        Assert.Equal("in the posted work", (await Assert.ThrowsAsync<InvalidDataException>(() => failed)).Message);
+        var counts = new int[37];
+        unsafe
+        {
+            fixed (int* c = counts) pool.Run(&Count, new KernelArgs(null, null, null, (float*)c, null), counts.Length);
+        }
+        Assert.All(counts, n => Assert.Equal(1, n));
+        using var single = new WorkerPool(1); // no workers: the thread pool runs it
+        Assert.Equal(42, await single.RunOnWorker(() => 42));
+    }
+
+    [Fact]
+    public async Task WorkPostedJustBeforeDisposeStillCompletes()
+    {
+        for (int round = 0; round < 100; round++)
+        {
+            var pool = new WorkerPool(2);
+            var posted = pool.RunOnWorker(() => round);
+            pool.Dispose();
+            Assert.True(await Task.WhenAny(posted, Task.Delay(TimeSpan.FromSeconds(30))) == posted, "posted work was dropped");
+            Assert.Equal(round, await posted);
+        }
+    }
+
     private static ManualResetEventSlim? s_entered, s_release;
 
     /// <summary>Item 0, on whichever thread takes it, signals and then waits for the test; the run stays in progress.</summary>
