@@ -27,16 +27,8 @@ internal sealed class BatchDecoder(IReadOnlyList<string> files, int batch, int t
 
     private static bool IsPng(string file)
     {
-        try
-        {
-            using var f = File.OpenRead(file);
-            Span<byte> head = stackalloc byte[8];
-            return f.Read(head) == 8 && ImageDecoder.Format(head) == "PNG";
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return false; // its reader reports why
-        }
+        Span<byte> head = stackalloc byte[8];
+        return FileHead.Read(file, head) == 8 && ImageDecoder.Format(head) == "PNG";
     }
 
     private Decoded[] DecodeBatch(int first)

@@ -69,6 +69,7 @@ internal static class Program
         int batch = Math.Min(MaxBatch, Math.Max(1, files.Count));
         // The network's worker threads start now, while the other core is still idle: once the decoding below
         // has it, a new thread waits for the scheduler's tick before Thread.Start returns (~1 ms of the loading).
+        // The first worker then decodes the first batch (BatchDecoder), which so starts no thread either.
         using var workers = options.Threads > 1 ? new WorkerPool(options.Threads) : null;
         var decoder = new BatchDecoder(files, batch, options.Threads, file => LoadInput(file, ResNet18.Network.Input, options.MaxPixels), timing, workers);
         // The first batch decodes while the weights load and pack.
@@ -209,16 +210,8 @@ internal static class Program
 
     private static bool IsNpy(string file)
     {
-        try
-        {
-            using var f = File.OpenRead(file);
-            Span<byte> head = stackalloc byte[6];
-            return f.Read(head) == 6 && head[0] == 0x93 && head[1..].SequenceEqual("NUMPY"u8);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return false; // the image reader reports the real reason
-        }
+        Span<byte> head = stackalloc byte[6];
+        return FileHead.Read(file, head) == 6 && head[0] == 0x93 && head[1..].SequenceEqual("NUMPY"u8);
     }
 
     /// <summary>

@@ -167,7 +167,8 @@ public sealed unsafe class WorkerPool : IDisposable
     /// caller's before the first layer (the CLI decodes its image there while this thread loads the weights). The
     /// worker is running already, so nothing waits for a thread to start: on this 2-vCPU VM, starting one while
     /// another thread of the process sleeps kept the starting thread off a core for ~2 ms (a pool's first use
-    /// does the same). With no workers, it runs on the thread pool. Layers run while it does wait for it.
+    /// does the same). With no workers, it runs on the thread pool. One at a time (another posted before the first
+    /// started throws InvalidOperationException); a layer run meanwhile waits for it.
     /// </summary>
     public Task<T> RunOnWorker<T>(Func<T> work)
     {
@@ -276,7 +277,8 @@ public sealed unsafe class WorkerPool : IDisposable
                     if ((_pool._generation != seen || (!mapped && _pool._mapStacks) || Volatile.Read(ref _job) != null)
                         && Interlocked.Exchange(ref _sleeping, 0) == 1) continue;
                     _wake.Wait();
-                    // Woken for a layer, or only to map the stack: then back to sleep without polling.
+                    // Woken for a layer, or only to map the stack: then back to sleep without polling (posted work,
+                    // once run, polls instead, above).
                     spins = _pool._generation == seen ? SpinsBeforeSleep : 0;
                 }
                 seen = _pool._generation;
