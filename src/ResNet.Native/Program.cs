@@ -73,7 +73,7 @@ internal static class Program
         using var workers = options.Threads > 1 ? new WorkerPool(options.Threads) : null;
         var decoder = new BatchDecoder(files, batch, options.Threads, file => LoadInput(file, ResNet18.Network.Input, options.MaxPixels), timing, workers);
         // The first batch decodes while the weights load and pack.
-        var first = files.Count > 0 ? decoder.Decode(0) : null;
+        var first = decoder.Decode(0);
         try
         {
             var networkOptions = new NetworkOptions
@@ -96,7 +96,7 @@ internal static class Program
             bool progress = files.Count >= 10 && !Console.IsErrorRedirected;
             for (int at = 0; at < files.Count; at += batch)
             {
-                var pending = at == 0 ? first! : decoder.Decode(at);
+                var pending = at == 0 ? first : decoder.Decode(at);
                 // One image: this thread is done loading and would only wait, so it takes a share of the row loops.
                 if (files.Count == 1 && options.Threads > 1) ImageNetTransform.LendThreadUntil(pending);
                 var decoded = pending.GetAwaiter().GetResult();
