@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Diagnostics;
 using System.Text;
 
 namespace ResNet.Runtime;
@@ -71,87 +70,30 @@ internal static class PackedCache
         {
             using var handle = File.OpenHandle(file, FileMode.Open, FileAccess.Read, FileShare.Read);
             var offsets = Offsets(layers);
-            if (!HeaderMatches(handle, layers, offsets[^1])) return null;
             var length = (nuint)offsets[^1];
+            if (RandomAccess.GetLength(handle) != offsets[^1]) return null;
             int fd = (int)handle.DangerousGetHandle();
-            void* p = MemoryMap.Map(null, length, MemoryMap.ProtRead, MemoryMap.MapPrivate, fd, 0);
+            byte* p = (byte*)MemoryMap.Map(null, length, MemoryMap.ProtRead, MemoryMap.MapPrivate, fd, 0);
             if (p == MemoryMap.Failed) return null;
-            // Every page is mapped now, rather than by faults during the first inference. Huge-page advice first:
-            // pages not in the page cache (the first run after a reboot) are then read into 2 MiB folios, which
-            // later runs map whole (measured here: 0.1 ms to populate and 0.02 ms to unmap the 97 MB, against
-            // 2.5 ms and 0.4 ms after a plain read, and the cold read itself 25–35 ms against 32).
+            // Huge-page advice before the first fault: pages not in the page cache (the first run after a reboot)
+            // are then read into 2 MiB folios, which later runs map whole (measured here: 0.1 ms to touch and 0.02
+            // ms to unmap the 97 MB, against 2.5 ms and 0.4 ms after a plain read). The header is read through the
+            // mapping too: a read() of a cold file had filled its first two 2 MiB pieces with small folios.
             MemoryMap.Advise(p, length, MemoryMap.MadvHugePage);
-            long started = Stopwatch.GetTimestamp();
-            MemoryMap.Touch(p, length);
-            bool scattered = Slow(Stopwatch.GetElapsedTime(started), length) && FilePmdMappedBytes() is long pmd && Scattered(pmd, length);
-            return new Mapping((byte*)p, length, offsets, scattered && MayRewrite(file, DateTime.UtcNow) ? file : null);
+            var header = Header(layers);
+            if (!new ReadOnlySpan<byte>(p, header.Length).SequenceEqual(header))
+            {
+                MemoryMap.Unmap(p, length);
+                return null;
+            }
+            // Every page is mapped now, rather than by faults during the first inference.
+            var slow = PageCacheFolios.Touch(p, length, PageCacheFolios.SlowTicks);
+            return new Mapping(p, length, offsets, file, slow);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return null;
         }
-    }
-
-    /// <summary>
-    /// Whether mapping took as long as small page-cache folios make it. A file written in 2 MiB blocks sits in
-    /// 2 MiB folios, and its 97 MB are touched in ~0.1–0.2 ms and unmapped in 0.02; once the page cache holds it in
-    /// small folios (after reclaim on this VM, or read back by read(), whose readahead allocates small ones) the
-    /// touch takes 2–6 ms and the unmap ~3, a third of a one-image run. 10 µs per MiB lies between the two; a
-    /// cold read from disk is slow too, which is why <see cref="FilePmdMappedBytes"/> decides.
-    /// </summary>
-    internal static bool Slow(TimeSpan touch, nuint length) => touch.TotalMilliseconds > 0.01 * (length / (1024.0 * 1024));
-
-    /// <summary>
-    /// Whether a file mapped with only <paramref name="pmdMappedBytes"/> of its <paramref name="length"/> in 2 MiB
-    /// entries is worth rewriting: more than a quarter in small folios. Every run pays for them: a 97 MB file 37% in
-    /// small folios took 1.8–2.6 ms to touch (0.1–0.2 whole, 2–6 all small), which the first rule, under half, left
-    /// alone. A cold read through the huge-page-advised mapping comes back 86–93% in 2 MiB folios (measured), and
-    /// is left alone.
-    /// </summary>
-    internal static bool Scattered(long pmdMappedBytes, nuint length) => pmdMappedBytes < (long)length - (long)length / 4;
-
-    /// <summary>
-    /// How much of this process's file mappings the kernel maps with 2 MiB entries (/proc/self/smaps_rollup,
-    /// ~0.3–1 ms to read, so only after a slow touch): the weights' mapping is the only large one, so little
-    /// means small folios, while a file just read from disk through the huge-page-advised mapping comes back in
-    /// 2 MiB folios and needs nothing. Null if the kernel does not say.
-    /// </summary>
-    internal static long? FilePmdMappedBytes()
-    {
-        try
-        {
-            foreach (var line in File.ReadLines("/proc/self/smaps_rollup"))
-                if (line.StartsWith("FilePmdMapped:", StringComparison.Ordinal)
-                    && long.TryParse(line.AsSpan(14).Trim().TrimEnd("kB").Trim(), out long kb))
-                    return kb * 1024;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-        }
-        return null;
-    }
-
-    /// <summary>
-    /// A scattered file is rewritten (<see cref="Mapping.Dispose"/>) unless it was written within the hour: on a
-    /// file system or kernel without large page-cache folios rewriting would not help, and must not cost every run.
-    /// </summary>
-    internal static bool MayRewrite(string file, DateTime now) => File.GetLastWriteTimeUtc(file) < now - RewriteInterval;
-
-    internal static readonly TimeSpan RewriteInterval = TimeSpan.FromHours(1);
-
-    /// <summary>
-    /// The same bytes into a new file in 2 MiB blocks, renamed over <paramref name="file"/>: the page cache then
-    /// holds it in 2 MiB folios again. A mapping of the old file stays valid (the rename replaces the name only).
-    /// </summary>
-    internal static unsafe void Rewrite(string file, byte* p, nuint length)
-    {
-        nint start = (nint)p;
-        WriteReplacing(file, handle =>
-        {
-            const long block = 2 << 20;
-            for (long at = 0; at < (long)length; at += block)
-                RandomAccess.Write(handle, new ReadOnlySpan<byte>((byte*)start + at, (int)Math.Min(block, (long)length - at)), at);
-        });
     }
 
     /// <summary>Fills the destinations from <paramref name="file"/> if it exists and its layout matches exactly.</summary>
@@ -380,10 +322,11 @@ internal static class PackedCache
     }
 
     /// <summary>
-    /// A read-only mapping of a cache file; unmapped on Dispose (the network's weights point into it), after
-    /// rewriting the file if it was found scattered in the page cache (<paramref name="rewrite"/>; 0.1–0.25 s, once).
+    /// A read-only mapping of a cache file; unmapped on Dispose (the network's weights point into it). Pieces of
+    /// <paramref name="file"/> whose first touch was slow (<see cref="PageCacheFolios"/>) are then looked into, at
+    /// most hourly, and those in small page-cache folios dropped, to be read back whole by the next run.
     /// </summary>
-    public sealed unsafe class Mapping(byte* address, nuint length, long[] offsets, string? rewrite = null) : IDisposable
+    public sealed unsafe class Mapping(byte* address, nuint length, long[] offsets, string? file = null, List<int>? slow = null) : IDisposable
     {
         private byte* _address = address;
 
@@ -393,12 +336,18 @@ internal static class PackedCache
         /// <summary>Layer <paramref name="i"/>'s bias in the mapping.</summary>
         public float* Bias(int i) => (float*)(_address + offsets[2 * i + 1]);
 
+        /// <summary>The whole pieces of the file in small folios, as found on Dispose (null until then, or if not looked into).</summary>
+        internal int[]? SmallPieces { get; private set; }
+
         public void Dispose()
         {
             if (_address == null) return;
-            if (rewrite != null) Rewrite(rewrite, _address, length);
+            var now = DateTime.UtcNow;
+            if (slow != null && file != null && PageCacheFolios.MayRepair(file, now))
+                SmallPieces = PageCacheFolios.Small(_address, slow, PageCacheFolios.SlowTicks);
             MemoryMap.Unmap(_address, length);
             _address = null;
+            if (SmallPieces is { Length: > 0 } small && PageCacheFolios.MarkRepaired(file!, now)) PageCacheFolios.Drop(file!, small);
         }
     }
 }

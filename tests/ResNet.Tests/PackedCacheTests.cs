@@ -70,48 +70,92 @@ public sealed class PackedCacheTests : IDisposable
     }
 
     [Fact]
-    public void OnlyATouchSlowerThanLargeFoliosAllowIsLookedInto()
+    public unsafe void TheTouchReportsOnlyWholePiecesSlowerThanTheLimit()
     {
-        const nuint size = 97 << 20;
-        Assert.False(PackedCache.Slow(TimeSpan.FromMilliseconds(0.2), size)); // 2 MiB folios: 0.1–0.2 ms
-        Assert.True(PackedCache.Slow(TimeSpan.FromMilliseconds(2.2), size)); // small folios: 2–6 ms
-        if (OperatingSystem.IsLinux()) Assert.NotNull(PackedCache.FilePmdMappedBytes());
+        nuint length = 2 * PageCacheFolios.Piece + 12345;
+        byte* p = (byte*)System.Runtime.InteropServices.NativeMemory.AllocZeroed(length);
+        try
+        {
+            Assert.Equal([0, 1], PageCacheFolios.Touch(p, length, slowTicks: -1)); // the partial third piece is never judged
+            Assert.Null(PageCacheFolios.Touch(p, length, slowTicks: long.MaxValue));
+            Assert.Null(PageCacheFolios.Touch(p, PageCacheFolios.Piece - 1, slowTicks: -1));
+        }
+        finally
+        {
+            System.Runtime.InteropServices.NativeMemory.Free(p);
+        }
+    }
+
+    /// <summary>A file of three and a half 2 MiB pieces of varied bytes, written and synced.</summary>
+    private string PieceFile()
+    {
+        string file = Path.Combine(_dir, "pieces.packed");
+        var bytes = new byte[7 * PageCacheFolios.Piece / 2];
+        new Random(5).NextBytes(bytes);
+        using (var f = new FileStream(file, FileMode.Create)) { f.Write(bytes); f.Flush(flushToDisk: true); }
+        return file;
+    }
+
+    private static unsafe byte* MapWhole(string file, out nuint length)
+    {
+        using var handle = File.OpenHandle(file);
+        length = (nuint)RandomAccess.GetLength(handle);
+        byte* p = (byte*)MemoryMap.Map(null, length, MemoryMap.ProtRead, MemoryMap.MapPrivate, (int)handle.DangerousGetHandle(), 0);
+        Assert.True(p != MemoryMap.Failed);
+        MemoryMap.Advise(p, length, MemoryMap.MadvHugePage);
+        return p;
     }
 
     [Fact]
-    public void AFileWithMoreThanAQuarterInSmallFoliosIsScattered()
-    {
-        const nuint size = 97_087_296; // the AVX-512 packing's file
-        Assert.False(PackedCache.Scattered(94_208L << 10, size)); // all but the tail past the last 2 MiB boundary
-        Assert.False(PackedCache.Scattered(83_968L << 10, size)); // the worst cold read measured
-        Assert.True(PackedCache.Scattered(59_392L << 10, size)); // 37% small, as measured: ~2 ms per run
-        Assert.True(PackedCache.Scattered(0, size));
-    }
-
-    [Fact]
-    public void AScatteredCopyIsRewrittenOnDisposeWithTheSameBytesAtMostHourly()
+    public unsafe void LookingIntoAndDroppingPiecesKeepsTheirBytes()
     {
         if (!OperatingSystem.IsLinux()) return;
-        Logits(InstructionSet.Portable, false, Cache);
-        string file = Assert.Single(Directory.GetFiles(Cache));
+        string file = PieceFile();
         var bytes = File.ReadAllBytes(file);
-        Assert.False(PackedCache.MayRewrite(file, DateTime.UtcNow)); // just written
-        var old = DateTime.UtcNow - PackedCache.RewriteInterval - TimeSpan.FromMinutes(1);
-        File.SetLastWriteTimeUtc(file, old);
-        Assert.True(PackedCache.MayRewrite(file, DateTime.UtcNow));
-        unsafe
+        byte* p = MapWhole(file, out nuint length);
+        try
         {
-            using var handle = File.OpenHandle(file);
-            void* p = MemoryMap.Map(null, (nuint)bytes.Length, MemoryMap.ProtRead, MemoryMap.MapPrivate, (int)handle.DangerousGetHandle(), 0);
-            Assert.True(p != MemoryMap.Failed);
-            var mapping = new PackedCache.Mapping((byte*)p, (nuint)bytes.Length, [0, 0], rewrite: file);
-            File.SetLastWriteTimeUtc(file, old);
-            mapping.Dispose();
+            Assert.NotNull(PageCacheFolios.Touch(p, length, slowTicks: -1));
+            // Looking into a piece drops this mapping's entries for it: its bytes come back from the file.
+            Assert.Equal([1, 2], PageCacheFolios.Small(p, [1, 2], slowTicks: -1));
+            Assert.Empty(PageCacheFolios.Small(p, [0], slowTicks: long.MaxValue));
+            Assert.True(new ReadOnlySpan<byte>(p, (int)length).SequenceEqual(bytes));
         }
+        finally
+        {
+            MemoryMap.Unmap(p, length);
+        }
+        Assert.True(PageCacheFolios.Drop(file, [0, 1, 2]));
         Assert.Equal(bytes, File.ReadAllBytes(file));
-        Assert.False(PackedCache.MayRewrite(file, DateTime.UtcNow)); // a new file: not again within the hour
-        Assert.Single(Directory.GetFiles(Cache)); // no temporary left
-        Assert.Equal(Logits(InstructionSet.Portable, false, null), Logits(InstructionSet.Portable, false, Cache));
+        Assert.False(PageCacheFolios.Drop(Path.Combine(_dir, "missing.packed"), [0]));
+    }
+
+    [Fact]
+    public unsafe void ADisposedMappingLooksIntoItsSlowPiecesAtMostHourly()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        string file = PieceFile();
+        var bytes = File.ReadAllBytes(file);
+        var old = DateTime.UtcNow - PageCacheFolios.RepairInterval - TimeSpan.FromMinutes(1);
+        File.SetLastWriteTimeUtc(file, old);
+        Assert.True(PageCacheFolios.MayRepair(file, DateTime.UtcNow));
+
+        var unslowed = new PackedCache.Mapping(MapWhole(file, out nuint length), length, [0, 0], file, slow: null);
+        unslowed.Dispose();
+        Assert.Null(unslowed.SmallPieces); // nothing was slow: nothing to look into
+
+        var looked = new PackedCache.Mapping(MapWhole(file, out length), length, [0, 0], file, slow: [0, 2]);
+        looked.Dispose();
+        Assert.NotNull(looked.SmallPieces);
+        Assert.Subset(new HashSet<int> { 0, 2 }, looked.SmallPieces!.ToHashSet());
+        // Dropping pieces marks the file, so that where they stay small the next runs do not look again.
+        Assert.Equal(looked.SmallPieces!.Length > 0, !PageCacheFolios.MayRepair(file, DateTime.UtcNow));
+
+        File.SetLastWriteTimeUtc(file, DateTime.UtcNow);
+        var recent = new PackedCache.Mapping(MapWhole(file, out length), length, [0, 0], file, slow: [0, 2]);
+        recent.Dispose();
+        Assert.Null(recent.SmallPieces);
+        Assert.Equal(bytes, File.ReadAllBytes(file));
     }
 
     [Fact]
