@@ -198,20 +198,129 @@ public class ImageTests(ITestOutputHelper output)
         Assert.All(ran, count => Assert.Equal(1, count));
     }
 
+    /// <summary>FromFile with this test's thread lent from before the decoding starts, as the CLI's main thread is.</summary>
+    private static async Task<(float[] Tensor, bool Behind)> FromFileWithALentThread(string path, bool waitForTheLender = true)
+    {
+        int before = ImageParallel.WholeRuns;
+        ImageParallel.OffersWaitForALender = waitForTheLender;
+        try
+        {
+            var decoding = Task.Run(() =>
+            {
+                SpinWait.SpinUntil(() => ImageParallel.Lending, TimeSpan.FromSeconds(10));
+                return ImageNetTransform.FromFile(path);
+            });
+            ImageNetTransform.LendThreadUntil(decoding);
+            var tensor = await decoding;
+            return (tensor, ImageParallel.WholeRuns > before);
+        }
+        finally
+        {
+            ImageParallel.OffersWaitForALender = false;
+        }
+    }
+
+    [Theory]
+    [InlineData("baseline.jpg", true)]
+    [InlineData("gray.jpg", true)]
+    [InlineData("cmyk.jpg", true)]
+    [InlineData("tiny_420.jpg", true)]
+    [InlineData("h1v2_440.jpg", true)]
+    [InlineData("h4v1_411.jpg", true)]
+    [InlineData("mixed_2x2_1x1_2x1.jpg", true)]
+    [InlineData("restart_3mcu.jpg", true)]
+    [InlineData("separate_scans.jpg", false)]
+    [InlineData("progressive.jpg", false)]
+    [InlineData("rgb8_61x45.png", false)]
+    public async Task AJpegResizedBehindItsScanGivesTorchvisionsTensor(string file, bool behind)
+    {
+        // The lent thread takes the resize when the scan starts and converts each row once the scan says it is
+        // final: a row read too early would change the bytes. Only a JPEG of one sequential scan is read so.
+        var entry = Entry(Dir, file);
+        var (tensor, taken) = await FromFileWithALentThread(Path.Combine(Dir, file));
+        AssertSha(entry, "tensor_sha256", Bytes(tensor));
+        Assert.Equal(behind, taken);
+    }
+
+    [Fact]
+    public async Task PhotosResizedBehindTheirScanGiveTheSameTensor()
+    {
+        // Real photos (Debian's darknet package, which CI installs): hundreds of rows behind a scan of many MCU rows.
+        // Large ones decode their rows through the IDCT pipeline instead and are resized after the scan.
+        var photos = Directory.Exists("/usr/share/darknet/data") ? Directory.GetFiles("/usr/share/darknet/data", "*.jpg") : [];
+        int behind = 0;
+        foreach (var photo in photos)
+        {
+            var expected = ImageNetTransform.ToTensor(ImageNetTransform.ResizeAndCrop(ImageDecoder.Load(photo)));
+            for (int round = 0; round < 3; round++)
+            {
+                var (tensor, taken) = await FromFileWithALentThread(photo, waitForTheLender: round > 0);
+                Assert.Equal(expected, tensor);
+                if (taken) behind++;
+            }
+        }
+        Assert.True(photos.Length == 0 || behind > 0);
+    }
+
+    [Fact]
+    public async Task AReaderWaitsForItsRowsAndStopsWhenTheDecodingFails()
+    {
+        var progress = new RowProgress();
+        var reader = Task.Run(() => progress.WaitFor(32));
+        progress.Publish(16);
+        await Task.Delay(50);
+        Assert.False(reader.IsCompleted);
+        progress.Publish(32);
+        await reader.WaitAsync(TimeSpan.FromSeconds(10));
+        var failed = Task.Run(() => progress.WaitFor(48));
+        progress.Fail();
+        await Assert.ThrowsAsync<InputException>(() => failed.WaitAsync(TimeSpan.FromSeconds(10)));
+    }
+
+    [Fact]
+    public async Task AScanThatFailsStopsTheRowsReadBehindIt()
+    {
+        // A scan cut short fails after its rows were offered: the lent thread, waiting for rows, must stop, and the
+        // caller gets the decoder's error (naming the file once), not the reader's.
+        string path = Path.Combine(Path.GetTempPath(), $"resnet18-cut-{Guid.NewGuid():N}.jpg");
+        var jpeg = File.ReadAllBytes(Path.Combine(Dir, "baseline.jpg"));
+        int sos = jpeg.AsSpan().LastIndexOf([(byte)0xFF, (byte)0xDA]);
+        int dataStart = sos + 2 + (jpeg[sos + 2] << 8 | jpeg[sos + 3]);
+        File.WriteAllBytes(path, [.. jpeg[..(dataStart + (jpeg.Length - 2 - dataStart) / 2)], 0xFF, 0xD9]);
+        try
+        {
+            // The lent thread takes the rows before the scan fails, or (as a race allows) not: the same error.
+            foreach (bool wait in new[] { true, false, true, false })
+            {
+                var e = await Assert.ThrowsAsync<InputException>(() => FromFileWithALentThread(path, wait));
+                Assert.Equal($"{path}: corrupt JPEG data: entropy-coded data ends early", e.Message);
+            }
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     [Theory]
     [InlineData(224, 224)]
     [InlineData(5, 7)]
     [InlineData(17, 3)]
+    [InlineData(37, 41)]
     public void ToTensorIsTorchvisionsArithmeticForEverySize(int width, int height)
     {
-        // The vector path takes 16 pixels at a time and the rest one by one; both must be ToTensor + Normalize in float32.
+        // The vector path takes 16 pixels at a time and the rest one by one; both must be ToTensor + Normalize in
+        // float32, whole and split into row chunks (whose ends fall inside a vector's 16 pixels).
         var pixels = new byte[width * height * 3];
         new Random(width * 1000 + height).NextBytes(pixels);
-        var tensor = ImageNetTransform.ToTensor(new RgbImage(width, height, pixels));
+        var whole = ImageNetTransform.ToTensor(new RgbImage(width, height, pixels));
+        float[] split;
+        using (Fixtures.SplitEveryImage()) split = ImageNetTransform.ToTensor(new RgbImage(width, height, pixels));
         float[] mean = [0.485f, 0.456f, 0.406f], std = [0.229f, 0.224f, 0.225f];
-        for (int c = 0; c < 3; c++)
-            for (int i = 0; i < width * height; i++)
-                Assert.Equal(((float)pixels[i * 3 + c] / 255f - mean[c]) / std[c], tensor[c * width * height + i]);
+        foreach (var tensor in new[] { whole, split })
+            for (int c = 0; c < 3; c++)
+                for (int i = 0; i < width * height; i++)
+                    Assert.Equal(((float)pixels[i * 3 + c] / 255f - mean[c]) / std[c], tensor[c * width * height + i]);
     }
 
     [Fact]

@@ -11,7 +11,10 @@ public static class ImageDecoder
     public const long DefaultMaxPixels = 89_478_485;
 
     /// <summary>Reads and decodes an image file.</summary>
-    public static RgbImage Load(string path, long maxPixels = DefaultMaxPixels)
+    public static RgbImage Load(string path, long maxPixels = DefaultMaxPixels) => Load(path, maxPixels, null);
+
+    /// <summary><see cref="Load(string, long)"/>, telling <paramref name="rowsStarting"/> the image if its rows can be read behind the decoding (<see cref="JpegDecoder.Decode"/>).</summary>
+    internal static RgbImage Load(string path, long maxPixels, Action<RgbImage>? rowsStarting)
     {
         byte[] bytes;
         try
@@ -24,7 +27,7 @@ public static class ImageDecoder
         }
         catch (UnauthorizedAccessException) { throw new InputException($"{path}: permission denied"); }
         catch (IOException e) { throw new InputException($"{path}: cannot read ({e.Message})"); }
-        return Decode(bytes, path, maxPixels);
+        return Decode(bytes, path, maxPixels, rowsStarting);
     }
 
     /// <summary>Whether the bytes start like a PNG or JPEG file.</summary>
@@ -41,7 +44,9 @@ public static class ImageDecoder
     public const long DefaultMemoryBudget = 860L << 20;
 
     /// <summary>Decodes PNG or JPEG bytes; <paramref name="name"/> names the file in errors.</summary>
-    public static RgbImage Decode(byte[] bytes, string name, long maxPixels = DefaultMaxPixels)
+    public static RgbImage Decode(byte[] bytes, string name, long maxPixels = DefaultMaxPixels) => Decode(bytes, name, maxPixels, null);
+
+    private static RgbImage Decode(byte[] bytes, string name, long maxPixels, Action<RgbImage>? rowsStarting)
     {
         if (bytes.Length == 0) throw new InputException($"{name}: empty file");
         using var decoding = ImageParallel.Decoding();
@@ -74,6 +79,6 @@ public static class ImageDecoder
         (width, height) = (f.Width, f.Height);
         decodeBytes = (long)f.Width * f.Height * (f.Components * (f.Progressive ? 3 : 1) + 3);
         Admit();
-        return JpegDecoder.Decode(bytes, jpeg, name);
+        return JpegDecoder.Decode(bytes, jpeg, name, rowsStarting);
     }
 }

@@ -22,7 +22,7 @@ internal static class ImageParallel
     public static bool Worthwhile(long work) =>
         work >= MinWork && Environment.ProcessorCount > 1 && (MinWork == 0 || Volatile.Read(ref s_decoding) < Environment.ProcessorCount);
 
-    /// <summary>Images being decoded right now (<see cref="ImageDecoder.Decode"/>).</summary>
+    /// <summary>Images being decoded right now (<see cref="ImageDecoder.Decode(byte[], string, long)"/>).</summary>
     private static int s_decoding;
 
     /// <summary>Counts an image as being decoded until disposed.</summary>
@@ -38,10 +38,32 @@ internal static class ImageParallel
         public void Dispose() => Interlocked.Decrement(ref s_decoding);
     }
 
-    /// <summary>Threads inside <see cref="Lend"/>, the row loop they may join, and what wakes them.</summary>
+    /// <summary>Threads inside <see cref="Lend"/>, the row loop they may join, work they may take whole, and what wakes them.</summary>
     private static int _lenders;
     private static Job? _shared;
-    private static readonly ManualResetEventSlim Offered = new();
+    private static Task? _whole;
+    private static int _signals;
+    private static readonly object Gate = new();
+
+    /// <summary>
+    /// Wakes every lent thread to look again. A count, not an event to reset: with two threads lent (the CLI's
+    /// main thread running offered work, the decoding thread helping with its row loops) one's reset lost the
+    /// other's wake-up, and both waited for ever.
+    /// </summary>
+    private static void Signal()
+    {
+        lock (Gate)
+        {
+            _signals++;
+            Monitor.PulseAll(Gate);
+        }
+    }
+
+    /// <summary>Tests: <see cref="Offer"/> returns only once a lent thread took the work (else a small image's scan may end first).</summary>
+    internal static bool OffersWaitForALender;
+
+    /// <summary>Offered work that lent threads took (tests count it).</summary>
+    internal static int WholeRuns;
 
     /// <summary>Whether a thread is lent (tests wait for it).</summary>
     internal static bool Lending => Volatile.Read(ref _lenders) > 0;
@@ -58,7 +80,7 @@ internal static class ImageParallel
         {
             var job = new Job(body, rows, Math.Min(rows, 8));
             Volatile.Write(ref _shared, job);
-            Offered.Set();
+            Signal();
             job.RunChunks();
             Interlocked.CompareExchange(ref _shared, null, job);
             job.Wait();
@@ -78,16 +100,26 @@ internal static class ImageParallel
         Interlocked.Increment(ref _lenders);
         try
         {
-            task.ContinueWith(_ => Offered.Set(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-            while (!task.IsCompleted)
+            task.ContinueWith(_ => Signal(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            while (true)
             {
+                // Read before looking, so that whatever signals after the look is seen; a task completes before
+                // its continuation signals.
+                int seen = Volatile.Read(ref _signals);
+                if (task.IsCompleted) break;
+                if (Interlocked.Exchange(ref _whole, null) is Task whole)
+                {
+                    Interlocked.Increment(ref WholeRuns);
+                    whole.RunSynchronously();
+                    continue;
+                }
                 if (Volatile.Read(ref _shared) is Job job)
                 {
                     job.RunChunks();
                     continue;
                 }
-                Offered.Wait();
-                Offered.Reset(); // what set it is seen at the top of the loop
+                lock (Gate)
+                    while (_signals == seen) Monitor.Wait(Gate);
             }
         }
         finally
@@ -95,6 +127,34 @@ internal static class ImageParallel
             Interlocked.Decrement(ref _lenders);
         }
     }
+
+    /// <summary>
+    /// Offers <paramref name="work"/> to a thread that is or will be lent (<see cref="Lend"/>), which runs it whole,
+    /// while the caller goes on (decoding the rows the work reads, <see cref="RowProgress"/>); one offer at a time,
+    /// so null if another is pending. The caller must <see cref="Collect"/> it.
+    /// </summary>
+    public static Task<T>? Offer<T>(Func<T> work)
+    {
+        var task = new Task<T>(work);
+        if (Interlocked.CompareExchange(ref _whole, task, null) != null) return null;
+        Signal();
+        if (OffersWaitForALender) SpinWait.SpinUntil(() => Volatile.Read(ref _whole) != task, TimeSpan.FromSeconds(10));
+        return task;
+    }
+
+    /// <summary>
+    /// The offered work's result: run here if no lent thread took it, else this thread takes part in its row loops
+    /// until it completes. Rethrows what the work threw.
+    /// </summary>
+    public static T Collect<T>(Task<T> offered)
+    {
+        if (Interlocked.CompareExchange(ref _whole, null, offered) == offered) offered.RunSynchronously();
+        else Lend(offered);
+        return offered.GetAwaiter().GetResult();
+    }
+
+    /// <summary>Takes back offered work that will not be collected (its input failed); a lent thread may already be running it.</summary>
+    public static void Withdraw(Task offered) => Interlocked.CompareExchange(ref _whole, null, offered);
 
     /// <summary>One row loop cut into chunks that any thread may take; the owner waits until all are done.</summary>
     private sealed class Job(Action<int, int> body, int rows, int chunks)

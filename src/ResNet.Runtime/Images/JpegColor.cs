@@ -28,15 +28,22 @@ internal static unsafe class JpegColor
 
     private static int Blue(int l, int cb) => l + ((FixCbB * (cb - 128) + OneHalf) >> ScaleBits);
 
-    /// <summary>The decoded planes as an image whose RGB rows are converted when first needed.</summary>
-    public static RgbImage ToRgb(JpegDecoder.Component[] components, int width, int height, int maxH, int maxV, Space space) =>
-        new(width, height, new Converter(components, width, maxH, maxV, space));
+    /// <summary>
+    /// The decoded planes as an image whose RGB rows are converted when first needed; with
+    /// <paramref name="progress"/>, planes still being decoded, whose rows are converted once it says they are final.
+    /// </summary>
+    public static RgbImage ToRgb(JpegDecoder.Component[] components, int width, int height, int maxH, int maxV, Space space, RowProgress? progress = null) =>
+        new(width, height, new Converter(components, width, maxH, maxV, space, progress));
 
-    private sealed class Converter(JpegDecoder.Component[] components, int width, int maxH, int maxV, Space space) : RowSource
+    private sealed class Converter(JpegDecoder.Component[] components, int width, int maxH, int maxV, Space space, RowProgress? progress) : RowSource
     {
         public override long WorkPerRow => (long)width * components.Length;
 
-        public override void Rows(int from, int to, byte* output) => JpegColor.Rows(components, width, maxH, maxV, space, output, from, to);
+        public override void Rows(int from, int to, byte* output)
+        {
+            progress?.WaitFor(to);
+            JpegColor.Rows(components, width, maxH, maxV, space, output, from, to);
+        }
     }
 
     private static void Rows(JpegDecoder.Component[] components, int width, int maxH, int maxV, Space space, byte* output, int from, int to)

@@ -73,14 +73,39 @@ internal sealed unsafe class JpegDecoder
 
     private readonly JpegStructure.File _file;
 
-    private JpegDecoder(byte[] data, JpegStructure.File file, string name) => (_data, _file, _name) = (data, file, name);
+    /// <summary>Told the image when its rows start to become final during the decoding (<see cref="Decode"/>).</summary>
+    private readonly Action<RgbImage>? _rowsStarting;
+    private RgbImage? _streamed;
+    private RowProgress? _progress;
 
-    /// <summary>Decodes the segments <see cref="JpegStructure.Check"/> found (and whose frame it admitted).</summary>
-    public static RgbImage Decode(byte[] data, JpegStructure.File file, string name) => new JpegDecoder(data, file, name).Run();
+    private JpegDecoder(byte[] data, JpegStructure.File file, string name, Action<RgbImage>? rowsStarting) =>
+        (_data, _file, _name, _rowsStarting) = (data, file, name, rowsStarting);
+
+    /// <summary>
+    /// Decodes the segments <see cref="JpegStructure.Check"/> found (and whose frame it admitted). For a JPEG of one
+    /// sequential scan of every component, decoded on this thread, <paramref name="rowsStarting"/> (if given) gets
+    /// the image before the scan: its rows can be read while the scan goes on, each once it is final (a reader
+    /// waits), and reads fail if the decoding does. Otherwise it is not called.
+    /// </summary>
+    public static RgbImage Decode(byte[] data, JpegStructure.File file, string name, Action<RgbImage>? rowsStarting = null) =>
+        new JpegDecoder(data, file, name, rowsStarting).Run();
 
     private InputException Corrupt(string reason) => new($"{_name}: corrupt JPEG data: {reason}");
 
     private RgbImage Run()
+    {
+        try
+        {
+            return Segments();
+        }
+        catch
+        {
+            _progress?.Fail();
+            throw;
+        }
+    }
+
+    private RgbImage Segments()
     {
         foreach (var (marker, start, length) in _file.Segments)
         {
@@ -98,12 +123,12 @@ internal sealed unsafe class JpegDecoder
                 case 0xEE:
                     if (segment.Length >= 12 && segment[..5].SequenceEqual("Adobe"u8)) (_sawAdobe, _adobeTransform) = (true, segment[11]);
                     break;
-                case 0xDA: Scan(segment, start + length); break;
+                case 0xDA: Scan(segment, start + length, last: start == _file.Segments[^1].Start); break;
             }
         }
         if (_progressive)
             foreach (var c in _components) TransformAll(c);
-        return JpegColor.ToRgb(_components, _width, _height, _maxH, _maxV, ColorSpace());
+        return _streamed ?? JpegColor.ToRgb(_components, _width, _height, _maxH, _maxV, ColorSpace());
     }
 
     /// <summary>The encoded color space as libjpeg infers it (JFIF and Adobe markers, then component ids).</summary>
@@ -188,8 +213,8 @@ internal sealed unsafe class JpegDecoder
         }
     }
 
-    /// <summary>Decodes one scan, whose entropy-coded data starts at <paramref name="dataStart"/>.</summary>
-    private void Scan(ReadOnlySpan<byte> s, int dataStart)
+    /// <summary>Decodes one scan, whose entropy-coded data starts at <paramref name="dataStart"/>; <paramref name="last"/>: no segment follows.</summary>
+    private void Scan(ReadOnlySpan<byte> s, int dataStart, bool last)
     {
         if (_components.Length == 0) throw Corrupt("scan before the frame header");
         if (++_scans > MaxScans) throw new InputException($"{_name}: JPEG with more than {MaxScans} scans refused (possible decoding-time bomb)");
@@ -233,6 +258,17 @@ internal sealed unsafe class JpegDecoder
         bool sequential = mode == ScanMode.Baseline;
         using var pipeline = sequential && ImageParallel.Worthwhile((long)order.Length * mcusY * 64) ? new IdctPipeline(row, mcusY) : null;
         using var own = sequential && pipeline == null ? new RowBuffer(order.Length) : null;
+        // The file's one scan, of every component, decoded here: its rows can be read behind it. Only when no
+        // segment follows, so that the color space known now is the one at the end.
+        if (own != null && _rowsStarting != null && last && _scans == 1 && n == _components.Length)
+        {
+            _progress = new RowProgress();
+            _streamed = JpegColor.ToRgb(_components, _width, _height, _maxH, _maxV, ColorSpace(), _progress);
+            _rowsStarting(_streamed);
+        }
+        // Image rows an MCU row completes; the last maxV of them may still need the next MCU row's chroma (fancy
+        // upsampling's context row).
+        int rowsPerMcuRow = 8 * (n == 1 ? _maxV / comps[0].V : _maxV);
         int toRestart = _restartInterval, nextRestart = 0;
         for (int my = 0; my < mcusY; my++)
         {
@@ -258,7 +294,11 @@ internal sealed unsafe class JpegDecoder
                     Progressive(component, bx, my * step + dy, ref bits, ref state);
             }
             if (pipeline != null) pipeline.Publish(my);
-            else if (own != null) row.Transform(own.Coefficients, my);
+            else if (own != null)
+            {
+                row.Transform(own.Coefficients, my);
+                _progress?.Publish(my + 1 == mcusY ? _height : Math.Min(_height, (my + 1) * rowsPerMcuRow - _maxV));
+            }
         }
         pipeline?.Finish();
     }

@@ -1,0 +1,30 @@
+namespace ResNet.Runtime.Images;
+
+/// <summary>
+/// How many of an image's rows are final while its decoder still produces them (a JPEG's one sequential scan), so
+/// that another thread can convert and resize the rows behind the decoding instead of after it. A reader waits for
+/// the rows it needs, spinning: the decoder publishes every MCU row (16 image rows, ~0.06 ms for a 768-pixel-wide
+/// photo), and the reader is a thread that would otherwise only wait.
+/// </summary>
+internal sealed class RowProgress
+{
+    private int _ready;
+    private bool _failed;
+
+    /// <summary>Rows [0, <paramref name="rows"/>) are final.</summary>
+    public void Publish(int rows) => Volatile.Write(ref _ready, rows);
+
+    /// <summary>The decoding failed: readers stop waiting (and fail; the decoder reports the reason).</summary>
+    public void Fail() => Volatile.Write(ref _failed, true);
+
+    /// <summary>Returns once rows [0, <paramref name="rows"/>) are final; throws if the decoding failed first.</summary>
+    public void WaitFor(int rows)
+    {
+        var spin = new SpinWait();
+        while (Volatile.Read(ref _ready) < rows)
+        {
+            if (Volatile.Read(ref _failed)) throw new InputException("the image's decoding failed");
+            spin.SpinOnce(sleep1Threshold: -1);
+        }
+    }
+}
