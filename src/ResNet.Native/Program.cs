@@ -216,11 +216,6 @@ internal static class Program
     }
 
     /// <summary>
-    /// One file's result, written at once. Into a StringBuilder: its interpolation writes straight into the
-    /// builder, where string.Create's rents a buffer from the shared ArrayPool, whose first use calibrates the
-    /// processor-id cache (~0.2 ms, after the inference).
-    /// </summary>
-    /// <summary>
     /// Console's first write to stdout starts its terminal and signal handling, a thread with an 8 MB stack: ~0.15 ms
     /// between the inference and the output, measured. An empty write does only that, here while this thread would
     /// only wait for the first batch's decoding.
@@ -231,6 +226,11 @@ internal static class Program
         stdout.Write(ReadOnlySpan<byte>.Empty);
     }
 
+    /// <summary>
+    /// One file's result, written at once. Into a StringBuilder: its interpolation writes straight into the
+    /// builder, where string.Create's rents a buffer from the shared ArrayPool, whose first use calibrates the
+    /// processor-id cache (~0.2 ms, after the inference).
+    /// </summary>
     private static void WriteTable(string file, IReadOnlyList<Prediction> top, float[]? logits)
     {
         var text = new StringBuilder(file).AppendLine();
