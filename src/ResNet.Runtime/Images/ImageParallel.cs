@@ -148,13 +148,13 @@ internal static class ImageParallel
     /// </summary>
     public static T Collect<T>(Task<T> offered)
     {
-        if (Interlocked.CompareExchange(ref _whole, null, offered) == offered) offered.RunSynchronously();
+        if (Withdraw(offered)) offered.RunSynchronously();
         else Lend(offered);
         return offered.GetAwaiter().GetResult();
     }
 
-    /// <summary>Takes back offered work that will not be collected (its input failed); a lent thread may already be running it.</summary>
-    public static void Withdraw(Task offered) => Interlocked.CompareExchange(ref _whole, null, offered);
+    /// <summary>Takes back offered work no lent thread has taken (true), or finds it taken and running there (false).</summary>
+    public static bool Withdraw(Task offered) => Interlocked.CompareExchange(ref _whole, null, offered) == offered;
 
     /// <summary>One row loop cut into chunks that any thread may take; the owner waits until all are done.</summary>
     private sealed class Job(Action<int, int> body, int rows, int chunks)
