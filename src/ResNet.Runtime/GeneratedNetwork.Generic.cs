@@ -54,6 +54,7 @@ public abstract unsafe partial class GeneratedNetwork
 
     private void RunLayerCore(int layer, int n)
     {
+        if (_zeroHaloBefore[layer] >= 0) ZeroHalo(_zeroHaloBefore[layer], n);
         if (!RunsGeneric(layer))
         {
             ForwardLayer(layer, n);

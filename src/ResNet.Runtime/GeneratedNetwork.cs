@@ -44,12 +44,13 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
         _inputLayout = _layout.Tensors[0];
         _outputLayout = _layout.Tensors[info.Layers[^1].Output];
         Threads = options.Workers?.Threads ?? Math.Max(1, options.Threads);
-        // Every activation buffer, then the scratch, in one zeroed region: a few huge pages rather than thousands
+        // The activations' arena, then the scratch, in one zeroed region: a few huge pages rather than thousands
         // of small ones. The scratch has a slot per image, or per thread when each thread keeps its own
         // transformed input (RunWinograd).
         long scratchFloats = (long)_layout.ScratchFloats * Math.Max(MaxBatch, Threads <= PrivateTransformThreads ? Threads : 1);
         static long Aligned(long floats) => (floats + 15) & ~15L; // 64 bytes
-        long regionFloats = _layout.BufferFloats.Sum(f => Aligned((long)f * MaxBatch)) + Aligned(scratchFloats);
+        long arenaFloats = Aligned((long)_layout.ArenaFloats * MaxBatch);
+        long regionFloats = arenaFloats + Aligned(scratchFloats);
         float* region = Allocate(regionFloats);
         // A one-image run waits for its first inference, which would also wait for the kernel to zero each
         // huge page as a layer first touches it: fault them in now, while (in the CLI) an image decodes on the
@@ -57,13 +58,12 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
         // below. Only at batch 1: a larger MaxBatch may never be used whole.
         if (MaxBatch == 1) HugePages.Prefault(region, (nuint)(regionFloats * sizeof(float)));
         StackPages.Map(); // the constructing thread is usually the one that runs the network
+        // Offsets are per image and 64-byte aligned; scaled by the batch, buffers that never overlap per image
+        // still do not.
         _buffers = new float*[_layout.BufferFloats.Length];
-        for (int b = 0; b < _buffers.Length; b++)
-        {
-            _buffers[b] = region;
-            region += Aligned((long)_layout.BufferFloats[b] * MaxBatch);
-        }
-        _scratch = region;
+        for (int b = 0; b < _buffers.Length; b++) _buffers[b] = region + (long)_layout.BufferOffsets[b] * MaxBatch;
+        (_zeroHaloBefore, _zeroInputHalo, _haloLayouts) = HaloClearings(info, _layout);
+        _scratch = region + arenaFloats;
         _weights = new float*[info.Layers.Count];
         if (Threads > 1) _pool = options.Workers ?? new WorkerPool(Threads);
         _pool?.MapStacks();
@@ -111,8 +111,7 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
         if (output.Length < n * OutputLength) throw new ArgumentException($"output has {output.Length} floats; expected {n * OutputLength}", nameof(output));
         StackPages.Map();
         Pack(input, n);
-        if (!GenericKernels) Forward(n);
-        else for (int l = 0; l < Info.Layers.Count; l++) RunLayerCore(l, n);
+        for (int l = 0; l < Info.Layers.Count; l++) RunLayerCore(l, n);
         Unpack(_outputLayout, _buffers[_outputLayout.Buffer], n, Info.Output.C, output);
     }
 
@@ -142,9 +141,6 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
 
     /// <summary>The generated layouts of <paramref name="isa"/>.</summary>
     protected abstract IsaLayout Layout(InstructionSet isa);
-
-    /// <summary>Runs every layer on the first <paramref name="n"/> images already packed into the input buffer.</summary>
-    protected abstract void Forward(int n);
 
     /// <summary>Runs layer <paramref name="layer"/> alone on the first <paramref name="n"/> images.</summary>
     protected abstract void ForwardLayer(int layer, int n);
@@ -376,6 +372,7 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
     private void Pack(ReadOnlySpan<float> input, int n)
     {
         var l = _inputLayout;
+        if (_zeroInputHalo) ZeroHalo(l.Buffer, n);
         float* dst = _buffers[l.Buffer];
         var s = Info.Input;
         for (int i = 0; i < n; i++)

@@ -127,8 +127,12 @@ public sealed record TensorLayoutInfo(int Block, int Blocks, int H, int W, int P
 }
 
 /// <summary>
-/// Tensor layouts and per-image buffer sizes of one instruction set; <c>ScratchFloats</c> per image hold the
-/// transformed input that Winograd layers compute once and read from every output group; <c>Signature</c>
-/// identifies the generated code (a packed-weights cache file is only valid for the same one).
+/// Tensor layouts and per-image buffer sizes of one instruction set. The buffers live in one arena of
+/// <c>ArenaFloats</c> per image, buffer b at <c>BufferOffsets[b]</c> (times the batch), where buffers never alive
+/// at once overlap; those in <c>HaloZeroed</c> get their halo cleared in every pass before their first writer.
+/// <c>ScratchFloats</c> per image hold the transformed input that Winograd layers compute once and read from every
+/// output group; <c>Signature</c> identifies the generated code (a packed-weights cache file is only valid for the
+/// same one).
 /// </summary>
-public sealed record IsaLayout(TensorLayoutInfo[] Tensors, int[] BufferFloats, int ScratchFloats = 0, string Signature = "");
+public sealed record IsaLayout(TensorLayoutInfo[] Tensors, int[] BufferFloats, int[] BufferOffsets, int ArenaFloats, int[] HaloZeroed,
+    int ScratchFloats = 0, string Signature = "");

@@ -113,12 +113,6 @@ namespace ResNet.Generator.Emitter
             w.Line("    _ => throw new System.ArgumentOutOfRangeException(nameof(isa)),");
             w.Line("};");
             w.Line();
-            w.Open("protected override void Forward(int n)");
-            w.Open("switch (Isa)");
-            foreach (var isa in plan.Isas) w.Line($"case InstructionSet.{isa.Isa.Name}: Forward{isa.Isa.Name}(n); break;");
-            w.Close();
-            w.Close();
-            w.Line();
             w.Open("protected override void ForwardLayer(int layer, int n)");
             w.Open("switch (Isa)");
             foreach (var isa in plan.Isas)
@@ -142,6 +136,9 @@ namespace ResNet.Generator.Emitter
                 foreach (var t in isa.Tensors) w.Line($"        new TensorLayoutInfo({I(t.Block)}, {I(t.Blocks)}, {I(t.H)}, {I(t.W)}, {I(t.PadH)}, {I(t.PadW)}, {I(t.Buffer)}),");
                 w.Line("    },");
                 w.Line($"    new int[] {{ {string.Join(", ", isa.BufferFloats.Select(b => I(b)))} }},");
+                w.Line($"    BufferOffsets: new int[] {{ {string.Join(", ", isa.Arena.Offsets.Select(b => I(b)))} }},");
+                w.Line($"    ArenaFloats: {I(isa.Arena.Floats)},");
+                w.Line($"    HaloZeroed: new int[] {{ {string.Join(", ", isa.Arena.HaloZeroed.Select(b => I(b)))} }},");
                 w.Line($"    ScratchFloats: {I(isa.ScratchFloats)},");
                 w.Line($"    Signature: {Str(signatures[k])});");
             }
@@ -197,11 +194,6 @@ namespace ResNet.Generator.Emitter
                 else if (l.Kind == LayerKind.Linear)
                     w.Line($"PackLinear({I(i)}, weights, {isa}Layout.Tensors[{I(l.Input)}], outBlock: {I(isaPlan.Isa.Block)}, outTile: {I(LinearEmitter.OutputTile(l, isaPlan.Isa))});");
             }
-            w.Close();
-            w.Line();
-            w.Line($"/// <summary>Runs every layer in order on the first <paramref name=\"n\"/> images of the batch ({isa}).</summary>");
-            w.Open($"private void Forward{isa}(int n)");
-            foreach (var l in g.Layers) w.Line($"{l.MethodName}_{isa}(n);");
             w.Close();
             for (int i = 0; i < g.Layers.Count; i++)
             {

@@ -50,9 +50,9 @@ namespace ResNet.Generator.Model
         public int Accumulators => OcBlocks * Pixels * Rows;
     }
 
-    /// <summary>Everything one instruction set needs: tensor layouts, buffer sizes, per-layer tiles and kernel names.</summary>
+    /// <summary>Everything one instruction set needs: tensor layouts, buffer sizes and places, per-layer tiles and kernel names.</summary>
     internal sealed record IsaPlan(Isa Isa, EquatableArray<TensorLayout> Tensors, EquatableArray<int> BufferFloats,
-        EquatableArray<LayerPlan> Layers, int ScratchFloats);
+        ArenaPlan Arena, EquatableArray<LayerPlan> Layers, int ScratchFloats);
 
     /// <summary>
     /// Winograd F(m×m, 3×3), m = <see cref="M"/> (2 or 4), for a stride-1 3×3 convolution: (m+2)² "positions"

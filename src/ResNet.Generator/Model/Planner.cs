@@ -49,7 +49,7 @@ namespace ResNet.Generator.Model
             // The shared Winograd input transform of the largest layer that uses one, per image.
             int scratch = graph.Layers.Select((l, i) => winograd[i] is WinogradPlan wp && wp.SharedInput
                 ? wp.ScratchImageFloats(layouts[l.Input].Channels) : 0).DefaultIfEmpty(0).Max();
-            return new IsaPlan(isa, layouts.ToEquatableArray(), sizes.ToEquatableArray(), layers.ToEquatableArray(), scratch);
+            return new IsaPlan(isa, layouts.ToEquatableArray(), sizes.ToEquatableArray(), ArenaPlanner.Place(graph, layouts, sizes), layers.ToEquatableArray(), scratch);
         }
 
         private static List<TensorLayout> Layouts(Graph graph, Isa isa, WinogradPlan?[] winograd)
@@ -91,7 +91,8 @@ namespace ResNet.Generator.Model
 
         /// <summary>
         /// Liveness-based reuse: a tensor's buffer returns to the pool after its last reader, and a new
-        /// tensor takes a free buffer only of exactly its layout, so halos that were zeroed once stay zero.
+        /// tensor takes a free buffer only of exactly its layout, so its halo, zero once, stays zero. Buffers
+        /// of other layouts share memory later, in the arena (<see cref="ArenaPlanner"/>).
         /// </summary>
         private static (int[] BufferOf, List<int> Sizes) AssignBuffers(Graph graph, List<TensorLayout> layouts)
         {
