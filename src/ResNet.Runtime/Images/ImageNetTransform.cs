@@ -28,7 +28,7 @@ public static class ImageNetTransform
         RgbImage image;
         try
         {
-            image = ImageDecoder.Load(path, maxPixels, rowsStarting: streamed => behind = ImageParallel.Offer(() => ToTensor(ResizeAndCrop(streamed))));
+            image = ImageDecoder.Load(path, maxPixels, rowsStarting: streamed => behind = ImageParallel.Offer(() => TensorInOrder(streamed) ?? ToTensor(ResizeAndCrop(streamed))));
         }
         catch
         {
@@ -76,46 +76,70 @@ public static class ImageNetTransform
     }
 
     /// <summary>
+    /// The tensor of an image whose rows are still being decoded, a row at a time as the rows it reads arrive
+    /// (<see cref="PilResize.BilinearRegionInOrder"/>): converted to floats while the rest decodes, so the decoder's
+    /// last rows leave only the last few output rows to do. Null where that path does not apply.
+    /// </summary>
+    private static unsafe float[]? TensorInOrder(RgbImage image)
+    {
+        var (w, h) = ResizedSize(image.Width, image.Height);
+        int top = (int)Math.Round((h - CropTo) / 2.0, MidpointRounding.ToEven);
+        int left = (int)Math.Round((w - CropTo) / 2.0, MidpointRounding.ToEven);
+        var t = GC.AllocateUninitializedArray<float>(3 * CropTo * CropTo); // every element is written
+        fixed (float* tp = t)
+        {
+            float* dst = tp;
+            return PilResize.BilinearRegionInOrder(image, w, h, left, top, CropTo, CropTo, (row, pixels) =>
+                ToTensor(pixels, dst + row * CropTo, CropTo * CropTo, CropTo)) ? t : null;
+        }
+    }
+
+    /// <summary>
     /// ToTensor + Normalize: CHW float32, (v / 255 − mean) / std per channel. In row chunks, which a lent thread
     /// shares (<see cref="LendThreadUntil"/>): ~0.25 ms of a one-image run's critical path alone.
     /// </summary>
-    public static float[] ToTensor(RgbImage image)
+    public static unsafe float[] ToTensor(RgbImage image)
     {
         int width = image.Width;
         var t = GC.AllocateUninitializedArray<float>(checked(3 * width * image.Height)); // every element is written
         var pixels = image.Pixels;
-        ImageParallel.ForRows(image.Height, 3L * width, (from, to) => ToTensor(pixels, t, image.Width * image.Height, from * width, to * width));
+        int plane = image.Width * image.Height;
+        ImageParallel.ForRows(image.Height, 3L * width, (from, to) =>
+        {
+            fixed (byte* px = pixels)
+            fixed (float* dst = t)
+                ToTensor(px + 3L * from * width, dst + (long)from * width, plane, (to - from) * width);
+        });
         return t;
     }
 
-    /// <summary>Pixels [<paramref name="start"/>, <paramref name="end"/>) of an image of <paramref name="plane"/> pixels into the CHW tensor.</summary>
-    private static unsafe void ToTensor(byte[] pixels, float[] t, int plane, int start, int end)
+    /// <summary>
+    /// <paramref name="count"/> pixels from <paramref name="pixels"/> into a CHW tensor of <paramref name="plane"/>
+    /// pixels per channel, channel 0's first at <paramref name="dst"/>.
+    /// </summary>
+    private static unsafe void ToTensor(byte* pixels, float* dst, int plane, int count)
     {
-        int i0 = start;
+        int i0 = 0;
         if (Vector512.IsHardwareAccelerated && Ssse3.IsSupported)
         {
             // 16 pixels at a time: the channels separated by byte shuffles, then the same float operations per lane.
             var m = RgbShuffles.Deinterleave;
-            fixed (byte* px = pixels)
-            fixed (float* dst = t)
+            for (; i0 + 16 <= count; i0 += 16)
             {
-                for (; i0 + 16 <= end; i0 += 16)
+                byte* p = pixels + 3 * i0;
+                Vector128<byte> a = Vector128.Load(p), b = Vector128.Load(p + 16), d = Vector128.Load(p + 32);
+                for (int c = 0; c < 3; c++)
                 {
-                    byte* p = px + 3 * i0;
-                    Vector128<byte> a = Vector128.Load(p), b = Vector128.Load(p + 16), d = Vector128.Load(p + 32);
-                    for (int c = 0; c < 3; c++)
-                    {
-                        var bytes = Ssse3.Shuffle(a, m[3 * c]) | Ssse3.Shuffle(b, m[3 * c + 1]) | Ssse3.Shuffle(d, m[3 * c + 2]);
-                        var x = Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(bytes));
-                        ((x / 255f - Vector512.Create(Mean[c])) / Vector512.Create(Std[c])).Store(dst + c * plane + i0);
-                    }
+                    var bytes = Ssse3.Shuffle(a, m[3 * c]) | Ssse3.Shuffle(b, m[3 * c + 1]) | Ssse3.Shuffle(d, m[3 * c + 2]);
+                    var x = Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(bytes));
+                    ((x / 255f - Vector512.Create(Mean[c])) / Vector512.Create(Std[c])).Store(dst + c * plane + i0);
                 }
             }
         }
         for (int c = 0; c < 3; c++)
         {
             float mean = Mean[c], std = Std[c];
-            for (int i = i0; i < end; i++) t[c * plane + i] = ((float)pixels[i * 3 + c] / 255f - mean) / std;
+            for (int i = i0; i < count; i++) dst[c * plane + i] = ((float)pixels[i * 3 + c] / 255f - mean) / std;
         }
     }
 }

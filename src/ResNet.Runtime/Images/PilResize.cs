@@ -177,56 +177,117 @@ public static unsafe class PilResize
         int width = src.Width;
         var dst = new byte[(long)width * height * 3];
         var s = src.Pixels;
-        int rowBytes = width * 3;
         ImageParallel.ForRows(height, (long)width * ksize, (from, to) =>
         {
-            for (int yy = from; yy < to; yy++)
-            {
-                int ymin = bounds[2 * yy], ymax = bounds[2 * yy + 1], kk = yy * ksize;
-                // 32 bytes of the row at a time (the channels need no telling apart here), then pixel by pixel.
-                int done = 0;
-                if (Avx2.IsSupported)
-                {
-                    fixed (byte* sp = s, dp = dst)
-                    fixed (int* k = &kernel[kk])
-                    {
-                        for (; done + 32 <= rowBytes; done += 32)
-                        {
-                            var a0 = Vector256.Create(1 << (PrecisionBits - 1));
-                            Vector256<int> a1 = a0, a2 = a0, a3 = a0;
-                            for (int y = 0; y < ymax; y++)
-                            {
-                                byte* at = sp + (long)(y + ymin) * rowBytes + done;
-                                var w = Vector256.Create(k[y]);
-                                a0 += Avx2.ConvertToVector256Int32(at) * w;
-                                a1 += Avx2.ConvertToVector256Int32(at + 8) * w;
-                                a2 += Avx2.ConvertToVector256Int32(at + 16) * w;
-                                a3 += Avx2.ConvertToVector256Int32(at + 24) * w;
-                            }
-                            var low = Vector256.Narrow(Clip8(a0), Clip8(a1)).AsUInt16();
-                            var high = Vector256.Narrow(Clip8(a2), Clip8(a3)).AsUInt16();
-                            Vector256.Narrow(low, high).Store(dp + (long)yy * rowBytes + done);
-                        }
-                    }
-                }
-                for (int xx = done / 3; xx < width; xx++)
-                {
-                    int ss0 = 1 << (PrecisionBits - 1), ss1 = ss0, ss2 = ss0;
-                    for (int y = 0; y < ymax; y++)
-                    {
-                        int at = ((y + ymin) * width + xx) * 3, w = kernel[kk + y];
-                        ss0 += s[at] * w;
-                        ss1 += s[at + 1] * w;
-                        ss2 += s[at + 2] * w;
-                    }
-                    int o = (yy * width + xx) * 3;
-                    dst[o] = Clip8(ss0);
-                    dst[o + 1] = Clip8(ss1);
-                    dst[o + 2] = Clip8(ss2);
-                }
-            }
+            fixed (byte* sp = s, dp = dst)
+            fixed (int* k = kernel)
+                for (int yy = from; yy < to; yy++)
+                    VerticalRow(sp + (long)bounds[2 * yy] * width * 3, bounds[2 * yy + 1], k + yy * ksize, dp + (long)yy * width * 3, width);
         });
         return new RgbImage(width, height, dst);
+    }
+
+    /// <summary>
+    /// One row of the vertical pass: the <paramref name="taps"/> rows from <paramref name="rows"/> on (consecutive,
+    /// <paramref name="width"/> pixels each), weighted by <paramref name="k"/>, into <paramref name="output"/>.
+    /// </summary>
+    private static void VerticalRow(byte* rows, int taps, int* k, byte* output, int width)
+    {
+        int rowBytes = width * 3;
+        // 32 bytes of the row at a time (the channels need no telling apart here), then pixel by pixel.
+        int done = 0;
+        if (Avx2.IsSupported)
+        {
+            for (; done + 32 <= rowBytes; done += 32)
+            {
+                var a0 = Vector256.Create(1 << (PrecisionBits - 1));
+                Vector256<int> a1 = a0, a2 = a0, a3 = a0;
+                for (int y = 0; y < taps; y++)
+                {
+                    byte* at = rows + (long)y * rowBytes + done;
+                    var w = Vector256.Create(k[y]);
+                    a0 += Avx2.ConvertToVector256Int32(at) * w;
+                    a1 += Avx2.ConvertToVector256Int32(at + 8) * w;
+                    a2 += Avx2.ConvertToVector256Int32(at + 16) * w;
+                    a3 += Avx2.ConvertToVector256Int32(at + 24) * w;
+                }
+                var low = Vector256.Narrow(Clip8(a0), Clip8(a1)).AsUInt16();
+                var high = Vector256.Narrow(Clip8(a2), Clip8(a3)).AsUInt16();
+                Vector256.Narrow(low, high).Store(output + done);
+            }
+        }
+        for (int xx = done / 3; xx < width; xx++)
+        {
+            int ss0 = 1 << (PrecisionBits - 1), ss1 = ss0, ss2 = ss0;
+            for (int y = 0; y < taps; y++)
+            {
+                byte* at = rows + (long)y * rowBytes + xx * 3;
+                int w = k[y];
+                ss0 += at[0] * w;
+                ss1 += at[1] * w;
+                ss2 += at[2] * w;
+            }
+            output[xx * 3] = Clip8(ss0);
+            output[xx * 3 + 1] = Clip8(ss1);
+            output[xx * 3 + 2] = Clip8(ss2);
+        }
+    }
+
+    /// <summary>What <see cref="BilinearRegionInOrder"/> hands each output row to: its index and its width × 3 bytes.</summary>
+    internal delegate void RowDone(int row, byte* pixels);
+
+    /// <summary>
+    /// <see cref="BilinearRegion"/> for an image whose rows are still being decoded (<see cref="RgbImage.PendingRows"/>),
+    /// on this thread and top to bottom: each source row is converted and resampled horizontally once, into a
+    /// window of the few rows the next output rows read, and each output row goes to <paramref name="rowDone"/> as
+    /// soon as its source rows are there. So when the decoder publishes its last rows, only the output rows
+    /// that read them remain, where the two passes would still have the whole vertical pass (and what
+    /// <paramref name="rowDone"/> does) ahead. The same bytes as <see cref="BilinearRegion"/>. False, having done
+    /// nothing, where one of the passes is not needed or the rows are not pending.
+    /// </summary>
+    internal static bool BilinearRegionInOrder(RgbImage image, int width, int height, int left, int top, int regionWidth, int regionHeight, RowDone rowDone)
+    {
+        var pending = image.PendingRows;
+        if (pending == null || width == image.Width || height == image.Height) return false;
+        if (width < 1 || height < 1 || left < 0 || top < 0 || regionWidth < 1 || regionHeight < 1 || left + (long)regionWidth > width || top + (long)regionHeight > height)
+            throw new ArgumentOutOfRangeException(nameof(left), "region outside the resized image");
+        var (yBounds, yKernel, ySize) = Coefficients(image.Height, height, top, regionHeight);
+        var (xBounds, xKernel, xSize) = Coefficients(image.Width, width, left, regionWidth);
+        const int ChunkRows = 8;
+        int last = yBounds[2 * regionHeight - 2] + yBounds[2 * regionHeight - 1];
+        long sourceRow = (long)image.Width * 3;
+        int rowBytes = regionWidth * 3;
+        // The window holds resampled source rows [windowStart, resampled): at most a row's taps plus a chunk.
+        var window = GC.AllocateUninitializedArray<byte>((ySize + ChunkRows) * rowBytes);
+        var chunk = GC.AllocateUninitializedArray<byte>((int)(ChunkRows * sourceRow));
+        var output = GC.AllocateUninitializedArray<byte>(rowBytes);
+        int windowStart = yBounds[0], resampled = yBounds[0];
+        fixed (byte* wp = window, cp = chunk, op = output)
+        fixed (int* xk = xKernel, xb = xBounds, yk = yKernel)
+        {
+            for (int yy = 0; yy < regionHeight; yy++)
+            {
+                int ymin = yBounds[2 * yy], taps = yBounds[2 * yy + 1];
+                if (ymin > resampled) resampled = ymin; // rows no output row reads (none at these scales, but cheap to skip)
+                if (ymin > windowStart)
+                {
+                    int keep = Math.Max(0, resampled - ymin);
+                    Buffer.MemoryCopy(wp + (long)(resampled - keep - windowStart) * rowBytes, wp, window.Length, (long)keep * rowBytes);
+                    windowStart = resampled - keep;
+                }
+                while (resampled < ymin + taps)
+                {
+                    int rows = Math.Min(ChunkRows, last - resampled);
+                    pending.Rows(resampled, resampled + rows, cp);
+                    for (int r = 0; r < rows; r++)
+                        Resample(cp + r * sourceRow, cp + rows * sourceRow, wp + (long)(resampled + r - windowStart) * rowBytes, regionWidth, xk, xb, xSize);
+                    resampled += rows;
+                }
+                VerticalRow(wp + (long)(ymin - windowStart) * rowBytes, taps, yk + yy * ySize, op, regionWidth);
+                rowDone(yy, op);
+            }
+        }
+        return true;
     }
 
     /// <summary>Clip8 of every lane: the value's integer part, clamped to 0..255.</summary>
