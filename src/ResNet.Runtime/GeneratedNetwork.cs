@@ -381,7 +381,8 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
         {
             var row = input.Slice(((i * s.C + c) * s.H + h) * s.W, s.W);
             float* d = dst + (long)i * l.ImageFloats + l.Offset(c, h, 0);
-            for (int w = 0; w < s.W; w++) d[w * l.Block] = row[w];
+            if (l.Block == 1) row.CopyTo(new Span<float>(d, s.W)); // planar: a row is contiguous (a vectorized copy)
+            else for (int w = 0; w < s.W; w++) d[w * l.Block] = row[w];
         }
     }
 
