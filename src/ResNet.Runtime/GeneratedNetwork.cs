@@ -129,7 +129,8 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
 
     /// <summary>
     /// A copy, in NCHW order, of tensor <paramref name="tensor"/> of image <paramref name="image"/> as the last
-    /// Run left it. Valid until a later layer reuses the tensor's buffer; meant for tests and debugging.
+    /// Run left it. Valid until a later layer writes the tensor's memory (its buffer, or another buffer sharing it
+    /// in the arena once the tensor is dead), so the last layer's output stays; meant for tests and debugging.
     /// </summary>
     public float[] ReadTensor(int tensor, int image = 0)
     {
