@@ -9,9 +9,6 @@ namespace ResNet.Runtime;
 /// </summary>
 public abstract unsafe partial class GeneratedNetwork
 {
-    /// <summary>The layouts, buffers and arena this network runs with (tests check the arena's plan).</summary>
-    internal IsaLayout ActiveLayout => _layout;
-
     /// <summary>Per layer, the buffer whose halo is cleared before the layer runs (-1: none).</summary>
     private readonly int[] _zeroHaloBefore;
 

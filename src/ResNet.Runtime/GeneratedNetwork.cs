@@ -44,13 +44,14 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
         _inputLayout = _layout.Tensors[0];
         _outputLayout = _layout.Tensors[info.Layers[^1].Output];
         Threads = options.Workers?.Threads ?? Math.Max(1, options.Threads);
-        // The activations' arena, then the scratch, in one zeroed region: a few huge pages rather than thousands
-        // of small ones. The scratch has a slot per image, or per thread when each thread keeps its own
-        // transformed input (RunWinograd).
+        // The activations' arena in one zeroed region: a few huge pages rather than thousands of small ones. The
+        // scratch has a slot per image, or per thread when each thread keeps its own transformed input
+        // (RunWinograd); the generator placed room for two per image in the arena, else it follows the arena.
         long scratchFloats = (long)_layout.ScratchFloats * Math.Max(MaxBatch, Threads <= PrivateTransformThreads ? Threads : 1);
         static long Aligned(long floats) => (floats + 15) & ~15L; // 64 bytes
         long arenaFloats = Aligned((long)_layout.ArenaFloats * MaxBatch);
-        long regionFloats = arenaFloats + Aligned(scratchFloats);
+        bool scratchInArena = _layout.ScratchOffset >= 0 && scratchFloats <= (long)ArenaScratchSlots * _layout.ScratchFloats * MaxBatch;
+        long regionFloats = arenaFloats + (scratchInArena ? 0 : Aligned(scratchFloats));
         float* region = Allocate(regionFloats);
         // A one-image run waits for its first inference, which would also wait for the kernel to zero each
         // huge page as a layer first touches it: fault them in now, while (in the CLI) an image decodes on the
@@ -63,7 +64,7 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
         _buffers = new float*[_layout.BufferFloats.Length];
         for (int b = 0; b < _buffers.Length; b++) _buffers[b] = region + (long)_layout.BufferOffsets[b] * MaxBatch;
         (_zeroHaloBefore, _zeroInputHalo, _haloLayouts) = HaloClearings(info, _layout);
-        _scratch = region + arenaFloats;
+        _scratch = scratchInArena ? region + (long)_layout.ScratchOffset * MaxBatch : region + arenaFloats;
         _weights = new float*[info.Layers.Count];
         if (Threads > 1) _pool = options.Workers ?? new WorkerPool(Threads);
         _pool?.MapStacks();
@@ -187,6 +188,9 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
     /// threads the duplicated transform grows while the GEMM share shrinks, so they share it.
     /// </summary>
     private const int PrivateTransformThreads = 2;
+
+    /// <summary>Transformed inputs per image the generator left room for in the arena (its ArenaPlanner.ScratchSlots).</summary>
+    private const int ArenaScratchSlots = 2;
 
     /// <summary>
     /// Runs a Winograd layer whose input transform is a separate pass: <paramref name="input"/> writes the

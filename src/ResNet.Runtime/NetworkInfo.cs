@@ -130,9 +130,10 @@ public sealed record TensorLayoutInfo(int Block, int Blocks, int H, int W, int P
 /// Tensor layouts and per-image buffer sizes of one instruction set. The buffers live in one arena of
 /// <c>ArenaFloats</c> per image, buffer b at <c>BufferOffsets[b]</c> (times the batch), where buffers never alive
 /// at once overlap; those in <c>HaloZeroed</c> get their halo cleared in every pass before their first writer.
-/// <c>ScratchFloats</c> per image hold the transformed input that Winograd layers compute once and read from every
-/// output group; <c>Signature</c> identifies the generated code (a packed-weights cache file is only valid for the
-/// same one).
+/// <c>ScratchFloats</c> hold one transformed input that Winograd layers compute once and read from every output
+/// group; the scratch is in the arena at <c>ScratchOffset</c> (times the batch), room for two per image, or -1 when
+/// no layer uses it. <c>Signature</c> identifies the generated code (a packed-weights cache file is only valid for
+/// the same one).
 /// </summary>
 public sealed record IsaLayout(TensorLayoutInfo[] Tensors, int[] BufferFloats, int[] BufferOffsets, int ArenaFloats, int[] HaloZeroed,
-    int ScratchFloats = 0, string Signature = "");
+    int ScratchFloats = 0, int ScratchOffset = -1, string Signature = "");

@@ -140,6 +140,7 @@ namespace ResNet.Generator.Emitter
                 w.Line($"    ArenaFloats: {I(isa.Arena.Floats)},");
                 w.Line($"    HaloZeroed: new int[] {{ {string.Join(", ", isa.Arena.HaloZeroed.Select(b => I(b)))} }},");
                 w.Line($"    ScratchFloats: {I(isa.ScratchFloats)},");
+                w.Line($"    ScratchOffset: {I(isa.Arena.ScratchOffset)},");
                 w.Line($"    Signature: {Str(signatures[k])});");
             }
             w.Close();

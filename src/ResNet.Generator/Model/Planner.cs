@@ -49,7 +49,9 @@ namespace ResNet.Generator.Model
             // The shared Winograd input transform of the largest layer that uses one, per image.
             int scratch = graph.Layers.Select((l, i) => winograd[i] is WinogradPlan wp && wp.SharedInput
                 ? wp.ScratchImageFloats(layouts[l.Input].Channels) : 0).DefaultIfEmpty(0).Max();
-            return new IsaPlan(isa, layouts.ToEquatableArray(), sizes.ToEquatableArray(), ArenaPlanner.Place(graph, layouts, sizes), layers.ToEquatableArray(), scratch);
+            var scratchLayers = Enumerable.Range(0, graph.Layers.Count).Where(i => winograd[i] is { SharedInput: true }).ToArray();
+            var arena = ArenaPlanner.Place(graph, layouts, sizes, scratchLayers, scratch);
+            return new IsaPlan(isa, layouts.ToEquatableArray(), sizes.ToEquatableArray(), arena, layers.ToEquatableArray(), scratch);
         }
 
         private static List<TensorLayout> Layouts(Graph graph, Isa isa, WinogradPlan?[] winograd)
