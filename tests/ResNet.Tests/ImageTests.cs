@@ -262,6 +262,76 @@ public class ImageTests(ITestOutputHelper output)
         Assert.True(photos.Length == 0 || behind > 0);
     }
 
+    /// <summary>A large PNG of random filtered scanlines (every filter type), big enough to be streamed.</summary>
+    private static byte[] LargePng(byte depth, byte color, int channels, int seed, Action<byte[], int>? spoil = null)
+    {
+        const int Width = 700, Height = 500;
+        int stride = Width * channels * depth / 8;
+        var raw = new byte[Height * (stride + 1)];
+        new Random(seed).NextBytes(raw);
+        for (int y = 0; y < Height; y++) raw[y * (stride + 1)] = (byte)(y % 5);
+        spoil?.Invoke(raw, stride);
+        return BadImageTests.Png(Width, Height, depth, color, BadImageTests.Deflate(raw));
+    }
+
+    [Theory]
+    [InlineData((byte)8, (byte)2, 3)]
+    [InlineData((byte)8, (byte)6, 4)]
+    [InlineData((byte)16, (byte)2, 3)]
+    public async Task APngUnfilteredBehindItsInflatingGivesTheSameTensor(byte depth, byte color, int channels)
+    {
+        // Read by the lent thread while this one inflates, or (no lender) by a thread of its own from half-way: the
+        // rows are unfiltered in order by whoever reads them first, so a row read too early would change the bytes.
+        var bytes = LargePng(depth, color, channels, seed: depth + color);
+        var expected = ImageNetTransform.ToTensor(ImageNetTransform.ResizeAndCrop(ImageDecoder.Decode(bytes, "x.png")));
+        string path = Path.Combine(Path.GetTempPath(), $"resnet18-streamed-{Guid.NewGuid():N}.png");
+        File.WriteAllBytes(path, bytes);
+        try
+        {
+            var (tensor, taken) = await FromFileWithALentThread(path);
+            Assert.True(taken);
+            Assert.Equal(expected, tensor);
+            Assert.Equal(expected, ImageNetTransform.FromFile(path));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public async Task AStreamedPngsBadDataIsReportedOnceNamed()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"resnet18-streamed-{Guid.NewGuid():N}.png");
+        try
+        {
+            // A scanline's filter byte out of range: found by the thread that unfilters behind the inflating.
+            File.WriteAllBytes(path, LargePng(8, 2, 3, seed: 7, (raw, stride) => raw[300 * (stride + 1)] = 9));
+            foreach (bool lent in new[] { true, false })
+            {
+                var e = lent
+                    ? await Assert.ThrowsAsync<InputException>(() => FromFileWithALentThread(path))
+                    : Assert.Throws<InputException>(() => ImageNetTransform.FromFile(path));
+                Assert.Equal($"{path}: corrupt PNG: unknown scanline filter 9", e.Message);
+            }
+            // Image data cut short: the inflater's error, while a reader waits for rows that never come.
+            var whole = LargePng(8, 2, 3, seed: 8);
+            int cut = whole.Length / 2;
+            File.WriteAllBytes(path, BadImageTests.Png(700, 500, 8, 2, whole.AsSpan(41, cut).ToArray()));
+            foreach (bool lent in new[] { true, false })
+            {
+                var e = lent
+                    ? await Assert.ThrowsAsync<InputException>(() => FromFileWithALentThread(path))
+                    : Assert.Throws<InputException>(() => ImageNetTransform.FromFile(path));
+                Assert.StartsWith($"{path}: corrupt PNG: ", e.Message);
+            }
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     [Fact]
     public async Task AReaderWaitsForItsRowsAndStopsWhenTheDecodingFails()
     {

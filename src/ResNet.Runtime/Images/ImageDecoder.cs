@@ -72,7 +72,7 @@ public static class ImageDecoder
                 decodeBytes = h.RawBytes() + (long)h.Width * h.Height * 3;
                 Admit();
             });
-            return PngDecoder.Decode(bytes, png, name);
+            return PngDecoder.Decode(bytes, png, name, rowsStarting);
         }
         var jpeg = JpegStructure.Check(bytes, name);
         var f = jpeg.Frame;

@@ -39,8 +39,9 @@ public static class ImageNetTransform
         {
             return behind != null ? ImageParallel.Collect(behind) : ToTensor(ResizeAndCrop(image));
         }
-        catch (InputException e)
+        catch (InputException e) when (!e.Message.StartsWith(path + ": ", StringComparison.Ordinal))
         {
+            // A streamed PNG's rows are unfiltered by the transform, so its decoder's errors (which name the file) come here too.
             throw new InputException($"{path}: {e.Message}");
         }
     }

@@ -153,6 +153,17 @@ internal static class ImageParallel
         return offered.GetAwaiter().GetResult();
     }
 
+    /// <summary>
+    /// Runs offered work no lent thread has taken yet on a thread of its own, for a decoder whose offering thread is
+    /// busy with something the work must run beside (a PNG's inflating, which the work's unfiltering follows). The
+    /// offering thread's <see cref="Collect"/> then waits for it, as for a lent thread.
+    /// </summary>
+    public static void StartOfferedWork()
+    {
+        if (Interlocked.Exchange(ref _whole, null) is Task whole)
+            Task.Factory.StartNew(whole.RunSynchronously, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+    }
+
     /// <summary>Takes back offered work no lent thread has taken (true), or finds it taken and running there (false).</summary>
     public static bool Withdraw(Task offered) => Interlocked.CompareExchange(ref _whole, null, offered) == offered;
 

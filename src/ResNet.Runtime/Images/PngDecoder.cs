@@ -11,11 +11,17 @@ namespace ResNet.Runtime.Images;
 /// </summary>
 internal static class PngDecoder
 {
-    public static RgbImage Decode(byte[] bytes, PngStructure.File file, string name)
+    /// <summary>
+    /// Decodes a checked PNG. With <paramref name="rowsStarting"/>, a large non-interlaced one is handed out before
+    /// its data inflates (<see cref="Streamed"/>); otherwise it is not called.
+    /// </summary>
+    public static RgbImage Decode(byte[] bytes, PngStructure.File file, string name, Action<RgbImage>? rowsStarting = null)
     {
         var h = file.Header;
+        bool pipelined = !h.Interlaced && ImageParallel.Worthwhile(h.RawBytes() * InflateStepsPerByte);
+        if (pipelined && rowsStarting != null) return Streamed(bytes, file, name, rowsStarting);
         var rgb = new byte[(long)h.Width * h.Height * 3];
-        if (!h.Interlaced && ImageParallel.Worthwhile(h.RawBytes() * InflateStepsPerByte))
+        if (pipelined)
         {
             using var inflating = new InflatePipeline(bytes, file, name);
             Pass(inflating.Raw, 0, h, file.Palette, h.Passes().Single(), rgb, name, inflating.WaitFor);
@@ -26,6 +32,97 @@ internal static class PngDecoder
         long at = 0;
         foreach (var pass in h.Passes()) at = Pass(raw, at, h, file.Palette, pass, rgb, name, null);
         return new RgbImage(h.Width, h.Height, rgb);
+    }
+
+    /// <summary>
+    /// The image, handed to <paramref name="rowsStarting"/> before its data inflates, while this thread inflates it:
+    /// whoever reads its rows (the transform a lent thread runs behind the decoding) unfilters them as they arrive, in
+    /// order, and converts them. So the lent thread does the unfiltering the inflater's own thread used to, and the
+    /// resize behind it, and no thread need start. If nothing has started reading once half is inflated (the CLI's main
+    /// thread, loading the weights meanwhile, is lent by then), the reading gets a thread of its own
+    /// (<see cref="ImageParallel.StartOfferedWork"/>), as the inflating had before.
+    /// </summary>
+    private static RgbImage Streamed(byte[] bytes, PngStructure.File file, string name, Action<RgbImage> rowsStarting)
+    {
+        var h = file.Header;
+        var raw = PngStructure.RawBuffer(file, name);
+        var rows = new StreamedRows(raw, h, file.Palette, name);
+        var image = new RgbImage(h.Width, h.Height, rows);
+        rowsStarting(image);
+        bool started = false;
+        try
+        {
+            PngStructure.Inflate(bytes, file, name, raw, filled =>
+            {
+                rows.Inflated(filled);
+                if (!started && filled >= raw.Length / 2 && !rows.Reading)
+                {
+                    started = true;
+                    ImageParallel.StartOfferedWork();
+                }
+            });
+        }
+        catch
+        {
+            rows.Fail();
+            throw;
+        }
+        return image;
+    }
+
+    /// <summary>
+    /// A streamed PNG's rows (<see cref="Streamed"/>): rows are unfiltered in place, in order and under a lock, up to
+    /// the last one asked for, each once the inflater has filled it; any row unfiltered so far converts again.
+    /// </summary>
+    private sealed unsafe class StreamedRows(byte[] raw, PngStructure.Header h, byte[] palette, string name) : RowSource
+    {
+        private readonly object _lock = new();
+        private readonly int _stride = (int)h.Stride(h.Width);
+        private readonly byte[] _zeros = new byte[h.Stride(h.Width)];
+        private int _unfiltered, _inflated;
+        private bool _failed, _reading;
+
+        public override long WorkPerRow => (long)(_stride + 1) * InflateStepsPerByte;
+
+        /// <summary>Whether a reader has asked for rows yet.</summary>
+        public bool Reading => Volatile.Read(ref _reading);
+
+        public void Inflated(int filled) => Volatile.Write(ref _inflated, filled);
+
+        /// <summary>The inflating failed: readers stop waiting (and fail; the decoder reports the reason).</summary>
+        public void Fail() => Volatile.Write(ref _failed, true);
+
+        public override void Rows(int from, int to, byte* output)
+        {
+            Volatile.Write(ref _reading, true);
+            if (Volatile.Read(ref _unfiltered) < to)
+            {
+                lock (_lock)
+                {
+                    int bpp = Math.Max(1, h.Channels * h.BitDepth / 8);
+                    for (int y = _unfiltered; y < to; y++)
+                    {
+                        long at = (long)y * (_stride + 1);
+                        WaitFor(at + 1 + _stride);
+                        Unfilter(raw[at], raw.AsSpan((int)at + 1, _stride), y == 0 ? _zeros : raw.AsSpan((int)at - _stride, _stride), bpp, name);
+                        Volatile.Write(ref _unfiltered, y + 1);
+                    }
+                }
+            }
+            int rowBytes = h.Width * 3;
+            for (int y = from; y < to; y++)
+                ConvertRow(raw.AsSpan((int)((long)y * (_stride + 1)) + 1, _stride), h, palette, h.Width, 1, new Span<byte>(output + (long)(y - from) * rowBytes, rowBytes));
+        }
+
+        private void WaitFor(long end)
+        {
+            var spin = new SpinWait();
+            while (Volatile.Read(ref _inflated) < end)
+            {
+                if (Volatile.Read(ref _failed)) throw new InputException("the image's decoding failed");
+                spin.SpinOnce(sleep1Threshold: -1);
+            }
+        }
     }
 
     /// <summary>
@@ -90,15 +187,21 @@ internal static class PngDecoder
             var line = raw.AsSpan((int)at + 1, stride);
             Unfilter(raw[at], line, y == 0 ? zeros : raw.AsSpan((int)at - stride, stride), bpp, name);
             long rowStart = ((long)(pass.Y0 + y * pass.Dy) * h.Width + pass.X0) * 3;
-            if (h.BitDepth == 8 && pass.Dx == 1)
-            {
-                Convert8(line, h.ColorType, palette, rgb.AsSpan((int)rowStart, pass.Width * 3));
-                continue;
-            }
-            for (int x = 0; x < pass.Width; x++)
-                Sample(line, x, h, palette, rgb.AsSpan((int)(rowStart + (long)x * pass.Dx * 3), 3));
+            ConvertRow(line, h, palette, pass.Width, pass.Dx, rgb.AsSpan((int)rowStart));
         }
         return at;
+    }
+
+    /// <summary>An unfiltered line of <paramref name="width"/> pixels as RGB, pixel x at <paramref name="dst"/>[3·x·<paramref name="dx"/>].</summary>
+    private static void ConvertRow(ReadOnlySpan<byte> line, PngStructure.Header h, byte[] palette, int width, int dx, Span<byte> dst)
+    {
+        if (h.BitDepth == 8 && dx == 1)
+        {
+            Convert8(line, h.ColorType, palette, dst.Slice(0, width * 3));
+            return;
+        }
+        for (int x = 0; x < width; x++)
+            Sample(line, x, h, palette, dst.Slice(x * dx * 3, 3));
     }
 
     /// <summary>Undoes one scanline's filter (PNG spec §9) given the unfiltered line above.</summary>
