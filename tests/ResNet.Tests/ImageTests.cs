@@ -292,6 +292,10 @@ public class ImageTests(ITestOutputHelper output)
             Assert.True(taken);
             Assert.Equal(expected, tensor);
             Assert.Equal(expected, ImageNetTransform.FromFile(path));
+            // The one offer slot taken by another image's work: decoded as before, inflating beside unfiltering.
+            var other = ImageParallel.Offer(() => 0)!;
+            Assert.Equal(expected, ImageNetTransform.FromFile(path));
+            Assert.True(ImageParallel.Withdraw(other));
         }
         finally
         {

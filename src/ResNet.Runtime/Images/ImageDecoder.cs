@@ -13,8 +13,12 @@ public static class ImageDecoder
     /// <summary>Reads and decodes an image file.</summary>
     public static RgbImage Load(string path, long maxPixels = DefaultMaxPixels) => Load(path, maxPixels, null);
 
-    /// <summary><see cref="Load(string, long)"/>, telling <paramref name="rowsStarting"/> the image if its rows can be read behind the decoding (<see cref="JpegDecoder.Decode"/>).</summary>
-    internal static RgbImage Load(string path, long maxPixels, Action<RgbImage>? rowsStarting)
+    /// <summary>
+    /// <see cref="Load(string, long)"/>, telling <paramref name="rowsStarting"/> the image if its rows can be read behind
+    /// the decoding (<see cref="JpegDecoder.Decode"/>, <see cref="PngDecoder.Decode"/>); it says whether a reader will
+    /// come (a PNG's rows are then unfiltered by that reader).
+    /// </summary>
+    internal static RgbImage Load(string path, long maxPixels, Func<RgbImage, bool>? rowsStarting)
     {
         byte[] bytes;
         try
@@ -46,7 +50,7 @@ public static class ImageDecoder
     /// <summary>Decodes PNG or JPEG bytes; <paramref name="name"/> names the file in errors.</summary>
     public static RgbImage Decode(byte[] bytes, string name, long maxPixels = DefaultMaxPixels) => Decode(bytes, name, maxPixels, null);
 
-    private static RgbImage Decode(byte[] bytes, string name, long maxPixels, Action<RgbImage>? rowsStarting)
+    private static RgbImage Decode(byte[] bytes, string name, long maxPixels, Func<RgbImage, bool>? rowsStarting)
     {
         if (bytes.Length == 0) throw new InputException($"{name}: empty file");
         using var decoding = ImageParallel.Decoding();

@@ -28,7 +28,7 @@ public static class ImageNetTransform
         RgbImage image;
         try
         {
-            image = ImageDecoder.Load(path, maxPixels, rowsStarting: streamed => behind = ImageParallel.Offer(() => TensorInOrder(streamed) ?? ToTensor(ResizeAndCrop(streamed))));
+            image = ImageDecoder.Load(path, maxPixels, rowsStarting: streamed => (behind = ImageParallel.Offer(() => TensorInOrder(streamed) ?? ToTensor(ResizeAndCrop(streamed)))) != null);
         }
         catch
         {

@@ -74,11 +74,11 @@ internal sealed unsafe class JpegDecoder
     private readonly JpegStructure.File _file;
 
     /// <summary>Told the image when its rows start to become final during the decoding (<see cref="Decode"/>).</summary>
-    private readonly Action<RgbImage>? _rowsStarting;
+    private readonly Func<RgbImage, bool>? _rowsStarting;
     private RgbImage? _streamed;
     private RowProgress? _progress;
 
-    private JpegDecoder(byte[] data, JpegStructure.File file, string name, Action<RgbImage>? rowsStarting) =>
+    private JpegDecoder(byte[] data, JpegStructure.File file, string name, Func<RgbImage, bool>? rowsStarting) =>
         (_data, _file, _name, _rowsStarting) = (data, file, name, rowsStarting);
 
     /// <summary>
@@ -87,7 +87,7 @@ internal sealed unsafe class JpegDecoder
     /// the image before the scan: its rows can be read while the scan goes on, each once it is final (a reader
     /// waits), and reads fail if the decoding does. Otherwise it is not called.
     /// </summary>
-    public static RgbImage Decode(byte[] data, JpegStructure.File file, string name, Action<RgbImage>? rowsStarting = null) =>
+    public static RgbImage Decode(byte[] data, JpegStructure.File file, string name, Func<RgbImage, bool>? rowsStarting = null) =>
         new JpegDecoder(data, file, name, rowsStarting).Run();
 
     private InputException Corrupt(string reason) => new($"{_name}: corrupt JPEG data: {reason}");
@@ -264,7 +264,7 @@ internal sealed unsafe class JpegDecoder
         {
             _progress = new RowProgress();
             _streamed = JpegColor.ToRgb(_components, _width, _height, _maxH, _maxV, ColorSpace(), _progress);
-            _rowsStarting(_streamed);
+            _rowsStarting(_streamed); // whether a reader comes or not, the rows are read the same way
         }
         // Image rows an MCU row completes; the last maxV of them may still need the next MCU row's chroma (fancy
         // upsampling's context row).

@@ -13,13 +13,13 @@ internal static class PngDecoder
 {
     /// <summary>
     /// Decodes a checked PNG. With <paramref name="rowsStarting"/>, a large non-interlaced one is handed out before
-    /// its data inflates (<see cref="Streamed"/>); otherwise it is not called.
+    /// its data inflates, if it says a reader will come (<see cref="Streamed"/>); otherwise it is not called.
     /// </summary>
-    public static RgbImage Decode(byte[] bytes, PngStructure.File file, string name, Action<RgbImage>? rowsStarting = null)
+    public static RgbImage Decode(byte[] bytes, PngStructure.File file, string name, Func<RgbImage, bool>? rowsStarting = null)
     {
         var h = file.Header;
         bool pipelined = !h.Interlaced && ImageParallel.Worthwhile(h.RawBytes() * InflateStepsPerByte);
-        if (pipelined && rowsStarting != null) return Streamed(bytes, file, name, rowsStarting);
+        if (pipelined && rowsStarting != null && Streamed(bytes, file, name, rowsStarting) is RgbImage streamed) return streamed;
         var rgb = new byte[(long)h.Width * h.Height * 3];
         if (pipelined)
         {
@@ -35,20 +35,21 @@ internal static class PngDecoder
     }
 
     /// <summary>
-    /// The image, handed to <paramref name="rowsStarting"/> before its data inflates, while this thread inflates it:
+    /// The image, handed to <paramref name="rowsStarting"/> before its data inflates, while this thread inflates it
+    /// (null, having done nothing, if rowsStarting says no reader will come: its offer found the one slot taken):
     /// whoever reads its rows (the transform a lent thread runs behind the decoding) unfilters them as they arrive, in
     /// order, and converts them. So the lent thread does the unfiltering the inflater's own thread used to, and the
     /// resize behind it, and no thread need start. If nothing has started reading once half is inflated (the CLI's main
     /// thread, loading the weights meanwhile, is lent by then), the reading gets a thread of its own
     /// (<see cref="ImageParallel.StartOfferedWork"/>), as the inflating had before.
     /// </summary>
-    private static RgbImage Streamed(byte[] bytes, PngStructure.File file, string name, Action<RgbImage> rowsStarting)
+    private static RgbImage? Streamed(byte[] bytes, PngStructure.File file, string name, Func<RgbImage, bool> rowsStarting)
     {
         var h = file.Header;
         var raw = PngStructure.RawBuffer(file, name);
         var rows = new StreamedRows(raw, h, file.Palette, name);
         var image = new RgbImage(h.Width, h.Height, rows);
-        rowsStarting(image);
+        if (!rowsStarting(image)) return null;
         bool started = false;
         try
         {
@@ -95,23 +96,27 @@ internal static class PngDecoder
         public override void Rows(int from, int to, byte* output)
         {
             Volatile.Write(ref _reading, true);
-            if (Volatile.Read(ref _unfiltered) < to)
-            {
-                lock (_lock)
-                {
-                    int bpp = Math.Max(1, h.Channels * h.BitDepth / 8);
-                    for (int y = _unfiltered; y < to; y++)
-                    {
-                        long at = (long)y * (_stride + 1);
-                        WaitFor(at + 1 + _stride);
-                        Unfilter(raw[at], raw.AsSpan((int)at + 1, _stride), y == 0 ? _zeros : raw.AsSpan((int)at - _stride, _stride), bpp, name);
-                        Volatile.Write(ref _unfiltered, y + 1);
-                    }
-                }
-            }
+            Unfilter(to);
             int rowBytes = h.Width * 3;
             for (int y = from; y < to; y++)
                 ConvertRow(raw.AsSpan((int)((long)y * (_stride + 1)) + 1, _stride), h, palette, h.Width, 1, new Span<byte>(output + (long)(y - from) * rowBytes, rowBytes));
+        }
+
+        /// <summary>Unfilters rows up to <paramref name="to"/> (exclusive), each once inflated.</summary>
+        private void Unfilter(int to)
+        {
+            if (Volatile.Read(ref _unfiltered) >= to) return;
+            lock (_lock)
+            {
+                int bpp = Math.Max(1, h.Channels * h.BitDepth / 8);
+                for (int y = _unfiltered; y < to; y++)
+                {
+                    long at = (long)y * (_stride + 1);
+                    WaitFor(at + 1 + _stride);
+                    PngDecoder.Unfilter(raw[at], raw.AsSpan((int)at + 1, _stride), y == 0 ? _zeros : raw.AsSpan((int)at - _stride, _stride), bpp, name);
+                    Volatile.Write(ref _unfiltered, y + 1);
+                }
+            }
         }
 
         private void WaitFor(long end)
