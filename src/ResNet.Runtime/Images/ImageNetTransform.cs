@@ -70,10 +70,15 @@ public static class ImageNetTransform
     /// </summary>
     public static RgbImage ResizeAndCrop(RgbImage image)
     {
-        var (w, h) = ResizedSize(image.Width, image.Height);
-        int top = (int)Math.Round((h - CropTo) / 2.0, MidpointRounding.ToEven);
-        int left = (int)Math.Round((w - CropTo) / 2.0, MidpointRounding.ToEven);
+        var (w, h, left, top) = CropWindow(image);
         return PilResize.BilinearRegion(image, w, h, left, top, CropTo, CropTo);
+    }
+
+    /// <summary>Resize(256)'s size and where CenterCrop(224) cuts it: offsets int(round((size − 224)/2)), rounding half to even.</summary>
+    private static (int Width, int Height, int Left, int Top) CropWindow(RgbImage image)
+    {
+        var (w, h) = ResizedSize(image.Width, image.Height);
+        return (w, h, (int)Math.Round((w - CropTo) / 2.0, MidpointRounding.ToEven), (int)Math.Round((h - CropTo) / 2.0, MidpointRounding.ToEven));
     }
 
     /// <summary>
@@ -83,9 +88,7 @@ public static class ImageNetTransform
     /// </summary>
     private static unsafe float[]? TensorInOrder(RgbImage image)
     {
-        var (w, h) = ResizedSize(image.Width, image.Height);
-        int top = (int)Math.Round((h - CropTo) / 2.0, MidpointRounding.ToEven);
-        int left = (int)Math.Round((w - CropTo) / 2.0, MidpointRounding.ToEven);
+        var (w, h, left, top) = CropWindow(image);
         var t = GC.AllocateUninitializedArray<float>(3 * CropTo * CropTo); // every element is written
         fixed (float* tp = t)
         {

@@ -55,7 +55,7 @@ internal static class PngDecoder
         {
             PngStructure.Inflate(bytes, file, name, raw, filled =>
             {
-                rows.Inflated(filled);
+                rows.Inflated.Publish((int)(filled / (h.Stride(h.Width) + 1)));
                 if (!started && filled >= raw.Length / 2 && !rows.Reading)
                 {
                     started = true;
@@ -65,7 +65,7 @@ internal static class PngDecoder
         }
         catch
         {
-            rows.Fail();
+            rows.Inflated.Fail();
             throw;
         }
         return image;
@@ -80,18 +80,16 @@ internal static class PngDecoder
         private readonly object _lock = new();
         private readonly int _stride = (int)h.Stride(h.Width);
         private readonly byte[] _zeros = new byte[h.Stride(h.Width)];
-        private int _unfiltered, _inflated;
-        private bool _failed, _reading;
+        private int _unfiltered;
+        private bool _reading;
 
         public override long WorkPerRow => (long)(_stride + 1) * InflateStepsPerByte;
 
         /// <summary>Whether a reader has asked for rows yet.</summary>
         public bool Reading => Volatile.Read(ref _reading);
 
-        public void Inflated(int filled) => Volatile.Write(ref _inflated, filled);
-
-        /// <summary>The inflating failed: readers stop waiting (and fail; the decoder reports the reason).</summary>
-        public void Fail() => Volatile.Write(ref _failed, true);
+        /// <summary>Whole scanlines inflated so far (the inflater publishes them, or its failure).</summary>
+        public RowProgress Inflated { get; } = new();
 
         public override void Rows(int from, int to, byte* output)
         {
@@ -112,20 +110,10 @@ internal static class PngDecoder
                 for (int y = _unfiltered; y < to; y++)
                 {
                     long at = (long)y * (_stride + 1);
-                    WaitFor(at + 1 + _stride);
+                    Inflated.WaitFor(y + 1);
                     PngDecoder.Unfilter(raw[at], raw.AsSpan((int)at + 1, _stride), y == 0 ? _zeros : raw.AsSpan((int)at - _stride, _stride), bpp, name);
                     Volatile.Write(ref _unfiltered, y + 1);
                 }
-            }
-        }
-
-        private void WaitFor(long end)
-        {
-            var spin = new SpinWait();
-            while (Volatile.Read(ref _inflated) < end)
-            {
-                if (Volatile.Read(ref _failed)) throw new InputException("the image's decoding failed");
-                spin.SpinOnce(sleep1Threshold: -1);
             }
         }
     }
