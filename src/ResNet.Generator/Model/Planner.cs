@@ -46,10 +46,9 @@ namespace ResNet.Generator.Model
                 layers.Add(new LayerPlan(name, tile, winograd[i], rows));
                 byChannels[layer.Output] = layer.Kind == LayerKind.Conv && !rows;
             }
-            // The shared Winograd input transform of the largest layer that uses one, per image.
-            int scratch = graph.Layers.Select((l, i) => winograd[i] is WinogradPlan wp && wp.SharedInput
-                ? wp.ScratchImageFloats(layouts[l.Input].Channels) : 0).DefaultIfEmpty(0).Max();
+            // The layers that share a Winograd input transform, and the largest one's, per image.
             var scratchLayers = Enumerable.Range(0, graph.Layers.Count).Where(i => winograd[i] is { SharedInput: true }).ToArray();
+            int scratch = scratchLayers.Select(i => winograd[i]!.ScratchImageFloats(layouts[graph.Layers[i].Input].Channels)).DefaultIfEmpty(0).Max();
             var arena = ArenaPlanner.Place(graph, layouts, sizes, scratchLayers, scratch);
             return new IsaPlan(isa, layouts.ToEquatableArray(), sizes.ToEquatableArray(), arena, layers.ToEquatableArray(), scratch);
         }

@@ -158,18 +158,27 @@ public static unsafe class PilResize
                 rowOut[xx * 3 + 2] = (byte)v.GetElement(2);
                 continue;
             }
-            int ss0 = 1 << (PrecisionBits - 1), ss1 = ss0, ss2 = ss0;
-            for (int x = 0; x < xmax; x++, at += 3)
-            {
-                int w = k[x];
-                ss0 += at[0] * w;
-                ss1 += at[1] * w;
-                ss2 += at[2] * w;
-            }
-            rowOut[xx * 3] = Clip8(ss0);
-            rowOut[xx * 3 + 1] = Clip8(ss1);
-            rowOut[xx * 3 + 2] = Clip8(ss2);
+            ScalarPixel(at, 3, k, xmax, rowOut + xx * 3);
         }
+    }
+
+    /// <summary>
+    /// One RGB pixel, either pass, without vectors: <paramref name="taps"/> source pixels <paramref name="stride"/>
+    /// bytes apart from <paramref name="at"/>, weighted by <paramref name="k"/>, into <paramref name="output"/>.
+    /// </summary>
+    private static void ScalarPixel(byte* at, long stride, int* k, int taps, byte* output)
+    {
+        int ss0 = 1 << (PrecisionBits - 1), ss1 = ss0, ss2 = ss0;
+        for (int t = 0; t < taps; t++, at += stride)
+        {
+            int w = k[t];
+            ss0 += at[0] * w;
+            ss1 += at[1] * w;
+            ss2 += at[2] * w;
+        }
+        output[0] = Clip8(ss0);
+        output[1] = Clip8(ss1);
+        output[2] = Clip8(ss2);
     }
 
     private static RgbImage Vertical(RgbImage src, int height, int[] bounds, int[] kernel, int ksize)
@@ -216,21 +225,7 @@ public static unsafe class PilResize
                 Vector256.Narrow(low, high).Store(output + done);
             }
         }
-        for (int xx = done / 3; xx < width; xx++)
-        {
-            int ss0 = 1 << (PrecisionBits - 1), ss1 = ss0, ss2 = ss0;
-            for (int y = 0; y < taps; y++)
-            {
-                byte* at = rows + (long)y * rowBytes + xx * 3;
-                int w = k[y];
-                ss0 += at[0] * w;
-                ss1 += at[1] * w;
-                ss2 += at[2] * w;
-            }
-            output[xx * 3] = Clip8(ss0);
-            output[xx * 3 + 1] = Clip8(ss1);
-            output[xx * 3 + 2] = Clip8(ss2);
-        }
+        for (int xx = done / 3; xx < width; xx++) ScalarPixel(rows + xx * 3, rowBytes, k, taps, output + xx * 3);
     }
 
     /// <summary>What <see cref="BilinearRegionInOrder"/> hands each output row to: its index and its width × 3 bytes.</summary>
