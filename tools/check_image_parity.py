@@ -1,11 +1,14 @@
 """End-to-end image parity: `resnet18 --weights W --json --logits IMAGES...` against torchvision 0.14 + PIL
 (resnet18 with the same weights, Image.open(f).convert('RGB'), the ImageNet eval transform).
 PNG and JPEG alike (the JPEG decoder reproduces libjpeg-turbo's pixels): max |dlogit| <= bound, the same top-5,
-and torchvision's category names for them.
+and torchvision's category names for them. Then each image alone, as a one-image run decodes it (its tensor made
+row by row behind the decoding, conv1 run on the rows as they come): the same logits as in the batch, bit for bit.
 
     python3 tools/check_image_parity.py out/resnet18 fixtures/full/weights.pth 1e-4 IMAGE...
 """
 import json
+import os
+import re
 import subprocess
 import sys
 
@@ -40,4 +43,17 @@ for f in images:
     ok = diff <= bound and top_e == top_g and labels == [categories[i] for i in top_g]
     failed |= not ok
     print(f"{'ok  ' if ok else 'FAIL'} {f}: max |dlogit| {diff:.3g}, top-5 {top_g} (torch {top_e})")
+streamed = 0
+for f in images:
+    if "error" in results[f]:
+        continue
+    one = subprocess.run([binary, "--weights", weights, "--json", "--logits", f], capture_output=True, text=True,
+                         env={**os.environ, "RESNET18_TIMING": "1"})
+    same = one.returncode == 0 and json.loads(one.stdout)["logits"] == results[f]["logits"]
+    bands = re.search(r"first-layer bands run behind the decoding (\d+)", one.stderr)
+    streamed += bool(bands and int(bands.group(1)) > 0)
+    if not same:
+        print(f"FAIL {f} alone: logits differ from the batch's")
+        failed = True
+print(f"alone: {len(images)} runs, logits as in the batch; {streamed} ran conv1 bands behind the decoding")
 sys.exit(1 if failed else 0)

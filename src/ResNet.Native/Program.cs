@@ -71,7 +71,9 @@ internal static class Program
         // has it, a new thread waits for the scheduler's tick before Thread.Start returns (~1 ms of the loading).
         // The first worker then decodes the first batch (BatchDecoder), which so starts no thread either.
         using var workers = options.Threads > 1 ? new WorkerPool(options.Threads) : null;
-        var decoder = new BatchDecoder(files, batch, options.Threads, file => LoadInput(file, ResNet18.Network.Input, options.MaxPixels), timing, workers);
+        // One image: this thread, done loading, is lent to its transform (below), and runs conv1 on the rows it makes.
+        var streamed = files.Count == 1 && options.Threads > 1 ? new StreamedRows() : null;
+        var decoder = new BatchDecoder(files, batch, options.Threads, file => LoadInput(file, ResNet18.Network.Input, options.MaxPixels, streamed), timing, workers);
         // The first batch decodes while the weights load and pack.
         var first = decoder.Decode(0);
         try
@@ -82,6 +84,7 @@ internal static class Program
                 PackedCache = options.NoCache ? null : WeightsResolver.PackedCacheDirectory,
             };
             model = resolver.Load(networkOptions);
+            streamed?.Start(model);
             timing.Mark("load weights");
         }
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -109,7 +112,12 @@ internal static class Program
                 Exception? failed = null;
                 try
                 {
-                    if (good.Length > 0) model.Run(input.AsSpan(0, good.Length * model.InputLength), logits);
+                    if (streamed != null && streamed.Holds(input))
+                    {
+                        timing.Note($"first-layer bands run behind the decoding {streamed.Bands}");
+                        model.RunStreamed(input, logits);
+                    }
+                    else if (good.Length > 0) model.Run(input.AsSpan(0, good.Length * model.InputLength), logits);
                     timing.Mark("inference");
                 }
                 catch (Exception e)
@@ -198,9 +206,9 @@ internal static class Program
     private static string OneLine(Exception e) =>
         e is OutOfMemoryException ? "out of memory" : $"{e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}";
 
-    private static float[] LoadInput(string file, TensorShape shape, long maxPixels)
+    private static float[] LoadInput(string file, TensorShape shape, long maxPixels, StreamedRows? streamed)
     {
-        if (!IsNpy(file)) return ImageNetTransform.FromFile(file, maxPixels);
+        if (!IsNpy(file)) return ImageNetTransform.FromFile(file, maxPixels, streamed);
         var (dims, data) = Npy.Read(file);
         bool ok = (dims.Length == 3 && dims[0] == shape.C && dims[1] == shape.H && dims[2] == shape.W)
             || (dims.Length == 4 && dims[0] == 1 && dims[1] == shape.C && dims[2] == shape.H && dims[3] == shape.W);

@@ -29,6 +29,14 @@ internal sealed class Timing
 
     private readonly List<string> _background = new();
 
+    /// <summary>A fact for the report's last line.</summary>
+    public void Note(string fact)
+    {
+        if (_enabled) _notes.Add(fact);
+    }
+
+    private readonly List<string> _notes = new();
+
     public void Report()
     {
         if (!_enabled) return;
@@ -36,6 +44,6 @@ internal sealed class Timing
             if (_background.Count > 0) Console.Error.WriteLine($"timing, other thread: {string.Join(", ", _background)}");
         double startup = (DateTime.Now - Process.GetCurrentProcess().StartTime).TotalMilliseconds;
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"timing: {string.Join(", ", _order.Select(p => $"{p} {_phases[p]:0.0} ms"))}; process so far {startup:0} ms"));
+            $"timing: {string.Join(", ", _order.Select(p => $"{p} {_phases[p]:0.0} ms").Concat(_notes))}; process so far {startup:0} ms"));
     }
 }

@@ -111,6 +111,7 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
         if (n > MaxBatch) throw new ArgumentException($"batch of {n} exceeds MaxBatch {MaxBatch}", nameof(input));
         if (output.Length < n * OutputLength) throw new ArgumentException($"output has {output.Length} floats; expected {n * OutputLength}", nameof(output));
         StackPages.Map();
+        _streamedRows = -1; // its input is overwritten
         Pack(input, n);
         for (int l = 0; l < Info.Layers.Count; l++) RunLayerCore(l, n);
         Unpack(_outputLayout, _buffers[_outputLayout.Buffer], n, Info.Output.C, output);
@@ -174,6 +175,11 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
     /// <summary>Runs one kernel over work items [0, count); layers call this in order, so profiling can attribute time.</summary>
     protected void RunKernel(delegate*<in KernelArgs, int, int, void> kernel, in KernelArgs args, int count, bool endsLayer = true)
     {
+        if (_bandEnd > 0)
+        {
+            kernel(args, _bandBegin, _bandEnd); // a band of the first layer, while its input arrives (StreamInputRows)
+            return;
+        }
         long t0 = StartTiming();
         Dispatch(kernel, args, count);
         EndTiming(t0, endsLayer);
@@ -226,8 +232,8 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
 
     private void Dispatch(delegate*<in KernelArgs, int, int, void> kernel, in KernelArgs args, int count)
     {
-        if (_pool != null) _pool.Run(kernel, args, count);
-        else kernel(args, 0, count);
+        if (_pool != null) _pool.Run(kernel, args, _skipItems, count);
+        else kernel(args, _skipItems, count);
     }
 
     /// <summary>Called after each layer with its index (tests read tensors there, before buffers are reused).</summary>
@@ -376,15 +382,20 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
 
     private void Pack(ReadOnlySpan<float> input, int n)
     {
+        if (_zeroInputHalo) ZeroHalo(_inputLayout.Buffer, n);
+        for (int i = 0; i < n; i++) PackRows(input.Slice(i * InputLength, InputLength), i, 0, Info.Input.H);
+    }
+
+    /// <summary>Rows [<paramref name="from"/>, <paramref name="to"/>) of every channel of one image into image slot <paramref name="i"/>.</summary>
+    private void PackRows(ReadOnlySpan<float> image, int i, int from, int to)
+    {
         var l = _inputLayout;
-        if (_zeroInputHalo) ZeroHalo(l.Buffer, n);
         float* dst = _buffers[l.Buffer];
         var s = Info.Input;
-        for (int i = 0; i < n; i++)
         for (int c = 0; c < s.C; c++)
-        for (int h = 0; h < s.H; h++)
+        for (int h = from; h < to; h++)
         {
-            var row = input.Slice(((i * s.C + c) * s.H + h) * s.W, s.W);
+            var row = image.Slice((c * s.H + h) * s.W, s.W);
             float* d = dst + (long)i * l.ImageFloats + l.Offset(c, h, 0);
             if (l.Block == 1) row.CopyTo(new Span<float>(d, s.W)); // planar: a row is contiguous (a vectorized copy)
             else for (int w = 0; w < s.W; w++) d[w * l.Block] = row[w];

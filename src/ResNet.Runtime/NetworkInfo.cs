@@ -133,7 +133,9 @@ public sealed record TensorLayoutInfo(int Block, int Blocks, int H, int W, int P
 /// <c>ScratchFloats</c> hold one transformed input that Winograd layers compute once and read from every output
 /// group; the scratch is in the arena at <c>ScratchOffset</c> (times the batch), room for two per image, or -1 when
 /// no layer uses it. <c>Signature</c> identifies the generated code (a packed-weights cache file is only valid for
-/// the same one).
+/// the same one). The first layer's work items go in row bands of <c>BandRows</c> output rows, <c>BandItems</c> items
+/// each, in order, when it can start on an input still arriving (<see cref="GeneratedNetwork.BeginStreamedInput"/>);
+/// 0 items when it cannot.
 /// </summary>
 public sealed record IsaLayout(TensorLayoutInfo[] Tensors, int[] BufferFloats, int[] BufferOffsets, int ArenaFloats, int[] HaloZeroed,
-    int ScratchFloats = 0, int ScratchOffset = -1, string Signature = "");
+    int ScratchFloats = 0, int ScratchOffset = -1, int BandItems = 0, int BandRows = 0, string Signature = "");

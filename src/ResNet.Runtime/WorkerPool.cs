@@ -16,7 +16,6 @@ public sealed unsafe class WorkerPool : IDisposable
     private readonly Worker[] _workers;
     private delegate*<in KernelArgs, int, int, void> _kernel;
     private KernelArgs _args;
-    private int _count;
     /// <summary>Per thread: next unclaimed item and end of its share, one cache line each so claims never contend unless a thread is helping.</summary>
     private readonly Share[] _shares;
     private int _pending;
@@ -41,15 +40,18 @@ public sealed unsafe class WorkerPool : IDisposable
     public int Threads { get; }
 
     /// <summary>Runs <paramref name="kernel"/> over work items [0, count) on all threads and returns when every item is done.</summary>
-    public void Run(delegate*<in KernelArgs, int, int, void> kernel, in KernelArgs args, int count)
+    public void Run(delegate*<in KernelArgs, int, int, void> kernel, in KernelArgs args, int count) => Run(kernel, args, 0, count);
+
+    /// <summary>Runs <paramref name="kernel"/> over work items [begin, end) on all threads and returns when every item is done.</summary>
+    public void Run(delegate*<in KernelArgs, int, int, void> kernel, in KernelArgs args, int begin, int end)
     {
-        if (_workers.Length == 0 || count < 2)
+        if (_workers.Length == 0 || end - begin < 2)
         {
-            kernel(args, 0, count);
+            kernel(args, begin, end);
             return;
         }
         Enter();
-        try { RunCore(kernel, args, count); }
+        try { RunCore(kernel, args, begin, end); }
         finally { Volatile.Write(ref _running, 0); }
     }
 
@@ -63,15 +65,15 @@ public sealed unsafe class WorkerPool : IDisposable
 
     private int _running;
 
-    private void RunCore(delegate*<in KernelArgs, int, int, void> kernel, in KernelArgs args, int count)
+    private void RunCore(delegate*<in KernelArgs, int, int, void> kernel, in KernelArgs args, int begin, int end)
     {
         _kernel = kernel;
         _args = args;
-        _count = count;
+        long count = end - begin;
         for (int t = 0; t < Threads; t++)
         {
-            _shares[t].Next = (int)((long)count * t / Threads);
-            _shares[t].End = (int)((long)count * (t + 1) / Threads);
+            _shares[t].Next = begin + (int)(count * t / Threads);
+            _shares[t].End = begin + (int)(count * (t + 1) / Threads);
         }
         _pending = _workers.Length;
         _generation++; // publishes the fields above (volatile write)
@@ -104,7 +106,7 @@ public sealed unsafe class WorkerPool : IDisposable
             _prologueArgs = prologueArgs;
             _prologueCount = prologueCount;
             _slotFloats = slotFloats;
-            RunCore(kernel, args, count);
+            RunCore(kernel, args, 0, count);
         }
         finally
         {

@@ -199,7 +199,7 @@ public class ImageTests(ITestOutputHelper output)
     }
 
     /// <summary>FromFile with this test's thread lent from before the decoding starts, as the CLI's main thread is.</summary>
-    private static async Task<(float[] Tensor, bool Behind)> FromFileWithALentThread(string path, bool waitForTheLender = true)
+    private static async Task<(float[] Tensor, bool Behind)> FromFileWithALentThread(string path, bool waitForTheLender = true, ITensorRows? rows = null)
     {
         int before = ImageParallel.WholeRuns;
         ImageParallel.OffersWaitForALender = waitForTheLender;
@@ -208,7 +208,7 @@ public class ImageTests(ITestOutputHelper output)
             var decoding = Task.Run(() =>
             {
                 SpinWait.SpinUntil(() => ImageParallel.Lending, TimeSpan.FromSeconds(10));
-                return ImageNetTransform.FromFile(path);
+                return ImageNetTransform.FromFile(path, rows: rows);
             });
             ImageNetTransform.LendThreadUntil(decoding);
             var tensor = await decoding;
@@ -300,6 +300,79 @@ public class ImageTests(ITestOutputHelper output)
         finally
         {
             File.Delete(path);
+        }
+    }
+
+    /// <summary>Records what a tensor made top to bottom reports: each row as it is said to be final, and the waits.</summary>
+    private sealed class RecordedRows : ITensorRows
+    {
+        public readonly List<(int Rows, float[] NewRows)> Reports = [];
+        public readonly HashSet<int> Threads = [];
+        public int Waits;
+
+        public void Ready(float[] tensor, int rows)
+        {
+            Threads.Add(Environment.CurrentManagedThreadId);
+            int from = Reports.Count > 0 ? Reports[^1].Rows : 0;
+            var copy = new List<float>();
+            for (int c = 0; c < 3; c++) copy.AddRange(tensor.AsSpan((c * 224 + from) * 224, (rows - from) * 224).ToArray());
+            Reports.Add((rows, [.. copy]));
+        }
+
+        public bool WhileWaiting()
+        {
+            Threads.Add(Environment.CurrentManagedThreadId);
+            Waits++;
+            return false;
+        }
+
+        /// <summary>Rows reported in order up to the last, each then as it is in the finished tensor, all on one thread.</summary>
+        public void AssertFinal(float[] tensor)
+        {
+            Assert.Single(Threads);
+            Assert.Equal(224, Reports[^1].Rows);
+            int from = 0;
+            foreach (var (rows, newRows) in Reports)
+            {
+                Assert.True(rows > from);
+                var expected = new List<float>();
+                for (int c = 0; c < 3; c++) expected.AddRange(tensor.AsSpan((c * 224 + from) * 224, (rows - from) * 224).ToArray());
+                Assert.Equal(expected, newRows);
+                from = rows;
+            }
+        }
+    }
+
+    [Fact]
+    public async Task ATensorMadeBehindItsDecodingReportsItsRowsAsTheyAreFinal()
+    {
+        // What the CLI's one-image run packs into the network as it goes, and when it runs conv1 on them: a row
+        // reported early, or changed after its report, would reach the logits.
+        var bytes = LargePng(8, 2, 3, seed: 21);
+        string png = Path.Combine(Path.GetTempPath(), $"resnet18-rows-{Guid.NewGuid():N}.png");
+        File.WriteAllBytes(png, bytes);
+        try
+        {
+            int waits = 0;
+            foreach (var path in new[] { png, Path.Combine(Dir, "baseline.jpg") })
+            for (int round = 0; round < 3; round++)
+            {
+                var rows = new RecordedRows();
+                var (tensor, taken) = await FromFileWithALentThread(path, rows: rows);
+                Assert.True(taken);
+                rows.AssertFinal(tensor);
+                Assert.Equal(ImageNetTransform.FromFile(path), tensor);
+                waits += rows.Waits;
+            }
+            Assert.True(waits > 0);
+            // Not made top to bottom (a progressive JPEG is resized once whole): nothing is reported.
+            var whole = new RecordedRows();
+            await FromFileWithALentThread(Path.Combine(Dir, "progressive.jpg"), rows: whole);
+            Assert.Empty(whole.Reports);
+        }
+        finally
+        {
+            File.Delete(png);
         }
     }
 

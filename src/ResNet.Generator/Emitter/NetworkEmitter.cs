@@ -141,6 +141,9 @@ namespace ResNet.Generator.Emitter
                 w.Line($"    HaloZeroed: new int[] {{ {string.Join(", ", isa.Arena.HaloZeroed.Select(b => I(b)))} }},");
                 w.Line($"    ScratchFloats: {I(isa.ScratchFloats)},");
                 w.Line($"    ScratchOffset: {I(isa.Arena.ScratchOffset)},");
+                var bands = InputBands.For(g, isa);
+                w.Line($"    BandItems: {I(bands.Items)},");
+                w.Line($"    BandRows: {I(bands.Rows)},");
                 w.Line($"    Signature: {Str(signatures[k])});");
             }
             w.Close();

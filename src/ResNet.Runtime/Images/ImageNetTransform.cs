@@ -19,8 +19,12 @@ public static class ImageNetTransform
     private static readonly float[] Mean = [0.485f, 0.456f, 0.406f];
     private static readonly float[] Std = [0.229f, 0.224f, 0.225f];
 
-    /// <summary>Decodes <paramref name="path"/> and returns the 3×224×224 CHW tensor.</summary>
-    public static float[] FromFile(string path, long maxPixels = ImageDecoder.DefaultMaxPixels)
+    /// <summary>
+    /// Decodes <paramref name="path"/> and returns the 3×224×224 CHW tensor. Where the tensor is made top to bottom
+    /// while the image decodes (a large enough JPEG or PNG, with a thread lent: <see cref="LendThreadUntil"/>),
+    /// <paramref name="rows"/> hears of its rows as they are final, on the thread making it; it may hear nothing.
+    /// </summary>
+    public static float[] FromFile(string path, long maxPixels = ImageDecoder.DefaultMaxPixels, ITensorRows? rows = null)
     {
         // A JPEG's rows can be converted and resized behind its scan: offered to a lent thread (the CLI's main
         // thread, done loading the weights), which then does most of that while this one decodes.
@@ -28,7 +32,7 @@ public static class ImageNetTransform
         RgbImage image;
         try
         {
-            image = ImageDecoder.Load(path, maxPixels, rowsStarting: streamed => (behind = ImageParallel.Offer(() => TensorInOrder(streamed) ?? ToTensor(ResizeAndCrop(streamed)))) != null);
+            image = ImageDecoder.Load(path, maxPixels, rowsStarting: streamed => (behind = ImageParallel.Offer(() => TensorInOrder(streamed, rows) ?? ToTensor(ResizeAndCrop(streamed)))) != null);
         }
         catch
         {
@@ -86,15 +90,27 @@ public static class ImageNetTransform
     /// (<see cref="PilResize.BilinearRegionInOrder"/>): converted to floats while the rest decodes, so the decoder's
     /// last rows leave only the last few output rows to do. Null where that path does not apply.
     /// </summary>
-    private static unsafe float[]? TensorInOrder(RgbImage image)
+    private static unsafe float[]? TensorInOrder(RgbImage image, ITensorRows? rows)
     {
         var (w, h, left, top) = CropWindow(image);
         var t = GC.AllocateUninitializedArray<float>(3 * CropTo * CropTo); // every element is written
-        fixed (float* tp = t)
+        var waiting = RowProgress.WhileWaiting;
+        if (rows != null) RowProgress.WhileWaiting = rows.WhileWaiting;
+        try
         {
-            float* dst = tp;
-            return PilResize.BilinearRegionInOrder(image, w, h, left, top, CropTo, CropTo, (row, pixels) =>
-                ToTensor(pixels, dst + row * CropTo, CropTo * CropTo, CropTo)) ? t : null;
+            fixed (float* tp = t)
+            {
+                float* dst = tp;
+                return PilResize.BilinearRegionInOrder(image, w, h, left, top, CropTo, CropTo, (row, pixels) =>
+                {
+                    ToTensor(pixels, dst + row * CropTo, CropTo * CropTo, CropTo);
+                    rows?.Ready(t, row + 1);
+                }) ? t : null;
+            }
+        }
+        finally
+        {
+            RowProgress.WhileWaiting = waiting;
         }
     }
 

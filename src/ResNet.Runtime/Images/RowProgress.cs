@@ -18,6 +18,13 @@ internal sealed class RowProgress
     /// <summary>The decoding failed: readers stop waiting (and fail; the decoder reports the reason).</summary>
     public void Fail() => Volatile.Write(ref _failed, true);
 
+    /// <summary>
+    /// Work this thread does instead of spinning while it waits for rows (<see cref="ITensorRows.WhileWaiting"/>):
+    /// true when it did some, and will be asked again before the next spin.
+    /// </summary>
+    [ThreadStatic]
+    internal static Func<bool>? WhileWaiting;
+
     /// <summary>Returns once rows [0, <paramref name="rows"/>) are final; throws if the decoding failed first.</summary>
     public void WaitFor(int rows)
     {
@@ -25,6 +32,7 @@ internal sealed class RowProgress
         while (Volatile.Read(ref _ready) < rows)
         {
             if (Volatile.Read(ref _failed)) throw new InputException("the image's decoding failed");
+            if (WhileWaiting?.Invoke() == true) continue;
             spin.SpinOnce(sleep1Threshold: -1);
         }
     }
