@@ -55,8 +55,7 @@ public abstract unsafe partial class GeneratedNetwork
     /// </summary>
     public bool RunReadyBand()
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        if (_streamedRows < 0) throw new InvalidOperationException("no streamed input: call BeginStreamedInput first");
+        CheckBegun();
         if (ReadyItems(_streamedRows) <= _streamedItems) return false;
         (_bandBegin, _bandEnd) = (_streamedItems, _streamedItems + _layout.BandItems);
         try
@@ -84,23 +83,26 @@ public abstract unsafe partial class GeneratedNetwork
         _skipItems = _streamedItems;
         try
         {
-            RunLayerCore(0, 1);
+            RunLayers(1, output);
         }
         finally
         {
             _skipItems = 0;
         }
-        for (int l = 1; l < Info.Layers.Count; l++) RunLayerCore(l, 1);
-        Unpack(_outputLayout, _buffers[_outputLayout.Buffer], 1, Info.Output.C, output);
     }
 
     /// <summary>The first layer's items done so far for the streamed image (tests check that bands ran early).</summary>
     internal int StreamedItems => _streamedItems;
 
-    private void CheckStreamed(ReadOnlySpan<float> image)
+    private void CheckBegun()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (_streamedRows < 0) throw new InvalidOperationException("no streamed input: call BeginStreamedInput first");
+    }
+
+    private void CheckStreamed(ReadOnlySpan<float> image)
+    {
+        CheckBegun();
         if (image.Length != InputLength) throw new ArgumentException($"image has {image.Length} floats; expected {InputLength} ({Info.Input})", nameof(image));
     }
 

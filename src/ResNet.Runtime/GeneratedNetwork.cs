@@ -113,7 +113,17 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
         StackPages.Map();
         _streamedRows = -1; // its input is overwritten
         Pack(input, n);
-        for (int l = 0; l < Info.Layers.Count; l++) RunLayerCore(l, n);
+        RunLayers(n, output);
+    }
+
+    /// <summary>Every layer on the packed input of <paramref name="n"/> images, then their outputs.</summary>
+    private void RunLayers(int n, Span<float> output)
+    {
+        for (int l = 0; l < Info.Layers.Count; l++)
+        {
+            RunLayerCore(l, n);
+            _skipItems = 0; // what RunStreamed skips is the first layer's
+        }
         Unpack(_outputLayout, _buffers[_outputLayout.Buffer], n, Info.Output.C, output);
     }
 
