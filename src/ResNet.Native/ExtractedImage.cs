@@ -88,9 +88,10 @@ internal static unsafe partial class ExtractedImage
 
     /// <summary>
     /// An upgrade leaves the previous version's image behind: remove images nobody has run for a week (exec
-    /// refreshes the access time at least daily under relatime; a running process keeps its copy). Removing
-    /// every other version at once would make two installed versions, used in turn, extract on every run.
-    /// Earlier builds kept the x86-64-v4 build there instead (resnet18-avx512-*): those go the same way.
+    /// refreshes the access time at least daily under relatime; a running process keeps its copy), and beyond the
+    /// <see cref="KeptVersions"/> most recently run, however recent (a day of rebuilding the project left 260 here,
+    /// 5 GB). Removing every other version at once would make two installed versions, used in turn, extract on
+    /// every run. Earlier builds kept the x86-64-v4 build there instead (resnet18-avx512-*): those go the same way.
     /// </summary>
     private static void RemoveStaleVersions(string directory, string keep)
     {
@@ -98,14 +99,22 @@ internal static unsafe partial class ExtractedImage
         {
             var exact = new EnumerationOptions { MatchCasing = MatchCasing.CaseSensitive }; // not the ResNet18-avx512-*.packed weights
             var stale = DateTime.UtcNow - TimeSpan.FromDays(7);
-            foreach (var file in Directory.EnumerateFiles(directory, "resnet18-avx*-*", exact))
-                if (Path.GetFileName(file) != keep && File.GetLastAccessTimeUtc(file) < stale) File.Delete(file);
+            var others = Directory.EnumerateFiles(directory, "resnet18-avx*-*", exact)
+                .Where(f => Path.GetFileName(f) != keep)
+                .Select(f => (File: f, Run: File.GetLastAccessTimeUtc(f)))
+                .OrderByDescending(f => f.Run)
+                .ToList();
+            for (int i = 0; i < others.Count; i++)
+                if (i >= KeptVersions || others[i].Run < stale) File.Delete(others[i].File);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             // Stale images only cost disk space.
         }
     }
+
+    /// <summary>Other versions' images kept beside the current one (if run within the week): installed versions used in turn.</summary>
+    internal const int KeptVersions = 4;
 
     /// <summary>A descriptor for fexecve of the program at <paramref name="path"/>; -1 if it cannot be opened.</summary>
     public static int OpenExecutable(string path) => OpenAt(AtFdcwd, path, ORdonly | OCloexec, 0);

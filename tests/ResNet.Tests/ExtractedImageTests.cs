@@ -92,6 +92,23 @@ public sealed class ExtractedImageTests : IDisposable
     }
 
     [Fact]
+    public void AnUpgradeKeepsOnlyTheMostRecentlyRunOtherVersions()
+    {
+        // Rebuilds pile up images all run within the week: the most recently run few stay, the rest go.
+        Directory.CreateDirectory(Dir);
+        var others = Enumerable.Range(1, ExtractedImage.KeptVersions + 2).Select(i => ImagePath($"{i:x16}")).ToList();
+        for (int i = 0; i < others.Count; i++)
+        {
+            File.WriteAllBytes(others[i], [1]);
+            File.SetLastAccessTimeUtc(others[i], DateTime.UtcNow.AddHours(-i)); // others[0] ran last
+        }
+        Assert.Equal(_image, OpenAndRead());
+        Assert.True(File.Exists(ImagePath()));
+        Assert.All(others.Take(ExtractedImage.KeptVersions), f => Assert.True(File.Exists(f), f));
+        Assert.All(others.Skip(ExtractedImage.KeptVersions), f => Assert.False(File.Exists(f), f));
+    }
+
+    [Fact]
     public void TheIdIsSixteenHexDigitsOfTheHash()
     {
         Assert.Equal("0123456789abcdef", ExtractedImage.Id("0123456789ABCDEF"));
