@@ -224,6 +224,30 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
     }
 
     [Fact]
+    public void NothingToClassifyIsSaidWithoutFetchingTheWeights()
+    {
+        // No weights here, and a download that could only fail: a mistyped file and an empty directory are
+        // reported as they would be after loading, and nothing is downloaded.
+        var env = new Dictionary<string, string> { ["RESNET18_WEIGHTS_URL"] = "http://127.0.0.1:9/w.pth" };
+        string missing = Path.Combine(_home, "dgo.jpg");
+        string empty = Directory.CreateDirectory(Path.Combine(_home, "none")).FullName;
+        var (exit, @out, err) = Run(env, missing, empty);
+        Assert.Equal(1, exit);
+        Assert.Equal("", @out);
+        Assert.Equal(new[] { $"resnet18: {empty}: no PNG or JPEG files in this directory", $"resnet18: {missing}: no such file" },
+            err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        (exit, @out, err) = Run(env, "--json", missing);
+        Assert.Equal(1, exit);
+        Assert.Equal("", err);
+        Assert.Equal($"{missing}: no such file", JsonDocument.Parse(@out).RootElement.GetProperty("error").GetString());
+        Assert.False(Directory.Exists(Path.Combine(_home, "torch")));
+        // With one input that exists, the weights are fetched as before (and here cannot be).
+        (exit, _, err) = Run(env, missing, Image("gray8.png"));
+        Assert.Equal(1, exit);
+        Assert.Contains("127.0.0.1:9", err);
+    }
+
+    [Fact]
     public void ADirectoryWithoutImagesIsAFailedInput()
     {
         string empty = Directory.CreateDirectory(Path.Combine(_home, "no-images")).FullName;
