@@ -246,20 +246,61 @@ public class ImageTests(ITestOutputHelper output)
     public async Task PhotosResizedBehindTheirScanGiveTheSameTensor()
     {
         // Real photos (Debian's darknet package, which CI installs): hundreds of rows behind a scan of many MCU rows.
-        // Large ones decode their rows through the IDCT pipeline instead and are resized after the scan.
+        // Large ones decode their rows through the IDCT pipeline instead and are resized after the scan. FromFile
+        // decodes only the crop's source window: the blocks it skips are poisoned, in a different color each round.
         var photos = Directory.Exists("/usr/share/darknet/data") ? Directory.GetFiles("/usr/share/darknet/data", "*.jpg") : [];
         int behind = 0;
+        long skipped = 0;
         foreach (var photo in photos)
         {
             var expected = ImageNetTransform.ToTensor(ImageNetTransform.ResizeAndCrop(ImageDecoder.Load(photo)));
             for (int round = 0; round < 3; round++)
             {
-                var (tensor, taken) = await FromFileWithALentThread(photo, waitForTheLender: round > 0);
+                var (tensor, taken) = await Poisoned(round * 127, () => FromFileWithALentThread(photo, waitForTheLender: round > 0), out long blocks);
                 Assert.Equal(expected, tensor);
                 if (taken) behind++;
+                skipped += blocks;
             }
         }
         Assert.True(photos.Length == 0 || behind > 0);
+        Assert.True(photos.Length == 0 || skipped > 0);
+    }
+
+    /// <summary>Runs <paramref name="decode"/> with the JPEG blocks a pixel window leaves out filled with <paramref name="poison"/>.</summary>
+    private static T Poisoned<T>(int poison, Func<T> decode, out long skipped)
+    {
+        long before = Interlocked.Read(ref JpegDecoder.SkippedBlocks);
+        JpegDecoder.PoisonSkipped = poison;
+        try
+        {
+            var result = decode();
+            if (result is Task task) task.GetAwaiter().GetResult(); // the decoding runs inside the task
+            return result;
+        }
+        finally
+        {
+            JpegDecoder.PoisonSkipped = -1;
+            skipped = Interlocked.Read(ref JpegDecoder.SkippedBlocks) - before;
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Files), ".jpg")]
+    public void AJpegDecodedForTheTransformSkipsOnlyWhatTheCropDoesNotRead(string file)
+    {
+        // FromFile has the decoder transform and convert only the blocks and columns the crop's resize reads. The
+        // blocks it skips are filled with black, then with white: a window one sample too narrow changes the tensor.
+        var entry = Entry(Dir, file);
+        long skipped = 0;
+        foreach (int poison in new[] { 0, 255 })
+        {
+            AssertSha(entry, "tensor_sha256", Bytes(Poisoned(poison, () => ImageNetTransform.FromFile(Path.Combine(Dir, file)), out long blocks)));
+            skipped += blocks;
+        }
+        // The window cuts a 120×90 photo's 4:2:0 blocks on every side (its crop reads columns 19–100, rows 4–85).
+        if (file == "baseline.jpg") Assert.True(skipped > 0);
+        var window = ImageNetTransform.SourceWindow(120, 90);
+        Assert.True(window.X0 > 8 && window.X1 < 112, window.ToString());
     }
 
     /// <summary>A large PNG of random filtered scanlines (every filter type), big enough to be streamed.</summary>
@@ -490,11 +531,15 @@ public class ImageTests(ITestOutputHelper output)
             string file = e.GetProperty("file").GetString()!;
             var pixels = ImageDecoder.Load(Path.Combine(dir!, file)).Pixels;
             Assert.True(e.GetProperty("rgb_sha256").GetString() == Convert.ToHexStringLower(SHA256.HashData(pixels)), $"{file}: decoded pixels differ from PIL's");
-            var tensor = ImageNetTransform.FromFile(Path.Combine(dir!, file));
             var expected = Fixtures.Npy(Path.Combine(dir!, file + ".tensor.npy"));
-            float diff = Fixtures.MaxDiff(tensor, expected);
-            output.WriteLine($"{file}: max |Δ| {diff}");
-            Assert.True(diff <= 1e-6f, $"{file}: max |Δ| {diff}");
+            // A JPEG decoded for the transform skips what its crop does not read: those blocks poisoned, black and white.
+            foreach (int poison in new[] { 0, 255 })
+            {
+                var tensor = Poisoned(poison, () => ImageNetTransform.FromFile(Path.Combine(dir!, file)), out _);
+                float diff = Fixtures.MaxDiff(tensor, expected);
+                output.WriteLine($"{file}: max |Δ| {diff}");
+                Assert.True(diff <= 1e-6f, $"{file}: max |Δ| {diff} (blocks outside the crop's window {poison})");
+            }
         }
     }
 

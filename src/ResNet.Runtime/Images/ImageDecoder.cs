@@ -16,9 +16,10 @@ public static class ImageDecoder
     /// <summary>
     /// <see cref="Load(string, long)"/>, telling <paramref name="rowsStarting"/> the image if its rows can be read behind
     /// the decoding (<see cref="JpegDecoder.Decode"/>, <see cref="PngDecoder.Decode"/>); it says whether a reader will
-    /// come (a PNG's rows are then unfiltered by that reader).
+    /// come (a PNG's rows are then unfiltered by that reader). With <paramref name="window"/> (the image's size → the
+    /// pixels that will be read), a JPEG's other pixels may be left undecoded: only that window's bytes are defined.
     /// </summary>
-    internal static RgbImage Load(string path, long maxPixels, Func<RgbImage, bool>? rowsStarting)
+    internal static RgbImage Load(string path, long maxPixels, Func<RgbImage, bool>? rowsStarting, Func<int, int, PixelWindow>? window = null)
     {
         byte[] bytes;
         try
@@ -31,7 +32,7 @@ public static class ImageDecoder
         }
         catch (UnauthorizedAccessException) { throw new InputException($"{path}: permission denied"); }
         catch (IOException e) { throw new InputException($"{path}: cannot read ({e.Message})"); }
-        return Decode(bytes, path, maxPixels, rowsStarting);
+        return Decode(bytes, path, maxPixels, rowsStarting, window);
     }
 
     /// <summary>Whether the bytes start like a PNG or JPEG file.</summary>
@@ -48,9 +49,9 @@ public static class ImageDecoder
     public const long DefaultMemoryBudget = 860L << 20;
 
     /// <summary>Decodes PNG or JPEG bytes; <paramref name="name"/> names the file in errors.</summary>
-    public static RgbImage Decode(byte[] bytes, string name, long maxPixels = DefaultMaxPixels) => Decode(bytes, name, maxPixels, null);
+    public static RgbImage Decode(byte[] bytes, string name, long maxPixels = DefaultMaxPixels) => Decode(bytes, name, maxPixels, null, null);
 
-    private static RgbImage Decode(byte[] bytes, string name, long maxPixels, Func<RgbImage, bool>? rowsStarting)
+    private static RgbImage Decode(byte[] bytes, string name, long maxPixels, Func<RgbImage, bool>? rowsStarting, Func<int, int, PixelWindow>? window)
     {
         if (bytes.Length == 0) throw new InputException($"{name}: empty file");
         using var decoding = ImageParallel.Decoding();
@@ -83,6 +84,6 @@ public static class ImageDecoder
         (width, height) = (f.Width, f.Height);
         decodeBytes = (long)f.Width * f.Height * (f.Components * (f.Progressive ? 3 : 1) + 3);
         Admit();
-        return JpegDecoder.Decode(bytes, jpeg, name, rowsStarting);
+        return JpegDecoder.Decode(bytes, jpeg, name, rowsStarting, window?.Invoke(f.Width, f.Height));
     }
 }

@@ -32,7 +32,8 @@ public static class ImageNetTransform
         RgbImage image;
         try
         {
-            image = ImageDecoder.Load(path, maxPixels, rowsStarting: streamed => (behind = ImageParallel.Offer(() => TensorInOrder(streamed, rows) ?? ToTensor(ResizeAndCrop(streamed)))) != null);
+            image = ImageDecoder.Load(path, maxPixels, rowsStarting: streamed => (behind = ImageParallel.Offer(() => TensorInOrder(streamed, rows) ?? ToTensor(ResizeAndCrop(streamed)))) != null,
+                window: SourceWindow);
         }
         catch
         {
@@ -79,10 +80,27 @@ public static class ImageNetTransform
     }
 
     /// <summary>Resize(256)'s size and where CenterCrop(224) cuts it: offsets int(round((size − 224)/2)), rounding half to even.</summary>
-    private static (int Width, int Height, int Left, int Top) CropWindow(RgbImage image)
+    private static (int Width, int Height, int Left, int Top) CropWindow(RgbImage image) => CropWindow(image.Width, image.Height);
+
+    private static (int Width, int Height, int Left, int Top) CropWindow(int width, int height)
     {
-        var (w, h) = ResizedSize(image.Width, image.Height);
+        var (w, h) = ResizedSize(width, height);
         return (w, h, (int)Math.Round((w - CropTo) / 2.0, MidpointRounding.ToEven), (int)Math.Round((h - CropTo) / 2.0, MidpointRounding.ToEven));
+    }
+
+    /// <summary>
+    /// The pixels of a <paramref name="width"/>×<paramref name="height"/> image that Resize(256) and CenterCrop(224)
+    /// read: the resize's taps for the crop's first and last output pixel on each axis. A JPEG decoded for the
+    /// transform skips the inverse DCTs and color conversion of the rest (a 4:3 photo: ~42% of its pixels).
+    /// </summary>
+    internal static PixelWindow SourceWindow(int width, int height)
+    {
+        // Too elongated to resize: decoded whole, and the resize's own error names the file as before.
+        if ((long)Math.Max(width, height) * ResizeTo / Math.Max(1, Math.Min(width, height)) > int.MaxValue / 4) return new PixelWindow(0, width, 0, height);
+        var (w, h, left, top) = CropWindow(width, height);
+        var (x0, x1) = PilResize.SourceRange(width, w, left, CropTo);
+        var (y0, y1) = PilResize.SourceRange(height, h, top, CropTo);
+        return new PixelWindow(x0, x1, y0, y1);
     }
 
     /// <summary>

@@ -31,28 +31,30 @@ internal static unsafe class JpegColor
     /// <summary>
     /// The decoded planes as an image whose RGB rows are converted when first needed; with
     /// <paramref name="progress"/>, planes still being decoded, whose rows are converted once it says they are final.
+    /// With <paramref name="window"/>, only its columns are converted (the rest of each row is left unwritten).
     /// </summary>
-    public static RgbImage ToRgb(JpegDecoder.Component[] components, int width, int height, int maxH, int maxV, Space space, RowProgress? progress = null) =>
-        new(width, height, new Converter(components, width, maxH, maxV, space, progress));
+    public static RgbImage ToRgb(JpegDecoder.Component[] components, int width, int height, int maxH, int maxV, Space space, RowProgress? progress = null,
+        PixelWindow? window = null) =>
+        new(width, height, new Converter(components, width, maxH, maxV, space, progress, window?.X0 ?? 0, window?.X1 ?? width));
 
-    private sealed class Converter(JpegDecoder.Component[] components, int width, int maxH, int maxV, Space space, RowProgress? progress) : RowSource
+    private sealed class Converter(JpegDecoder.Component[] components, int width, int maxH, int maxV, Space space, RowProgress? progress, int x0, int x1) : RowSource
     {
-        public override long WorkPerRow => (long)width * components.Length;
+        public override long WorkPerRow => (long)(x1 - x0) * components.Length;
 
         public override void Rows(int from, int to, byte* output)
         {
             progress?.WaitFor(to);
-            JpegColor.Rows(components, width, maxH, maxV, space, output, from, to);
+            JpegColor.Rows(components, width, maxH, maxV, space, output, from, to, x0, x1);
         }
     }
 
-    private static void Rows(JpegDecoder.Component[] components, int width, int maxH, int maxV, Space space, byte* output, int from, int to)
+    private static void Rows(JpegDecoder.Component[] components, int width, int maxH, int maxV, Space space, byte* output, int from, int to, int x0, int x1)
     {
         int n = components.Length;
         var rows = UpsampledRows(n, width + 2 * maxH);
         var sources = new byte[n][];
         var offsets = new int[n];
-        RowsInto(components, width, maxH, maxV, space, output, from, to, rows, sources, offsets);
+        RowsInto(components, width, maxH, maxV, space, output, from, to, x0, x1, rows, sources, offsets);
     }
 
     /// <summary>
@@ -74,27 +76,28 @@ internal static unsafe class JpegColor
 
     [ThreadStatic] private static byte[][]? t_rows;
 
+    /// <summary>Rows [from, to) into <paramref name="output"/> (full rows), converting columns [x0, x1) of each.</summary>
     private static void RowsInto(JpegDecoder.Component[] components, int width, int maxH, int maxV, Space space, byte* output, int from, int to,
-        byte[][] rows, byte[][] sources, int[] offsets)
+        int x0, int x1, byte[][] rows, byte[][] sources, int[] offsets)
     {
         int n = components.Length;
         for (int y = from; y < to; y++)
         {
             for (int i = 0; i < n; i++)
                 (sources[i], offsets[i]) = Upsample(components[i], y, maxH, maxV, width, rows[i]);
-            byte* o = output + (long)(y - from) * width * 3;
-            fixed (byte* c0 = &sources[0][offsets[0]])
+            byte* o = output + (long)(y - from) * width * 3 + 3 * x0;
+            fixed (byte* c0 = &sources[0][offsets[0] + x0])
             {
                 if (n == 1)
                 {
-                    for (int x = 0; x < width; x++) o[3 * x] = o[3 * x + 1] = o[3 * x + 2] = c0[x];
+                    for (int x = 0; x < x1 - x0; x++) o[3 * x] = o[3 * x + 1] = o[3 * x + 2] = c0[x];
                     continue;
                 }
-                fixed (byte* c1 = &sources[1][offsets[1]])
-                fixed (byte* c2 = &sources[2][offsets[2]])
+                fixed (byte* c1 = &sources[1][offsets[1] + x0])
+                fixed (byte* c2 = &sources[2][offsets[2] + x0])
                 {
-                    if (n == 3) Convert3(space, c0, c1, c2, o, width);
-                    else fixed (byte* c3 = &sources[3][offsets[3]]) Convert4(space, c0, c1, c2, c3, o, width);
+                    if (n == 3) Convert3(space, c0, c1, c2, o, x1 - x0);
+                    else fixed (byte* c3 = &sources[3][offsets[3] + x0]) Convert4(space, c0, c1, c2, c3, o, x1 - x0);
                 }
             }
         }

@@ -34,10 +34,34 @@ internal sealed unsafe class JpegDecoder
         public int BlocksW, BlocksH;    // blocks covering the whole MCU grid (the plane's size / 8)
         public int OwnBlocksW, OwnBlocksH; // blocks a non-interleaved scan codes: ceil(Width / 8) × ceil(Height / 8)
         public byte[] Plane = [];       // BlocksW·8 × BlocksH·8 samples
+        public int NeedBx0, NeedBx1, NeedBy0, NeedBy1; // the blocks transformed: all, or those a pixel window uses
         public short[]? Coefficients;   // progressive only: 64 per block
         public int DcPrediction;
         public JpegHuffmanTable? Dc, Ac;
         public int Stride => BlocksW * 8;
+
+        /// <summary>
+        /// Transforms only the blocks holding samples the pixels of <paramref name="window"/> read: each pixel's own
+        /// sample and, for fancy upsampling, its neighbour on either side (box upsampling reads fewer).
+        /// </summary>
+        public void Limit(PixelWindow window, int maxH, int maxV)
+        {
+            (NeedBx0, NeedBx1) = Blocks(window.X0, window.X1, H, maxH, BlocksW);
+            (NeedBy0, NeedBy1) = Blocks(window.Y0, window.Y1, V, maxV, BlocksH);
+
+            static (int From, int To) Blocks(int from, int to, int factor, int max, int blocks) =>
+                ((int)Math.Max(0, ((long)from * factor / max - 1) / 8), (int)Math.Min(blocks, ((long)(to - 1) * factor / max + 1) / 8 + 1));
+        }
+
+        public bool Needs(int bx, int by) => bx >= NeedBx0 && bx < NeedBx1 && by >= NeedBy0 && by < NeedBy1;
+
+        /// <summary>A block left untransformed: filled with <see cref="PoisonSkipped"/> when a test asks, so that a read of it shows.</summary>
+        public void Skip(int bx, int by)
+        {
+            if (PoisonSkipped < 0) return;
+            Interlocked.Increment(ref SkippedBlocks);
+            for (int r = 0; r < 8; r++) Plane.AsSpan((by * 8 + r) * Stride + bx * 8, 8).Fill((byte)PoisonSkipped);
+        }
 
         /// <summary>Dequantizes and inverse-transforms one block's coefficients into the plane at block (bx, by).</summary>
         public void Transform(short* coefficients, int bx, int by)
@@ -55,6 +79,10 @@ internal sealed unsafe class JpegDecoder
                 JpegIdct.Transform2(first, second, quant, plane + by * 8 * Stride + bx * 8, plane + by2 * 8 * Stride + bx2 * 8, Stride);
         }
     }
+
+    /// <summary>Tests: the byte blocks outside a pixel window are filled with (−1: left as they are), and how many were.</summary>
+    internal static int PoisonSkipped = -1;
+    internal static long SkippedBlocks;
 
     private readonly byte[] _data;
     private readonly string _name;
@@ -78,17 +106,22 @@ internal sealed unsafe class JpegDecoder
     private RgbImage? _streamed;
     private RowProgress? _progress;
 
-    private JpegDecoder(byte[] data, JpegStructure.File file, string name, Func<RgbImage, bool>? rowsStarting) =>
-        (_data, _file, _name, _rowsStarting) = (data, file, name, rowsStarting);
+    /// <summary>The pixels that will be read (<see cref="Decode"/>), or null for all.</summary>
+    private readonly PixelWindow? _window;
+
+    private JpegDecoder(byte[] data, JpegStructure.File file, string name, Func<RgbImage, bool>? rowsStarting, PixelWindow? window) =>
+        (_data, _file, _name, _rowsStarting, _window) = (data, file, name, rowsStarting, window);
 
     /// <summary>
     /// Decodes the segments <see cref="JpegStructure.Check"/> found (and whose frame it admitted). For a JPEG of one
     /// sequential scan of every component, decoded on this thread, <paramref name="rowsStarting"/> (if given) gets
     /// the image before the scan: its rows can be read while the scan goes on, each once it is final (a reader
-    /// waits), and reads fail if the decoding does. Otherwise it is not called.
+    /// waits), and reads fail if the decoding does. Otherwise it is not called. With <paramref name="window"/>, only the
+    /// blocks and color conversions its pixels need are done: the other pixels' bytes are unspecified. Every scan is
+    /// still decoded whole, so a corrupt file fails as it would without.
     /// </summary>
-    public static RgbImage Decode(byte[] data, JpegStructure.File file, string name, Func<RgbImage, bool>? rowsStarting = null) =>
-        new JpegDecoder(data, file, name, rowsStarting).Run();
+    public static RgbImage Decode(byte[] data, JpegStructure.File file, string name, Func<RgbImage, bool>? rowsStarting = null, PixelWindow? window = null) =>
+        new JpegDecoder(data, file, name, rowsStarting, window).Run();
 
     private InputException Corrupt(string reason) => new($"{_name}: corrupt JPEG data: {reason}");
 
@@ -128,7 +161,7 @@ internal sealed unsafe class JpegDecoder
         }
         if (_progressive)
             foreach (var c in _components) TransformAll(c);
-        return _streamed ?? JpegColor.ToRgb(_components, _width, _height, _maxH, _maxV, ColorSpace());
+        return _streamed ?? JpegColor.ToRgb(_components, _width, _height, _maxH, _maxV, ColorSpace(), window: _window);
     }
 
     /// <summary>The encoded color space as libjpeg infers it (JFIF and Adobe markers, then component ids).</summary>
@@ -177,6 +210,8 @@ internal sealed unsafe class JpegDecoder
             long samples = (long)c.BlocksW * 8 * c.BlocksH * 8;
             if (samples > Array.MaxLength) throw new InputException($"{_name}: {_width}×{_height} JPEG is too large to decode");
             c.Plane = GC.AllocateUninitializedArray<byte>((int)samples);
+            (c.NeedBx0, c.NeedBx1, c.NeedBy0, c.NeedBy1) = (0, c.BlocksW, 0, c.BlocksH);
+            if (_window is PixelWindow window) c.Limit(window, _maxH, _maxV);
             if (progressive) c.Coefficients = new short[(long)c.BlocksW * c.BlocksH * 64];
         }
     }
@@ -263,7 +298,7 @@ internal sealed unsafe class JpegDecoder
         if (own != null && _rowsStarting != null && last && _scans == 1 && n == _components.Length)
         {
             _progress = new RowProgress();
-            _streamed = JpegColor.ToRgb(_components, _width, _height, _maxH, _maxV, ColorSpace(), _progress);
+            _streamed = JpegColor.ToRgb(_components, _width, _height, _maxH, _maxV, ColorSpace(), _progress, _window);
             _rowsStarting(_streamed); // whether a reader comes or not, the rows are read the same way
         }
         // Image rows an MCU row completes; the last maxV of them may still need the next MCU row's chroma (fancy
@@ -324,17 +359,30 @@ internal sealed unsafe class JpegDecoder
         {
             foreach (var blocks in _byComponent)
             {
-                int i = 0;
-                for (; i + 1 < blocks.Length; i += 2)
+                // The blocks a pixel window needs, two at a time.
+                int held = -1;
+                foreach (int k in blocks)
                 {
-                    var (c, bx, dy, step) = Order[blocks[i]];
-                    var (_, bx2, dy2, _) = Order[blocks[i + 1]];
-                    c.Transform2(coefficients + 64 * blocks[i], bx, row * step + dy, coefficients + 64 * blocks[i + 1], bx2, row * step + dy2);
+                    var (c, bx, dy, step) = Order[k];
+                    int by = row * step + dy;
+                    if (!c.Needs(bx, by))
+                    {
+                        c.Skip(bx, by);
+                        continue;
+                    }
+                    if (held < 0)
+                    {
+                        held = k;
+                        continue;
+                    }
+                    var (_, heldX, heldDy, _) = Order[held];
+                    c.Transform2(coefficients + 64 * held, heldX, row * step + heldDy, coefficients + 64 * k, bx, by);
+                    held = -1;
                 }
-                if (i < blocks.Length)
+                if (held >= 0)
                 {
-                    var (c, bx, dy, step) = Order[blocks[i]];
-                    c.Transform(coefficients + 64 * blocks[i], bx, row * step + dy);
+                    var (c, bx, dy, step) = Order[held];
+                    c.Transform(coefficients + 64 * held, bx, row * step + dy);
                 }
             }
             new Span<short>(coefficients, Order.Length * 64).Clear();
@@ -601,7 +649,10 @@ internal sealed unsafe class JpegDecoder
             {
                 for (int by = from; by < to; by++)
                     for (int bx = 0; bx < c.BlocksW; bx++)
-                        c.Transform(coefficients + ((long)by * c.BlocksW + bx) * 64, bx, by);
+                    {
+                        if (c.Needs(bx, by)) c.Transform(coefficients + ((long)by * c.BlocksW + bx) * 64, bx, by);
+                        else c.Skip(bx, by);
+                    }
             }
         });
     }

@@ -41,6 +41,18 @@ public static unsafe class PilResize
         return Vertical(rows, regionHeight, yBounds, yKernel, ySize);
     }
 
+    /// <summary>
+    /// The source pixels [first, end) that output pixels [<paramref name="start"/>, +<paramref name="count"/>) of a
+    /// resize from <paramref name="inSize"/> to <paramref name="outSize"/> read along one axis (<see cref="BilinearRegion"/>
+    /// copies them when the size does not change). Each output's taps start and end no earlier than its left neighbour's.
+    /// </summary>
+    internal static (int First, int End) SourceRange(int inSize, int outSize, int start, int count)
+    {
+        if (inSize == outSize) return (start, start + count);
+        var (bounds, _, _) = Coefficients(inSize, outSize, start, count);
+        return (bounds[0], bounds[2 * count - 2] + bounds[2 * count - 1]);
+    }
+
     /// <summary>A window of an image, copied.</summary>
     public static RgbImage Crop(RgbImage image, int left, int top, int width, int height)
     {
