@@ -84,7 +84,7 @@ internal static unsafe class JpegColor
         for (int y = from; y < to; y++)
         {
             for (int i = 0; i < n; i++)
-                (sources[i], offsets[i]) = Upsample(components[i], y, maxH, maxV, width, rows[i]);
+                (sources[i], offsets[i]) = Upsample(components[i], y, maxH, maxV, width, rows[i], x0, x1);
             byte* o = output + (long)(y - from) * width * 3 + 3 * x0;
             fixed (byte* c0 = &sources[0][offsets[0] + x0])
             {
@@ -236,8 +236,11 @@ internal static unsafe class JpegColor
 
     private static byte Clamp(int v) => (byte)Math.Clamp(v, 0, 255);
 
-    /// <summary>Component row for output row y: a plane row itself, or the row computed into <paramref name="row"/>.</summary>
-    private static (byte[] Source, int Offset) Upsample(JpegDecoder.Component c, int y, int maxH, int maxV, int width, byte[] row)
+    /// <summary>
+    /// Component row for output row y: a plane row itself, or the row computed into <paramref name="row"/> (at least
+    /// its columns [<paramref name="x0"/>, <paramref name="x1"/>)).
+    /// </summary>
+    private static (byte[] Source, int Offset) Upsample(JpegDecoder.Component c, int y, int maxH, int maxV, int width, byte[] row, int x0, int x1)
     {
         int hx = maxH / c.H, vx = maxV / c.V, stride = c.Stride;
         var plane = c.Plane;
@@ -249,23 +252,25 @@ internal static unsafe class JpegColor
             fixed (byte* p = plane, o = row)
             {
                 byte* near = p + cy * stride;
+                // Fancy 2:1 makes output columns 2s and 2s + 1 from sample s.
+                int s0 = hx == 2 ? x0 / 2 : x0, s1 = hx == 2 ? (x1 - 1) / 2 + 1 : x1;
                 if (vx == 1)
                 {
-                    H2V1(near, o, c.Width);
+                    H2V1(near, o, c.Width, s0, s1);
                     return (row, 0);
                 }
                 // The other row of the pair's filter: above for the upper output row, below for the lower one,
                 // the image's own first or last row past its edge (libjpeg's context rows).
                 int farY = y % 2 == 0 ? Math.Max(cy - 1, 0) : Math.Min(cy + 1, c.Height - 1);
                 byte* far = p + farY * stride;
-                if (hx == 1) H1V2(near, far, o, c.Width, y % 2 == 0 ? 1 : 2);
-                else H2V2(near, far, o, c.Width);
+                if (hx == 1) H1V2(near + s0, far + s0, o + s0, s1 - s0, y % 2 == 0 ? 1 : 2);
+                else H2V2(near, far, o, c.Width, s0, s1);
             }
             return (row, 0);
         }
         // Box: replicate each sample hx times (libjpeg's h2v1/h2v2 and generic integral upsampling).
         int from = cy * stride;
-        for (int x = 0; x < width; x++) row[x] = plane[from + x / hx];
+        for (int x = x0; x < x1; x++) row[x] = plane[from + x / hx];
         return (row, 0);
     }
 
@@ -292,21 +297,27 @@ internal static unsafe class JpegColor
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<short> ColumnSums(byte* near, byte* far) => Samples(near) * 3 + Samples(far);
 
-    private static void H2V1(byte* i, byte* o, int w)
+    /// <summary>Output columns 2s and 2s + 1 for samples s in [<paramref name="s0"/>, <paramref name="s1"/>) of a row of <paramref name="w"/> samples.</summary>
+    private static void H2V1(byte* i, byte* o, int w, int s0, int s1)
     {
-        int v = i[0];
-        o[0] = (byte)v;
-        o[1] = (byte)((v * 3 + i[1] + 2) >> 2);
-        int x = 1;
+        int v, x = s0, end = Math.Min(s1, w - 1); // the samples with both neighbours: [1, w − 1)
+        if (x == 0)
+        {
+            v = i[0];
+            o[0] = (byte)v;
+            o[1] = (byte)((v * 3 + i[1] + 2) >> 2);
+            x = 1;
+        }
         if (Avx2.IsSupported)
-            for (; x + 17 <= w; x += 16)
+            for (; x + 16 <= end; x += 16)
                 Fancy2(Samples(i + x - 1), Samples(i + x), Samples(i + x + 1), 1, 2, 2, o + 2 * x);
-        for (; x < w - 1; x++)
+        for (; x < end; x++)
         {
             v = i[x] * 3;
             o[2 * x] = (byte)((v + i[x - 1] + 1) >> 2);
             o[2 * x + 1] = (byte)((v + i[x + 1] + 2) >> 2);
         }
+        if (s1 < w) return;
         v = i[w - 1];
         o[2 * w - 2] = (byte)((v * 3 + i[w - 2] + 1) >> 2);
         o[2 * w - 1] = (byte)v;
@@ -328,25 +339,33 @@ internal static unsafe class JpegColor
         for (; x < w; x++) o[x] = (byte)((near[x] * 3 + far[x] + bias) >> 2);
     }
 
-    private static void H2V2(byte* near, byte* far, byte* o, int w)
+    /// <summary><see cref="H2V1"/> over 3·near + far column sums (libjpeg's h2v2 fancy upsampling).</summary>
+    private static void H2V2(byte* near, byte* far, byte* o, int w, int s0, int s1)
     {
-        int thisSum = near[0] * 3 + far[0], nextSum = near[1] * 3 + far[1];
-        o[0] = (byte)((thisSum * 4 + 8) >> 4);
-        o[1] = (byte)((thisSum * 3 + nextSum + 7) >> 4);
-        int x0 = 1;
-        if (Avx2.IsSupported)
-            for (; x0 + 17 <= w; x0 += 16)
-                Fancy2(ColumnSums(near + x0 - 1, far + x0 - 1), ColumnSums(near + x0, far + x0), ColumnSums(near + x0 + 1, far + x0 + 1), 8, 7, 4, o + 2 * x0);
-        thisSum = near[x0] * 3 + far[x0];
-        int lastSum = near[x0 - 1] * 3 + far[x0 - 1];
-        for (int x = x0; x < w - 1; x++)
+        int x0 = s0, end = Math.Min(s1, w - 1);
+        if (x0 == 0)
         {
-            nextSum = near[x + 1] * 3 + far[x + 1];
+            int firstSum = near[0] * 3 + far[0], secondSum = near[1] * 3 + far[1];
+            o[0] = (byte)((firstSum * 4 + 8) >> 4);
+            o[1] = (byte)((firstSum * 3 + secondSum + 7) >> 4);
+            x0 = 1;
+        }
+        if (Avx2.IsSupported)
+            for (; x0 + 16 <= end; x0 += 16)
+                Fancy2(ColumnSums(near + x0 - 1, far + x0 - 1), ColumnSums(near + x0, far + x0), ColumnSums(near + x0 + 1, far + x0 + 1), 8, 7, 4, o + 2 * x0);
+        int thisSum = near[x0] * 3 + far[x0];
+        int lastSum = near[x0 - 1] * 3 + far[x0 - 1];
+        for (int x = x0; x < end; x++)
+        {
+            int nextSum = near[x + 1] * 3 + far[x + 1];
             o[2 * x] = (byte)((thisSum * 3 + lastSum + 8) >> 4);
             o[2 * x + 1] = (byte)((thisSum * 3 + nextSum + 7) >> 4);
             lastSum = thisSum;
             thisSum = nextSum;
         }
+        if (s1 < w) return;
+        thisSum = near[w - 1] * 3 + far[w - 1];
+        lastSum = near[w - 2] * 3 + far[w - 2];
         o[2 * w - 2] = (byte)((thisSum * 3 + lastSum + 8) >> 4);
         o[2 * w - 1] = (byte)((thisSum * 4 + 7) >> 4);
     }
