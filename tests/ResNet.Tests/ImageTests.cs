@@ -297,10 +297,21 @@ public class ImageTests(ITestOutputHelper output)
             AssertSha(entry, "tensor_sha256", Bytes(Poisoned(poison, () => ImageNetTransform.FromFile(Path.Combine(Dir, file)), out long blocks)));
             skipped += blocks;
         }
-        // The window cuts a 120×90 photo's 4:2:0 blocks on every side (its crop reads columns 19–100, rows 4–85).
+        // The window cuts a 120×90 photo's 4:2:0 blocks on every side (its crop reads columns 20–99, rows 5–84).
         if (file == "baseline.jpg") Assert.True(skipped > 0);
-        var window = ImageNetTransform.SourceWindow(120, 90);
-        Assert.True(window.X0 > 8 && window.X1 < 112, window.ToString());
+    }
+
+    [Theory]
+    [InlineData(120, 90, 20, 100, 5, 85)]
+    [InlineData(768, 576, 130, 636, 35, 541)]
+    [InlineData(4000, 3000, 674, 3314, 182, 2818)]
+    [InlineData(256, 300, 16, 240, 38, 262)] // no horizontal resize: the crop's columns themselves
+    [InlineData(3000, 17, 1492, 1508, 0, 17)]
+    public void TheCropsSourceWindowIsThePixelsPilsResizeReadsForIt(int width, int height, int x0, int x1, int y0, int y1)
+    {
+        // Expected values from Pillow's precompute_coeffs bounds, recomputed in Python: the first output pixel's
+        // first tap and the last one's end, for the crop's 224 columns and rows of the resized image.
+        Assert.Equal(new PixelWindow(x0, x1, y0, y1), ImageNetTransform.SourceWindow(width, height));
     }
 
     /// <summary>A large PNG of random filtered scanlines (every filter type), big enough to be streamed.</summary>
