@@ -17,7 +17,19 @@ public static class Program
     {
         Action<byte[]> target = args.FirstOrDefault() switch
         {
-            "image" => bytes => ImageNetTransform.ToTensor(ImageNetTransform.ResizeAndCrop(ImageDecoder.Decode(bytes, "fuzz.img"))),
+            // Whole, then as FromFile decodes it (only the crop's source window of a JPEG): both must refuse alike or succeed.
+            "image" => bytes =>
+            {
+                try
+                {
+                    ImageNetTransform.ToTensor(ImageNetTransform.ResizeAndCrop(ImageDecoder.Decode(bytes, "fuzz.img")));
+                }
+                finally
+                {
+                    ImageNetTransform.ToTensor(ImageNetTransform.ResizeAndCrop(
+                        ImageDecoder.Decode(bytes, "fuzz.img", ImageDecoder.DefaultMaxPixels, null, ImageNetTransform.SourceWindow)));
+                }
+            },
             "weights" => bytes => StateDict.Load(new MemoryStream(bytes), "fuzz.pth"),
             "npy" => bytes => Npy.Parse(bytes, "fuzz.npy"),
             _ => throw new ArgumentException("usage: ResNet.Fuzz image|weights|npy"),

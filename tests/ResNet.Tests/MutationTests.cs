@@ -38,7 +38,7 @@ public class MutationTests
             var bytes = Mutate(original, rng);
             try
             {
-                Read(seed, bytes);
+                Read(seed, bytes, windowed: i % 2 == 1);
             }
             catch (ResNetException e)
             {
@@ -53,11 +53,13 @@ public class MutationTests
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60 * scale), $"{seed}: {iterations} mutations took {clock.Elapsed}");
     }
 
-    private static void Read(string seed, byte[] bytes)
+    /// <summary>An image whole, or (<paramref name="windowed"/>) as FromFile decodes it: only the crop's source window.</summary>
+    private static void Read(string seed, byte[] bytes, bool windowed)
     {
         if (seed.EndsWith(".npy")) Npy.Parse(bytes, "m.npy");
         else if (seed.EndsWith(".pth")) StateDict.Load(new MemoryStream(bytes), "m.pth").CheckAgainst(TinyResNet.Network.Parameters);
-        else ImageNetTransform.ToTensor(ImageNetTransform.ResizeAndCrop(ImageDecoder.Decode(bytes, "m.img")));
+        else ImageNetTransform.ToTensor(ImageNetTransform.ResizeAndCrop(ImageDecoder.Decode(bytes, "m.img", ImageDecoder.DefaultMaxPixels, null,
+            windowed ? ImageNetTransform.SourceWindow : null)));
     }
 
     /// <summary>

@@ -51,7 +51,8 @@ public static class ImageDecoder
     /// <summary>Decodes PNG or JPEG bytes; <paramref name="name"/> names the file in errors.</summary>
     public static RgbImage Decode(byte[] bytes, string name, long maxPixels = DefaultMaxPixels) => Decode(bytes, name, maxPixels, null, null);
 
-    private static RgbImage Decode(byte[] bytes, string name, long maxPixels, Func<RgbImage, bool>? rowsStarting, Func<int, int, PixelWindow>? window)
+    /// <summary><see cref="Decode(byte[], string, long)"/> with <see cref="Load(string, long, Func{RgbImage, bool}?, Func{int, int, PixelWindow}?)"/>'s options.</summary>
+    internal static RgbImage Decode(byte[] bytes, string name, long maxPixels, Func<RgbImage, bool>? rowsStarting, Func<int, int, PixelWindow>? window)
     {
         if (bytes.Length == 0) throw new InputException($"{name}: empty file");
         using var decoding = ImageParallel.Decoding();
