@@ -62,6 +62,7 @@ internal static class PngDecoder
                     ImageParallel.StartOfferedWork();
                 }
             });
+            rows.CheckFilters();
         }
         catch
         {
@@ -98,6 +99,17 @@ internal static class PngDecoder
             int rowBytes = h.Width * 3;
             for (int y = from; y < to; y++)
                 ConvertRow(raw.AsSpan((int)((long)y * (_stride + 1)) + 1, _stride), h, palette, h.Width, 1, new Span<byte>(output + (long)(y - from) * rowBytes, rowBytes));
+        }
+
+        /// <summary>
+        /// Refuses an unknown filter type on any row, once all are inflated: a reader unfilters only the rows it asks
+        /// for (the transform, none below its crop), and an image whose other rows are corrupt must fail as PIL and
+        /// the whole decoding fail on it. (Unfiltering leaves the filter bytes as they are.)
+        /// </summary>
+        public void CheckFilters()
+        {
+            for (long at = 0; at < raw.Length; at += _stride + 1)
+                if (raw[at] > 4) throw PngStructure.Corrupt(name, $"unknown scanline filter {raw[at]}");
         }
 
         /// <summary>Unfilters rows up to <paramref name="to"/> (exclusive), each once inflated.</summary>
