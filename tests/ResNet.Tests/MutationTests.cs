@@ -113,6 +113,9 @@ public class MutationTests
             {
                 var image = ImageDecoder.Decode(bytes, "m.png");
                 Assert.Equal((long)image.Width * image.Height * 3, image.Pixels.Length);
+                // As FromFile decodes it: only the crop's window unfiltered and converted, every filter type checked.
+                var windowed = ImageDecoder.Decode(bytes, "m.png", ImageDecoder.DefaultMaxPixels, null, ImageNetTransform.SourceWindow);
+                Assert.Equal(ImageNetTransform.ResizeAndCrop(image).Pixels, ImageNetTransform.ResizeAndCrop(windowed).Pixels);
             }
             catch (ResNetException e)
             {

@@ -17,7 +17,7 @@ public static class ImageDecoder
     /// <see cref="Load(string, long)"/>, telling <paramref name="rowsStarting"/> the image if its rows can be read behind
     /// the decoding (<see cref="JpegDecoder.Decode"/>, <see cref="PngDecoder.Decode"/>); it says whether a reader will
     /// come (a PNG's rows are then unfiltered by that reader). With <paramref name="window"/> (the image's size → the
-    /// pixels that will be read), a JPEG's other pixels may be left undecoded: only that window's bytes are defined.
+    /// pixels that will be read), the other pixels may be left undecoded: only that window's bytes are defined.
     /// </summary>
     internal static RgbImage Load(string path, long maxPixels, Func<RgbImage, bool>? rowsStarting, Func<int, int, PixelWindow>? window = null)
     {
@@ -78,7 +78,7 @@ public static class ImageDecoder
                 decodeBytes = h.RawBytes() + (long)h.Width * h.Height * 3;
                 Admit();
             });
-            return PngDecoder.Decode(bytes, png, name, rowsStarting);
+            return PngDecoder.Decode(bytes, png, name, rowsStarting, window?.Invoke(png.Header.Width, png.Header.Height));
         }
         var jpeg = JpegStructure.Check(bytes, name);
         var f = jpeg.Frame;

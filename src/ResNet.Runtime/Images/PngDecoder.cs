@@ -13,24 +13,28 @@ internal static class PngDecoder
 {
     /// <summary>
     /// Decodes a checked PNG. With <paramref name="rowsStarting"/>, a large non-interlaced one is handed out before
-    /// its data inflates, if it says a reader will come (<see cref="Streamed"/>); otherwise it is not called.
+    /// its data inflates, if it says a reader will come (<see cref="Streamed"/>); otherwise it is not called. With
+    /// <paramref name="window"/>, a non-interlaced one is unfiltered only up to the window's right edge and down to
+    /// its last row (no filter reads the pixel above-right), and converted only there: the other pixels' bytes are
+    /// unspecified. Every row's filter type is still checked and all data still inflates.
     /// </summary>
-    public static RgbImage Decode(byte[] bytes, PngStructure.File file, string name, Func<RgbImage, bool>? rowsStarting = null)
+    public static RgbImage Decode(byte[] bytes, PngStructure.File file, string name, Func<RgbImage, bool>? rowsStarting = null, PixelWindow? window = null)
     {
         var h = file.Header;
+        var columns = h.Interlaced ? new PixelWindow(0, h.Width, 0, h.Height) : window ?? new PixelWindow(0, h.Width, 0, h.Height);
         bool pipelined = !h.Interlaced && ImageParallel.Worthwhile(h.RawBytes() * InflateStepsPerByte);
-        if (pipelined && rowsStarting != null && Streamed(bytes, file, name, rowsStarting) is RgbImage streamed) return streamed;
+        if (pipelined && rowsStarting != null && Streamed(bytes, file, name, rowsStarting, columns) is RgbImage streamed) return streamed;
         var rgb = new byte[(long)h.Width * h.Height * 3];
         if (pipelined)
         {
             using var inflating = new InflatePipeline(bytes, file, name);
-            Pass(inflating.Raw, 0, h, file.Palette, h.Passes().Single(), rgb, name, inflating.WaitFor);
+            Pass(inflating.Raw, 0, h, file.Palette, h.Passes().Single(), rgb, name, inflating.WaitFor, columns);
             inflating.Finish();
             return new RgbImage(h.Width, h.Height, rgb);
         }
         byte[] raw = PngStructure.Inflate(bytes, file, name);
         long at = 0;
-        foreach (var pass in h.Passes()) at = Pass(raw, at, h, file.Palette, pass, rgb, name, null);
+        foreach (var pass in h.Passes()) at = Pass(raw, at, h, file.Palette, pass, rgb, name, null, columns);
         return new RgbImage(h.Width, h.Height, rgb);
     }
 
@@ -43,11 +47,11 @@ internal static class PngDecoder
     /// thread, loading the weights meanwhile, is lent by then), the reading gets a thread of its own
     /// (<see cref="ImageParallel.StartOfferedWork"/>), as the inflating had before.
     /// </summary>
-    private static RgbImage? Streamed(byte[] bytes, PngStructure.File file, string name, Func<RgbImage, bool> rowsStarting)
+    private static RgbImage? Streamed(byte[] bytes, PngStructure.File file, string name, Func<RgbImage, bool> rowsStarting, PixelWindow window)
     {
         var h = file.Header;
         var raw = PngStructure.RawBuffer(file, name);
-        var rows = new StreamedRows(raw, h, file.Palette, name);
+        var rows = new StreamedRows(raw, h, file.Palette, name, window);
         var image = new RgbImage(h.Width, h.Height, rows);
         if (!rowsStarting(image)) return null;
         bool started = false;
@@ -76,7 +80,7 @@ internal static class PngDecoder
     /// A streamed PNG's rows (<see cref="Streamed"/>): rows are unfiltered in place, in order and under a lock, up to
     /// the last one asked for, each once the inflater has filled it; any row unfiltered so far converts again.
     /// </summary>
-    private sealed unsafe class StreamedRows(byte[] raw, PngStructure.Header h, byte[] palette, string name) : RowSource
+    private sealed unsafe class StreamedRows(byte[] raw, PngStructure.Header h, byte[] palette, string name, PixelWindow window) : RowSource
     {
         private readonly object _lock = new();
         private readonly int _stride = (int)h.Stride(h.Width);
@@ -98,7 +102,7 @@ internal static class PngDecoder
             Unfilter(to);
             int rowBytes = h.Width * 3;
             for (int y = from; y < to; y++)
-                ConvertRow(raw.AsSpan((int)((long)y * (_stride + 1)) + 1, _stride), h, palette, h.Width, 1, new Span<byte>(output + (long)(y - from) * rowBytes, rowBytes));
+                ConvertColumns(raw.AsSpan((int)((long)y * (_stride + 1)) + 1, _stride), h, palette, window, new Span<byte>(output + (long)(y - from) * rowBytes, rowBytes));
         }
 
         /// <summary>
@@ -108,8 +112,7 @@ internal static class PngDecoder
         /// </summary>
         public void CheckFilters()
         {
-            for (long at = 0; at < raw.Length; at += _stride + 1)
-                if (raw[at] > 4) throw PngStructure.Corrupt(name, $"unknown scanline filter {raw[at]}");
+            for (long at = 0; at < raw.Length; at += _stride + 1) CheckFilter(raw[at], name);
         }
 
         /// <summary>Unfilters rows up to <paramref name="to"/> (exclusive), each once inflated.</summary>
@@ -118,12 +121,12 @@ internal static class PngDecoder
             if (Volatile.Read(ref _unfiltered) >= to) return;
             lock (_lock)
             {
-                int bpp = Math.Max(1, h.Channels * h.BitDepth / 8);
+                int bpp = Math.Max(1, h.Channels * h.BitDepth / 8), limit = (int)h.Stride(window.X1);
                 for (int y = _unfiltered; y < to; y++)
                 {
                     long at = (long)y * (_stride + 1);
                     Inflated.WaitFor(y + 1);
-                    PngDecoder.Unfilter(raw[at], raw.AsSpan((int)at + 1, _stride), y == 0 ? _zeros : raw.AsSpan((int)at - _stride, _stride), bpp, name);
+                    PngDecoder.Unfilter(raw[at], raw.AsSpan((int)at + 1, limit), y == 0 ? _zeros.AsSpan(0, limit) : raw.AsSpan((int)at - _stride, limit), bpp, name);
                     Volatile.Write(ref _unfiltered, y + 1);
                 }
             }
@@ -181,20 +184,42 @@ internal static class PngDecoder
     /// where the next pass starts. Each row's filter reads the row above, already unfiltered in place.
     /// </summary>
     private static long Pass(byte[] raw, long at, PngStructure.Header h, byte[] palette,
-        (int X0, int Y0, int Dx, int Dy, int Width, int Height) pass, byte[] rgb, string name, Action<long>? waitFor)
+        (int X0, int Y0, int Dx, int Dy, int Width, int Height) pass, byte[] rgb, string name, Action<long>? waitFor, PixelWindow window)
     {
         int stride = (int)h.Stride(pass.Width);
         int bpp = Math.Max(1, h.Channels * h.BitDepth / 8); // the filters' "corresponding byte to the left"
         var zeros = new byte[stride]; // the row above the first
+        // A window (whole image passes only) bounds the bytes unfiltered on the right and the rows at the bottom.
+        bool whole = pass.Dx == 1 && pass.Dy == 1;
+        int limit = whole ? (int)h.Stride(window.X1) : stride;
         for (int y = 0; y < pass.Height; y++, at += stride + 1)
         {
             waitFor?.Invoke(at + 1 + stride);
             var line = raw.AsSpan((int)at + 1, stride);
-            Unfilter(raw[at], line, y == 0 ? zeros : raw.AsSpan((int)at - stride, stride), bpp, name);
+            if (whole && y >= window.Y1)
+            {
+                CheckFilter(raw[at], name); // nothing else of the rows below the window
+                continue;
+            }
+            Unfilter(raw[at], line[..limit], y == 0 ? zeros.AsSpan(0, limit) : raw.AsSpan((int)at - stride, limit), bpp, name);
             long rowStart = ((long)(pass.Y0 + y * pass.Dy) * h.Width + pass.X0) * 3;
-            ConvertRow(line, h, palette, pass.Width, pass.Dx, rgb.AsSpan((int)rowStart));
+            if (whole) ConvertColumns(line, h, palette, window, rgb.AsSpan((int)((long)y * h.Width * 3), h.Width * 3));
+            else ConvertRow(line, h, palette, pass.Width, pass.Dx, rgb.AsSpan((int)rowStart));
         }
         return at;
+    }
+
+    /// <summary>Pixels [X0, X1) of a whole unfiltered line (at least its first Stride(X1) bytes) into their places in the RGB row <paramref name="dst"/>.</summary>
+    private static void ConvertColumns(ReadOnlySpan<byte> line, PngStructure.Header h, byte[] palette, PixelWindow window, Span<byte> dst)
+    {
+        int x0 = window.X0, x1 = window.X1;
+        if (h.BitDepth == 8)
+        {
+            Convert8(line.Slice(x0 * h.Channels, (x1 - x0) * h.Channels), h.ColorType, palette, dst.Slice(3 * x0, 3 * (x1 - x0)));
+            return;
+        }
+        for (int x = x0; x < x1; x++)
+            Sample(line, x, h, palette, dst.Slice(x * 3, 3));
     }
 
     /// <summary>An unfiltered line of <paramref name="width"/> pixels as RGB, pixel x at <paramref name="dst"/>[3·x·<paramref name="dx"/>].</summary>
@@ -209,10 +234,16 @@ internal static class PngDecoder
             Sample(line, x, h, palette, dst.Slice(x * dx * 3, 3));
     }
 
+    /// <summary>PNG's five filter types (0–4); any other is refused, as PIL refuses it.</summary>
+    private static void CheckFilter(byte filter, string name)
+    {
+        if (filter > 4) throw PngStructure.Corrupt(name, $"unknown scanline filter {filter}");
+    }
+
     /// <summary>Undoes one scanline's filter (PNG spec §9) given the unfiltered line above.</summary>
     private static unsafe void Unfilter(byte filter, Span<byte> span, ReadOnlySpan<byte> aboveSpan, int bpp, string name)
     {
-        if (filter > 4) throw PngStructure.Corrupt(name, $"unknown scanline filter {filter}");
+        CheckFilter(filter, name);
         int n = span.Length, first = Math.Min(bpp, n);
         // Pointers, because these loops run once per byte of the image and bounds checks were half their time.
         fixed (byte* line = span)
