@@ -17,7 +17,7 @@ public static class Program
     {
         Action<byte[]> target = args.FirstOrDefault() switch
         {
-            // Whole, then as FromFile decodes it (only the crop's source window of a JPEG): both must refuse alike or succeed.
+            // Whole, then as FromFile decodes it (only the crop's source window): both must refuse alike or succeed.
             "image" => bytes =>
             {
                 try

@@ -62,12 +62,17 @@ public static class ImageNetTransform
     /// <summary>The size torchvision's Resize(256) gives: shorter side 256, longer side int(256 · long / short).</summary>
     public static (int Width, int Height) ResizedSize(int width, int height)
     {
-        int shortSide = Math.Min(width, height), longSide = Math.Max(width, height);
-        double newLong = Math.Floor((double)ResizeTo * longSide / shortSide);
-        if (newLong > int.MaxValue / 4)
+        if (TooElongated(width, height))
             throw new InputException($"a {width}×{height} image is too elongated to resize to {ResizeTo} on its short side");
-        return width <= height ? (ResizeTo, (int)newLong) : ((int)newLong, ResizeTo);
+        int newLong = (int)NewLongSide(width, height);
+        return width <= height ? (ResizeTo, newLong) : (newLong, ResizeTo);
     }
+
+    /// <summary>Resize(256)'s long side: int(256 · long / short).</summary>
+    private static double NewLongSide(int width, int height) => Math.Floor((double)ResizeTo * Math.Max(width, height) / Math.Min(width, height));
+
+    /// <summary>Whether Resize(256) would make the long side too large to resample (<see cref="ResizedSize"/> refuses it).</summary>
+    private static bool TooElongated(int width, int height) => NewLongSide(width, height) > int.MaxValue / 4;
 
     /// <summary>
     /// Resize(256) then CenterCrop(224): the 8-bit image ToTensor sees. Only the crop window of the resized
@@ -96,7 +101,7 @@ public static class ImageNetTransform
     internal static PixelWindow SourceWindow(int width, int height)
     {
         // Too elongated to resize: decoded whole, and the resize's own error names the file as before.
-        if ((long)Math.Max(width, height) * ResizeTo / Math.Max(1, Math.Min(width, height)) > int.MaxValue / 4) return new PixelWindow(0, width, 0, height);
+        if (TooElongated(width, height)) return new PixelWindow(0, width, 0, height);
         var (w, h, left, top) = CropWindow(width, height);
         var (x0, x1) = PilResize.SourceRange(width, w, left, CropTo);
         var (y0, y1) = PilResize.SourceRange(height, h, top, CropTo);

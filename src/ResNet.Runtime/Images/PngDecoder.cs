@@ -21,20 +21,20 @@ internal static class PngDecoder
     public static RgbImage Decode(byte[] bytes, PngStructure.File file, string name, Func<RgbImage, bool>? rowsStarting = null, PixelWindow? window = null)
     {
         var h = file.Header;
-        var columns = h.Interlaced ? new PixelWindow(0, h.Width, 0, h.Height) : window ?? new PixelWindow(0, h.Width, 0, h.Height);
+        var needed = h.Interlaced ? new PixelWindow(0, h.Width, 0, h.Height) : window ?? new PixelWindow(0, h.Width, 0, h.Height);
         bool pipelined = !h.Interlaced && ImageParallel.Worthwhile(h.RawBytes() * InflateStepsPerByte);
-        if (pipelined && rowsStarting != null && Streamed(bytes, file, name, rowsStarting, columns) is RgbImage streamed) return streamed;
+        if (pipelined && rowsStarting != null && Streamed(bytes, file, name, rowsStarting, needed) is RgbImage streamed) return streamed;
         var rgb = new byte[(long)h.Width * h.Height * 3];
         if (pipelined)
         {
             using var inflating = new InflatePipeline(bytes, file, name);
-            Pass(inflating.Raw, 0, h, file.Palette, h.Passes().Single(), rgb, name, inflating.WaitFor, columns);
+            Pass(inflating.Raw, 0, h, file.Palette, h.Passes().Single(), rgb, name, inflating.WaitFor, needed);
             inflating.Finish();
             return new RgbImage(h.Width, h.Height, rgb);
         }
         byte[] raw = PngStructure.Inflate(bytes, file, name);
         long at = 0;
-        foreach (var pass in h.Passes()) at = Pass(raw, at, h, file.Palette, pass, rgb, name, null, columns);
+        foreach (var pass in h.Passes()) at = Pass(raw, at, h, file.Palette, pass, rgb, name, null, needed);
         return new RgbImage(h.Width, h.Height, rgb);
     }
 
@@ -225,9 +225,9 @@ internal static class PngDecoder
     /// <summary>An unfiltered line of <paramref name="width"/> pixels as RGB, pixel x at <paramref name="dst"/>[3·x·<paramref name="dx"/>].</summary>
     private static void ConvertRow(ReadOnlySpan<byte> line, PngStructure.Header h, byte[] palette, int width, int dx, Span<byte> dst)
     {
-        if (h.BitDepth == 8 && dx == 1)
+        if (dx == 1)
         {
-            Convert8(line, h.ColorType, palette, dst.Slice(0, width * 3));
+            ConvertColumns(line, h, palette, new PixelWindow(0, width, 0, 1), dst);
             return;
         }
         for (int x = 0; x < width; x++)
