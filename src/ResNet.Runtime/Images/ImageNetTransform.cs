@@ -95,8 +95,9 @@ public static class ImageNetTransform
 
     /// <summary>
     /// The pixels of a <paramref name="width"/>×<paramref name="height"/> image that Resize(256) and CenterCrop(224)
-    /// read: the resize's taps for the crop's first and last output pixel on each axis. A JPEG decoded for the
-    /// transform skips the inverse DCTs and color conversion of the rest (a 4:3 photo: ~42% of its pixels).
+    /// read: the resize's taps for the crop's first and last output pixel on each axis. An image decoded for the
+    /// transform skips the rest where it can (a 4:3 photo: ~42% of its pixels): a JPEG's inverse DCTs, upsampling and
+    /// color conversion, a PNG's unfiltering right of and below the window and its conversion.
     /// </summary>
     internal static PixelWindow SourceWindow(int width, int height)
     {

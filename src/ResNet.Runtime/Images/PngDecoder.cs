@@ -203,7 +203,7 @@ internal static class PngDecoder
             }
             Unfilter(raw[at], line[..limit], y == 0 ? zeros.AsSpan(0, limit) : raw.AsSpan((int)at - stride, limit), bpp, name);
             long rowStart = ((long)(pass.Y0 + y * pass.Dy) * h.Width + pass.X0) * 3;
-            if (whole) ConvertColumns(line, h, palette, window, rgb.AsSpan((int)((long)y * h.Width * 3), h.Width * 3));
+            if (whole) ConvertColumns(line, h, palette, window, rgb.AsSpan((int)rowStart));
             else ConvertRow(line, h, palette, pass.Width, pass.Dx, rgb.AsSpan((int)rowStart));
         }
         return at;
