@@ -119,16 +119,17 @@ public static unsafe class PilResize
         var pending = src.PendingRows;
         var whole = pending == null ? src.Pixels : null;
         long work = (long)width * ksize + (pending?.WorkPerRow ?? 0);
+        var grouped = GroupedKernel(kernel, ksize, width);
         ImageParallel.ForRows(rows, work, (from, to) =>
         {
             fixed (byte* dp = dst)
-            fixed (int* kp = kernel, bp = bounds)
+            fixed (int* kp = kernel, bp = bounds, kg = grouped)
             {
                 if (whole != null)
                 {
                     fixed (byte* sp = whole)
                         for (int y = from; y < to; y++)
-                            Resample(sp + (y + firstRow) * rowBytes, sp + whole.Length, dp + (long)y * width * 3, width, kp, bp, ksize);
+                            Resample(sp + (y + firstRow) * rowBytes, sp + whole.Length, dp + (long)y * width * 3, width, kp, bp, ksize, kg);
                     return;
                 }
                 const int ChunkRows = 8;
@@ -139,24 +140,65 @@ public static unsafe class PilResize
                         int y1 = Math.Min(y0 + ChunkRows, to);
                         pending!.Rows(y0 + firstRow, y1 + firstRow, cp);
                         for (int y = y0; y < y1; y++)
-                            Resample(cp + (y - y0) * rowBytes, cp + (y1 - y0) * rowBytes, dp + (long)y * width * 3, width, kp, bp, ksize);
+                            Resample(cp + (y - y0) * rowBytes, cp + (y1 - y0) * rowBytes, dp + (long)y * width * 3, width, kp, bp, ksize, kg);
                     }
             }
         });
         return new RgbImage(width, rows, dst);
     }
 
+    /// <summary>Taps a <see cref="GroupedKernel"/> vector covers: five RGB pixels, 15 of its 16 lanes.</summary>
+    private const int GroupTaps = 5;
+
+    /// <summary>
+    /// For AVX-512, each output pixel's weights in groups of five taps, each repeated for the three channels of
+    /// its pixel (lane 15 zero): one 16-byte load of the source then covers five taps, where the per-tap vector
+    /// covered one. Null without AVX-512, for fewer than five taps (upscaling, shrinking by less than 2×: one tap
+    /// at a time is as fast), or where the groups would outgrow 16 MB (a very wide whole-image resize).
+    /// </summary>
+    private static int[]? GroupedKernel(int[] kernel, int ksize, int count)
+    {
+        int groups = (ksize + GroupTaps - 1) / GroupTaps;
+        if (!Avx512F.IsSupported || ksize < GroupTaps || (long)count * groups * 16 > 1 << 22) return null;
+        var grouped = new int[count * groups * 16];
+        for (int i = 0; i < count; i++)
+            for (int x = 0; x < ksize; x++)
+                for (int c = 0; c < 3; c++)
+                    grouped[(i * groups + x / GroupTaps) * 16 + x % GroupTaps * 3 + c] = kernel[i * ksize + x];
+        return grouped;
+    }
+
     /// <summary>
     /// One row of the horizontal pass: output pixel xx sums its taps from <paramref name="rowIn"/>; bounds and
-    /// kernel come from <see cref="Coefficients"/>, so every tap lies inside the row (hence the pointers).
+    /// kernel come from <see cref="Coefficients"/>, so every tap lies inside the row (hence the pointers). The sums
+    /// are of integers, so any order of adding gives Pillow's.
     /// </summary>
-    private static void Resample(byte* rowIn, byte* end, byte* rowOut, int width, int* kp, int* bp, int ksize)
+    private static void Resample(byte* rowIn, byte* end, byte* rowOut, int width, int* kp, int* bp, int ksize, int* grouped)
     {
+        int groups = (ksize + GroupTaps - 1) / GroupTaps;
         for (int xx = 0; xx < width; xx++)
         {
             int xmax = bp[2 * xx + 1];
             byte* at = rowIn + bp[2 * xx] * 3;
             int* k = kp + xx * ksize;
+            // Five taps per vector: the last group's 16-byte load must stay inside the source (the weights of taps
+            // past xmax are zero).
+            int used = (xmax + GroupTaps - 1) / GroupTaps;
+            if (grouped != null && at + (used - 1) * 3 * GroupTaps + 16 <= end)
+            {
+                int* kg = grouped + xx * groups * 16;
+                var sum = Vector512<int>.Zero;
+                for (int g = 0; g < used; g++)
+                    sum += Avx512F.ConvertToVector512Int32(Vector128.Load(at + g * 3 * GroupTaps)) * Vector512.Load(kg + g * 16);
+                // Lane c of the result: channel c's five taps (lanes c, c + 3, …, c + 12) added up.
+                var pairs = sum + Avx512F.AlignRight32(Vector512<int>.Zero, sum, 3);
+                var total = pairs + Avx512F.AlignRight32(Vector512<int>.Zero, pairs, 6) + Avx512F.AlignRight32(Vector512<int>.Zero, sum, 12);
+                var v = Clip8(total.GetLower().GetLower() + Vector128.Create(1 << (PrecisionBits - 1)));
+                rowOut[xx * 3] = (byte)v.GetElement(0);
+                rowOut[xx * 3 + 1] = (byte)v.GetElement(1);
+                rowOut[xx * 3 + 2] = (byte)v.GetElement(2);
+                continue;
+            }
             // A pixel's three channels in one vector: each tap loads four bytes, so not at the very end of the
             // source, where the fourth would lie past it.
             if (Sse41.IsSupported && at + xmax * 3 < end)
@@ -260,6 +302,7 @@ public static unsafe class PilResize
             throw new ArgumentOutOfRangeException(nameof(left), "region outside the resized image");
         var (yBounds, yKernel, ySize) = Coefficients(image.Height, height, top, regionHeight);
         var (xBounds, xKernel, xSize) = Coefficients(image.Width, width, left, regionWidth);
+        var xGrouped = GroupedKernel(xKernel, xSize, regionWidth);
         const int ChunkRows = 8;
         int last = yBounds[2 * regionHeight - 2] + yBounds[2 * regionHeight - 1];
         long sourceRow = (long)image.Width * 3;
@@ -270,7 +313,7 @@ public static unsafe class PilResize
         var output = GC.AllocateUninitializedArray<byte>(rowBytes);
         int windowStart = yBounds[0], resampled = yBounds[0];
         fixed (byte* wp = window, cp = chunk, op = output)
-        fixed (int* xk = xKernel, xb = xBounds, yk = yKernel)
+        fixed (int* xk = xKernel, xb = xBounds, yk = yKernel, xg = xGrouped)
         {
             for (int yy = 0; yy < regionHeight; yy++)
             {
@@ -287,7 +330,7 @@ public static unsafe class PilResize
                     int rows = Math.Min(ChunkRows, last - resampled);
                     pending.Rows(resampled, resampled + rows, cp);
                     for (int r = 0; r < rows; r++)
-                        Resample(cp + r * sourceRow, cp + rows * sourceRow, wp + (long)(resampled + r - windowStart) * rowBytes, regionWidth, xk, xb, xSize);
+                        Resample(cp + r * sourceRow, cp + rows * sourceRow, wp + (long)(resampled + r - windowStart) * rowBytes, regionWidth, xk, xb, xSize, xg);
                     resampled += rows;
                 }
                 VerticalRow(wp + (long)(ymin - windowStart) * rowBytes, taps, yk + yy * ySize, op, regionWidth);
