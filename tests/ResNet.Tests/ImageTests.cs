@@ -533,6 +533,27 @@ public class ImageTests(ITestOutputHelper output)
         Assert.Equal((256, 358), ImageNetTransform.ResizedSize(5, 7));
     }
 
+    [Theory]
+    [InlineData(499, "58e6deb5ef11aefda79d684651125459595bf293bbf187f38e5c664771eaf735")] // 5 taps
+    [InlineData(333, "6eb802167c53737cb6846cb43732e5e85fe0bf069ba165b0546b888913f34bd3")]
+    [InlineData(97, "c94c3c0e43434a647f1fe5c9d19cd1a72a511ddb2b9e6addb8fbe53d56e56a49")]
+    [InlineData(40, "ccff700620c7c502d89cb97ecbe6a754b4227b2f0010c6fae5d7d66df4a68388")]
+    [InlineData(13, "6023b704c3d043499a4473008cb3fae6b8b821a1506aaacb89a64ff97c306ffb")] // ~155 taps
+    public void AWideShrinkIsPillowsForEveryTapCount(int width, string sha256)
+    {
+        // The horizontal pass sums five taps per vector where AVX-512 allows (and one at a time otherwise: CI runs
+        // this class with AVX-512 off too). Hashes from Pillow 9.4: Image.frombytes of the same pattern, resized to
+        // (width, 30) with BILINEAR.
+        const int W = 1000, H = 30;
+        var pixels = new byte[W * H * 3];
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++)
+                for (int c = 0; c < 3; c++)
+                    pixels[(y * W + x) * 3 + c] = (byte)((x * 7 + y * 13 + c * 101 + x * y % 31) & 255);
+        var resized = PilResize.Bilinear(new RgbImage(W, H, pixels), width, H);
+        Assert.Equal(sha256, Convert.ToHexStringLower(SHA256.HashData(resized.Pixels)));
+    }
+
     [SkippableFact]
     public void LargeImagesAndPhotosMatchTorchvision()
     {
