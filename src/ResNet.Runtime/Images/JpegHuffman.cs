@@ -6,11 +6,15 @@ namespace ResNet.Runtime.Images;
 
 /// <summary>
 /// A JPEG Huffman table (DHT), checked the way libjpeg checks it (no code may overflow its length; DC symbols
-/// are sizes up to 15), with a 9-bit lookahead table that decodes almost every code in one probe.
+/// are sizes up to 15), with a 10-bit lookahead table that decodes almost every code in one probe.
 /// </summary>
 internal sealed class JpegHuffmanTable
 {
-    private const int LookBits = 9;
+    /// <summary>
+    /// Bits of lookahead: 10 decoded `dog.jpg` 6% faster than stb_image's 9 (more coefficients fit whole in the fast
+    /// table), 11 no faster, 12 slower (a table per AC class of 4 KiB of ints, 16 KiB at 12).
+    /// </summary>
+    private const int LookBits = 10;
     private readonly ushort[] _look = new ushort[1 << LookBits]; // (length << 8) | symbol; length 0: longer code
     private readonly int[] _maxCode = new int[18];               // largest code of each length, -1 if none
     private readonly int[] _valOffset = new int[17];             // symbol index = code + _valOffset[length]
@@ -44,8 +48,8 @@ internal sealed class JpegHuffmanTable
     }
 
     /// <summary>
-    /// For an AC table: per 9-bit lookahead, the whole coefficient when its code and its extra bits both fit in
-    /// those 9 bits (most coefficients of a photo): (value &lt;&lt; 16) | (run &lt;&lt; 8) | bits used; 0 otherwise.
+    /// For an AC table: per 10-bit lookahead, the whole coefficient when its code and its extra bits both fit in
+    /// those 10 bits (most coefficients of a photo): (value &lt;&lt; 16) | (run &lt;&lt; 8) | bits used; 0 otherwise.
     /// One probe instead of decoding the symbol and then reading the value (as stb_image's fast_ac does). A code
     /// without extra bits stores a zero: ZRL as a run of 15, and the end of block (or any other run, which a
     /// sequential scan treats as the end too) as a run of 63, which carries the position past the block's last.
