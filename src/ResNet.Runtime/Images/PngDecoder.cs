@@ -21,7 +21,8 @@ internal static class PngDecoder
     public static RgbImage Decode(byte[] bytes, PngStructure.File file, string name, Func<RgbImage, bool>? rowsStarting = null, PixelWindow? window = null)
     {
         var h = file.Header;
-        var needed = h.Interlaced ? new PixelWindow(0, h.Width, 0, h.Height) : window ?? new PixelWindow(0, h.Width, 0, h.Height);
+        // Interlaced images are not windowed: their passes skip nothing (Pass), and they are never streamed.
+        var needed = window ?? new PixelWindow(0, h.Width, 0, h.Height);
         bool pipelined = !h.Interlaced && ImageParallel.Worthwhile(h.RawBytes() * InflateStepsPerByte);
         if (pipelined && rowsStarting != null && Streamed(bytes, file, name, rowsStarting, needed) is RgbImage streamed) return streamed;
         var rgb = new byte[(long)h.Width * h.Height * 3];
@@ -84,7 +85,7 @@ internal static class PngDecoder
     {
         private readonly object _lock = new();
         private readonly int _stride = (int)h.Stride(h.Width);
-        private readonly byte[] _zeros = new byte[h.Stride(h.Width)];
+        private readonly byte[] _zeros = new byte[h.Stride(window.X1)]; // the row above the first, as far as it is unfiltered
         private int _unfiltered;
         private bool _reading;
 
@@ -126,7 +127,7 @@ internal static class PngDecoder
                 {
                     long at = (long)y * (_stride + 1);
                     Inflated.WaitFor(y + 1);
-                    PngDecoder.Unfilter(raw[at], raw.AsSpan((int)at + 1, limit), y == 0 ? _zeros.AsSpan(0, limit) : raw.AsSpan((int)at - _stride, limit), bpp, name);
+                    PngDecoder.Unfilter(raw[at], raw.AsSpan((int)at + 1, limit), y == 0 ? _zeros : raw.AsSpan((int)at - _stride, limit), bpp, name);
                     Volatile.Write(ref _unfiltered, y + 1);
                 }
             }
