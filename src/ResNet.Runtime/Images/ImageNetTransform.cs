@@ -118,6 +118,7 @@ public static class ImageNetTransform
     {
         var (w, h, left, top) = CropWindow(image);
         var t = GC.AllocateUninitializedArray<float>(3 * CropTo * CropTo); // every element is written
+        FreshPages.Populate(t, 0, t.Length);
         var waiting = RowProgress.WhileWaiting;
         if (rows != null) RowProgress.WhileWaiting = rows.WhileWaiting;
         try

@@ -212,6 +212,7 @@ internal sealed unsafe class JpegDecoder
             c.Plane = GC.AllocateUninitializedArray<byte>((int)samples);
             (c.NeedBx0, c.NeedBx1, c.NeedBy0, c.NeedBy1) = (0, c.BlocksW, 0, c.BlocksH);
             if (_window is PixelWindow window) c.Limit(window, _maxH, _maxV);
+            FreshPages.Populate(c.Plane, (long)c.NeedBy0 * 64 * c.BlocksW, (long)c.NeedBy1 * 64 * c.BlocksW);
             if (progressive) c.Coefficients = new short[(long)c.BlocksW * c.BlocksH * 64];
         }
     }

@@ -137,7 +137,9 @@ internal static class PngStructure
     {
         long expected = file.Header.RawBytes();
         if (expected > Array.MaxLength) throw Corrupt(name, $"{expected} bytes of image data is more than one buffer holds");
-        return new byte[expected];
+        var raw = new byte[expected];
+        FreshPages.Populate(raw, 0, raw.Length);
+        return raw;
     }
 
     /// <summary>Inflates into <paramref name="raw"/>, telling <paramref name="progress"/> how many bytes are in after each 64 KiB.</summary>
