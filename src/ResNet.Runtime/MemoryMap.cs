@@ -7,7 +7,7 @@ internal static unsafe partial class MemoryMap
 {
     public const int ProtRead = 1, ProtReadWrite = 3;
     public const int MapPrivate = 0x02, MapAnonymous = 0x20;
-    public const int MadvDontNeed = 4, MadvHugePage = 14, MadvNoHugePage = 15, MadvPopulateWrite = 23;
+    public const int MadvHugePage = 14, MadvNoHugePage = 15, MadvPopulateWrite = 23;
 
     /// <summary>What mmap returns on failure.</summary>
     public static readonly void* Failed = (void*)-1;

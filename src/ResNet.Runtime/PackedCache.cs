@@ -87,8 +87,8 @@ internal static class PackedCache
                 return null;
             }
             // Every page is mapped now, rather than by faults during the first inference.
-            var slow = PageCacheFolios.Touch(p, length, PageCacheFolios.SlowTicks);
-            return new Mapping(p, length, offsets, file, slow);
+            var small = PageCacheFolios.Touch(p, length, PageCacheFolios.MaxFaults);
+            return new Mapping(p, length, offsets, file, small);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -322,11 +322,11 @@ internal static class PackedCache
     }
 
     /// <summary>
-    /// A read-only mapping of a cache file; unmapped on Dispose (the network's weights point into it). Pieces of
-    /// <paramref name="file"/> whose first touch was slow (<see cref="PageCacheFolios"/>) are then looked into, at
-    /// most hourly, and those in small page-cache folios dropped, to be read back whole by the next run.
+    /// A read-only mapping of a cache file; unmapped on Dispose (the network's weights point into it). The pieces of
+    /// <paramref name="file"/> its touch found in small page-cache folios (<see cref="PageCacheFolios"/>) are then
+    /// dropped, at most every ten minutes, to be read back whole by the next run.
     /// </summary>
-    public sealed unsafe class Mapping(byte* address, nuint length, long[] offsets, string? file = null, List<int>? slow = null) : IDisposable
+    public sealed unsafe class Mapping(byte* address, nuint length, long[] offsets, string? file = null, List<int>? small = null) : IDisposable
     {
         private byte* _address = address;
 
@@ -336,18 +336,17 @@ internal static class PackedCache
         /// <summary>Layer <paramref name="i"/>'s bias in the mapping.</summary>
         public float* Bias(int i) => (float*)(_address + offsets[2 * i + 1]);
 
-        /// <summary>The whole pieces of the file in small folios, as found on Dispose (null until then, or if not looked into).</summary>
-        internal int[]? SmallPieces { get; private set; }
+        /// <summary>The pieces Dispose asked the kernel to drop (null until then, or if it dropped none).</summary>
+        internal int[]? DroppedPieces { get; private set; }
 
         public void Dispose()
         {
             if (_address == null) return;
             var now = DateTime.UtcNow;
-            if (slow != null && file != null && PageCacheFolios.MayRepair(file, now))
-                SmallPieces = PageCacheFolios.Small(_address, slow, PageCacheFolios.SlowTicks);
+            bool repair = small is { Count: > 0 } && file != null && PageCacheFolios.MayRepair(file, now) && PageCacheFolios.MarkRepaired(file, now);
             MemoryMap.Unmap(_address, length);
             _address = null;
-            if (SmallPieces is { Length: > 0 } small && PageCacheFolios.MarkRepaired(file!, now)) PageCacheFolios.Drop(file!, small);
+            if (repair && PageCacheFolios.Drop(file!, small!)) DroppedPieces = [.. small!];
         }
     }
 }

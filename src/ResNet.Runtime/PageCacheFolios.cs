@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Runtime.InteropServices;
 
 namespace ResNet.Runtime;
@@ -7,58 +6,62 @@ namespace ResNet.Runtime;
 /// Keeps a mapped packed-cache file in 2 MiB page-cache folios, piece by piece. A file written in 2 MiB blocks, or
 /// read from disk through a huge-page-advised mapping, sits in 2 MiB folios, each mapped by one fault and unmapped
 /// as one entry; but the page cache can later drop part of a folio's range (reclaim; on this VM also DAMON's
-/// pageout of cold memory), and what is read back into a partly cached range comes in small folios. Measured here
-/// on the AVX-512 packing's 97 MB: a warm 2 MiB piece maps in ~3 µs, one in small folios in 50–60 µs, and five such
-/// pieces (of 46) added 0.7 ms to the touch and 0.7 ms to the unmap of every run. So the touch is timed per piece,
-/// and a piece found in small folios is dropped from the page cache when the mapping goes, for the next run to read
-/// from disk into one 2 MiB folio (~1 ms once). The file's last, partial piece can never be mapped whole and is
-/// not judged.
+/// pageout of cold memory), and what is read back into a partly cached range comes in small folios. Measured on
+/// the AVX-512 packing's 97 MB: a warm 2 MiB piece maps in ~3 µs, one in small folios in 50–60 µs, and five such
+/// pieces (of 46) added 0.7 ms to the touch and 0.7 ms to the unmap of every run. So the touch counts each piece's
+/// page faults, and a piece that took more than one or two (one per 64 KiB read, as the kernel's fault-around maps
+/// small folios) is dropped from the page cache when the mapping goes, for the next run to read from disk into one
+/// 2 MiB folio (~1 ms once; a piece read from disk so is one fault). The file's last, partial piece can never be
+/// mapped whole and is not judged.
 /// </summary>
+/// <remarks>
+/// Counted, not timed: session 12 timed each piece against 20 µs, then looked again at the slow ones after zapping
+/// this mapping's entries for them (a piece slow because it came from disk maps fast the second time). On session
+/// 16's VM, whose faults trap to the host, a piece in one 2 MiB folio took 17–134 µs and one in small folios ~600,
+/// so the time told neither apart reliably, and the second look cost ~0.6 ms per small piece at exit.
+/// </remarks>
 internal static unsafe partial class PageCacheFolios
 {
     public const int Piece = 2 << 20;
 
-    /// <summary>Slower than this, a piece's first touch either read it from disk or met small folios (see the class).</summary>
-    internal static readonly long SlowTicks = Stopwatch.Frequency / 50_000; // 20 µs
+    /// <summary>More faults than this for a piece's touch: it is not in one 2 MiB folio (see the class).</summary>
+    internal const int MaxFaults = 2;
 
     /// <summary>
     /// Maps the pages of <paramref name="length"/> bytes at <paramref name="p"/> (as <see cref="MemoryMap.Touch"/>),
-    /// a piece at a time; returns the whole pieces whose touch took longer than <paramref name="slowTicks"/>
-    /// (<see cref="SlowTicks"/>), or null if none did.
+    /// a piece at a time; returns the whole pieces whose touch took more than <paramref name="maxFaults"/> page
+    /// faults (<see cref="MaxFaults"/>), or null if none did or the faults cannot be counted (not Linux).
     /// </summary>
-    public static List<int>? Touch(byte* p, nuint length, long slowTicks)
+    public static List<int>? Touch(byte* p, nuint length, int maxFaults)
     {
-        List<int>? slow = null;
+        List<int>? small = null;
         int whole = (int)(length / Piece);
+        long faults = ThreadFaults();
         for (int i = 0; i <= whole; i++)
         {
             nuint start = (nuint)i * Piece;
             if (start >= length) break;
-            long began = Stopwatch.GetTimestamp();
             MemoryMap.Touch(p + start, Math.Min(Piece, length - start));
-            if (i < whole && Stopwatch.GetTimestamp() - began > slowTicks) (slow ??= []).Add(i);
+            long before = faults;
+            faults = ThreadFaults();
+            if (i < whole && before >= 0 && faults - before > maxFaults) (small ??= []).Add(i);
         }
-        return slow;
+        return small;
     }
 
-    /// <summary>
-    /// Of the <paramref name="slow"/> pieces, those in small folios: slow again once this mapping's entries for them
-    /// are gone (MADV_DONTNEED on a private read-only file mapping drops only those, not the page cache), where a
-    /// piece that was slow because it came from disk now maps in one fault.
-    /// </summary>
-    public static int[] Small(byte* p, IEnumerable<int> slow, long slowTicks)
+    /// <summary>Page faults this thread has taken (minor and major), or −1 where they cannot be read.</summary>
+    internal static long ThreadFaults()
     {
-        var small = new List<int>();
-        foreach (int i in slow)
-        {
-            byte* piece = p + (nuint)i * Piece;
-            if (MemoryMap.Advise(piece, Piece, MemoryMap.MadvDontNeed) != 0) continue;
-            long began = Stopwatch.GetTimestamp();
-            MemoryMap.Touch(piece, Piece);
-            if (Stopwatch.GetTimestamp() - began > slowTicks) small.Add(i);
-        }
-        return [.. small];
+        if (!OperatingSystem.IsLinux()) return -1;
+        var usage = stackalloc long[18]; // struct rusage: two timevals, then 14 longs
+        return GetRusage(RusageThread, usage) == 0 ? usage[MinorFaults] + usage[MinorFaults + 1] : -1;
     }
+
+    private const int RusageThread = 1;
+    private const int MinorFaults = 8; // ru_minflt after ru_utime, ru_stime (2 longs each) and four longs; ru_majflt next
+
+    [LibraryImport("libc", EntryPoint = "getrusage")]
+    private static partial int GetRusage(int who, long* usage);
 
     /// <summary>
     /// Asks the kernel to drop <paramref name="pieces"/> of <paramref name="file"/> from the page cache. It drops
@@ -81,14 +84,20 @@ internal static unsafe partial class PageCacheFolios
     }
 
     /// <summary>
-    /// Pieces of a file are looked into and dropped at most hourly, marked by the file's modification time (which
-    /// nothing else of the cache reads: names hash the weights file's time, pruning the access time). Where the
-    /// kernel or file system keeps no large folios every piece stays small, and the extra cold read must not be
-    /// every run's.
+    /// Pieces of a file are dropped at most every <see cref="RepairInterval"/>, marked by the file's modification
+    /// time (which nothing else of the cache reads: names hash the weights file's time, pruning the access time).
+    /// Where the kernel or file system keeps no large folios every piece stays small, and the extra cold read must
+    /// not be every run's.
     /// </summary>
     internal static bool MayRepair(string file, DateTime now) => File.GetLastWriteTimeUtc(file) < now - RepairInterval;
 
-    internal static readonly TimeSpan RepairInterval = TimeSpan.FromHours(1);
+    /// <summary>
+    /// Ten minutes (it was an hour): on session 16's VM, 22–30 of the 46 pieces were small within half an hour of
+    /// the file being written, and a one-image run then took ~50 ms instead of ~24, while reading the whole file
+    /// back from disk took ~16 ms once (~100 ms on session 12's slower disk). A repair that cannot help (no large
+    /// folios at all) so costs one cold read per ten minutes.
+    /// </summary>
+    internal static readonly TimeSpan RepairInterval = TimeSpan.FromMinutes(10);
 
     /// <summary>Marks <paramref name="file"/> as repaired now; false (and so no repair) where its time cannot be set.</summary>
     internal static bool MarkRepaired(string file, DateTime now)
