@@ -32,9 +32,9 @@ public sealed record NetworkOptions
     /// folding and packing. Null (the default): no cache. On Linux a hit maps the file read-only rather than
     /// copying it (the network's weights are then the page cache's pages; a newer copy replaces the file by
     /// rename, so a running network keeps its mapping). Where the mapping finds 2 MiB pieces of the file in small
-    /// page-cache pages (a fault per 64 KiB instead of one: ~55 µs each to map, and as much to unmap, instead of ~3 µs),
-    /// disposing the network drops them from the page cache, at most every ten minutes per file, so that the next
-    /// load reads them back whole.
+    /// page-cache pages (a fault per 64 KiB instead of one; ~55 µs each to map, and as much to unmap, instead of
+    /// ~3 µs), disposing the network drops them from the page cache, at most every ten minutes per file, so that the
+    /// next load reads them back whole.
     /// </summary>
     public string? PackedCache { get; init; }
 

@@ -343,7 +343,8 @@ internal static class PackedCache
         {
             if (_address == null) return;
             var now = DateTime.UtcNow;
-            bool repair = small is { Count: > 0 } && file != null && PageCacheFolios.MayRepair(file, now) && PageCacheFolios.MarkRepaired(file, now);
+            bool repair = small is { Count: > 0 } && file != null
+                && PageCacheFolios.MayRepair(file, now) && PageCacheFolios.MarkRepaired(file, now);
             MemoryMap.Unmap(_address, length);
             _address = null;
             if (repair && PageCacheFolios.Drop(file!, small!)) DroppedPieces = [.. small!];

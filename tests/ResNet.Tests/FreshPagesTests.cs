@@ -12,7 +12,8 @@ public sealed partial class FreshPagesTests
     {
         if (!OperatingSystem.IsLinux()) return;
         const int pages = 256;
-        var array = GC.AllocateUninitializedArray<float>(pages * 1024 + 1000, pinned: true); // the large object heap: fresh pages
+        // A megabyte on the pinned object heap: fresh pages, and the array cannot move while its pages are looked at.
+        var array = GC.AllocateUninitializedArray<float>(pages * 1024 + 1000, pinned: true);
         array[5] = 1.5f;
         long start = 3000, end = array.Length - 2000;
         FreshPages.Populate(array, start, end);
