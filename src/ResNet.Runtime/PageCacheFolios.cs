@@ -113,8 +113,8 @@ internal static unsafe partial class PageCacheFolios
         }
     }
 
-    private const int FadvDontNeed = 4;
+    internal const int FadvDontNeed = 4;
 
     [LibraryImport("libc", EntryPoint = "posix_fadvise")]
-    private static partial int Advise(int fd, long offset, long length, int advice);
+    internal static partial int Advise(int fd, long offset, long length, int advice);
 }

@@ -39,9 +39,9 @@ internal static partial class StackPages
     {
         if (!OperatingSystem.IsLinux()) return false;
         byte here = 0;
-        nuint top = (nuint)(&here) & ~(nuint)4095; // this page is mapped already
-        nuint bottom = ((nuint)(&here) - Bytes + 4095) & ~(nuint)4095; // on the main thread, within what GrowFirst grew
-        return MemoryMap.Advise((void*)bottom, top - bottom, MemoryMap.MadvPopulateWrite) == 0;
+        // The whole pages between: this frame's page is mapped already, and on the main thread the lowest one is
+        // within what GrowFirst grew.
+        return MemoryMap.PopulateWrite(&here - Bytes, &here);
     }
 
     /// <summary>

@@ -5,7 +5,7 @@ using Xunit;
 namespace ResNet.Tests;
 
 /// <summary>The packed-weights cache: a hit gives the same network as packing afresh; anything doubtful is a miss.</summary>
-public sealed partial class PackedCacheTests : IDisposable
+public sealed class PackedCacheTests : IDisposable
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "resnet18-cache-" + Guid.NewGuid().ToString("N"));
     private readonly string _weights;
@@ -95,10 +95,10 @@ public sealed partial class PackedCacheTests : IDisposable
         using (var handle = File.OpenHandle(file))
         {
             int fd = (int)handle.DangerousGetHandle();
-            Assert.Equal(0, Fadvise(fd, 0, 0, 4)); // POSIX_FADV_DONTNEED: the synced file leaves the page cache
+            Assert.Equal(0, PageCacheFolios.Advise(fd, 0, 0, PageCacheFolios.FadvDontNeed)); // the synced file leaves the page cache
             if (Resident(file) > 0) return; // a file system that keeps it (tmpfs): nothing to read back here
             // Read back 4 KiB at a time without readahead, as pages come back after a partial eviction: small folios.
-            Assert.Equal(0, Fadvise(fd, 0, 0, 1)); // POSIX_FADV_RANDOM
+            Assert.Equal(0, PageCacheFolios.Advise(fd, 0, 0, 1)); // POSIX_FADV_RANDOM
             var page = new byte[4096];
             for (long at = 0; at < RandomAccess.GetLength(handle); at += page.Length) RandomAccess.Read(handle, page, at);
         }
@@ -119,21 +119,13 @@ public sealed partial class PackedCacheTests : IDisposable
         byte* p = MapWhole(file, out nuint length, advice: 0);
         try
         {
-            var vector = new byte[(length + 4095) / 4096];
-            fixed (byte* v = vector) Assert.Equal(0, Mincore(p, length, v));
-            return vector.Count(r => (r & 1) != 0);
+            return PageResidency.Present(p, length);
         }
         finally
         {
             MemoryMap.Unmap(p, length);
         }
     }
-
-    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "posix_fadvise")]
-    private static partial int Fadvise(int fd, long offset, long length, int advice);
-
-    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "mincore")]
-    private static unsafe partial int Mincore(void* address, nuint length, byte* vector);
 
     /// <summary>A file of three and a half 2 MiB pieces of varied bytes, written and synced.</summary>
     private string PieceFile()

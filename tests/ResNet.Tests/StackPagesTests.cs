@@ -1,12 +1,11 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using ResNet.Runtime;
 using Xunit;
 
 namespace ResNet.Tests;
 
 /// <summary>The kernels' stack is mapped before the first inference: every page of the megabyte below the caller.</summary>
-public sealed partial class StackPagesTests
+public sealed class StackPagesTests
 {
     [Fact]
     public void APopulatedStackIsResidentThroughout()
@@ -49,13 +48,6 @@ public sealed partial class StackPagesTests
         byte here = 0;
         nuint top = ((nuint)(&here) & ~(nuint)4095) - 4 * 4096;
         nuint bottom = top - (StackPages.Bytes - 8 * 4096);
-        int pages = (int)((top - bottom) / 4096);
-        var resident = new byte[pages];
-        fixed (byte* v = resident)
-            Assert.Equal(0, Mincore((void*)bottom, top - bottom, v));
-        return (mapped, resident.Count(r => (r & 1) == 0));
+        return (mapped, PageResidency.Missing((void*)bottom, top - bottom));
     }
-
-    [LibraryImport("libc", EntryPoint = "mincore")]
-    private static unsafe partial int Mincore(void* address, nuint length, byte* vector);
 }
