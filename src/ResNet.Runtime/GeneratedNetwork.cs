@@ -36,6 +36,7 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
         Exact = options.Exact;
         _cacheDirectory = GenericKernels ? null : options.PackedCache;
         _mapCache = options.MapPackedCache;
+        _batchedVariants = options.BatchedVariants && !Exact && !GenericKernels;
         _layout = Layout(Isa);
         // Kernels address a batch with int offsets: every buffer of the batch must stay below 2^31 floats.
         long largest = Math.Max(_layout.BufferFloats.Max(), _layout.ScratchFloats);
@@ -65,11 +66,12 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
         for (int b = 0; b < _buffers.Length; b++) _buffers[b] = region + (long)_layout.BufferOffsets[b] * MaxBatch;
         (_zeroHaloBefore, _zeroInputHalo, _haloLayouts) = HaloClearings(info, _layout);
         _scratch = scratchInArena ? region + (long)_layout.ScratchOffset * MaxBatch : region + arenaFloats;
-        _weights = new float*[info.Layers.Count];
+        // A slot per layer, and one more per layer for a batched variant's second weight set (BatchedWeights).
+        _weights = new float*[2 * info.Layers.Count];
         if (Threads > 1) _pool = options.Workers ?? new WorkerPool(Threads);
         _pool?.MapStacks();
         _ownsPool = options.Workers == null;
-        _biases = new float*[info.Layers.Count];
+        _biases = new float*[2 * info.Layers.Count];
         if (GenericKernels) AllocateGeneric();
     }
 
@@ -182,6 +184,24 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
     /// <summary>Folded bias of layer <paramref name="layer"/>, padded to whole blocks.</summary>
     protected float* Bias(int layer) => _biases[layer];
 
+    /// <summary>Weights of layer <paramref name="layer"/>'s batched Winograd variant, when its F(m×m) differs from the batch-1 kernel's.</summary>
+    protected float* BatchedWeights(int layer) => _weights[Info.Layers.Count + layer];
+
+    /// <summary>The bias packed beside <see cref="BatchedWeights"/>.</summary>
+    protected float* BatchedBias(int layer) => _biases[Info.Layers.Count + layer];
+
+    /// <summary>
+    /// Whether to pack the second weight set of a batched variant that runs from <paramref name="from"/> images
+    /// on: only if a batch that large may come (it costs memory and loading time), and never for the direct
+    /// (exact) or generic kernels.
+    /// </summary>
+    protected bool PacksBatched(int from) => _batchedVariants && MaxBatch >= from;
+
+    /// <summary>Whether a batch of <paramref name="n"/> runs a batched variant that runs from <paramref name="from"/> images on.</summary>
+    protected bool RunsBatched(int n, int from) => _batchedVariants && n >= from;
+
+    private readonly bool _batchedVariants;
+
     /// <summary>Runs one kernel over work items [0, count); layers call this in order, so profiling can attribute time.</summary>
     protected void RunKernel(delegate*<in KernelArgs, int, int, void> kernel, in KernelArgs args, int count, bool endsLayer = true)
     {
@@ -274,16 +294,20 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
         QueueFolded(layer, weights, Packing.ConvLength(c, inBlock, outBlock), outBlock, (w, dst) => Packing.Conv(w, c, inBlock, outBlock, ocTile, dst));
     }
 
-    /// <summary>Folds layer <paramref name="layer"/>'s BatchNorm and transforms the 3×3 weights for Winograd F(m×m,3×3).</summary>
-    protected void PackWinograd(int layer, StateDict? weights, int m, int block, int ocTile)
+    /// <summary>
+    /// Folds layer <paramref name="layer"/>'s BatchNorm and transforms the 3×3 weights for Winograd F(m×m,3×3);
+    /// <paramref name="batched"/>: into the batched variant's slot (<see cref="BatchedWeights"/>).
+    /// </summary>
+    protected void PackWinograd(int layer, StateDict? weights, int m, int block, int ocTile, bool batched = false)
     {
         var c = Info.Layers[layer].Conv!;
-        ocTile = GenericPacking(layer, ocTile, winogradM: m);
-        QueueFolded(layer, weights, Packing.WinogradLength(c, m, block), block, (w, dst) => Packing.Winograd(w, c, m, block, ocTile, dst));
+        if (!batched) ocTile = GenericPacking(layer, ocTile, winogradM: m);
+        QueueFolded(layer, weights, Packing.WinogradLength(c, m, block), block, (w, dst) => Packing.Winograd(w, c, m, block, ocTile, dst),
+            slot: batched ? Info.Layers.Count + layer : layer);
     }
 
-    private void QueueFolded(int layer, StateDict? weights, int weightFloats, int block, Action<float[], Span<float>> pack) =>
-        Queue(layer, weightFloats, Packing.BiasLength(Info.Layers[layer].Conv!.OutChannels, block), (dst, bias) =>
+    private void QueueFolded(int layer, StateDict? weights, int weightFloats, int block, Action<float[], Span<float>> pack, int slot = -1) =>
+        Queue(slot >= 0 ? slot : layer, weightFloats, Packing.BiasLength(Info.Layers[layer].Conv!.OutChannels, block), (dst, bias) =>
         {
             var (w, b) = Folding.FoldConv(weights!, Info.Layers[layer]);
             pack(w, dst);
@@ -314,7 +338,7 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
         Parallel.For(0, jobs.Length, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, Threads) }, i =>
         {
             var job = jobs[i];
-            job.Pack(new Span<float>(_weights[job.Layer], job.WeightFloats), new Span<float>(_biases[job.Layer], job.BiasFloats));
+            job.Pack(new Span<float>(_weights[job.Slot], job.WeightFloats), new Span<float>(_biases[job.Slot], job.BiasFloats));
         });
     }
 
@@ -326,10 +350,11 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
     /// </summary>
     protected void LoadWeights(string path, Action<StateDict?> prepare)
     {
-        string? cacheFile = _cacheDirectory != null ? PackedCache.FileFor(_cacheDirectory, path, Info.Name, Isa, Exact, _layout.Signature) : null;
-        if (cacheFile != null)
+        string? cacheFile = null;
+        if (_cacheDirectory != null)
         {
             prepare(null);
+            cacheFile = PackedCache.FileFor(_cacheDirectory, path, Info.Name, Isa, CacheMode, _layout.Signature);
             if (TryMapCache(cacheFile)) return;
             var jobs = TakeJobs();
             if (PackedCache.TryRead(cacheFile, Ranges(jobs))) return;
@@ -343,16 +368,19 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
             PackedCache.TryWrite(cacheFile, Ranges(packed));
     }
 
+    /// <summary>What the packed copy holds besides the instruction set: the direct kernels' weights, Winograd's, or Winograd's with the batched variants' second sets.</summary>
+    private string CacheMode => Exact ? "exact" : _jobs.Any(j => j.Slot >= Info.Layers.Count) ? "batched" : "winograd";
+
     /// <summary>Points every queued layer's weights and bias into a mapping of <paramref name="cacheFile"/> (first load only).</summary>
     private bool TryMapCache(string cacheFile)
     {
-        if (!_mapCache || _mapping != null || _jobs.Any(j => _weights[j.Layer] != null)) return false;
+        if (!_mapCache || _mapping != null || _jobs.Any(j => _weights[j.Slot] != null)) return false;
         var mapping = PackedCache.TryMap(cacheFile, _jobs.Select(j => ((long)j.WeightFloats, (long)j.BiasFloats)).ToArray());
         if (mapping == null) return false;
         for (int i = 0; i < _jobs.Count; i++)
         {
-            _weights[_jobs[i].Layer] = mapping.Weights(i);
-            _biases[_jobs[i].Layer] = mapping.Bias(i);
+            _weights[_jobs[i].Slot] = mapping.Weights(i);
+            _biases[_jobs[i].Slot] = mapping.Bias(i);
         }
         _jobs.Clear();
         _mapping = mapping;
@@ -366,9 +394,9 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
     internal bool WeightsMapped => _mapping != null;
 
     private (IntPtr, long, IntPtr, long)[] Ranges(PackJob[] jobs) =>
-        jobs.Select(j => ((IntPtr)_weights[j.Layer], (long)j.WeightFloats, (IntPtr)_biases[j.Layer], (long)j.BiasFloats)).ToArray();
+        jobs.Select(j => ((IntPtr)_weights[j.Slot], (long)j.WeightFloats, (IntPtr)_biases[j.Slot], (long)j.BiasFloats)).ToArray();
 
-    private void Queue(int layer, int weightFloats, int biasFloats, PackAction pack) => _jobs.Add(new PackJob(layer, weightFloats, biasFloats, pack));
+    private void Queue(int slot, int weightFloats, int biasFloats, PackAction pack) => _jobs.Add(new PackJob(slot, weightFloats, biasFloats, pack));
 
     /// <summary>The queued jobs, their destination buffers allocated (reused when the same layer was queued before).</summary>
     private PackJob[] TakeJobs()
@@ -377,8 +405,8 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
         _jobs.Clear();
         foreach (var j in jobs)
         {
-            if (_weights[j.Layer] == null) _weights[j.Layer] = Allocate(j.WeightFloats);
-            if (_biases[j.Layer] == null) _biases[j.Layer] = Allocate(j.BiasFloats);
+            if (_weights[j.Slot] == null) _weights[j.Slot] = Allocate(j.WeightFloats);
+            if (_biases[j.Slot] == null) _biases[j.Slot] = Allocate(j.BiasFloats);
         }
         return jobs;
     }
@@ -388,7 +416,8 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
 
     private delegate void PackAction(Span<float> weights, Span<float> bias);
 
-    private readonly record struct PackJob(int Layer, int WeightFloats, int BiasFloats, PackAction Pack);
+    /// <summary>A layer's packing into weight slot <paramref name="Slot"/> (the layer's index, or past the layers for a batched variant's set).</summary>
+    private readonly record struct PackJob(int Slot, int WeightFloats, int BiasFloats, PackAction Pack);
 
     private void Pack(ReadOnlySpan<float> input, int n)
     {

@@ -4,7 +4,7 @@ namespace ResNet.Runtime;
 /// The pointers a generated kernel reads and writes. One shape for every kernel, so a layer can be handed to
 /// the worker threads as a function pointer plus this struct, with no delegate or closure allocated.
 /// </summary>
-public readonly unsafe struct KernelArgs(float* input, float* weights, float* bias, float* output, float* residual, void* shape = null)
+public readonly unsafe struct KernelArgs(float* input, float* weights, float* bias, float* output, float* residual, void* shape = null, int images = 0)
 {
     /// <summary>The layer's input tensor buffer.</summary>
     public readonly float* Input = input;
@@ -18,4 +18,6 @@ public readonly unsafe struct KernelArgs(float* input, float* weights, float* bi
     public readonly float* Residual = residual;
     /// <summary>The layer's sizes and strides, for kernels not specialized to one shape (the generic kernels); null for generated ones.</summary>
     public readonly void* Shape = shape;
+    /// <summary>Images in the batch, for kernels whose work items span images (the batched Winograd variants); 0 for the others.</summary>
+    public readonly int Images = images;
 }

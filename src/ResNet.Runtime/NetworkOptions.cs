@@ -38,6 +38,13 @@ public sealed record NetworkOptions
     /// </summary>
     public string? PackedCache { get; init; }
 
+    /// <summary>
+    /// Whether batches large enough run the layers' batched Winograd variants (work items spanning images; on
+    /// AVX-512, F(4×4) instead of F(2×2) for layer4). Tests turn it off to compare the generated kernels with the
+    /// generic ones, which have no batched variants, float for float.
+    /// </summary>
+    internal bool BatchedVariants { get; init; } = true;
+
     /// <summary>Whether a packed-cache hit may be mapped instead of read (tests turn it off to exercise reading).</summary>
     internal bool MapPackedCache { get; init; } = true;
 

@@ -25,11 +25,11 @@ internal static class PackedCache
     /// </summary>
     private const int Version = 4;
 
-    public static string FileFor(string directory, string weightsPath, string network, InstructionSet isa, bool exact, string signature)
+    public static string FileFor(string directory, string weightsPath, string network, InstructionSet isa, string mode, string signature)
     {
         var info = new FileInfo(weightsPath);
         string contents = Hash(string.Join("\n", info.Exists ? info.Length : -1, info.Exists ? info.LastWriteTimeUtc.Ticks : 0, signature, Version));
-        return Path.Combine(directory, $"{Family(info.FullName, network, isa, exact)}{contents}.packed");
+        return Path.Combine(directory, $"{Family(info.FullName, network, isa, mode)}{contents}.packed");
     }
 
     /// <summary>
@@ -38,8 +38,8 @@ internal static class PackedCache
     /// rents its buffer from the shared ArrayPool, whose first use in a process calibrates the processor-id cache
     /// (~0.2 ms here, on the loading's path; a run of the CLI otherwise never needs it).
     /// </summary>
-    private static string Family(string weightsPath, string network, InstructionSet isa, bool exact) =>
-        string.Concat([network, "-", isa.ToString().ToLowerInvariant(), "-", exact ? "exact" : "winograd", "-", Hash(weightsPath)[..12], "-"]);
+    private static string Family(string weightsPath, string network, InstructionSet isa, string mode) =>
+        string.Concat([network, "-", isa.ToString().ToLowerInvariant(), "-", mode, "-", Hash(weightsPath)[..12], "-"]);
 
     /// <summary>
     /// 96 bits of two FNV-1a hashes (different offset bases) of the UTF-8 text, in hex. Names files, guards

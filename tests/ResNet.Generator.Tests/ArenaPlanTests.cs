@@ -41,7 +41,7 @@ public class ArenaPlanTests
                 Use(l.Output, i);
             }
             Use(graph.Layers[graph.Layers.Count - 1].Output, int.MaxValue);
-            var scratchLayers = Enumerable.Range(0, graph.Layers.Count).Where(i => isa.Layers[i].Winograd is { SharedInput: true }).ToList();
+            var scratchLayers = Enumerable.Range(0, graph.Layers.Count).Where(i => isa.Layers[i].Winograd is { SharedInput: true } || isa.Layers[i].Batched != null).ToList();
             Assert.Equal(scratchLayers.Count > 0, isa.Arena.ScratchOffset >= 0);
             if (scratchLayers.Count > 0)
                 regions.Add((isa.Arena.ScratchOffset, ArenaPlanner.ScratchSlots * isa.ScratchFloats, scratchLayers.Min(), scratchLayers.Max()));

@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using Microsoft.CodeAnalysis;
 using ResNet.Runtime;
 using ResNet.Runtime.Reference;
@@ -71,6 +72,24 @@ public class GoodSpecTests
         Assert.Contains("Winograd4x4_256to256_14x14_BiasRelu(in KernelArgs args", avx512);
         // layer4: F(4×4)'s 36 MB of transformed weights per layer would stream slower than direct; F(2×2)'s 16 MB do not.
         Assert.Contains("Winograd2x2_512to512_7x7_BiasRelu(in KernelArgs args", avx512);
+    }
+
+    [Fact]
+    public void OnlyLayer4GetsABatchedVariant()
+    {
+        var (_, result, _) = GeneratorHarness.Run("/arch/resnet18.json", GeneratorHarness.Spec("resnet18.json"));
+        string avx512 = result.GeneratedTrees.Single(t => t.FilePath.EndsWith("ResNet18.Avx512.g.cs")).ToString();
+        // Read once per batch, F(4×4)'s weights stop costing more than its 1.8× fewer multiplies save; from 3 images
+        // on by the estimate (at 2, streaming them measured slower than F(2×2) per image).
+        Assert.Contains("Winograd F(4×4, 3×3) for batches of 3 or more: 512×7×7 → 512×7×7 (layer4.0.conv2", avx512);
+        Assert.Contains("if (PacksBatched(3)) PackWinograd(18, weights, m: 4, block: 16, ocTile: 4, batched: true);", avx512);
+        Assert.Equal(3, Regex.Matches(avx512, @"public static void \w+_Batched\(in KernelArgs").Count);
+        Assert.Equal(3, Regex.Matches(avx512, @"if \(RunsBatched\(n, 3\)\)").Count);
+        // On AVX2 layer4 is F(4×4) at batch 1 already: the batched variant shares its weights and runs from 2 images.
+        string avx2 = result.GeneratedTrees.Single(t => t.FilePath.EndsWith("ResNet18.Avx2.g.cs")).ToString();
+        Assert.Contains("Winograd F(4×4, 3×3) for batches of 2 or more: 512×7×7", avx2);
+        Assert.DoesNotContain("batched: true", avx2);
+        Assert.Contains("new KernelArgs(Scratch, Weights(19), Bias(19), Buffer(13), null, images: n)", avx2);
     }
 
     [Fact]

@@ -141,7 +141,11 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
         Assert.All(lines, l => Assert.Equal(1000, l.GetProperty("logits").GetArrayLength()));
     }
 
-    /// <summary>Several files run a batch at a time (36 fixtures: four batches of 8 and one of 4); each file's logits are those of running it alone.</summary>
+    /// <summary>
+    /// Several files run a batch at a time (36 fixtures: four batches of 8 and one of 4); each file's logits are those
+    /// of running it alone, but for the batched Winograd variants' rounding (on AVX-512, layer4 is F(4×4) in a batch
+    /// and F(2×2) alone).
+    /// </summary>
     [Fact]
     public void BatchedFilesGetTheLogitsTheyGetAlone()
     {
@@ -154,7 +158,9 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
             var (alone, aloneOut, _) = Run("--weights", _weights.Path, "--json", "--logits", Image(name));
             Assert.Equal(0, alone);
             var logits = JsonDocument.Parse(aloneOut).RootElement.GetProperty("logits").EnumerateArray().Select(v => v.GetSingle()).ToArray();
-            Assert.Equal(logits, all[Image(name)]);
+            float diff = Fixtures.MaxDiff(logits, all[Image(name)]);
+            Assert.True(diff <= 1e-5f * (logits.Max(Math.Abs) + 1), $"{name}: max |Δlogit| {diff} of {logits.Max(Math.Abs)}");
+            Assert.Equal(Fixtures.Top(logits, 5), Fixtures.Top(all[Image(name)], 5));
         }
     }
 

@@ -47,6 +47,34 @@ public sealed class PackedCacheTests : IDisposable
         Assert.Empty(Directory.GetFiles(Cache, "*.tmp"));
     }
 
+    /// <summary>
+    /// A network built for batches packs its batched variants' own weights too (TinyResNet's layer2.1: F(4×4) for
+    /// a batch, F(2×2) for one image): they are cached in a file of their own, beside the batch-1 copy, and a hit
+    /// restores both sets.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(ParityTests.Isas), MemberType = typeof(ParityTests))]
+    public void ABatchNetworksCopyHoldsItsBatchedWeightsInAFileOfItsOwn(InstructionSet isa)
+    {
+        var batch = Enumerable.Range(0, 3).SelectMany(_ => Input).ToArray();
+        float[] Run(string? cache, bool map = true)
+        {
+            using var net = TinyResNet.Load(_weights, new NetworkOptions { InstructionSet = isa, MaxBatch = 3, PackedCache = cache, MapPackedCache = map });
+            return net.Run(batch);
+        }
+        Assert.Equal(Logits(isa, false, null), Logits(isa, false, Cache)); // the batch-1 copy
+        var fresh = Run(null);
+        Assert.Equal(fresh, Run(Cache)); // miss
+        Assert.Equal(fresh, Run(Cache)); // hit, mapped
+        Assert.Equal(fresh, Run(Cache, map: false)); // hit, read
+        var files = Directory.GetFiles(Cache).Select(Path.GetFileName).Order().ToArray();
+        Assert.Equal(2, files.Length);
+        Assert.Contains(files, f => f!.Contains("-batched-"));
+        Assert.Contains(files, f => f!.Contains("-winograd-"));
+        Assert.True(new FileInfo(Path.Combine(Cache, files.Single(f => f!.Contains("-batched-"))!)).Length
+            > new FileInfo(Path.Combine(Cache, files.Single(f => f!.Contains("-winograd-"))!)).Length);
+    }
+
     [Fact]
     public void OnLinuxAHitIsMappedAndAMissIsNot()
     {

@@ -51,21 +51,52 @@ public class ParityTests
         Assert.True(Fixtures.MaxDiff(logits, Fixtures.Npy(Path.Combine(dir, "input0.logits.npy"))) <= 1e-4f);
     }
 
+    /// <summary>
+    /// A batch runs the batched Winograd variants (TinyResNet's layer2.1 from 2 images on): each image still
+    /// matches PyTorch.
+    /// </summary>
     [Theory]
     [MemberData(nameof(Isas))]
-    public void BatchEqualsOneAtATime(InstructionSet isa)
+    public void TinyBatchMatchesPyTorch(InstructionSet isa)
     {
         string dir = Fixtures.Dir("tiny");
-        var weights = StateDict.Load(Path.Combine(dir, "weights.pth"));
-        using var single = new TinyResNet(weights, new NetworkOptions { InstructionSet = isa });
-        using var batched = new TinyResNet(weights, new NetworkOptions { InstructionSet = isa, MaxBatch = 3 });
-        var inputs = Enumerable.Range(0, 3).SelectMany(i => Fixtures.Npy(Path.Combine(dir, $"input{i}.npy"))).ToArray();
-        var all = batched.Run(inputs);
+        using var net = TinyResNet.Load(Path.Combine(dir, "weights.pth"), new NetworkOptions { InstructionSet = isa, MaxBatch = 3 });
+        var logits = net.Run(Enumerable.Range(0, 3).SelectMany(i => Fixtures.Npy(Path.Combine(dir, $"input{i}.npy"))).ToArray());
         for (int i = 0; i < 3; i++)
         {
-            var one = single.Run(inputs.AsSpan(i * single.InputLength, single.InputLength));
-            Assert.Equal(one, all.AsSpan(i * single.OutputLength, single.OutputLength).ToArray());
+            var expected = Fixtures.Npy(Path.Combine(dir, $"input{i}.logits.npy"));
+            var actual = logits.AsSpan(i * net.OutputLength, net.OutputLength).ToArray();
+            Assert.True(Fixtures.MaxDiff(actual, expected) <= 1e-4f, $"{isa} input{i}: max |Δlogit| = {Fixtures.MaxDiff(actual, expected)}");
         }
+    }
+
+    /// <summary>
+    /// An image's logits do not depend on the batch around it, float for float: in a batch of 10 (a work item of
+    /// the batched variants holds 8 images, so the last two make an item of their own) and in a batch of 3 in
+    /// another order. Without the batched variants a batch equals one image at a time.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Isas))]
+    public void AnImagesLogitsDoNotDependOnItsBatch(InstructionSet isa)
+    {
+        var weights = StateDict.Load(Path.Combine(Fixtures.Dir("tiny"), "weights.pth"));
+        using var net = new TinyResNet(weights, new NetworkOptions { InstructionSet = isa, MaxBatch = 10, Threads = 2 });
+        var rng = new Random(8);
+        var inputs = Enumerable.Range(0, 10 * net.InputLength).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        float[] Image(float[] batch, int i, int length) => batch.AsSpan(i * length, length).ToArray();
+        var ten = net.Run(inputs);
+        int[] order = { 9, 0, 4 };
+        var three = net.Run(order.SelectMany(i => Image(inputs, i, net.InputLength)).ToArray());
+        for (int j = 0; j < order.Length; j++)
+            Assert.Equal(Image(ten, order[j], net.OutputLength), Image(three, j, net.OutputLength));
+
+        using var single = new TinyResNet(weights, new NetworkOptions { InstructionSet = isa, MaxBatch = 10, BatchedVariants = false });
+        var unbatched = single.Run(inputs);
+        for (int i = 0; i < 10; i += 3)
+            Assert.Equal(single.Run(Image(inputs, i, net.InputLength)), Image(unbatched, i, net.OutputLength));
+        // The batched variants compute other sums (F(4×4) where one image gets F(2×2)): close, not equal.
+        Assert.True(Fixtures.MaxDiff(ten, unbatched) <= 1e-4f * (ten.Max(Math.Abs) + 1), $"{isa}: max |Δ| = {Fixtures.MaxDiff(ten, unbatched)}");
+        Assert.NotEqual(ten, unbatched);
     }
 
     /// <summary>

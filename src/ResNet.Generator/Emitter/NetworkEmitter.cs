@@ -197,6 +197,8 @@ namespace ResNet.Generator.Emitter
                     w.Line(direct);
                 else if (l.Kind == LayerKind.Linear)
                     w.Line($"PackLinear({I(i)}, weights, {isa}Layout.Tensors[{I(l.Input)}], outBlock: {I(isaPlan.Isa.Block)}, outTile: {I(LinearEmitter.OutputTile(l, isaPlan.Isa))});");
+                if (lp.Batched is BatchPlan bp && BatchedWeights(lp))
+                    w.Line($"if (PacksBatched({I(bp.From)})) PackWinograd({I(i)}, weights, m: {I(bp.Winograd.M)}, block: {I(isaPlan.Isa.Block)}, ocTile: {I(bp.Winograd.OcBlocks)}, batched: true);");
             }
             w.Close();
             for (int i = 0; i < g.Layers.Count; i++)
@@ -217,6 +219,15 @@ namespace ResNet.Generator.Emitter
                     w.Line($"RunKernel(&{isa}Kernels.{lp.KernelName}, {args}, n * {I(WorkItems(l, isaPlan, lp))});");
                     w.Line("return;");
                     w.Close();
+                    if (lp.Batched is BatchPlan bp)
+                    {
+                        string weights = BatchedWeights(lp) ? $"BatchedWeights({I(i)}), BatchedBias({I(i)})" : $"Weights({I(i)}), Bias({I(i)})";
+                        w.Open($"if (RunsBatched(n, {I(bp.From)}))");
+                        w.Line($"RunWinograd(&{isa}Kernels.{WinogradEmitter.BatchedInputName(lp)}, new KernelArgs(Buffer({I(inB)}), null, null, Scratch, null), n * {I(WinogradEmitter.InputItems(bp.Winograd, isaPlan.Tensors[l.Input]))},");
+                        w.Line($"    &{isa}Kernels.{lp.BatchedName}, new KernelArgs(Scratch, {weights}, Buffer({I(outB)}), {res}, images: n), {WinogradEmitter.BatchedItems(bp, isaPlan.Tensors[l.Output], "n")}, n);");
+                        w.Line("return;");
+                        w.Close();
+                    }
                     string mainItems = $"n * {I(WinogradEmitter.MainItems(wg, isaPlan.Tensors[l.Output]))}";
                     if (wg.SharedInput)
                     {
@@ -258,6 +269,10 @@ namespace ResNet.Generator.Emitter
             w.Close();
             return w.ToString();
         }
+
+        /// <summary>Whether a layer's batched variant needs weights of its own (a different F(m×m) than the batch-1 kernel's, or another group size).</summary>
+        private static bool BatchedWeights(LayerPlan lp) =>
+            lp.Batched is BatchPlan bp && (bp.Winograd.M != lp.Winograd!.M || bp.Winograd.OcBlocks != lp.Winograd.OcBlocks);
 
         /// <summary>Independent work items per image: the unit the kernels (and later the thread pool) split on.</summary>
         private static int WorkItems(Layer l, IsaPlan isaPlan, LayerPlan lp)

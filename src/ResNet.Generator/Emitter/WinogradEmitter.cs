@@ -37,7 +37,7 @@ namespace ResNet.Generator.Emitter
         public static void Emit(SourceWriter w, Layer layer, LayerPlan plan, IsaPlan isaPlan)
         {
             var wp = plan.Winograd!;
-            if (wp.SharedInput) EmitInputPass(w, layer, plan, isaPlan);
+            if (wp.SharedInput) EmitInputPass(w, layer, wp, InputPassName(plan), isaPlan);
             EmitMain(w, layer, plan, isaPlan);
             var isa = isaPlan.Isa;
             int k = isaPlan.Tensors[layer.Input].Channels;
@@ -45,6 +45,15 @@ namespace ResNet.Generator.Emitter
             int minCalls = new[] { wp.ChunkTiles, wp.LastChunkTiles }.Min(c => (c + wp.GemmTiles - 1) / wp.GemmTiles);
             int lines = (wp.OcBlocks * isa.Block * 4 + minCalls * 64 - 1) / (minCalls * 64);
             foreach (int tiles in GemmSizes(wp)) EmitGemm(w, plan.WinogradName, isa, k, wp.OcBlocks, tiles, isa.Prefetch ? lines : 0);
+            if (plan.Batched is BatchPlan bp)
+            {
+                EmitInputPass(w, layer, bp.Winograd, BatchedInputName(plan), isaPlan);
+                EmitBatchedMain(w, layer, plan, isaPlan);
+                // An image's tiles take TilesPerImage / GemmTiles calls per position; an item has at least From images.
+                int calls = Math.Min(bp.ImagesPerItem, bp.From) * ((bp.Winograd.TilesPerImage + bp.Winograd.GemmTiles - 1) / bp.Winograd.GemmTiles);
+                int batchedLines = (bp.Winograd.OcBlocks * isa.Block * 4 + calls * 64 - 1) / (calls * 64);
+                foreach (int tiles in GemmSizes(bp.Winograd)) EmitGemm(w, plan.BatchedName, isa, k, bp.Winograd.OcBlocks, tiles, isa.Prefetch ? batchedLines : 0);
+            }
         }
 
         /// <summary>Work items of the input pass per image (shared input only): one per tile row and input channel block.</summary>
@@ -55,22 +64,23 @@ namespace ResNet.Generator.Emitter
 
         public static string InputPassName(LayerPlan plan) => plan.WinogradName + "_Input";
 
+        public static string BatchedInputName(LayerPlan plan) => plan.BatchedName + "_Input";
+
+        /// <summary>Work items of the batched variant's main pass for <paramref name="n"/> (an expression) images: image groups × output groups.</summary>
+        public static string BatchedItems(BatchPlan bp, TensorLayout output, string n) =>
+            $"({n} + {I(bp.ImagesPerItem - 1)}) / {I(bp.ImagesPerItem)} * {I(output.Blocks / bp.Winograd.OcBlocks)}";
+
         /// <summary>The register tiles the GEMMs use: the full one, then whatever remainders the chunk sizes leave.</summary>
         private static IEnumerable<int> GemmSizes(WinogradPlan wp) =>
             new[] { wp.GemmTiles, wp.ChunkTiles % wp.GemmTiles, wp.LastChunkTiles % wp.GemmTiles }.Where(t => t > 0).Distinct();
 
-        private static void EmitInputPass(SourceWriter w, Layer layer, LayerPlan plan, IsaPlan isaPlan)
+        private static void EmitInputPass(SourceWriter w, Layer layer, WinogradPlan wp, string name, IsaPlan isaPlan)
         {
-            var wp = plan.Winograd!;
             var inL = isaPlan.Tensors[layer.Input];
             int k = inL.Channels;
-            w.Line("/// <summary>");
-            w.Line($"/// Winograd F({wp.M}×{wp.M}) input transform of {layer.Path}: {layer.InShape} into scratch, [position][tile][channel] per image;");
-            w.Line($"/// one work item per tile row ({wp.TilesW} tiles) and channel block, {(wp.InputByChannels ? "channel blocks first (the threads split the channels, as the producer did)" : "rows first (the threads split the rows)")}: batch × {InputItems(wp, inL)} items.");
-            w.Line("/// </summary>");
-            w.Line("[MethodImpl(MethodImplOptions.AggressiveOptimization)]");
-            w.Line("[SkipLocalsInit]");
-            w.Open($"public static void {InputPassName(plan)}(in KernelArgs args, int begin, int end)");
+            OpenKernel(w, name,
+                $"Winograd F({wp.M}×{wp.M}) input transform of {layer.Path}: {layer.InShape} into scratch, [position][tile][channel] per image;",
+                $"one work item per tile row ({wp.TilesW} tiles) and channel block, {(wp.InputByChannels ? "channel blocks first (the threads split the channels, as the producer did)" : "rows first (the threads split the rows)")}: batch × {InputItems(wp, inL)} items.");
             w.Line("float* input = args.Input, v = args.Output;");
             w.Line(wp.InputByChannels
                 ? $"const int TilesW = {I(wp.TilesW)}, TilesH = {I(wp.TilesH)}, ItemsPerImage = {I(InputItems(wp, inL))}, K = {I(k)};"
@@ -97,22 +107,16 @@ namespace ResNet.Generator.Emitter
             var wp = plan.Winograd!;
             var inL = isaPlan.Tensors[layer.Input];
             var outL = isaPlan.Tensors[layer.Output];
-            var resL = layer.Residual >= 0 ? isaPlan.Tensors[layer.Residual] : null;
-            string V = isa.VectorType, Vec = isa.Vector;
             int B = isa.Block, K = inL.Channels, nOc = wp.OcBlocks, groups = outL.Blocks / nOc, M = wp.M, A = wp.Alpha;
             int mStride = WinogradPlan.PositionStride(wp.ChunkTiles, nOc * B);
             int vStride = wp.SharedInput ? wp.ScratchStride(K) : WinogradPlan.PositionStride(wp.ChunkTiles, K);
             string name = plan.WinogradName;
 
-            w.Line("/// <summary>");
-            w.Line($"/// Winograd F({M}×{M}, 3×3): {layer.InShape} → {layer.OutShape} ({layer.Description}).");
-            w.Line($"/// {wp.TilesH}×{wp.TilesW} tiles of {M}×{M}; a work item is {wp.ChunkTiles} tile(s) × {nOc} output block(s): batch × {wp.Chunks} × {groups} items.");
-            w.Line($"/// GEMM tile: {wp.GemmTiles} tiles × {nOc} blocks = {wp.GemmTiles * nOc} accumulators; K = {K} input channels; input transform {(wp.SharedInput ? $"read from scratch ({InputPassName(plan)})" : "per item")}.");
-            w.Line("/// </summary>");
-            w.Line("[MethodImpl(MethodImplOptions.AggressiveOptimization)]");
-            w.Line("[SkipLocalsInit]");
-            w.Open($"public static void {name}(in KernelArgs args, int begin, int end)");
-            w.Line("float* input = args.Input, weights = args.Weights, bias = args.Bias, output = args.Output" + (resL != null ? ", residual = args.Residual;" : ";"));
+            OpenKernel(w, name,
+                $"Winograd F({M}×{M}, 3×3): {layer.InShape} → {layer.OutShape} ({layer.Description}).",
+                $"{wp.TilesH}×{wp.TilesW} tiles of {M}×{M}; a work item is {wp.ChunkTiles} tile(s) × {nOc} output block(s): batch × {wp.Chunks} × {groups} items.",
+                $"GEMM tile: {wp.GemmTiles} tiles × {nOc} blocks = {wp.GemmTiles * nOc} accumulators; K = {K} input channels; input transform {(wp.SharedInput ? $"read from scratch ({InputPassName(plan)})" : "per item")}.");
+            w.Line("float* input = args.Input, weights = args.Weights, bias = args.Bias, output = args.Output" + (layer.Residual >= 0 ? ", residual = args.Residual;" : ";"));
             w.Line($"const int ChunkTiles = {I(wp.ChunkTiles)}, TilesW = {I(wp.TilesW)}, ItemsPerImage = {I(MainItems(wp, outL))};");
             w.Line($"const int K = {I(K)}, OutH = {I(layer.OutShape.H)}, OutW = {I(layer.OutShape.W)}, VStride = {I(vStride)}, MStride = {I(mStride)};");
             w.Line($"const int OutPlane = {I(outL.PlaneFloats)}, OutRow = {I(outL.PaddedW * B)}, GroupWeights = {I(wp.Positions * K * nOc * B)}, PositionWeights = {I(K * nOc * B)};");
@@ -158,12 +162,83 @@ namespace ResNet.Generator.Emitter
             for (int i = 0; i < remainders.Count; i++)
                 w.Line($"{(i > 0 ? "else " : "")}if (count - t0 == {I(remainders[i])}) {GemmName(name, nOc, remainders[i])}(vp + t0 * K, u, mp + t0 * {I(nOc * B)}, pf);");
             w.Close();
+            EmitOutputTransform(w, layer, wp, isaPlan, "m");
+            w.Close();
+            w.Close();
+            w.Line();
+        }
+
+        /// <summary>
+        /// The batched variant's main pass: an item is all tiles of up to ImagesPerItem images × one output group.
+        /// Per position, the group's weights (read from memory once per item) serve every image's GEMM calls in
+        /// turn; the results wait on the stack, then each image's output transform runs as in the batch-1 kernel.
+        /// </summary>
+        private static void EmitBatchedMain(SourceWriter w, Layer layer, LayerPlan plan, IsaPlan isaPlan)
+        {
+            var isa = isaPlan.Isa;
+            var bp = plan.Batched!;
+            var wp = bp.Winograd;
+            var inL = isaPlan.Tensors[layer.Input];
+            var outL = isaPlan.Tensors[layer.Output];
+            int B = isa.Block, K = inL.Channels, nOc = wp.OcBlocks, groups = outL.Blocks / nOc, tiles = wp.TilesPerImage;
+            int mStride = WinogradPlan.PositionStride(bp.ImagesPerItem * tiles, nOc * B);
+            string name = plan.BatchedName;
+
+            OpenKernel(w, name,
+                $"Winograd F({wp.M}×{wp.M}, 3×3) for batches of {bp.From} or more: {layer.InShape} → {layer.OutShape} ({layer.Description}).",
+                $"{wp.TilesH}×{wp.TilesW} tiles of {wp.M}×{wp.M} per image; a work item is every tile of up to {bp.ImagesPerItem} images × {nOc} output block(s): ⌈batch / {bp.ImagesPerItem}⌉ × {groups} items.",
+                $"GEMM tile: {wp.GemmTiles} tiles × {nOc} blocks = {wp.GemmTiles * nOc} accumulators; K = {K} input channels; input transform read from scratch ({BatchedInputName(plan)}).");
+            w.Line("float* input = args.Input, weights = args.Weights, bias = args.Bias, output = args.Output" + (layer.Residual >= 0 ? ", residual = args.Residual;" : ";"));
+            w.Line($"const int Tiles = {I(tiles)}, TilesW = {I(wp.TilesW)}, Groups = {I(groups)}, ImagesPerItem = {I(bp.ImagesPerItem)}, tile0 = 0, count = Tiles;");
+            w.Line($"const int K = {I(K)}, OutH = {I(layer.OutShape.H)}, OutW = {I(layer.OutShape.W)}, VStride = {I(wp.ScratchStride(K))}, VImage = {I(wp.ScratchImageFloats(K))}, MStride = {I(mStride)};");
+            w.Line($"const int OutPlane = {I(outL.PlaneFloats)}, OutRow = {I(outL.PaddedW * B)}, GroupWeights = {I(wp.Positions * K * nOc * B)}, PositionWeights = {I(K * nOc * B)};");
+            w.Line($"float* m = stackalloc float[{I(wp.Positions)} * MStride];");
+            w.Open("for (int item = begin; item < end; item++)");
+            // Image groups outermost: a thread's contiguous share of one image group's items is a range of output groups, each read by it alone.
+            w.Line("int group = item % Groups, n0 = item / Groups * ImagesPerItem;");
+            w.Line("int images = global::System.Math.Min(ImagesPerItem, args.Images - n0);");
+            w.Line($"int slice = PositionWeights / (images * {I((tiles + wp.GemmTiles - 1) / wp.GemmTiles)}) / 16 * 16 + 16;");
+            w.Line($"// {wp.Positions} GEMMs per image: m[p][image, tile][oc] = Σ_k v[image][p][tile][k] · u[p][k][oc].");
+            w.Open($"for (int p = 0; p < {I(wp.Positions)}; p++)");
+            w.Line("float* u = weights + group * GroupWeights + p * PositionWeights;");
+            w.Line($"float* pf = u + PositionWeights;");
+            w.Open("for (int i = 0; i < images; i++)");
+            w.Line("float* vp = input + (n0 + i) * VImage + p * VStride;");
+            w.Line($"float* mp = m + p * MStride + i * {I(tiles * nOc * B)};");
+            int full = tiles / wp.GemmTiles, rem = tiles % wp.GemmTiles;
+            for (int c = 0; c < full; c++)
+                w.Line($"{GemmName(name, nOc, wp.GemmTiles)}(vp + {I(c * wp.GemmTiles)} * K, u, mp + {I(c * wp.GemmTiles * nOc * B)}, pf); pf += slice;");
+            if (rem > 0)
+                w.Line($"{GemmName(name, nOc, rem)}(vp + {I(full * wp.GemmTiles)} * K, u, mp + {I(full * wp.GemmTiles * nOc * B)}, pf); pf += slice;");
+            w.Close();
+            w.Close();
+            w.Open("for (int i = 0; i < images; i++)");
+            w.Line("int n = n0 + i;");
+            w.Line($"float* mi = m + i * {I(tiles * nOc * B)};");
+            EmitOutputTransform(w, layer, wp, isaPlan, "mi");
+            w.Close();
+            w.Close();
+            w.Close();
+            w.Line();
+        }
+
+        /// <summary>
+        /// The output transform of <c>count</c> tiles from <c>tile0</c> of image <c>n</c>, group <c>group</c>, whose
+        /// GEMM results are at <paramref name="m"/> ([position][tile][output channel], MStride apart).
+        /// </summary>
+        private static void EmitOutputTransform(SourceWriter w, Layer layer, WinogradPlan wp, IsaPlan isaPlan, string m)
+        {
+            var isa = isaPlan.Isa;
+            var outL = isaPlan.Tensors[layer.Output];
+            var resL = layer.Residual >= 0 ? isaPlan.Tensors[layer.Residual] : null;
+            string V = isa.VectorType, Vec = isa.Vector;
+            int B = isa.Block, nOc = wp.OcBlocks, M = wp.M, A = wp.Alpha;
             w.Line("// Output transform, Aᵀ·m·A, then bias, residual, ReLU; partial edge tiles store only their valid pixels.");
             w.Open("for (int tile = 0; tile < count; tile++)");
             w.Line($"int oh0 = (tile0 + tile) / TilesW * {I(M)}, ow0 = (tile0 + tile) % TilesW * {I(M)};");
             w.Line($"int rows = global::System.Math.Min({I(M)}, OutH - oh0), cols = global::System.Math.Min({I(M)}, OutW - ow0);");
             w.Open($"for (int j = 0; j < {I(nOc)}; j++)");
-            w.Line($"float* mt = m + tile * {I(nOc * B)} + j * {I(B)};");
+            w.Line($"float* mt = {m} + tile * {I(nOc * B)} + j * {I(B)};");
             w.Line($"{V} b = {Vec}.Load(bias + (group * {I(nOc)} + j) * {I(B)});");
             w.Line($"float* y = output + n * {I(outL.ImageFloats)} + (group * {I(nOc)} + j) * OutPlane + {I(outL.Origin)} + oh0 * OutRow + ow0 * {I(B)};");
             if (resL != null)
@@ -191,9 +266,17 @@ namespace ResNet.Generator.Emitter
             }
             w.Close();
             w.Close();
-            w.Close();
-            w.Close();
-            w.Line();
+        }
+
+        /// <summary>Opens kernel <paramref name="name"/> (the signature every kernel has) under a summary of <paramref name="summary"/>'s lines.</summary>
+        private static void OpenKernel(SourceWriter w, string name, params string[] summary)
+        {
+            w.Line("/// <summary>");
+            foreach (var line in summary) w.Line("/// " + line);
+            w.Line("/// </summary>");
+            w.Line("[MethodImpl(MethodImplOptions.AggressiveOptimization)]");
+            w.Line("[SkipLocalsInit]");
+            w.Open($"public static void {name}(in KernelArgs args, int begin, int end)");
         }
 
         /// <summary>

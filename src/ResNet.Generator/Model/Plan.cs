@@ -91,15 +91,28 @@ namespace ResNet.Generator.Model
     }
 
     /// <summary>
+    /// A Winograd variant for batches of at least <see cref="From"/> images, whose work items span images: an item is
+    /// every tile of up to <see cref="ImagesPerItem"/> images × one group of output blocks, so a group's transformed
+    /// weights are read once per item instead of once per image. That makes the weight-hungrier F(4×4) pay where at
+    /// batch 1 its weights would stream slower than F(2×2)'s multiplies (ResNet-18's layer4), so
+    /// <see cref="Winograd"/>.M may differ from the batch-1 plan's, and its weights are then a second packed set.
+    /// The input transform is always the shared pass ([image][position][tile][channel] in scratch).
+    /// </summary>
+    internal sealed record BatchPlan(WinogradPlan Winograd, int ImagesPerItem, int From);
+
+    /// <summary>
     /// A layer's kernels for one ISA. Layers whose kernels would be identical get the same
     /// <see cref="KernelName"/> and share one emitted method (weights and buffers are arguments). A convolution
     /// with a <see cref="Winograd"/> plan has both kernels: Winograd by default, direct when exact.
     /// <see cref="SplitRows"/> orders a convolution's work items rows first, so the threads (each takes a fixed
     /// contiguous share) split the image by rows rather than by output channels.
     /// </summary>
-    internal sealed record LayerPlan(string KernelName, ConvTile? Tile, WinogradPlan? Winograd = null, bool SplitRows = false)
+    internal sealed record LayerPlan(string KernelName, ConvTile? Tile, WinogradPlan? Winograd = null, bool SplitRows = false, BatchPlan? Batched = null)
     {
         public string WinogradName => KernelName.Replace("Conv3x3s1", $"Winograd{Winograd?.M}x{Winograd?.M}");
+
+        /// <summary>The batched variant's main kernel (its input pass adds "_Input").</summary>
+        public string BatchedName => KernelName.Replace("Conv3x3s1", $"Winograd{Batched?.Winograd.M}x{Batched?.Winograd.M}") + "_Batched";
     }
 
     internal sealed record NetworkPlan(string Namespace, Graph Graph, EquatableArray<IsaPlan> Isas, EquatableArray<ParameterInfo> Parameters);

@@ -18,7 +18,8 @@ namespace ResNet.Generator.Model
         private static IsaPlan PlanIsa(Graph graph, Isa isa)
         {
             var winograd = graph.Layers.Select(l => WinogradPlanner.Choose(l, isa)).ToArray();
-            var layouts = Layouts(graph, isa, winograd);
+            var batched = graph.Layers.Select((l, i) => winograd[i] is WinogradPlan single ? WinogradPlanner.ChooseBatched(l, isa, single) : null).ToArray();
+            var layouts = Layouts(graph, isa, winograd.Concat(batched.Select(b => b?.Winograd)).ToArray());
             var (buffers, sizes) = AssignBuffers(graph, layouts);
             layouts = layouts.Select((l, i) => l with { Buffer = buffers[i] }).ToList();
             var layers = new List<LayerPlan>();
@@ -33,7 +34,7 @@ namespace ResNet.Generator.Model
                 string baseName = KernelBaseName(layer, tile);
                 // Buffers do not matter to a kernel (it gets pointers); shapes, halos and the tile do.
                 string Shape(int t) => t >= 0 ? (layouts[t] with { Buffer = -1 }).ToString() : "-";
-                string key = $"{baseName}|{Shape(layer.Input)}|{Shape(layer.Output)}|{Shape(layer.Residual)}|{tile}|{winograd[i]}";
+                string key = $"{baseName}|{Shape(layer.Input)}|{Shape(layer.Output)}|{Shape(layer.Residual)}|{tile}|{winograd[i]}|{batched[i]}";
                 // Same shape, different halos (a downsampled residual has none, an identity residual has one):
                 // say so in the name rather than numbering variants.
                 string Halo(int t) => t >= 0 ? $"{layouts[t].PadH}{(layouts[t].PadW != layouts[t].PadH ? "x" + layouts[t].PadW : "")}" : "";
@@ -43,12 +44,14 @@ namespace ResNet.Generator.Model
                 for (int v = 2; keys.TryGetValue(name, out var existing) && existing != key; v++) name = $"{baseName}_v{v}";
                 keys[name] = key;
                 bool rows = winograd[i]?.SplitRows ?? (layer.Kind == LayerKind.Conv && SplitsRows(layer, 4L * layer.Conv!.Kernel.H * layer.Conv.Kernel.W * layer.Conv.InChannels / layer.Conv.Groups * layer.Conv.OutChannels));
-                layers.Add(new LayerPlan(name, tile, winograd[i], rows));
+                layers.Add(new LayerPlan(name, tile, winograd[i], rows, batched[i]));
                 byChannels[layer.Output] = layer.Kind == LayerKind.Conv && !rows;
             }
             // The layers that share a Winograd input transform, and the largest one's, per image.
-            var scratchLayers = Enumerable.Range(0, graph.Layers.Count).Where(i => winograd[i] is { SharedInput: true }).ToArray();
-            int scratch = scratchLayers.Select(i => winograd[i]!.ScratchImageFloats(layouts[graph.Layers[i].Input].Channels)).DefaultIfEmpty(0).Max();
+            var scratchLayers = Enumerable.Range(0, graph.Layers.Count).Where(i => winograd[i] is { SharedInput: true } || batched[i] != null).ToArray();
+            int scratch = scratchLayers.SelectMany(i => new[] { winograd[i], batched[i]?.Winograd })
+                .Select((wp, j) => wp is { SharedInput: true } ? wp.ScratchImageFloats(layouts[graph.Layers[scratchLayers[j / 2]].Input].Channels) : 0)
+                .DefaultIfEmpty(0).Max();
             var arena = ArenaPlanner.Place(graph, layouts, sizes, scratchLayers, scratch);
             return new IsaPlan(isa, layouts.ToEquatableArray(), sizes.ToEquatableArray(), arena, layers.ToEquatableArray(), scratch);
         }
@@ -69,10 +72,11 @@ namespace ResNet.Generator.Model
                 if (layer.Residual >= 0) onlyConvReaders[layer.Residual] = false;
             }
             var result = new List<TensorLayout>();
-            for (int i = 0; i < graph.Layers.Count; i++)
+            // winograd: each layer's batch-1 plan, then (from index Layers.Count on) each layer's batched variant.
+            for (int j = 0; j < winograd.Length; j++)
             {
-                var layer = graph.Layers[i];
-                if (winograd[i] is not WinogradPlan wp) continue;
+                var layer = graph.Layers[j % graph.Layers.Count];
+                if (winograd[j] is not WinogradPlan wp) continue;
                 // (m+2)×(m+2) windows of whole m×m tiles read past the last row and column: widen the zero halo to cover them.
                 int needH = wp.M * wp.TilesH + 2 - layer.Conv!.Padding.H - layer.InShape.H;
                 int needW = wp.M * wp.TilesW + 2 - layer.Conv.Padding.W - layer.InShape.W;

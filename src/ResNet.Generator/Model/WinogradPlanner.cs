@@ -13,8 +13,11 @@ namespace ResNet.Generator.Model
     {
         /// <summary>Vector FMAs retired per cycle (two FMA pipes).</summary>
         private const double FmaPerCycle = 2;
-        /// <summary>Weight bytes memory delivers per core cycle: 39 GB/s streamed by one core at ~4 GHz, measured here.</summary>
-        private const double MemoryBytesPerCycle = 9.5;
+        /// <summary>
+        /// Weight bytes memory delivers per core cycle: 28 GB/s read by one core at ~3.5 GHz on session 17's machine
+        /// (39 GB/s at ~4 GHz on earlier ones; the lower figure, so that streaming is not underestimated).
+        /// </summary>
+        private const double MemoryBytesPerCycle = 8;
         /// <summary>Fractions of FMA peak the kernels reach (measured: direct 85–90%, Winograd GEMMs ~75% with transforms).</summary>
         private const double DirectEfficiency = 0.85, WinogradEfficiency = 0.75;
         /// <summary>Weight bytes of one position that stay in L1 (48 KiB) beside the broadcast rows.</summary>
@@ -46,16 +49,71 @@ namespace ResNet.Generator.Model
         /// <summary>Weight bytes of a 3×3 convolution: direct (m = 0), or transformed for F(m×m,3×3) ((m+2)² per channel pair).</summary>
         public static double WeightBytes(Layer layer, int m) => (m == 0 ? 9 : (m + 2) * (m + 2)) * 4.0 * layer.Conv!.InChannels * layer.Conv.OutChannels;
 
-        /// <summary>Estimated cycles for one image with the direct kernel (m = 0) or F(m×m,3×3).</summary>
-        private static double EstimatedCycles(Layer layer, Isa isa, int m)
+        /// <summary>
+        /// Estimated cycles per image with the direct kernel (m = 0) or F(m×m,3×3), when the weights are read once
+        /// per <paramref name="images"/> images (1: the batch-1 kernels, which read them once per image).
+        /// </summary>
+        private static double EstimatedCycles(Layer layer, Isa isa, int m, int images = 1)
         {
             double pairs = (double)layer.Conv!.InChannels * layer.Conv.OutChannels;
+            double stream = WeightBytes(layer, m) / MemoryBytesPerCycle / images;
             if (m == 0)
-                return Math.Max(layer.OutShape.H * layer.OutShape.W * 9 * pairs / isa.Block / FmaPerCycle / DirectEfficiency,
-                    WeightBytes(layer, 0) / MemoryBytesPerCycle);
+                return Math.Max(layer.OutShape.H * layer.OutShape.W * 9 * pairs / isa.Block / FmaPerCycle / DirectEfficiency, stream);
             double positions = (m + 2) * (m + 2);
             double tiles = Math.Ceiling(layer.OutShape.H / (double)m) * Math.Ceiling(layer.OutShape.W / (double)m);
-            return Math.Max(positions * tiles * pairs / isa.Block / FmaPerCycle / WinogradEfficiency, WeightBytes(layer, m) / MemoryBytesPerCycle);
+            return Math.Max(positions * tiles * pairs / isa.Block / FmaPerCycle / WinogradEfficiency, stream);
+        }
+
+        /// <summary>The batch the batched variants are sized for: their items hold up to this many images.</summary>
+        public const int ReferenceBatch = 8;
+
+        /// <summary>
+        /// A variant for batches whose items span images (see <see cref="BatchPlan"/>), when at
+        /// <see cref="ReferenceBatch"/> images it is estimated at least a fifth cheaper per image than the batch-1
+        /// plan <paramref name="single"/>; it runs from the smallest batch at which it is.
+        /// Such layers have few tiles per image for their weights: ResNet-18's layer4 (4 tiles of F(4×4) per 7×7
+        /// image, 36 MB of transformed weights per layer) streams its weights at batch 1, so there F(2×2) wins, but
+        /// read once for eight images F(4×4)'s 1.8× fewer multiplies do.
+        /// </summary>
+        public static BatchPlan? ChooseBatched(Layer layer, Isa isa, WinogradPlan single)
+        {
+            double singleCycles = EstimatedCycles(layer, isa, single.M);
+            int best = 0;
+            double bestCycles = 0.8 * singleCycles;
+            foreach (int m in new[] { 4, 2 })
+            {
+                if (layer.OutShape.H < m || layer.OutShape.W < m) continue;
+                double cycles = EstimatedCycles(layer, isa, m, ReferenceBatch);
+                if (cycles < bestCycles) (best, bestCycles) = (m, cycles);
+            }
+            if (best == 0) return null;
+            // The same fifth as margin for the smallest batch it runs at: streaming overlaps the multiplies only in
+            // part (measured: layer4's F(4×4) at 2 images took 1.9 ms, where the larger of the two predicts 1.35).
+            int from = 2;
+            while (from < ReferenceBatch && EstimatedCycles(layer, isa, best, from) > 0.8 * singleCycles) from++;
+            int tilesH = (layer.OutShape.H + best - 1) / best, tilesW = (layer.OutShape.W + best - 1) / best, tiles = tilesH * tilesW;
+            int positions = (best + 2) * (best + 2);
+            int k = (layer.InShape.C + isa.Block - 1) / isa.Block * isa.Block;
+            int ocBlocks = (layer.OutShape.C + isa.Block - 1) / isa.Block;
+            // An item's GEMM calls are per image (the scratch is laid out per image): each covers that image's tiles,
+            // in as few register tiles as fit. Cost per image and input channel, as in Split.
+            (int Oc, int Gemm) bestTile = (0, 0);
+            double bestCost = double.MaxValue;
+            for (int oc = 1; oc <= Math.Min(4, ocBlocks); oc++)
+            {
+                if (ocBlocks % oc != 0) continue;
+                int gemm = Math.Min(tiles, Planner.MaxTileColumns(isa, oc));
+                if (gemm < 1) continue;
+                double reread = 4L * k * oc * isa.Block > L1Budget ? oc / 2.0 : 0;
+                double CallCost(int p) => Math.Max(Math.Max(oc * p / 2.0, (oc + p) / 1.85), 4) + 0.5 + reread;
+                double cost = (ocBlocks / oc) * (tiles / gemm * CallCost(gemm) + (tiles % gemm > 0 ? CallCost(tiles % gemm) : 0));
+                if (cost < bestCost - 1e-9) (bestTile, bestCost) = ((oc, gemm), cost);
+            }
+            // The GEMMs' results of every image of an item wait on the stack for the output transform.
+            int images = ReferenceBatch;
+            while (images > 1 && 4L * positions * WinogradPlan.PositionStride(images * tiles, bestTile.Oc * isa.Block) > StackBudget) images--;
+            var plan = new WinogradPlan(best, tilesH, tilesW, tiles, bestTile.Gemm, bestTile.Oc, SharedInput: true, SplitRows: false);
+            return new BatchPlan(plan, images, from);
         }
 
         /// <summary>
