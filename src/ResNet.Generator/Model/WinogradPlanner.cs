@@ -112,6 +112,8 @@ namespace ResNet.Generator.Model
             // The GEMMs' results of every image of an item wait on the stack for the output transform.
             int images = ReferenceBatch;
             while (images > 1 && 4L * positions * WinogradPlan.PositionStride(images * tiles, bestTile.Oc * isa.Block) > StackBudget) images--;
+            // One image per item would read the weights once per image again (and might not fit the stack at all).
+            if (images < 2) return null;
             var plan = new WinogradPlan(best, tilesH, tilesW, tiles, bestTile.Gemm, bestTile.Oc, SharedInput: true, SplitRows: false);
             return new BatchPlan(plan, images, from);
         }
