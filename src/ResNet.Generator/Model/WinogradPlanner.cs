@@ -68,36 +68,48 @@ namespace ResNet.Generator.Model
         public const int ReferenceBatch = 8;
 
         /// <summary>
-        /// A variant for batches whose items span images (see <see cref="BatchPlan"/>), when at
-        /// <see cref="ReferenceBatch"/> images it is estimated at least a fifth cheaper per image than the batch-1
-        /// plan <paramref name="single"/>; it runs from the smallest batch at which it is.
-        /// Such layers have few tiles per image for their weights: ResNet-18's layer4 (4 tiles of F(4×4) per 7×7
-        /// image, 36 MB of transformed weights per layer) streams its weights at batch 1, so there F(2×2) wins, but
-        /// read once for eight images F(4×4)'s 1.8× fewer multiplies do.
+        /// A variant for batches whose items span images (see <see cref="BatchPlan"/>), when with its items full (up
+        /// to <see cref="ReferenceBatch"/> images, as many as the stack holds) it is estimated at least a fifth
+        /// cheaper per image than the batch-1 plan <paramref name="single"/>; it runs from the smallest batch at
+        /// which it is. Such layers have few tiles per image for their weights: ResNet-18's layer4 (4 tiles of
+        /// F(4×4) per 7×7 image, 36 MB of transformed weights per layer) streams its weights at batch 1, so there
+        /// F(2×2) wins, but read once for eight images F(4×4)'s 1.8× fewer multiplies do.
         /// </summary>
         public static BatchPlan? ChooseBatched(Layer layer, Isa isa, WinogradPlan single)
         {
-            double singleCycles = EstimatedCycles(layer, isa, single.M);
-            int best = 0;
-            double bestCycles = 0.8 * singleCycles;
+            // The same fifth is the margin at the smallest batch it runs at: streaming overlaps the multiplies only
+            // in part (measured: layer4's F(4×4) at 2 images took 1.9 ms, where the larger of the two predicts 1.35).
+            double limit = 0.8 * EstimatedCycles(layer, isa, single.M);
+            BatchPlan? best = null;
+            double bestCycles = limit;
             foreach (int m in new[] { 4, 2 })
             {
                 if (layer.OutShape.H < m || layer.OutShape.W < m) continue;
-                double cycles = EstimatedCycles(layer, isa, m, ReferenceBatch);
-                if (cycles < bestCycles) (best, bestCycles) = (m, cycles);
+                var (plan, images) = BatchedSplit(layer, isa, m);
+                // One image per item would read the weights once per image again (and might not fit the stack at all).
+                if (images < 2) continue;
+                double cycles = EstimatedCycles(layer, isa, m, images);
+                if (cycles < bestCycles) (best, bestCycles) = (new BatchPlan(plan, images, 0), cycles);
             }
-            if (best == 0) return null;
-            // The same fifth as margin for the smallest batch it runs at: streaming overlaps the multiplies only in
-            // part (measured: layer4's F(4×4) at 2 images took 1.9 ms, where the larger of the two predicts 1.35).
+            if (best == null) return null;
             int from = 2;
-            while (from < ReferenceBatch && EstimatedCycles(layer, isa, best, from) > 0.8 * singleCycles) from++;
-            int tilesH = (layer.OutShape.H + best - 1) / best, tilesW = (layer.OutShape.W + best - 1) / best, tiles = tilesH * tilesW;
-            int positions = (best + 2) * (best + 2);
+            while (EstimatedCycles(layer, isa, best.Winograd.M, from) >= limit) from++;
+            return best with { From = from };
+        }
+
+        /// <summary>
+        /// A batched variant's F(m×m) plan and the images an item holds: its GEMM calls are per image (the scratch is
+        /// laid out per image), each over that image's tiles in as few register tiles as fit, with the group size
+        /// cheapest per input channel (costs as in <see cref="Split"/>); the GEMMs' results of every image of an item
+        /// wait on the stack for the output transform.
+        /// </summary>
+        private static (WinogradPlan Plan, int Images) BatchedSplit(Layer layer, Isa isa, int m)
+        {
+            int tilesH = (layer.OutShape.H + m - 1) / m, tilesW = (layer.OutShape.W + m - 1) / m, tiles = tilesH * tilesW;
+            int positions = (m + 2) * (m + 2);
             int k = (layer.InShape.C + isa.Block - 1) / isa.Block * isa.Block;
             int ocBlocks = (layer.OutShape.C + isa.Block - 1) / isa.Block;
-            // An item's GEMM calls are per image (the scratch is laid out per image): each covers that image's tiles,
-            // in as few register tiles as fit. Cost per image and input channel, as in Split.
-            (int Oc, int Gemm) bestTile = (0, 0);
+            (int Oc, int Gemm) bestTile = (1, 1);
             double bestCost = double.MaxValue;
             for (int oc = 1; oc <= Math.Min(4, ocBlocks); oc++)
             {
@@ -109,13 +121,9 @@ namespace ResNet.Generator.Model
                 double cost = (ocBlocks / oc) * (tiles / gemm * CallCost(gemm) + (tiles % gemm > 0 ? CallCost(tiles % gemm) : 0));
                 if (cost < bestCost - 1e-9) (bestTile, bestCost) = ((oc, gemm), cost);
             }
-            // The GEMMs' results of every image of an item wait on the stack for the output transform.
             int images = ReferenceBatch;
             while (images > 1 && 4L * positions * WinogradPlan.PositionStride(images * tiles, bestTile.Oc * isa.Block) > StackBudget) images--;
-            // One image per item would read the weights once per image again (and might not fit the stack at all).
-            if (images < 2) return null;
-            var plan = new WinogradPlan(best, tilesH, tilesW, tiles, bestTile.Gemm, bestTile.Oc, SharedInput: true, SplitRows: false);
-            return new BatchPlan(plan, images, from);
+            return (new WinogradPlan(m, tilesH, tilesW, tiles, bestTile.Gemm, bestTile.Oc, SharedInput: true, SplitRows: false), images);
         }
 
         /// <summary>
