@@ -83,7 +83,8 @@ internal static class Program
         // Several images go through the network a batch at a time: the batch decodes on --threads cores (so
         // that many full-size images in memory at once), then runs on them. One image per call, decoding the
         // next competed with the inference's threads: 30 copies of a 768×576 photo took 358 ms instead of 256.
-        // A batch's logits equal one-at-a-time's (ParityTests).
+        // A batch's logits are one-at-a-time's but for the last bits where a batch of 3 or more runs layer4's batched
+        // Winograd variant (ParityTests, CliTests).
         int batch = Math.Min(MaxBatch, Math.Max(1, files.Count));
         // The network's worker threads start now, while the other core is still idle: once the decoding below
         // has it, a new thread waits for the scheduler's tick before Thread.Start returns (~1 ms of the loading).
