@@ -47,11 +47,10 @@ namespace ResNet.Generator.Model
                 layers.Add(new LayerPlan(name, tile, winograd[i], rows, batched[i]));
                 byChannels[layer.Output] = layer.Kind == LayerKind.Conv && !rows;
             }
-            // The layers that share a Winograd input transform, and the largest one's, per image.
+            // The layers that share a Winograd input transform (a batched variant's always is), and the largest one's, per image.
             var scratchLayers = Enumerable.Range(0, graph.Layers.Count).Where(i => winograd[i] is { SharedInput: true } || batched[i] != null).ToArray();
-            int scratch = scratchLayers.SelectMany(i => new[] { winograd[i], batched[i]?.Winograd })
-                .Select((wp, j) => wp is { SharedInput: true } ? wp.ScratchImageFloats(layouts[graph.Layers[scratchLayers[j / 2]].Input].Channels) : 0)
-                .DefaultIfEmpty(0).Max();
+            int ScratchOf(WinogradPlan? wp, int i) => wp is { SharedInput: true } ? wp.ScratchImageFloats(layouts[graph.Layers[i].Input].Channels) : 0;
+            int scratch = scratchLayers.Select(i => Math.Max(ScratchOf(winograd[i], i), ScratchOf(batched[i]?.Winograd, i))).DefaultIfEmpty(0).Max();
             var arena = ArenaPlanner.Place(graph, layouts, sizes, scratchLayers, scratch);
             return new IsaPlan(isa, layouts.ToEquatableArray(), sizes.ToEquatableArray(), arena, layers.ToEquatableArray(), scratch);
         }
