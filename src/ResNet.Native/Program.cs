@@ -113,7 +113,6 @@ internal static class Program
         int failures = emptyDirectories.Count;
         using (model)
         {
-            var inputs = batch > 1 ? new float[batch * model.InputLength] : null;
             var logits = new float[batch * model.OutputLength];
             bool progress = files.Count >= 10 && !Console.IsErrorRedirected;
             for (int at = 0; at < files.Count; at += batch)
@@ -125,18 +124,16 @@ internal static class Program
                 var decoded = pending.GetAwaiter().GetResult();
                 timing.Mark("decode and preprocess (beyond the overlap)");
                 var good = decoded.Where(d => d.Input != null).Select(d => d.Input!).ToArray();
-                float[] input = good.Length == 1 ? good[0] : inputs!; // one image runs from where it was decoded
-                if (good.Length > 1)
-                    for (int k = 0; k < good.Length; k++) good[k].CopyTo(input, k * model.InputLength);
                 Exception? failed = null;
                 try
                 {
-                    if (streamed != null && streamed.Holds(input))
+                    // Every image runs from where it was decoded.
+                    if (good.Length == 1 && streamed != null && streamed.Holds(good[0]))
                     {
                         timing.Note($"first-layer bands run behind the decoding {streamed.Bands}");
-                        model.RunStreamed(input, logits);
+                        model.RunStreamed(good[0], logits);
                     }
-                    else if (good.Length > 0) model.Run(input.AsSpan(0, good.Length * model.InputLength), logits);
+                    else if (good.Length > 0) model.Run(good, logits);
                     timing.Mark("inference");
                 }
                 catch (Exception e)

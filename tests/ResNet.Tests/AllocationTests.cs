@@ -19,5 +19,11 @@ public class AllocationTests
         long before = GC.GetAllocatedBytesForCurrentThread();
         for (int i = 0; i < 3; i++) net.Run(input, output);
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        // The same batch as separate images (the CLI's way).
+        var images = new[] { new float[net.InputLength], new float[net.InputLength], new float[net.InputLength] };
+        net.Run(images, output);
+        before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 3; i++) net.Run(images, output);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
     }
 }

@@ -99,6 +99,26 @@ public class ParityTests
         Assert.NotEqual(ten, unbatched);
     }
 
+    /// <summary>A batch given as separate images runs as the same images laid end to end, and refuses a wrong image or count.</summary>
+    [Fact]
+    public void SeparateImagesRunAsOneArray()
+    {
+        using var net = TinyResNet.Load(Path.Combine(Fixtures.Dir("tiny"), "weights.pth"), new NetworkOptions { MaxBatch = 3 });
+        var rng = new Random(12);
+        var images = Enumerable.Range(0, 3).Select(_ => Enumerable.Range(0, net.InputLength).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray()).ToArray();
+        var expected = net.Run(images.SelectMany(i => i).ToArray());
+        var actual = new float[3 * net.OutputLength];
+        net.Run(images, actual);
+        Assert.Equal(expected, actual);
+        var two = new float[2 * net.OutputLength];
+        net.Run(images[1..], two);
+        Assert.Equal(expected[net.OutputLength..], two);
+
+        Assert.Throws<ArgumentException>(() => net.Run(new[] { images[0], new float[net.InputLength - 1] }, actual));
+        Assert.Throws<ArgumentException>(() => net.Run(Enumerable.Repeat(images[0], 4).ToArray(), new float[4 * net.OutputLength]));
+        Assert.Throws<ArgumentException>(() => net.Run(images, new float[net.OutputLength]));
+    }
+
     /// <summary>
     /// Full-size ResNet-18 (random weights, so no fixtures needed) on one image gives bit-identical logits on 1,
     /// 2 and 3 threads: 2 threads give each thread its own Winograd input transform, 3 share one.
