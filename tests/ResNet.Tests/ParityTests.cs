@@ -52,8 +52,8 @@ public class ParityTests
     }
 
     /// <summary>
-    /// A batch runs the batched Winograd variants (TinyResNet's layer2.1 from 2 images on): each image still
-    /// matches PyTorch.
+    /// A batch of 3 runs the batched Winograd variants (on some of TinyResNet's layers, from 2 or 3 images on by
+    /// instruction set): each image still matches PyTorch.
     /// </summary>
     [Theory]
     [MemberData(nameof(Isas))]
