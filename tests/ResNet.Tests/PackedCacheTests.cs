@@ -49,8 +49,8 @@ public sealed class PackedCacheTests : IDisposable
 
     /// <summary>
     /// A network built for batches packs its batched variants' own weights too (F(4×4) for a batch where one image
-    /// gets F(2×2), on some of TinyResNet's layers): they are cached in a file of their own, beside the batch-1 copy, and a hit
-    /// restores both sets.
+    /// gets F(2×2), on some of TinyResNet's layers): they are cached in a file of their own, beside the batch-1
+    /// copy, and a hit restores both sets.
     /// </summary>
     [Theory]
     [MemberData(nameof(ParityTests.Isas), MemberType = typeof(ParityTests))]
