@@ -111,10 +111,8 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
         if (n < 1 || n * InputLength != input.Length)
             throw new ArgumentException($"input has {input.Length} floats; expected a multiple of {InputLength} ({Info.Input})", nameof(input));
         if (n > MaxBatch) throw new ArgumentException($"batch of {n} exceeds MaxBatch {MaxBatch}", nameof(input));
-        if (output.Length < n * OutputLength) throw new ArgumentException($"output has {output.Length} floats; expected {n * OutputLength}", nameof(output));
-        StackPages.Map();
-        _streamedRows = -1; // its input is overwritten
-        Pack(input, n);
+        BeginPacking(n, output);
+        for (int i = 0; i < n; i++) PackRows(input.Slice(i * InputLength, InputLength), i, 0, Info.Input.H);
         RunLayers(n, output);
     }
 
@@ -133,12 +131,18 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
         for (int i = 0; i < n; i++)
             if (images[i]?.Length != InputLength)
                 throw new ArgumentException($"image {i} has {images[i]?.Length ?? 0} floats; expected {InputLength} ({Info.Input})", nameof(images));
-        if (output.Length < n * OutputLength) throw new ArgumentException($"output has {output.Length} floats; expected {n * OutputLength}", nameof(output));
-        StackPages.Map();
-        _streamedRows = -1;
-        if (_zeroInputHalo) ZeroHalo(_inputLayout.Buffer, n);
+        BeginPacking(n, output);
         for (int i = 0; i < n; i++) PackRows(images[i], i, 0, Info.Input.H);
         RunLayers(n, output);
+    }
+
+    /// <summary>What every Run does before packing its <paramref name="n"/> images: checks the output, maps the stacks, clears the input's halo.</summary>
+    private void BeginPacking(int n, Span<float> output)
+    {
+        if (output.Length < n * OutputLength) throw new ArgumentException($"output has {output.Length} floats; expected {n * OutputLength}", nameof(output));
+        StackPages.Map();
+        _streamedRows = -1; // its input is overwritten
+        if (_zeroInputHalo) ZeroHalo(_inputLayout.Buffer, n);
     }
 
     /// <summary>Every layer on the packed input of <paramref name="n"/> images, then their outputs.</summary>
@@ -441,12 +445,6 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
 
     /// <summary>A layer's packing into weight slot <paramref name="Slot"/> (the layer's index, or past the layers for a batched variant's set).</summary>
     private readonly record struct PackJob(int Slot, int WeightFloats, int BiasFloats, PackAction Pack);
-
-    private void Pack(ReadOnlySpan<float> input, int n)
-    {
-        if (_zeroInputHalo) ZeroHalo(_inputLayout.Buffer, n);
-        for (int i = 0; i < n; i++) PackRows(input.Slice(i * InputLength, InputLength), i, 0, Info.Input.H);
-    }
 
     /// <summary>Rows [<paramref name="from"/>, <paramref name="to"/>) of every channel of one image into image slot <paramref name="i"/>.</summary>
     private void PackRows(ReadOnlySpan<float> image, int i, int from, int to)
