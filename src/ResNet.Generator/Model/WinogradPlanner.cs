@@ -116,15 +116,33 @@ namespace ResNet.Generator.Model
                 if (ocBlocks % oc != 0) continue;
                 int gemm = Math.Min(tiles, Planner.MaxTileColumns(isa, oc));
                 if (gemm < 1) continue;
-                double reread = 4L * k * oc * isa.Block > L1Budget ? oc / 2.0 : 0;
-                double CallCost(int p) => Math.Max(Math.Max(oc * p / 2.0, (oc + p) / 1.85), 4) + 0.5 + reread;
-                double cost = (ocBlocks / oc) * (tiles / gemm * CallCost(gemm) + (tiles % gemm > 0 ? CallCost(tiles % gemm) : 0));
+                double cost = (ocBlocks / oc) * ChunkCycles(tiles, gemm, oc, RereadCycles(isa, k, oc));
                 if (cost < bestCost - 1e-9) (bestTile, bestCost) = ((oc, gemm), cost);
             }
             int images = ReferenceBatch;
             while (images > 1 && 4L * positions * WinogradPlan.PositionStride(images * tiles, bestTile.Oc * isa.Block) > StackBudget) images--;
             return (new WinogradPlan(m, tilesH, tilesW, tiles, bestTile.Gemm, bestTile.Oc, SharedInput: true, SplitRows: false), images);
         }
+
+        /// <summary>
+        /// Cycles per input channel of <paramref name="count"/> tiles × <paramref name="oc"/> output blocks in GEMM
+        /// calls of <paramref name="gemm"/> tiles (the last one narrower), each call also paying
+        /// <paramref name="reread"/>. A call: FMAs at two per cycle, loads (weights and broadcasts) at ~1.85 per
+        /// cycle (measured: 1×16, 17 loads per 16 FMAs, ran at 87% of peak), and never under the FMA latency (each
+        /// accumulator is one dependency chain).
+        /// </summary>
+        private static double ChunkCycles(int count, int gemm, int oc, double reread)
+        {
+            double CallCost(int p) => Math.Max(Math.Max(oc * p / 2.0, (oc + p) / 1.85), 4) + 0.5;
+            return count / gemm * CallCost(gemm) + (count % gemm > 0 ? CallCost(count % gemm) : 0) + (count + gemm - 1) / gemm * reread;
+        }
+
+        /// <summary>
+        /// Cycles a GEMM call spends re-reading its position's weights from L2 when they do not fit L1 beside the
+        /// broadcast rows: every call after the first reads them again (measured on layer4: 2×8 in two calls 20%
+        /// faster than 4×6 in three).
+        /// </summary>
+        private static double RereadCycles(Isa isa, int k, int oc) => 4L * k * oc * isa.Block > L1Budget ? oc / 2.0 : 0;
 
         /// <summary>
         /// The work split for F(m×m): every output-block group size and GEMM register tile that fits the
@@ -146,10 +164,6 @@ namespace ResNet.Generator.Model
                 if (ocBlocks % oc != 0) continue;
                 bool shared = ocBlocks / oc > 1;
                 long StackBytes(int chunk) => 4L * positions * (WinogradPlan.PositionStride(chunk, oc * isa.Block) + (shared ? 0 : WinogradPlan.PositionStride(chunk, k)));
-                // Cycles per input channel of one GEMM call: FMAs at two per cycle, loads (weights and broadcasts)
-                // at ~1.85 per cycle (measured: 1×16, 17 loads per 16 FMAs, ran at 87% of peak), and never under
-                // the FMA latency (each accumulator is one dependency chain).
-                double CallCost(int p) => Math.Max(Math.Max(oc * p / 2.0, (oc + p) / 1.85), 4) + 0.5;
                 // No spills: oc×p accumulators, oc weight vectors and the broadcast (measured: a spilled 4×7 ran at 76%
                 // of peak where 2×8, 3×8 and 2×12 ran at 98–99%).
                 for (int gemm = 1; gemm <= Math.Min(tiles, Planner.MaxTileColumns(isa, oc)); gemm++)
@@ -162,11 +176,8 @@ namespace ResNet.Generator.Model
                         while (chunkTiles + gemm < tiles && StackBytes(chunkTiles + gemm) <= StackBudget) chunkTiles += gemm;
                     }
                     var plan = new WinogradPlan(m, tilesH, tilesW, chunkTiles, gemm, oc, shared, splitRows);
-                    // A position's weights past L1 come from L2 again on every call after the first (measured on
-                    // layer4: 2×8 in two calls 20% faster than 4×6 in three).
-                    double reread = 4L * k * oc * isa.Block > L1Budget ? oc / 2.0 : 0;
-                    double ChunkCost(int count) => count / gemm * CallCost(gemm) + (count % gemm > 0 ? CallCost(count % gemm) : 0) + (count + gemm - 1) / gemm * reread;
-                    double cost = (ocBlocks / oc) * ((plan.Chunks - 1) * ChunkCost(chunkTiles) + ChunkCost(plan.LastChunkTiles));
+                    double reread = RereadCycles(isa, k, oc);
+                    double cost = (ocBlocks / oc) * ((plan.Chunks - 1) * ChunkCycles(chunkTiles, gemm, oc, reread) + ChunkCycles(plan.LastChunkTiles, gemm, oc, reread));
                     // Every chunk after the first re-reads its group's weights, from L3 once they outgrow L2.
                     long groupBytes = 4L * positions * k * oc * isa.Block;
                     if (plan.Chunks > 1 && groupBytes > Planner.L2Budget) cost *= 1.3;
