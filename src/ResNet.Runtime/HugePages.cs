@@ -37,7 +37,7 @@ internal static unsafe class HugePages
 
     /// <summary>
     /// Maps every page of an allocation now rather than at its first touch, by writing a byte per huge page (below
-    /// 2 MiB, the C heap, nothing to do). Not MADV_POPULATE_WRITE: it holds the process's mmap lock, which the
+    /// 2 MiB, the C heap, nothing to do). Not one MADV_POPULATE_WRITE: it holds the process's mmap lock, which the
     /// thread decoding the image needs whenever its GC commits heap; a fault takes only its mapping's lock. With
     /// the libc imports bound at link time the buffers fault in 0.3 ms sooner, right when the decoding allocates,
     /// and populating them then slowed the decoding by ~0.4 ms (medians of 30 alternations); touching did not.
@@ -47,9 +47,12 @@ internal static unsafe class HugePages
     /// back: this VM reports free 2 MiB blocks to the host (virtio-balloon free page reporting, order 9), and a run
     /// more than a few seconds after the last one gets exactly those blocks for its huge pages — 2–5 ms each to fault
     /// in instead of ~0.1. Small pages come mostly from lower-order free lists, which are not reported. So after a
-    /// slow huge page the rest of the allocation is advised to small pages and touched page by page. The 12 MiB of a
-    /// one-image run's buffers, 14 runs 3 s apart each way: huge pages only, 9 under 1 ms and the rest 3.7–25.4 ms;
-    /// with this, 7 under 1.6 ms and the rest 6.4–8.4 ms (the mean 4.9 → 4.1 ms, the worst case a third).
+    /// slow huge page the rest of the allocation is advised to small pages. The 12 MiB of a one-image run's buffers,
+    /// 14 runs 3 s apart each way: huge pages only, 9 under 1 ms and the rest 3.7–25.4 ms; with this, 7 under 1.6 ms
+    /// and the rest 6.4–8.4 ms (the mean 4.9 → 4.1 ms, the worst case a third). The small pages are populated a
+    /// quarter megabyte per call (MADV_POPULATE_WRITE, ~0.7 µs a page), not touched one by one: on a VM whose page
+    /// faults trap to the host (~12 µs each, session 18) the 2 MiB after a first huge page took 6.3–8.2 ms touched and
+    /// 0.3–0.5 ms populated (a C probe, runs 4 s apart); in the process, a slow first huge page made it 12–16 ms.
     /// </remarks>
     public static void Prefault(void* p, nuint bytes) => Prefault(p, bytes, SlowHugePage);
 
@@ -65,10 +68,21 @@ internal static unsafe class HugePages
             if (Stopwatch.GetTimestamp() - started <= slowHugePage || at + HugePage >= bytes) continue;
             nuint rest = at + HugePage;
             MemoryMap.Advise(b + rest, Mapped(bytes) - rest, MemoryMap.MadvNoHugePage);
-            for (nuint page = rest; page < bytes; page += 4096) b[page] = 0;
+            for (nuint step = rest; step < bytes; step += PopulateStep)
+            {
+                if (MemoryMap.PopulateWrite(b + step, b + Math.Min(Mapped(bytes), step + PopulateStep))) continue;
+                for (nuint page = step; page < bytes; page += 4096) b[page] = 0;
+                break;
+            }
             return;
         }
     }
+
+    /// <summary>
+    /// Small pages are populated this many bytes per call (64 pages, ~50 µs): between calls the mmap lock is free
+    /// for the decoding thread's GC, which a single call over the whole rest would hold off for milliseconds.
+    /// </summary>
+    private const nuint PopulateStep = 256 << 10;
 
     /// <summary>A huge page's fault beyond this (0.5 ms) came from the host (see <see cref="Prefault(void*, nuint)"/>); ~0.1 ms is usual.</summary>
     internal static readonly long SlowHugePage = Stopwatch.Frequency / 2000;
