@@ -50,9 +50,12 @@ internal static unsafe class HugePages
     /// slow huge page the rest of the allocation is advised to small pages. The 12 MiB of a one-image run's buffers,
     /// 14 runs 3 s apart each way: huge pages only, 9 under 1 ms and the rest 3.7–25.4 ms; with this, 7 under 1.6 ms
     /// and the rest 6.4–8.4 ms (the mean 4.9 → 4.1 ms, the worst case a third). The small pages are populated a
-    /// quarter megabyte per call (MADV_POPULATE_WRITE, ~0.7 µs a page), not touched one by one: on a VM whose page
-    /// faults trap to the host (~12 µs each, session 18) the 2 MiB after a first huge page took 6.3–8.2 ms touched and
-    /// 0.3–0.5 ms populated (a C probe, runs 4 s apart); in the process, a slow first huge page made it 12–16 ms.
+    /// quarter megabyte per call (MADV_POPULATE_WRITE, ~0.7 µs a page) and then touched: on a VM whose page faults
+    /// trap to the host (session 18) a first touch costs ~12 µs, and after the populate still ~6 µs (the host maps a
+    /// page at the first store from user mode) but no fault; elsewhere the touches find their pages mapped. The 2 MiB
+    /// after a first huge page (a C probe, runs 4 s apart): touched 7.7–8.8 ms, populated and touched 4.1; populated
+    /// only 0.5 ms, but the first writes then took 2.7–3.8 ms, which would land in the inference. In the process, a
+    /// slow first huge page had made the prefault 12–16 ms.
     /// </remarks>
     public static void Prefault(void* p, nuint bytes) => Prefault(p, bytes, SlowHugePage);
 
@@ -70,9 +73,9 @@ internal static unsafe class HugePages
             MemoryMap.Advise(b + rest, Mapped(bytes) - rest, MemoryMap.MadvNoHugePage);
             for (nuint step = rest; step < bytes; step += PopulateStep)
             {
-                if (MemoryMap.PopulateWrite(b + step, b + Math.Min(Mapped(bytes), step + PopulateStep))) continue;
-                for (nuint page = step; page < bytes; page += 4096) b[page] = 0;
-                break;
+                nuint end = Math.Min(Mapped(bytes), step + PopulateStep);
+                MemoryMap.PopulateWrite(b + step, b + end);
+                for (nuint page = step; page < end; page += 4096) b[page] = 0; // mapped already: cheap, except on a VM (remarks)
             }
             return;
         }

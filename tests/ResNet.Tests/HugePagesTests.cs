@@ -9,7 +9,7 @@ public sealed class HugePagesTests
 {
     [Theory]
     [InlineData(false)] // no fault is slow: huge pages throughout
-    [InlineData(true)]  // the first is slow: the rest advised to small pages and populated in steps
+    [InlineData(true)]  // the first is slow: the rest advised to small pages, populated in steps and touched
     public unsafe void PrefaultedMemoryIsZeroAndUsableThroughout(bool firstIsSlow)
     {
         nuint bytes = (5u << 20) + 12345;
@@ -18,8 +18,8 @@ public sealed class HugePagesTests
         {
             Assert.Equal(0u, (nuint)p % 64);
             HugePages.Prefault(p, bytes, firstIsSlow ? -1 : long.MaxValue);
-            // Behind a slow huge page every page is mapped before anything writes it (populated, or touched where
-            // MADV_POPULATE_WRITE is missing); with huge pages that holds only where the kernel grants them.
+            // Behind a slow huge page every page is mapped before anything else writes it (populated, then touched; where
+            // MADV_POPULATE_WRITE is missing, touched); with huge pages that holds only where the kernel grants them.
             if (firstIsSlow && OperatingSystem.IsLinux()) Assert.Equal(0, NonResidentPages(p, bytes));
             var span = new Span<byte>(p, (int)bytes);
             Assert.True(span.IndexOfAnyExcept((byte)0) < 0);
