@@ -50,7 +50,7 @@ public abstract unsafe partial class GeneratedNetwork
         for (int i = 0; i < n; i++)
         for (int k = 0; k < l.Blocks; k++)
         {
-            float* plane = _buffers[buffer] + (long)i * l.ImageFloats + (long)k * l.PlaneFloats;
+            float* plane = Buffer(buffer) + (long)i * l.ImageFloats + (long)k * l.PlaneFloats;
             NativeMemory.Clear(plane, (nuint)head * sizeof(float));
             for (int r = 0; r < l.H; r++)
             {

@@ -37,6 +37,7 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
         _cacheDirectory = GenericKernels ? null : options.PackedCache;
         _mapCache = options.MapPackedCache;
         _batchedVariants = options.BatchedVariants && !Exact && !GenericKernels;
+        _imageMajorPrefix = options.ImageMajorPrefix && !GenericKernels;
         _layout = Layout(Isa);
         // Kernels address a batch with int offsets: every buffer of the batch must stay below 2^31 floats.
         long largest = Math.Max(_layout.BufferFloats.Max(), _layout.ScratchFloats);
@@ -73,6 +74,7 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
         _ownsPool = options.Workers == null;
         _biases = new float*[2 * info.Layers.Count];
         if (GenericKernels) AllocateGeneric();
+        if (MaxBatch >= 2 && _imageMajorPrefix) AllocatePrefix((int)Aligned(_layout.ArenaFloats), options.MovePrefixBoundary);
     }
 
     /// <summary>The graph this network computes.</summary>
@@ -148,7 +150,7 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
     /// <summary>Every layer on the packed input of <paramref name="n"/> images, then their outputs.</summary>
     private void RunLayers(int n, Span<float> output)
     {
-        for (int l = 0; l < Info.Layers.Count; l++)
+        for (int l = RunsPrefix(n) ? RunPrefix(n) : 0; l < Info.Layers.Count; l++)
         {
             RunLayerCore(l, n);
             _skipItems = 0; // what RunStreamed skips is the first layer's
@@ -200,10 +202,10 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
     }
 
     /// <summary>The buffer with index <paramref name="index"/> (an [image][block][h][w][c] array).</summary>
-    protected float* Buffer(int index) => _buffers[index];
+    protected float* Buffer(int index) => Frame is { } f ? f.Buffers[index] : _buffers[index];
 
     /// <summary>Per-layer scratch (Winograd's shared transformed input), sized for <see cref="MaxBatch"/> images.</summary>
-    protected float* Scratch => _scratch;
+    protected float* Scratch => Frame is { } f ? f.Scratch : _scratch;
 
     /// <summary>Packed weights of layer <paramref name="layer"/>.</summary>
     protected float* Weights(int layer) => _weights[layer];
@@ -229,12 +231,20 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
 
     private readonly bool _batchedVariants;
 
+    /// <summary>The batch size from which layer <paramref name="layer"/> runs a batched variant; 0 for none.</summary>
+    internal int BatchedFrom(int layer) => _layout.BatchedFrom?[layer] ?? 0;
+
     /// <summary>Runs one kernel over work items [0, count); layers call this in order, so profiling can attribute time.</summary>
     protected void RunKernel(delegate*<in KernelArgs, int, int, void> kernel, in KernelArgs args, int count, bool endsLayer = true)
     {
         if (_bandEnd > 0)
         {
             kernel(args, _bandBegin, _bandEnd); // a band of the first layer, while its input arrives (StreamInputRows)
+            return;
+        }
+        if (Frame != null)
+        {
+            kernel(args, 0, count); // an image of a batch's prefix, on this thread alone (GeneratedNetwork.Prefix.cs)
             return;
         }
         long t0 = StartTiming();
@@ -264,6 +274,12 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
     protected void RunWinograd(delegate*<in KernelArgs, int, int, void> input, in KernelArgs inputArgs, int inputItems,
         delegate*<in KernelArgs, int, int, void> main, in KernelArgs mainArgs, int mainItems, int n)
     {
+        if (Frame != null)
+        {
+            input(inputArgs, 0, inputItems);
+            main(mainArgs, 0, mainItems);
+            return;
+        }
         if (_pool == null || n != 1 || Threads > PrivateTransformThreads)
         {
             RunKernel(input, inputArgs, inputItems, endsLayer: false);
@@ -500,6 +516,7 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
         if (_disposed) return;
         _disposed = true;
         if (_ownsPool) _pool?.Dispose();
+        FreePrefix();
         foreach (var (p, bytes) in _allocations) HugePages.Free((void*)p, bytes);
         _allocations.Clear();
         _mapping?.Dispose();

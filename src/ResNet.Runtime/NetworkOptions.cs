@@ -45,6 +45,15 @@ public sealed record NetworkOptions
     /// </summary>
     internal bool BatchedVariants { get; init; } = true;
 
+    /// <summary>
+    /// Whether batches run their first layers image by image, a thread per image (GeneratedNetwork.Prefix.cs).
+    /// Tests turn it off to compare a batch run both ways, float for float.
+    /// </summary>
+    internal bool ImageMajorPrefix { get; init; } = true;
+
+    /// <summary>Moves the prefix's boundary buffer out of the arena even where it shares no memory with the input there (tests: ResNet-18's does not).</summary>
+    internal bool MovePrefixBoundary { get; init; }
+
     /// <summary>Whether a packed-cache hit may be mapped instead of read (tests turn it off to exercise reading).</summary>
     internal bool MapPackedCache { get; init; } = true;
 

@@ -25,5 +25,13 @@ public class AllocationTests
         before = GC.GetAllocatedBytesForCurrentThread();
         for (int i = 0; i < 3; i++) net.Run(images, output);
         Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        // A batch of 2 at two threads runs its first layers image by image, an image per thread.
+        using var two = new ResNet18(RandomWeights.For(ResNet18.Network, 3), new NetworkOptions { MaxBatch = 2, Threads = 2, GenericKernels = genericKernels });
+        Assert.Equal(!genericKernels, two.RunsPrefix(2));
+        input = new float[2 * two.InputLength];
+        two.Run(input, output);
+        before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 3; i++) two.Run(input, output);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
     }
 }

@@ -144,7 +144,8 @@ namespace ResNet.Generator.Emitter
                 var bands = InputBands.For(g, isa);
                 w.Line($"    BandItems: {I(bands.Items)},");
                 w.Line($"    BandRows: {I(bands.Rows)},");
-                w.Line($"    Signature: {Str(signatures[k])});");
+                w.Line($"    Signature: {Str(signatures[k])},");
+                w.Line($"    BatchedFrom: new int[] {{ {string.Join(", ", isa.Layers.Select(l => I(l.Batched?.From ?? 0)))} }});");
             }
             w.Close();
             w.Close();

@@ -1,0 +1,161 @@
+using System.Runtime.InteropServices;
+
+namespace ResNet.Runtime;
+
+/// <summary>
+/// A batch's first layers image by image. At batch 8 and one thread, conv1 to layer2 took 41.6 ms against
+/// 8 × 4.5 for one image at a time: a batch's activations leave the core's L2 (layer1's are 0.8 MB an image), while
+/// these layers' weights are small enough to stay in cache whichever way they run. So the layers up to a boundary
+/// (<see cref="PrefixEnd"/>) run per image, each thread taking whole images through them in a private one-image
+/// arena (a <see cref="PrefixFrame"/>) with no join between layers, and only the rest runs on the whole batch.
+/// The kernels are the batch-1 ones, so every image's values are those it gets alone.
+/// </summary>
+public abstract unsafe partial class GeneratedNetwork
+{
+    /// <summary>
+    /// A layer belongs to the prefix only if its direct-convolution weights are at most this size: two threads each
+    /// streaming layer3's (2.4 MB direct, 9.4 MB as Winograd) ran it up to a third slower than one (two one-thread
+    /// processes at once), while conv1 to layer2 (up to 0.6 MB) ran as fast as alone.
+    /// </summary>
+    private const long PrefixWeightBytes = 1 << 20;
+
+    /// <summary>
+    /// At two threads a batch's prefix layers took 22.1 ms for 8 images against ~18.4 image by image; with an odd
+    /// batch one thread takes an image more, so the prefix is used only while its longest share costs no more than
+    /// this many times an even split.
+    /// </summary>
+    private const double PrefixImbalance = 1.2;
+
+    /// <summary>Layers [0, _prefixEnd) run image by image in batches (<see cref="RunsPrefix"/>); 0: never.</summary>
+    private int _prefixEnd;
+
+    /// <summary>How many layers a batch runs image by image (0 with MaxBatch 1: none).</summary>
+    internal int PrefixLayers => _prefixEnd;
+
+    /// <summary>The one buffer alive across the prefix's boundary (its last layer's output), and the input's.</summary>
+    private int _prefixOutputBuffer, _prefixInputBuffer;
+
+    private PrefixFrame[]? _frames;
+    private int[]? _frameBusy;
+    private GCHandle _self;
+
+    /// <summary>The frame this thread is running a prefix in, if any (<see cref="Buffer"/>, <see cref="Scratch"/>, <see cref="RunKernel"/> follow it).</summary>
+    [ThreadStatic] private static PrefixFrame? t_frame;
+
+    /// <summary>One thread's one-image arena: its own buffers, except the input and the boundary's, which are the image's slices of the batch's.</summary>
+    private sealed class PrefixFrame(GeneratedNetwork owner, float*[] buffers, float* scratch)
+    {
+        public readonly GeneratedNetwork Owner = owner;
+        public readonly float*[] Buffers = buffers;
+        public readonly float* Scratch = scratch;
+    }
+
+    /// <summary>
+    /// The longest prefix whose layers are convolutions with small weights (or weightless) without a batched variant
+    /// (<paramref name="batchedFrom"/>: a batch runs those better whole) and after which one tensor alone is still
+    /// needed: the last prefix layer's output, which the rest of the network then reads for the whole batch. 0 when
+    /// there is none.
+    /// </summary>
+    internal static int PrefixEnd(NetworkInfo info, int[]? batchedFrom)
+    {
+        var producer = new int[info.Tensors.Count];
+        Array.Fill(producer, -1);
+        for (int j = 0; j < info.Layers.Count; j++) producer[info.Layers[j].Output] = j;
+        int best = 0;
+        for (int end = 1; end < info.Layers.Count; end++)
+        {
+            var last = info.Layers[end - 1];
+            if (last.Kind == LayerKind.Linear || batchedFrom?[end - 1] > 0) break;
+            if (last.Conv is { } c && 4L * c.InChannels / c.Groups * c.OutChannels * c.KernelH * c.KernelW > PrefixWeightBytes) break;
+            bool alone = true;
+            for (int j = end; j < info.Layers.Count && alone; j++)
+            {
+                var l = info.Layers[j];
+                alone = (l.Input == last.Output || producer[l.Input] >= end) && (l.Residual < 0 || l.Residual == last.Output || producer[l.Residual] >= end);
+            }
+            if (alone) best = end;
+        }
+        return best;
+    }
+
+    /// <summary>
+    /// Sets up the prefix for batches (<see cref="NetworkOptions.MaxBatch"/> ≥ 2): a one-image arena per thread, and
+    /// the boundary's buffer moved out of the arena if it shares memory with the input's there (one thread's image
+    /// would write where another's input still waits).
+    /// </summary>
+    private void AllocatePrefix(int arenaFloatsPerImage, bool moveBoundary)
+    {
+        _prefixEnd = PrefixEnd(Info, _layout.BatchedFrom);
+        if (_prefixEnd == 0) return;
+        _prefixInputBuffer = _inputLayout.Buffer;
+        _prefixOutputBuffer = _layout.Tensors[Info.Layers[_prefixEnd - 1].Output].Buffer;
+        int input = _prefixInputBuffer, boundary = _prefixOutputBuffer;
+        if (moveBoundary || boundary != input && Overlap(_layout.BufferOffsets[input], _layout.BufferFloats[input], _layout.BufferOffsets[boundary], _layout.BufferFloats[boundary]))
+            _buffers[boundary] = Allocate((long)_layout.BufferFloats[boundary] * MaxBatch);
+        _frames = new PrefixFrame[Threads];
+        _frameBusy = new int[Threads];
+        for (int t = 0; t < Threads; t++)
+        {
+            bool scratchInArena = _layout.ScratchOffset >= 0;
+            float* arena = Allocate(arenaFloatsPerImage + (scratchInArena ? 0 : _layout.ScratchFloats));
+            var buffers = new float*[_buffers.Length];
+            for (int b = 0; b < buffers.Length; b++) buffers[b] = arena + _layout.BufferOffsets[b];
+            _frames[t] = new PrefixFrame(this, buffers, scratchInArena ? arena + _layout.ScratchOffset : arena + arenaFloatsPerImage);
+        }
+        _self = GCHandle.Alloc(this, GCHandleType.Weak);
+    }
+
+    private static bool Overlap(long aOffset, long aFloats, long bOffset, long bFloats) => aOffset < bOffset + bFloats && bOffset < aOffset + aFloats;
+
+    /// <summary>Whether a batch of <paramref name="n"/> runs its first layers image by image.</summary>
+    internal bool RunsPrefix(int n)
+    {
+        if (_frames == null || n < 2 || !_imageMajorPrefix || _layerTimes != null || LayerObserver != null) return false;
+        int longest = (n + Threads - 1) / Threads;
+        return longest * Threads <= n * PrefixImbalance;
+    }
+
+    private readonly bool _imageMajorPrefix;
+
+    /// <summary>Runs the prefix for each of the <paramref name="n"/> images, an image per work item across the threads; returns the first layer left.</summary>
+    private int RunPrefix(int n)
+    {
+        var args = new KernelArgs(null, null, null, null, null, (void*)GCHandle.ToIntPtr(_self));
+        if (_pool != null) _pool.Run(&PrefixImages, args, 0, n);
+        else PrefixImages(args, 0, n);
+        return _prefixEnd;
+    }
+
+    private static void PrefixImages(in KernelArgs args, int begin, int end) =>
+        ((GeneratedNetwork)GCHandle.FromIntPtr((IntPtr)args.Shape).Target!).RunPrefixImages(begin, end);
+
+    private void RunPrefixImages(int begin, int end)
+    {
+        int slot = 0;
+        while (Interlocked.CompareExchange(ref _frameBusy![slot], 1, 0) != 0) slot = (slot + 1) % _frameBusy.Length;
+        var frame = _frames![slot];
+        t_frame = frame;
+        try
+        {
+            for (int i = begin; i < end; i++)
+            {
+                frame.Buffers[_prefixInputBuffer] = _buffers[_prefixInputBuffer] + (long)i * _haloLayouts[_prefixInputBuffer].ImageFloats;
+                frame.Buffers[_prefixOutputBuffer] = _buffers[_prefixOutputBuffer] + (long)i * _haloLayouts[_prefixOutputBuffer].ImageFloats;
+                for (int l = 0; l < _prefixEnd; l++) RunLayerCore(l, 1);
+            }
+        }
+        finally
+        {
+            t_frame = null;
+            Volatile.Write(ref _frameBusy[slot], 0);
+        }
+    }
+
+    /// <summary>The prefix frame this thread is running for this network, or null.</summary>
+    private PrefixFrame? Frame => t_frame is { } f && f.Owner == this ? f : null;
+
+    private void FreePrefix()
+    {
+        if (_self.IsAllocated) _self.Free();
+    }
+}
