@@ -173,7 +173,8 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
     /// <summary>
     /// A copy, in NCHW order, of tensor <paramref name="tensor"/> of image <paramref name="image"/> as the last
     /// Run left it. Valid until a later layer writes the tensor's memory (its buffer, or another buffer sharing it
-    /// in the arena once the tensor is dead), so the last layer's output stays; meant for tests and debugging.
+    /// in the arena once the tensor is dead), so the last layer's output stays; meant for tests and debugging. After a
+    /// batch whose first layers ran image by image (<see cref="RunsPrefix"/>), only the last of those is kept.
     /// </summary>
     public float[] ReadTensor(int tensor, int image = 0)
     {
