@@ -92,9 +92,10 @@ public abstract unsafe partial class GeneratedNetwork
         int input = _prefixInputBuffer, boundary = _prefixOutputBuffer;
         if (moveBoundary || boundary != input && Overlap(_layout.BufferOffsets[input], _layout.BufferFloats[input], _layout.BufferOffsets[boundary], _layout.BufferFloats[boundary]))
             _buffers[boundary] = Allocate((long)_layout.BufferFloats[boundary] * MaxBatch);
-        _frames = new PrefixFrame[Threads];
-        _frameBusy = new int[Threads];
-        for (int t = 0; t < Threads; t++)
+        // No more images run at once than there are threads, or images in a batch.
+        _frames = new PrefixFrame[Math.Min(Threads, MaxBatch)];
+        _frameBusy = new int[_frames.Length];
+        for (int t = 0; t < _frames.Length; t++)
         {
             bool scratchInArena = _layout.ScratchOffset >= 0;
             float* arena = Allocate(arenaFloatsPerImage + (scratchInArena ? 0 : _layout.ScratchFloats));
