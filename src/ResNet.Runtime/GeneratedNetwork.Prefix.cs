@@ -32,8 +32,8 @@ public abstract unsafe partial class GeneratedNetwork
     /// <summary>How many layers a batch runs image by image (0 with MaxBatch 1: none).</summary>
     internal int PrefixLayers => _prefixEnd;
 
-    /// <summary>The one buffer alive across the prefix's boundary (its last layer's output), and the input's.</summary>
-    private int _prefixOutputBuffer, _prefixInputBuffer;
+    /// <summary>The one buffer alive across the prefix's boundary (its last layer's output).</summary>
+    private int _prefixOutputBuffer;
 
     private PrefixFrame[]? _frames;
     private int[]? _frameBusy;
@@ -87,9 +87,8 @@ public abstract unsafe partial class GeneratedNetwork
     {
         _prefixEnd = PrefixEnd(Info, _layout.BatchedFrom);
         if (_prefixEnd == 0) return;
-        _prefixInputBuffer = _inputLayout.Buffer;
         _prefixOutputBuffer = _layout.Tensors[Info.Layers[_prefixEnd - 1].Output].Buffer;
-        int input = _prefixInputBuffer, boundary = _prefixOutputBuffer;
+        int input = _inputLayout.Buffer, boundary = _prefixOutputBuffer;
         if (moveBoundary || boundary != input && Overlap(_layout.BufferOffsets[input], _layout.BufferFloats[input], _layout.BufferOffsets[boundary], _layout.BufferFloats[boundary]))
             _buffers[boundary] = Allocate((long)_layout.BufferFloats[boundary] * MaxBatch);
         // No more images run at once than there are threads, or images in a batch.
@@ -140,7 +139,7 @@ public abstract unsafe partial class GeneratedNetwork
         {
             for (int i = begin; i < end; i++)
             {
-                frame.Buffers[_prefixInputBuffer] = _buffers[_prefixInputBuffer] + (long)i * _haloLayouts[_prefixInputBuffer].ImageFloats;
+                frame.Buffers[_inputLayout.Buffer] = _buffers[_inputLayout.Buffer] + (long)i * _inputLayout.ImageFloats;
                 frame.Buffers[_prefixOutputBuffer] = _buffers[_prefixOutputBuffer] + (long)i * _haloLayouts[_prefixOutputBuffer].ImageFloats;
                 for (int l = 0; l < _prefixEnd; l++) RunLayerCore(l, 1);
             }
@@ -152,8 +151,8 @@ public abstract unsafe partial class GeneratedNetwork
         }
     }
 
-    /// <summary>The prefix frame this thread is running for this network, or null.</summary>
-    private PrefixFrame? Frame => t_frame is { } f && f.Owner == this ? f : null;
+    /// <summary>The prefix frame this thread is running for this network, or null (without frames, no thread-static read).</summary>
+    private PrefixFrame? Frame => _frames != null && t_frame is { } f && f.Owner == this ? f : null;
 
     private void FreePrefix()
     {
