@@ -19,13 +19,6 @@ public abstract unsafe partial class GeneratedNetwork
     /// </summary>
     private const long PrefixWeightBytes = 1 << 20;
 
-    /// <summary>
-    /// At two threads a batch's prefix layers took 22.1 ms for 8 images against ~18.4 image by image; with an odd
-    /// batch one thread takes an image more, so the prefix is used only while its longest share costs no more than
-    /// this many times an even split.
-    /// </summary>
-    private const double PrefixImbalance = 1.2;
-
     /// <summary>Layers [0, _prefixEnd) run image by image in batches (<see cref="RunsPrefix"/>); 0: never.</summary>
     private int _prefixEnd;
 
@@ -42,12 +35,17 @@ public abstract unsafe partial class GeneratedNetwork
     /// <summary>The frame this thread is running a prefix in, if any (<see cref="Buffer"/>, <see cref="Scratch"/>, <see cref="RunKernel"/> follow it).</summary>
     [ThreadStatic] private static PrefixFrame? t_frame;
 
-    /// <summary>One thread's one-image arena: its own buffers, except the input and the boundary's, which are the image's slices of the batch's.</summary>
+    /// <summary>
+    /// One thread's one-image arena: its own buffers, except the input and the boundary's, which are the image's slices
+    /// of the batch's. <see cref="Shared"/>: the image is one left over after an even share, and its layers are split
+    /// across the threads as usual (the arena's scratch has a slot per thread for that, as the batch-1 layout has).
+    /// </summary>
     private sealed class PrefixFrame(GeneratedNetwork owner, float*[] buffers, float* scratch)
     {
         public readonly GeneratedNetwork Owner = owner;
         public readonly float*[] Buffers = buffers;
         public readonly float* Scratch = scratch;
+        public bool Shared;
     }
 
     /// <summary>
@@ -110,30 +108,35 @@ public abstract unsafe partial class GeneratedNetwork
     /// <summary>Whether a batch of <paramref name="n"/> runs its first layers image by image.</summary>
     internal bool RunsPrefix(int n)
     {
-        if (_frames == null || n < 2 || !_imageMajorPrefix || _layerTimes != null || LayerObserver != null) return false;
-        int longest = (n + Threads - 1) / Threads;
-        return longest * Threads <= n * PrefixImbalance;
+        return _frames != null && n >= 2 && _imageMajorPrefix && _layerTimes == null && LayerObserver == null;
     }
 
     private readonly bool _imageMajorPrefix;
 
-    /// <summary>Runs the prefix for each of the <paramref name="n"/> images, an image per work item across the threads; returns the first layer left.</summary>
+    /// <summary>
+    /// Runs the prefix for each of the <paramref name="n"/> images, an image per work item across the threads as far
+    /// as they share them evenly, then each image left over on all threads (3 images on 2 threads: 2 + 1 instead of
+    /// one thread taking two); returns the first layer left.
+    /// </summary>
     private int RunPrefix(int n)
     {
+        int apart = _pool == null ? n : n - n % Threads;
         var args = new KernelArgs(null, null, null, null, null, (void*)GCHandle.ToIntPtr(_self));
-        if (_pool != null) _pool.Run(&PrefixImages, args, 0, n);
-        else PrefixImages(args, 0, n);
+        if (_pool != null && apart > 0) _pool.Run(&PrefixImages, args, 0, apart);
+        else if (apart > 0) PrefixImages(args, 0, apart);
+        if (apart < n) RunPrefixImages(apart, n, shared: true);
         return _prefixEnd;
     }
 
     private static void PrefixImages(in KernelArgs args, int begin, int end) =>
-        ((GeneratedNetwork)GCHandle.FromIntPtr((IntPtr)args.Shape).Target!).RunPrefixImages(begin, end);
+        ((GeneratedNetwork)GCHandle.FromIntPtr((IntPtr)args.Shape).Target!).RunPrefixImages(begin, end, shared: false);
 
-    private void RunPrefixImages(int begin, int end)
+    private void RunPrefixImages(int begin, int end, bool shared)
     {
         int slot = 0;
         while (Interlocked.CompareExchange(ref _frameBusy![slot], 1, 0) != 0) slot = (slot + 1) % _frameBusy.Length;
         var frame = _frames![slot];
+        frame.Shared = shared;
         t_frame = frame;
         try
         {

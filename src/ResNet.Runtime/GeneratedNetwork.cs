@@ -243,7 +243,7 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
             kernel(args, _bandBegin, _bandEnd); // a band of the first layer, while its input arrives (StreamInputRows)
             return;
         }
-        if (Frame != null)
+        if (Frame is { Shared: false })
         {
             kernel(args, 0, count); // an image of a batch's prefix, on this thread alone (GeneratedNetwork.Prefix.cs)
             return;
@@ -275,7 +275,7 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
     protected void RunWinograd(delegate*<in KernelArgs, int, int, void> input, in KernelArgs inputArgs, int inputItems,
         delegate*<in KernelArgs, int, int, void> main, in KernelArgs mainArgs, int mainItems, int n)
     {
-        if (Frame != null)
+        if (Frame is { Shared: false })
         {
             input(inputArgs, 0, inputItems);
             main(mainArgs, 0, mainItems);

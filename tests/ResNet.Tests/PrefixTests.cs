@@ -44,7 +44,7 @@ public sealed class PrefixTests
             // At two threads, the boundary's buffer out of the arena as where it shares memory with the input's.
             using var prefix = new ResNet18(weights, new NetworkOptions { InstructionSet = isa, MaxBatch = 5, Threads = threads, MovePrefixBoundary = threads == 2 });
             using var whole = new ResNet18(weights, new NetworkOptions { InstructionSet = isa, MaxBatch = 5, Threads = threads, ImageMajorPrefix = false });
-            foreach (int n in new[] { 2, 5, 4 }) // 5 at two threads: one thread takes three images
+            foreach (int n in new[] { 2, 5, 3, 4 }) // 5 and 3 at two threads: the last image on both threads
             {
                 Assert.True(prefix.RunsPrefix(n), $"{isa}, {threads} threads, batch {n}");
                 Assert.False(whole.RunsPrefix(n));
@@ -57,13 +57,13 @@ public sealed class PrefixTests
     }
 
     [Fact]
-    public void AnUnevenSplitOrOneImageRunsTheWholeBatch()
+    public void OneImageRunsEveryLayerAsBefore()
     {
         using var net = new ResNet18(RandomWeights.For(ResNet18.Network, 3), new NetworkOptions { MaxBatch = 3, Threads = 2 });
         Assert.False(net.RunsPrefix(1));
-        Assert.True(net.RunsPrefix(2));
-        Assert.False(net.RunsPrefix(3)); // one thread would take two images while the other takes one
+        Assert.True(net.RunsPrefix(3));
         using var single = new ResNet18(RandomWeights.For(ResNet18.Network, 3), new NetworkOptions { MaxBatch = 1 });
         Assert.False(single.RunsPrefix(1));
+        Assert.Equal(0, single.PrefixLayers);
     }
 }
