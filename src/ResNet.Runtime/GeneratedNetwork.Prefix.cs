@@ -92,9 +92,9 @@ public abstract unsafe partial class GeneratedNetwork
         // No more images run at once than there are threads, or images in a batch.
         _frames = new PrefixFrame[Math.Min(Threads, MaxBatch)];
         _frameBusy = new int[_frames.Length];
+        bool scratchInArena = _layout.ScratchOffset >= 0;
         for (int t = 0; t < _frames.Length; t++)
         {
-            bool scratchInArena = _layout.ScratchOffset >= 0;
             float* arena = Allocate(arenaFloatsPerImage + (scratchInArena ? 0 : _layout.ScratchFloats));
             var buffers = new float*[_buffers.Length];
             for (int b = 0; b < buffers.Length; b++) buffers[b] = arena + _layout.BufferOffsets[b];
@@ -122,8 +122,8 @@ public abstract unsafe partial class GeneratedNetwork
     {
         int apart = _pool == null ? n : n - n % Threads;
         var args = new KernelArgs(null, null, null, null, null, (void*)GCHandle.ToIntPtr(_self));
-        if (_pool != null && apart > 0) _pool.Run(&PrefixImages, args, 0, apart);
-        else if (apart > 0) PrefixImages(args, 0, apart);
+        if (_pool != null) _pool.Run(&PrefixImages, args, 0, apart); // apart 0 (fewer images than threads): an empty range
+        else PrefixImages(args, 0, apart);
         if (apart < n) RunPrefixImages(apart, n, shared: true);
         return _prefixEnd;
     }
