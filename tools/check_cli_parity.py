@@ -2,6 +2,9 @@
 PyTorch's saved logits: max |Δlogit| within the bound and identical top-5.
 
     python3 tools/check_cli_parity.py out/resnet18 fixtures/full 1e-4
+    python3 tools/check_cli_parity.py out/resnet18 fixtures/calibrated 1e-4 --exact
+
+Arguments after the bound are passed to resnet18 (--exact, --threads N).
 """
 import glob
 import json
@@ -11,9 +14,9 @@ import sys
 
 import numpy as np
 
-binary, fixtures, bound = sys.argv[1], sys.argv[2], float(sys.argv[3])
+binary, fixtures, bound, extra = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4:]
 inputs = sorted(f for f in glob.glob(os.path.join(fixtures, "input*.npy")) if not f.endswith(".logits.npy"))
-out = subprocess.run([binary, "--weights", os.path.join(fixtures, "weights.pth"), "--json", "--logits", *inputs],
+out = subprocess.run([binary, "--weights", os.path.join(fixtures, "weights.pth"), "--json", "--logits", *extra, *inputs],
                      check=True, capture_output=True, text=True).stdout
 worst = 0.0
 for line in out.splitlines():
@@ -27,4 +30,4 @@ for line in out.splitlines():
     print(f"{os.path.basename(r['file'])}: max |dlogit| = {diff:.3g}, top-5 {top}")
 assert len(out.splitlines()) == len(inputs), "missing results"
 assert worst <= bound, f"max |dlogit| {worst} > {bound}"
-print(f"ok: {len(inputs)} inputs, worst {worst:.3g} <= {bound}")
+print(f"ok: {len(inputs)} inputs{''.join(' ' + a for a in extra)}, worst {worst:.3g} <= {bound}")

@@ -13,17 +13,28 @@ internal static class Fixtures
     /// The full-size resnet18 fixtures made by tools/make_fixtures.py with real PyTorch: $RESNET18_FULL_FIXTURES,
     /// else fixtures/full at the repository root. Null when absent (a machine without Python).
     /// </summary>
-    public static string? FullSize()
+    public static string? FullSize() => FullSize("full");
+
+    /// <summary>
+    /// Full-size fixture set <paramref name="set"/>: "full" (uniformly random BatchNorm statistics, random inputs) or
+    /// "calibrated" (statistics measured on photos, near-dead channels, the photos as inputs; make_fixtures.py
+    /// --calibrate): $RESNET18_FULL_FIXTURES or $RESNET18_CALIBRATED_FIXTURES, else fixtures/SET at the
+    /// repository root. Null when absent.
+    /// </summary>
+    public static string? FullSize(string set)
     {
-        var env = Environment.GetEnvironmentVariable("RESNET18_FULL_FIXTURES");
+        var env = Environment.GetEnvironmentVariable(set == "full" ? "RESNET18_FULL_FIXTURES" : "RESNET18_CALIBRATED_FIXTURES");
         if (!string.IsNullOrEmpty(env)) return env;
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
         {
-            var candidate = Path.Combine(dir.FullName, "fixtures", "full");
+            var candidate = Path.Combine(dir.FullName, "fixtures", set);
             if (File.Exists(Path.Combine(candidate, "weights.pth"))) return candidate;
         }
         return null;
     }
+
+    /// <summary>The full-size fixture sets the parity tests run on.</summary>
+    public static readonly string[] FullSizeSets = ["full", "calibrated"];
 
     /// <summary>
     /// Until disposed, every image counts as large enough for the second core (ImageParallel's threshold at 0),

@@ -142,12 +142,29 @@ public class ParityTests
         Assert.Equal(one, Logits(3));
     }
 
-    [SkippableTheory]
-    [MemberData(nameof(IsasAndModes))]
-    public void FullSizeResNet18MatchesPyTorch(InstructionSet isa, bool exact)
+    /// <summary>Both full-size fixture sets × every ISA × Winograd and exact.</summary>
+    public static TheoryData<string, InstructionSet, bool> SetsIsasAndModes()
     {
-        string? dir = Fixtures.FullSize();
-        if (dir == null && Fixtures.FullSizeRequired) Assert.Fail("RESNET18_REQUIRE_FULL=1 but no full-size fixtures were generated");
+        var data = new TheoryData<string, InstructionSet, bool>();
+        foreach (string set in Fixtures.FullSizeSets)
+        foreach (var isa in Fixtures.SupportedIsas())
+        {
+            data.Add(set, isa, false);
+            data.Add(set, isa, true);
+        }
+        return data;
+    }
+
+    /// <summary>
+    /// Full-size ResNet-18 against PyTorch, on uniformly random statistics ("full") and on statistics measured on
+    /// photos with near-dead channels, whose folded weights are hundreds of times larger ("calibrated").
+    /// </summary>
+    [SkippableTheory]
+    [MemberData(nameof(SetsIsasAndModes))]
+    public void FullSizeResNet18MatchesPyTorch(string set, InstructionSet isa, bool exact)
+    {
+        string? dir = Fixtures.FullSize(set);
+        if (dir == null && Fixtures.FullSizeRequired) Assert.Fail($"RESNET18_REQUIRE_FULL=1 but no full-size fixtures ({set}) were generated");
         Skip.If(dir == null, "full-size fixtures absent: run tools/make_fixtures.py (CI does)");
         using var net = ResNet18.Load(Path.Combine(dir!, "weights.pth"), new NetworkOptions { InstructionSet = isa, Exact = exact });
         float bound = exact ? 1e-4f : 1e-3f;
@@ -156,17 +173,20 @@ public class ParityTests
             var logits = net.Run(Fixtures.Npy(input));
             var expected = Fixtures.Npy(input.Replace(".npy", ".logits.npy"));
             float diff = Fixtures.MaxDiff(logits, expected);
-            Assert.True(diff <= bound, $"{isa} exact={exact} {Path.GetFileName(input)}: max |Δlogit| = {diff}");
+            Assert.True(diff <= bound, $"{set} {isa} exact={exact} {Path.GetFileName(input)}: max |Δlogit| = {diff}");
             Assert.Equal(Fixtures.Top(expected, 5), Fixtures.Top(logits, 5));
         }
     }
 
-    /// <summary>The fixtures' inputs as one batch on two threads: batched scratch, item orders and shares on real shapes.</summary>
+    /// <summary>
+    /// The fixtures' inputs as one batch on two threads: batched scratch, item orders and shares on real shapes
+    /// (the calibrated set's 7 photos: 3 images a thread through the image-by-image prefix and one left over).
+    /// </summary>
     [SkippableTheory]
-    [MemberData(nameof(IsasAndModes))]
-    public void FullSizeBatchMatchesPyTorch(InstructionSet isa, bool exact)
+    [MemberData(nameof(SetsIsasAndModes))]
+    public void FullSizeBatchMatchesPyTorch(string set, InstructionSet isa, bool exact)
     {
-        string? dir = Fixtures.FullSize();
+        string? dir = Fixtures.FullSize(set);
         Skip.If(dir == null, "full-size fixtures absent: run tools/make_fixtures.py (CI does)");
         var inputs = Directory.GetFiles(dir!, "input*.npy").Where(f => !f.EndsWith(".logits.npy")).Order().ToList();
         using var net = ResNet18.Load(Path.Combine(dir!, "weights.pth"), new NetworkOptions { InstructionSet = isa, Exact = exact, MaxBatch = inputs.Count, Threads = 2 });
@@ -175,7 +195,7 @@ public class ParityTests
         {
             var expected = Fixtures.Npy(inputs[i].Replace(".npy", ".logits.npy"));
             var actual = logits.AsSpan(i * net.OutputLength, net.OutputLength).ToArray();
-            Assert.True(Fixtures.MaxDiff(actual, expected) <= (exact ? 1e-4f : 1e-3f), $"{isa} exact={exact} image {i}: max |Δlogit| = {Fixtures.MaxDiff(actual, expected)}");
+            Assert.True(Fixtures.MaxDiff(actual, expected) <= (exact ? 1e-4f : 1e-3f), $"{set} {isa} exact={exact} image {i}: max |Δlogit| = {Fixtures.MaxDiff(actual, expected)}");
             Assert.Equal(Fixtures.Top(expected, 5), Fixtures.Top(actual, 5));
         }
     }
