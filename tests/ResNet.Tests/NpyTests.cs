@@ -50,6 +50,40 @@ public class NpyTests
         Assert.Equal($"{name}.npy: {reason}", e.Message);
     }
 
+    /// <summary>Read takes another path than Parse (the data read straight into the array): the same errors.</summary>
+    [Theory]
+    [MemberData(nameof(BadFiles))]
+    public void BadFileOnDiskGivesTheSameError(string name, byte[] bytes, string reason)
+    {
+        string dir = Directory.CreateTempSubdirectory("npy").FullName;
+        try
+        {
+            string path = Path.Combine(dir, $"{name}.npy");
+            File.WriteAllBytes(path, bytes);
+            var e = Assert.Throws<InputException>(() => Npy.Read(path));
+            Assert.Equal($"{path}: {reason}", e.Message);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    /// <summary>A version-2 header longer than the first page Read takes: read again up to its end.</summary>
+    [Fact]
+    public void ReadsAHeaderLongerThanAPage()
+    {
+        var header = "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }".PadRight(6000 - 12 - 1) + "\n";
+        var values = new[] { 1.5f, -2, 3e-7f };
+        byte[] bytes = [0x93, .. "NUMPY"u8, 2, 0, .. BitConverter.GetBytes(header.Length), .. Encoding.ASCII.GetBytes(header),
+            .. values.SelectMany(BitConverter.GetBytes)];
+        string path = Path.Combine(Path.GetTempPath(), $"long-{Guid.NewGuid():N}.npy");
+        try
+        {
+            File.WriteAllBytes(path, bytes);
+            Assert.Equal(values, Npy.Read(path).Data);
+            Assert.Equal(values, Npy.Parse(bytes, "long.npy").Data);
+        }
+        finally { File.Delete(path); }
+    }
+
     private static byte[] Header(string dict, int dataBytes)
     {
         var header = dict.PadRight(118) + "\n";

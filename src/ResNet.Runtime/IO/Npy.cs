@@ -10,39 +10,95 @@ public static partial class Npy
     /// <summary>An .npy header is at most a few hundred bytes; numpy pads it to 64-byte alignment.</summary>
     private const int MaxHeader = 1 << 16;
 
-    /// <summary>Reads a float32 C-order array; returns its shape and values.</summary>
+    /// <summary>
+    /// Reads a float32 C-order array; returns its shape and values. The values are read from the file straight
+    /// into the array, its pages mapped in one call first (<see cref="FreshPages"/>): through a byte array and a
+    /// copy, a 224×224 tensor touched ~300 fresh pages one fault at a time (~3.6 ms where faults trap to the host).
+    /// </summary>
     public static (int[] Shape, float[] Data) Read(string path)
     {
-        byte[] bytes;
         try
         {
             var info = new FileInfo(path);
             if (Directory.Exists(path)) throw new InputException($"{path}: is a directory");
             if (!info.Exists) throw new InputException($"{path}: no such file");
             if (info.Length > 1L << 30) throw new InputException($"{path}: {info.Length} bytes is too large for an input tensor");
-            bytes = File.ReadAllBytes(path);
+            using var file = File.OpenHandle(path);
+            long length = RandomAccess.GetLength(file);
+            // The header is a few hundred bytes: read a page, and again up to its whole length if numpy's is longer.
+            var head = new byte[(int)Math.Min(length, 4096)];
+            head = head[..ReadFully(file, head, 0)];
+            int needed = HeaderEnd(head, path);
+            if (needed > head.Length && length >= needed)
+            {
+                head = new byte[needed];
+                head = head[..ReadFully(file, head, 0)];
+            }
+            var (dims, count, dataStart) = Header(head, length, path);
+            var data = GC.AllocateUninitializedArray<float>((int)count);
+            FreshPages.Populate(data, 0, data.Length);
+            var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(data.AsSpan());
+            if (ReadFully(file, bytes, dataStart) != bytes.Length)
+                throw new InputException($"{path}: shape ({Printable.Quote(string.Join(", ", dims))}) needs {bytes.Length} data bytes but the file ended early");
+            if (!BitConverter.IsLittleEndian)
+                for (int i = 0; i < data.Length; i++) data[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes.Slice(4 * i, 4));
+            return (dims, data);
         }
         catch (UnauthorizedAccessException) { throw new InputException($"{path}: permission denied"); }
         catch (IOException e) { throw new InputException($"{path}: cannot read ({e.Message})"); }
-        return Parse(bytes, path);
+    }
+
+    /// <summary>Reads into <paramref name="buffer"/> from <paramref name="offset"/> until it is full or the file ends; the bytes read.</summary>
+    private static int ReadFully(Microsoft.Win32.SafeHandles.SafeFileHandle file, Span<byte> buffer, long offset)
+    {
+        int total = 0;
+        while (total < buffer.Length)
+        {
+            int n = RandomAccess.Read(file, buffer[total..], offset + total);
+            if (n == 0) break;
+            total += n;
+        }
+        return total;
     }
 
     /// <summary>Parses .npy bytes; <paramref name="name"/> names the file in errors.</summary>
     public static (int[] Shape, float[] Data) Parse(ReadOnlySpan<byte> bytes, string name)
     {
+        var (dims, count, dataStart) = Header(bytes, bytes.Length, name);
+        var data = new float[count];
+        for (int i = 0; i < data.Length; i++) data[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes.Slice(dataStart + 4 * i, 4));
+        return (dims, data);
+    }
+
+    /// <summary>Where the header ends (the data starts), from the magic, version and header length alone.</summary>
+    private static int HeaderEnd(ReadOnlySpan<byte> bytes, string name)
+    {
+        var (headerLength, start) = Preamble(bytes, name);
+        return start + headerLength;
+    }
+
+    private static (int HeaderLength, int Start) Preamble(ReadOnlySpan<byte> bytes, string name)
+    {
         if (bytes.Length < 10 || bytes[0] != 0x93 || !bytes[1..6].SequenceEqual("NUMPY"u8)) throw new InputException($"{name}: not a .npy file (bad magic)");
         int major = bytes[6];
-        int headerLength, start;
-        if (major == 1) { headerLength = BinaryPrimitives.ReadUInt16LittleEndian(bytes[8..]); start = 10; }
-        else if (major is 2 or 3)
+        if (major == 1) return (BinaryPrimitives.ReadUInt16LittleEndian(bytes[8..]), 10);
+        if (major is 2 or 3)
         {
             if (bytes.Length < 12) throw new InputException($"{name}: truncated .npy header");
             uint len = BinaryPrimitives.ReadUInt32LittleEndian(bytes[8..]);
             if (len > MaxHeader) throw new InputException($"{name}: .npy header of {len} bytes is implausible");
-            headerLength = (int)len;
-            start = 12;
+            return ((int)len, 12);
         }
-        else throw new InputException($"{name}: unsupported .npy version {major}");
+        throw new InputException($"{name}: unsupported .npy version {major}");
+    }
+
+    /// <summary>
+    /// Validates the header at the start of <paramref name="bytes"/> against a file of <paramref name="fileLength"/>
+    /// bytes: the shape, the element count and where the data starts.
+    /// </summary>
+    private static (int[] Dims, long Count, int DataStart) Header(ReadOnlySpan<byte> bytes, long fileLength, string name)
+    {
+        var (headerLength, start) = Preamble(bytes, name);
         if (start + headerLength > bytes.Length) throw new InputException($"{name}: truncated .npy header");
         string header = Encoding.Latin1.GetString(bytes.Slice(start, headerLength));
         var descr = DescrPattern().Match(header);
@@ -63,11 +119,9 @@ public static partial class Npy
         }
         int dataStart = start + headerLength;
         long expected = count * 4;
-        if (bytes.Length - dataStart != expected)
-            throw new InputException($"{name}: shape ({shapeText}) needs {expected} data bytes but the file has {bytes.Length - dataStart}");
-        var data = new float[count];
-        for (int i = 0; i < data.Length; i++) data[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes.Slice(dataStart + 4 * i, 4));
-        return (dims.ToArray(), data);
+        if (fileLength - dataStart != expected)
+            throw new InputException($"{name}: shape ({shapeText}) needs {expected} data bytes but the file has {fileLength - dataStart}");
+        return (dims.ToArray(), count, dataStart);
     }
 
     /// <summary>Writes a float32 C-order .npy file (version 1.0).</summary>
