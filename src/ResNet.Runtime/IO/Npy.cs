@@ -27,14 +27,14 @@ public static partial class Npy
             long length = RandomAccess.GetLength(file);
             // The header is a few hundred bytes: read a page, and again up to its whole length if numpy's is longer.
             var head = new byte[(int)Math.Min(length, 4096)];
-            head = head[..ReadFully(file, head, 0)];
-            int needed = HeaderEnd(head, path);
-            if (needed > head.Length && length >= needed)
+            int got = ReadFully(file, head, 0);
+            var (headerLength, start) = Preamble(head.AsSpan(0, got), path);
+            if (start + headerLength > got && length >= start + headerLength)
             {
-                head = new byte[needed];
-                head = head[..ReadFully(file, head, 0)];
+                head = new byte[start + headerLength];
+                got = ReadFully(file, head, 0);
             }
-            var (dims, count, dataStart) = Header(head, length, path);
+            var (dims, count, dataStart) = Header(head.AsSpan(0, got), length, path);
             var data = GC.AllocateUninitializedArray<float>((int)count);
             FreshPages.Populate(data, 0, data.Length);
             var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(data.AsSpan());
@@ -70,13 +70,7 @@ public static partial class Npy
         return (dims, data);
     }
 
-    /// <summary>Where the header ends (the data starts), from the magic, version and header length alone.</summary>
-    private static int HeaderEnd(ReadOnlySpan<byte> bytes, string name)
-    {
-        var (headerLength, start) = Preamble(bytes, name);
-        return start + headerLength;
-    }
-
+    /// <summary>The header's length and where it starts, from the magic, version and length fields alone.</summary>
     private static (int HeaderLength, int Start) Preamble(ReadOnlySpan<byte> bytes, string name)
     {
         if (bytes.Length < 10 || bytes[0] != 0x93 || !bytes[1..6].SequenceEqual("NUMPY"u8)) throw new InputException($"{name}: not a .npy file (bad magic)");
