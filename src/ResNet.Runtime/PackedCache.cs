@@ -110,7 +110,7 @@ internal static class PackedCache
             Parallel.For(0, layers.Length, i =>
             {
                 var (w, wn, b, bn) = layers[i];
-                if (!ReadExactly(handle, (byte*)w, wn * sizeof(float), offsets[2 * i]) || !ReadExactly(handle, (byte*)b, bn * sizeof(float), offsets[2 * i + 1]))
+                if (!FileReads.ReadExactly(handle, (byte*)w, wn * sizeof(float), offsets[2 * i]) || !FileReads.ReadExactly(handle, (byte*)b, bn * sizeof(float), offsets[2 * i + 1]))
                     ok = false;
             });
             return ok;
@@ -265,20 +265,6 @@ internal static class PackedCache
             BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(24 + 16 * i), layers[i].BiasFloats);
         }
         return header;
-    }
-
-    private static unsafe bool ReadExactly(Microsoft.Win32.SafeHandles.SafeFileHandle handle, byte* p, long bytes, long offset)
-    {
-        while (bytes > 0)
-        {
-            int chunk = (int)Math.Min(bytes, 1 << 30);
-            int n = RandomAccess.Read(handle, new Span<byte>(p, chunk), offset);
-            if (n <= 0) return false;
-            p += n;
-            bytes -= n;
-            offset += n;
-        }
-        return true;
     }
 
     /// <summary>

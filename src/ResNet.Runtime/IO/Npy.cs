@@ -27,19 +27,18 @@ public static partial class Npy
             long length = RandomAccess.GetLength(file);
             // The header is a few hundred bytes: read a page, and again up to its whole length if numpy's is longer.
             var head = new byte[(int)Math.Min(length, 4096)];
-            int got = ReadFully(file, head, 0);
-            var (headerLength, start) = Preamble(head.AsSpan(0, got), path);
-            if (start + headerLength > got && length >= start + headerLength)
+            if (!FileReads.ReadExactly(file, head, 0)) throw EndedEarly(path);
+            var (headerLength, start) = Preamble(head, path);
+            if (start + headerLength > head.Length && length >= start + headerLength)
             {
                 head = new byte[start + headerLength];
-                got = ReadFully(file, head, 0);
+                if (!FileReads.ReadExactly(file, head, 0)) throw EndedEarly(path);
             }
-            var (dims, count, dataStart) = Header(head.AsSpan(0, got), length, path);
+            var (dims, count, dataStart) = Header(head, length, path);
             var data = GC.AllocateUninitializedArray<float>((int)count);
             FreshPages.Populate(data, 0, data.Length);
             var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(data.AsSpan());
-            if (ReadFully(file, bytes, dataStart) != bytes.Length)
-                throw new InputException($"{path}: shape ({Printable.Quote(string.Join(", ", dims))}) needs {bytes.Length} data bytes but the file ended early");
+            if (!FileReads.ReadExactly(file, bytes, dataStart)) throw EndedEarly(path);
             if (!BitConverter.IsLittleEndian)
                 for (int i = 0; i < data.Length; i++) data[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes.Slice(4 * i, 4));
             return (dims, data);
@@ -48,18 +47,8 @@ public static partial class Npy
         catch (IOException e) { throw new InputException($"{path}: cannot read ({e.Message})"); }
     }
 
-    /// <summary>Reads into <paramref name="buffer"/> from <paramref name="offset"/> until it is full or the file ends; the bytes read.</summary>
-    private static int ReadFully(Microsoft.Win32.SafeHandles.SafeFileHandle file, Span<byte> buffer, long offset)
-    {
-        int total = 0;
-        while (total < buffer.Length)
-        {
-            int n = RandomAccess.Read(file, buffer[total..], offset + total);
-            if (n == 0) break;
-            total += n;
-        }
-        return total;
-    }
+    /// <summary>The file was shorter when read than when measured: changed meanwhile.</summary>
+    private static InputException EndedEarly(string path) => new($"{path}: the file ended early (it changed while being read)");
 
     /// <summary>Parses .npy bytes; <paramref name="name"/> names the file in errors.</summary>
     public static (int[] Shape, float[] Data) Parse(ReadOnlySpan<byte> bytes, string name)
