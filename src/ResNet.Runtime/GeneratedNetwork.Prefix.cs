@@ -106,12 +106,7 @@ public abstract unsafe partial class GeneratedNetwork
     private static bool Overlap(long aOffset, long aFloats, long bOffset, long bFloats) => aOffset < bOffset + bFloats && bOffset < aOffset + aFloats;
 
     /// <summary>Whether a batch of <paramref name="n"/> runs its first layers image by image.</summary>
-    internal bool RunsPrefix(int n)
-    {
-        return _frames != null && n >= 2 && _imageMajorPrefix && _layerTimes == null && LayerObserver == null;
-    }
-
-    private readonly bool _imageMajorPrefix;
+    internal bool RunsPrefix(int n) => _frames != null && n >= 2 && _layerTimes == null && LayerObserver == null;
 
     /// <summary>
     /// Runs the prefix for each of the <paramref name="n"/> images, an image per work item across the threads as far

@@ -37,7 +37,6 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
         _cacheDirectory = GenericKernels ? null : options.PackedCache;
         _mapCache = options.MapPackedCache;
         _batchedVariants = options.BatchedVariants && !Exact && !GenericKernels;
-        _imageMajorPrefix = options.ImageMajorPrefix && !GenericKernels;
         _layout = Layout(Isa);
         // Kernels address a batch with int offsets: every buffer of the batch must stay below 2^31 floats.
         long largest = Math.Max(_layout.BufferFloats.Max(), _layout.ScratchFloats);
@@ -74,7 +73,8 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
         _ownsPool = options.Workers == null;
         _biases = new float*[2 * info.Layers.Count];
         if (GenericKernels) AllocateGeneric();
-        if (MaxBatch >= 2 && _imageMajorPrefix) AllocatePrefix((int)Aligned(_layout.ArenaFloats), options.MovePrefixBoundary);
+        // Generic kernels and MaxBatch 1 have no prefix: no frames, so RunsPrefix is false.
+        if (MaxBatch >= 2 && options.ImageMajorPrefix && !GenericKernels) AllocatePrefix((int)Aligned(_layout.ArenaFloats), options.MovePrefixBoundary);
     }
 
     /// <summary>The graph this network computes.</summary>
