@@ -30,6 +30,7 @@ public abstract unsafe partial class GeneratedNetwork
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         StackPages.Map();
+        TileScratch.Map();
         if (_zeroInputHalo) ZeroHalo(_inputLayout.Buffer, 1);
         _streamedRows = 0;
         _streamedItems = 0;

@@ -42,6 +42,8 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
         long largest = Math.Max(_layout.BufferFloats.Max(), _layout.ScratchFloats);
         if (largest * MaxBatch > int.MaxValue)
             throw new ArgumentOutOfRangeException(nameof(options), $"MaxBatch {MaxBatch} × {largest} floats per image exceeds what one buffer can address; use at most {int.MaxValue / largest}");
+        if ((long)_layout.TileFloats * sizeof(float) > TileScratch.Bytes)
+            throw new NotSupportedException($"a kernel of this network keeps {_layout.TileFloats} floats of tiles; a thread's tile scratch holds {TileScratch.Bytes / sizeof(float)}");
         _inputLayout = _layout.Tensors[0];
         _outputLayout = _layout.Tensors[info.Layers[^1].Output];
         Threads = options.Workers?.Threads ?? Math.Max(1, options.Threads);
@@ -59,7 +61,9 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
         // other core. Measured here: a one-image run's median 19.7 → 18.6 ms with this and the StackPages.Map
         // below. Only at batch 1: a larger MaxBatch may never be used whole.
         if (MaxBatch == 1) HugePages.Prefault(region, (nuint)(regionFloats * sizeof(float)));
-        StackPages.Map(); // the constructing thread is usually the one that runs the network
+        // The constructing thread is usually the one that runs the network.
+        StackPages.Map();
+        TileScratch.Map();
         // Offsets are per image and 64-byte aligned; scaled by the batch, buffers that never overlap per image
         // still do not.
         _buffers = new float*[_layout.BufferFloats.Length];
@@ -88,6 +92,9 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
 
     /// <summary>Whether the convolutions run the generic kernels; see <see cref="NetworkOptions.GenericKernels"/>.</summary>
     public bool GenericKernels { get; }
+
+    /// <summary>The most floats of transformed tiles a kernel of this network keeps in its thread's <see cref="TileScratch"/>.</summary>
+    internal int TileFloats => _layout.TileFloats;
 
     /// <summary>Threads each layer runs on.</summary>
     public int Threads { get; }
@@ -143,6 +150,7 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
     {
         if (output.Length < n * OutputLength) throw new ArgumentException($"output has {output.Length} floats; expected {n * OutputLength}", nameof(output));
         StackPages.Map();
+        TileScratch.Map();
         _streamedRows = -1; // its input is overwritten
         if (_zeroInputHalo) ZeroHalo(_inputLayout.Buffer, n);
     }

@@ -136,7 +136,9 @@ public sealed record TensorLayoutInfo(int Block, int Blocks, int H, int W, int P
 /// the same one). The first layer's work items go in row bands of <c>BandRows</c> output rows, <c>BandItems</c> items
 /// each, in order, when it can start on an input still arriving (<see cref="GeneratedNetwork.BeginStreamedInput"/>);
 /// 0 items when it cannot. <c>BatchedFrom</c>, per layer: the batch size from which it runs a batched variant (work
-/// items spanning images), 0 for none.
+/// items spanning images), 0 for none. <c>TileFloats</c>: the most floats of transformed tiles a kernel keeps in its
+/// thread's <see cref="TileScratch"/>.
 /// </summary>
 public sealed record IsaLayout(TensorLayoutInfo[] Tensors, int[] BufferFloats, int[] BufferOffsets, int ArenaFloats, int[] HaloZeroed,
-    int ScratchFloats = 0, int ScratchOffset = -1, int BandItems = 0, int BandRows = 0, string Signature = "", int[]? BatchedFrom = null);
+    int ScratchFloats = 0, int ScratchOffset = -1, int BandItems = 0, int BandRows = 0, string Signature = "", int[]? BatchedFrom = null,
+    int TileFloats = 0);

@@ -4,18 +4,18 @@ using System.Runtime.InteropServices;
 namespace ResNet.Runtime;
 
 /// <summary>
-/// Maps the part of a thread's stack the kernels use (Winograd keeps hundreds of KB of tiles there) before the
-/// first inference, writable. Left to the kernels, the runtime's stack probes would read each new page first, which
-/// maps the shared zero page; the kernel's first store then faults again to replace it, and with the process running
-/// on another core, that replacement flushes the other core's TLB by interrupt (a one-image run's inference went
-/// from 6.1–6.5 to 5.3–5.7 ms once the pages were written beforehand). One MADV_POPULATE_WRITE maps them all without
-/// a fault each: on a VM whose faults trap to the host (~11 µs each on session 16's machine) the 2 × 256 faults of a
-/// one-image run's two stacks cost ~3 ms. Where that call is missing, a store per page.
+/// Maps the part of a thread's stack a pass uses before the first inference, writable. Left to the kernels, the
+/// runtime's stack probes would read each new page first, which maps the shared zero page; the kernel's first store
+/// then faults again to replace it, and with the process running on another core, that replacement flushes the other
+/// core's TLB by interrupt (a one-image run's inference went from 6.1–6.5 to 5.3–5.7 ms once the pages were written
+/// beforehand, when the Winograd tiles were still kept on the stack). One MADV_POPULATE_WRITE maps them all without
+/// a fault each (on a VM whose faults trap to the host, ~11 µs each). Where that call is missing, a store per page.
+/// Since session 20 the tiles are in <see cref="TileScratch"/>, and what is left on the stack is frames.
 /// </summary>
 internal static partial class StackPages
 {
-    /// <summary>Stack the kernels may use, with room to spare (the largest Winograd item keeps ~800 KB).</summary>
-    internal const int Bytes = 1 << 20;
+    /// <summary>Stack a pass may use, with room to spare (its frames; the Winograd tiles are in <see cref="TileScratch"/>).</summary>
+    internal const int Bytes = 128 << 10;
     /// <summary>Below a page, so the frame is not probed: the zeroing stores are the first touch.</summary>
     private const int FrameBytes = 3072;
 
@@ -48,9 +48,9 @@ internal static partial class StackPages
     /// Writes the deepest page <see cref="Populate"/> or <see cref="Touch"/> will reach, first. The main thread's stack
     /// mapping grows to a faulting address under the process's mmap lock, held for writing: touched top-down, that was
     /// 256 growths, each also stalling the decoding thread's heap commits; this way it is one (the loading's stack
-    /// phase 0.59 → 0.37 ms, and the decoding beside it 3.36 → 3.10, medians of 30). The address, 1 MiB and a page
-    /// down, is inside the range Touch's frames cover anyway (341 frames of 3 KiB plus their headers, called from the
-    /// same frame) and below what Populate asks for (a megabyte below its own frame, rounded up to a page). Only on the
+    /// phase 0.59 → 0.37 ms, and the decoding beside it 3.36 → 3.10, medians of 30). The address, <see cref="Bytes"/> and a
+    /// page down, is inside the range Touch's frames cover anyway (Bytes / 3 KiB frames plus their headers, called from
+    /// the same frame) and below what Populate asks for (Bytes below its own frame, rounded up to a page). Only on the
     /// main thread: the kernel keeps at least 128 MiB below its stack free of other mappings, so the jump cannot land
     /// in one, while another thread's stack may end, past a one-page guard, at anything (Touch, going page by page,
     /// would stop at the guard; those stacks are mapped whole anyway and never grow).

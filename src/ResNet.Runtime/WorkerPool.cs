@@ -153,11 +153,17 @@ public sealed unsafe class WorkerPool : IDisposable
     }
 
     /// <summary>
-    /// Asks the workers to map the stack the kernels use (<see cref="StackPages"/>) now, while the caller still has
+    /// Asks the workers to map the stack and tile scratch the kernels use (<see cref="StackPages"/>, <see cref="TileScratch"/>) now, while the caller still has
     /// other work (loading weights), rather than during the first layer. Returns at once.
     /// </summary>
     internal void MapStacks()
     {
+        // Each worker's tile scratch is faulted in here, by the caller: in the CLI the worker is decoding the image
+        // meanwhile, and a huge page it faulted in itself afterwards (0.1 ms, or a few when the host has taken the
+        // memory back) would delay the first layer.
+        lock (_workers)
+            foreach (var w in _workers)
+                if (w.Tiles == null) w.Tiles = TileScratch.Allocate();
         _mapStacks = true;
         foreach (var w in _workers) w.Wake();
     }
@@ -202,6 +208,8 @@ public sealed unsafe class WorkerPool : IDisposable
         {
             w.Wake();
             w.Thread.Join();
+            if (w.Tiles != null) TileScratch.Free(w.Tiles);
+            w.Tiles = null;
         }
     }
 
@@ -219,11 +227,21 @@ public sealed unsafe class WorkerPool : IDisposable
             _pool = pool;
             _index = index;
             _startGeneration = pool._generation;
-            // Winograd kernels keep up to ~800 KB of transformed tiles on the stack; give workers room to spare.
+            // Room to spare for what runs here besides the kernels (a posted job decodes an image).
             Thread = new Thread(Loop, maxStackSize: 16 << 20) { IsBackground = true, Name = $"resnet18 worker {index + 1}" };
         }
 
         public Thread Thread { get; }
+
+        /// <summary>This worker's tile scratch, allocated by <see cref="MapStacks"/> (freed by the pool after the thread ends), or null.</summary>
+        public float* Tiles;
+
+        private void MapThreadMemory()
+        {
+            StackPages.Map();
+            if (Tiles != null) TileScratch.Use(Tiles);
+            TileScratch.Map(); // without MapStacks: its own
+        }
 
         public void Wake()
         {
@@ -255,7 +273,7 @@ public sealed unsafe class WorkerPool : IDisposable
                 {
                     if (!mapped && _pool._mapStacks)
                     {
-                        StackPages.Map();
+                        MapThreadMemory();
                         mapped = true;
                         continue;
                     }
@@ -291,7 +309,7 @@ public sealed unsafe class WorkerPool : IDisposable
                 }
                 if (!mapped)
                 {
-                    StackPages.Map();
+                    MapThreadMemory();
                     mapped = true;
                 }
                 _pool.RunShare(_index + 1);

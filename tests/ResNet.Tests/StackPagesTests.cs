@@ -4,7 +4,7 @@ using Xunit;
 
 namespace ResNet.Tests;
 
-/// <summary>The kernels' stack is mapped before the first inference: every page of the megabyte below the caller.</summary>
+/// <summary>The kernels' stack is mapped before the first inference: every page of <see cref="StackPages.Bytes"/> below the caller.</summary>
 public sealed class StackPagesTests
 {
     [Fact]
@@ -30,7 +30,7 @@ public sealed class StackPagesTests
 
     /// <summary>
     /// Runs <paramref name="map"/> on a new thread, then counts the pages not resident between 16 KiB below the
-    /// mapped megabyte's bottom and the frame that mapped it (the frames between hold a few KiB at most).
+    /// mapped range's bottom and the frame that mapped it (the frames between hold a few KiB at most).
     /// </summary>
     private static (bool Result, int Missing) OnFreshThread(Func<bool> map)
     {

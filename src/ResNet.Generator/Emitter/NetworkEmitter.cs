@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 using System.Linq;
 using ResNet.Generator.Model;
@@ -144,6 +145,7 @@ namespace ResNet.Generator.Emitter
                 var bands = InputBands.For(g, isa);
                 w.Line($"    BandItems: {I(bands.Items)},");
                 w.Line($"    BandRows: {I(bands.Rows)},");
+                w.Line($"    TileFloats: {I(TileFloats(g, isa))},");
                 w.Line($"    Signature: {Str(signatures[k])},");
                 w.Line($"    BatchedFrom: new int[] {{ {string.Join(", ", isa.Layers.Select(l => I(l.Batched?.From ?? 0)))} }});");
             }
@@ -270,6 +272,15 @@ namespace ResNet.Generator.Emitter
             w.Close();
             return w.ToString();
         }
+
+        /// <summary>The most floats of transformed tiles any of this instruction set's kernels keeps in a thread's tile scratch.</summary>
+        private static int TileFloats(Graph g, IsaPlan isaPlan) =>
+            Enumerable.Range(0, g.Layers.Count).Select(i =>
+            {
+                var lp = isaPlan.Layers[i];
+                int single = lp.Winograd?.TileFloats(isaPlan.Tensors[g.Layers[i].Input].Channels, isaPlan.Isa.Block) ?? 0;
+                return Math.Max(single, lp.Batched?.TileFloats(isaPlan.Isa.Block) ?? 0);
+            }).DefaultIfEmpty(0).Max();
 
         /// <summary>Whether a layer's batched variant needs weights of its own (a different F(m×m) than the batch-1 kernel's, or another group size).</summary>
         private static bool BatchedWeights(LayerPlan lp) =>

@@ -9,7 +9,7 @@ namespace ResNet.Generator.Emitter
     /// <summary>
     /// Emits Winograd F(m×m, 3×3) (Lavin and Gray), m = 2 or 4, for a stride-1 3×3 convolution over channel-blocked
     /// tensors. Input transform Bᵀ·d·B per (m+2)×(m+2) window and channel block into V[position][tile][channel]
-    /// (once per layer into scratch when several output groups read it, else per work item on the stack);
+    /// (once per layer into scratch when several output groups read it, else per work item in the thread's tile scratch);
     /// per work item (a chunk of tiles × a group of output blocks) one GEMM per position against the weights
     /// transformed at load (G·g·Gᵀ), then Aᵀ·M·A, bias, residual and ReLU into the output. The transforms run one
     /// vector of channels at a time, a row of the first pass at a time, in registers.
@@ -33,6 +33,9 @@ namespace ResNet.Generator.Emitter
         private static string[] OutputRows(int m) => m == 4
             ? new[] { "d0 + d1 + d2 + d3 + d4", "d1 - d2 + (d3 - d4) * 2f", "d1 + d2 + (d3 + d4) * 4f", "d1 - d2 + (d3 - d4) * 8f + d5" }
             : new[] { "d0 + d1 + d2", "d1 - d2 - d3" };
+
+        /// <summary>Where a kernel keeps its transformed tiles (GEMM results, and its own input transform when not shared): the thread's huge page.</summary>
+        private const string TilesExpression = "global::ResNet.Runtime.TileScratch.Tiles";
 
         public static void Emit(SourceWriter w, Layer layer, LayerPlan plan, IsaPlan isaPlan)
         {
@@ -120,12 +123,12 @@ namespace ResNet.Generator.Emitter
             w.Line($"const int ChunkTiles = {I(wp.ChunkTiles)}, TilesW = {I(wp.TilesW)}, ItemsPerImage = {I(MainItems(wp, outL))};");
             w.Line($"const int K = {I(K)}, OutH = {I(layer.OutShape.H)}, OutW = {I(layer.OutShape.W)}, VStride = {I(vStride)}, MStride = {I(mStride)};");
             w.Line($"const int OutPlane = {I(outL.PlaneFloats)}, OutRow = {I(outL.PaddedW * B)}, GroupWeights = {I(wp.Positions * K * nOc * B)}, PositionWeights = {I(K * nOc * B)};");
+            w.Line($"float* m = {TilesExpression};");
             if (!wp.SharedInput)
             {
                 w.Line($"const int InImage = {I(inL.ImageFloats)}, InPlane = {I(inL.PlaneFloats)}, InRow = {I(inL.PaddedW * inL.Block)};");
-                w.Line($"float* v = stackalloc float[{I(wp.Positions)} * VStride];");
+                w.Line($"float* v = m + {I(wp.Positions)} * MStride;");
             }
-            w.Line($"float* m = stackalloc float[{I(wp.Positions)} * MStride];");
             w.Open("for (int item = begin; item < end; item++)");
             // A thread's contiguous range of items covers whole chunks (rows of tiles) when split by rows, else whole groups (sharing their weights).
             w.Line(wp.SplitRows
@@ -171,7 +174,7 @@ namespace ResNet.Generator.Emitter
         /// <summary>
         /// The batched variant's main pass: an item is all tiles of up to ImagesPerItem images × one output group.
         /// Per position, the group's weights (read from memory once per item) serve every image's GEMM calls in
-        /// turn; the results wait on the stack, then each image's output transform runs as in the batch-1 kernel.
+        /// turn; the results wait in the thread's tile scratch, then each image's output transform runs as in the batch-1 kernel.
         /// </summary>
         private static void EmitBatchedMain(SourceWriter w, Layer layer, LayerPlan plan, IsaPlan isaPlan)
         {
@@ -192,7 +195,7 @@ namespace ResNet.Generator.Emitter
             w.Line($"const int Tiles = {I(tiles)}, TilesW = {I(wp.TilesW)}, Groups = {I(groups)}, ImagesPerItem = {I(bp.ImagesPerItem)}, tile0 = 0, count = Tiles;");
             w.Line($"const int K = {I(K)}, OutH = {I(layer.OutShape.H)}, OutW = {I(layer.OutShape.W)}, VStride = {I(wp.ScratchStride(K))}, VImage = {I(wp.ScratchImageFloats(K))}, MStride = {I(mStride)};");
             w.Line($"const int OutPlane = {I(outL.PlaneFloats)}, OutRow = {I(outL.PaddedW * B)}, GroupWeights = {I(wp.Positions * K * nOc * B)}, PositionWeights = {I(K * nOc * B)};");
-            w.Line($"float* m = stackalloc float[{I(wp.Positions)} * MStride];");
+            w.Line($"float* m = {TilesExpression};");
             w.Open("for (int item = begin; item < end; item++)");
             // Image groups outermost: a thread's contiguous share of one image group's items is a range of output groups, each read by it alone.
             w.Line("int group = item % Groups, n0 = item / Groups * ImagesPerItem;");

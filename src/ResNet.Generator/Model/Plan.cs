@@ -88,6 +88,13 @@ namespace ResNet.Generator.Model
 
         /// <summary>Floats of the shared input transform per image (the scratch the planner sizes and the kernels index).</summary>
         public int ScratchImageFloats(int k) => Positions * ScratchStride(k);
+
+        /// <summary>
+        /// Floats of transformed tiles a batch-1 work item keeps in its thread's tile scratch: the GEMMs' results for
+        /// a chunk, and the chunk's input transform unless that is shared (<paramref name="k"/> input channels).
+        /// </summary>
+        public int TileFloats(int k, int block) =>
+            Positions * (PositionStride(ChunkTiles, OcBlocks * block) + (SharedInput ? 0 : PositionStride(ChunkTiles, k)));
     }
 
     /// <summary>
@@ -98,7 +105,11 @@ namespace ResNet.Generator.Model
     /// <see cref="Winograd"/>.M may differ from the batch-1 plan's, and its weights are then a second packed set.
     /// The input transform is always the shared pass ([image][position][tile][channel] in scratch).
     /// </summary>
-    internal sealed record BatchPlan(WinogradPlan Winograd, int ImagesPerItem, int From);
+    internal sealed record BatchPlan(WinogradPlan Winograd, int ImagesPerItem, int From)
+    {
+        /// <summary>Floats of transformed tiles a work item keeps in its thread's tile scratch: every image's GEMM results.</summary>
+        public int TileFloats(int block) => Winograd.Positions * WinogradPlan.PositionStride(ImagesPerItem * Winograd.TilesPerImage, Winograd.OcBlocks * block);
+    }
 
     /// <summary>
     /// A layer's kernels for one ISA. Layers whose kernels would be identical get the same

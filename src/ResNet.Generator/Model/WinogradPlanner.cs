@@ -22,8 +22,11 @@ namespace ResNet.Generator.Model
         private const double DirectEfficiency = 0.85, WinogradEfficiency = 0.75;
         /// <summary>Weight bytes of one position that stay in L1 (48 KiB) beside the broadcast rows.</summary>
         private const long L1Budget = 32 * 1024;
-        /// <summary>Stack a work item may fill with transformed tiles: well inside one core's 1 MiB L2.</summary>
-        private const long StackBudget = 640 * 1024;
+        /// <summary>
+        /// Transformed tiles a work item may keep (in its thread's tile scratch, the runtime's one huge page): well
+        /// inside one core's 1 MiB L2.
+        /// </summary>
+        private const long TileBudget = 640 * 1024;
 
         /// <summary>A dense stride-1 3×3 convolution with padding 1: the shape F(m×m,3×3) computes.</summary>
         public static bool IsWinogradShape(Layer layer) =>
@@ -69,7 +72,7 @@ namespace ResNet.Generator.Model
 
         /// <summary>
         /// A variant for batches whose items span images (see <see cref="BatchPlan"/>), when with its items full (up
-        /// to <see cref="ReferenceBatch"/> images, as many as the stack holds) it is estimated at least a fifth
+        /// to <see cref="ReferenceBatch"/> images, as many as the tile budget holds) it is estimated at least a fifth
         /// cheaper per image than the batch-1 plan <paramref name="single"/>; it runs from the smallest batch at
         /// which it is. Such layers have few tiles per image for their weights: ResNet-18's layer4 (4 tiles of
         /// F(4×4) per 7×7 image, 36 MB of transformed weights per layer) streams its weights at batch 1, so there
@@ -86,7 +89,7 @@ namespace ResNet.Generator.Model
             {
                 if (layer.OutShape.H < m || layer.OutShape.W < m) continue;
                 var (plan, images) = BatchedSplit(layer, isa, m);
-                // One image per item would read the weights once per image again (and might not fit the stack at all).
+                // One image per item would read the weights once per image again (and might not fit the tile budget at all).
                 if (images < 2) continue;
                 double cycles = EstimatedCycles(layer, isa, m, images);
                 if (cycles < bestCycles) (best, bestCycles) = (new BatchPlan(plan, images, 0), cycles);
@@ -101,7 +104,7 @@ namespace ResNet.Generator.Model
         /// A batched variant's F(m×m) plan and the images an item holds: its GEMM calls are per image (the scratch is
         /// laid out per image), each over that image's tiles in as few register tiles as fit, with the group size
         /// cheapest per input channel (costs as in <see cref="Split"/>); the GEMMs' results of every image of an item
-        /// wait on the stack for the output transform.
+        /// wait in the tile scratch for the output transform.
         /// </summary>
         private static (WinogradPlan Plan, int Images) BatchedSplit(Layer layer, Isa isa, int m)
         {
@@ -120,7 +123,7 @@ namespace ResNet.Generator.Model
                 if (cost < bestCost - 1e-9) (bestTile, bestCost) = ((oc, gemm), cost);
             }
             int images = ReferenceBatch;
-            while (images > 1 && 4L * positions * WinogradPlan.PositionStride(images * tiles, bestTile.Oc * isa.Block) > StackBudget) images--;
+            while (images > 1 && 4L * positions * WinogradPlan.PositionStride(images * tiles, bestTile.Oc * isa.Block) > TileBudget) images--;
             return (new WinogradPlan(m, tilesH, tilesW, tiles, bestTile.Gemm, bestTile.Oc, SharedInput: true, SplitRows: false), images);
         }
 
@@ -146,7 +149,7 @@ namespace ResNet.Generator.Model
 
         /// <summary>
         /// The work split for F(m×m): every output-block group size and GEMM register tile that fits the
-        /// registers, with chunks of one row of tiles when split by rows, else as large as the stack budget allows
+        /// registers, with chunks of one row of tiles when split by rows, else as large as the tile budget allows
         /// (a whole image when it fits, so each group's weights are read once per image); the cheapest by
         /// estimated cycles per input channel. More than one group means the input transform is shared
         /// (computed once per layer into scratch, not once per group).
@@ -163,17 +166,17 @@ namespace ResNet.Generator.Model
             {
                 if (ocBlocks % oc != 0) continue;
                 bool shared = ocBlocks / oc > 1;
-                long StackBytes(int chunk) => 4L * positions * (WinogradPlan.PositionStride(chunk, oc * isa.Block) + (shared ? 0 : WinogradPlan.PositionStride(chunk, k)));
+                long TileBytes(int chunk) => 4L * positions * (WinogradPlan.PositionStride(chunk, oc * isa.Block) + (shared ? 0 : WinogradPlan.PositionStride(chunk, k)));
                 // No spills: oc×p accumulators, oc weight vectors and the broadcast (measured: a spilled 4×7 ran at 76%
                 // of peak where 2×8, 3×8 and 2×12 ran at 98–99%).
                 for (int gemm = 1; gemm <= Math.Min(tiles, Planner.MaxTileColumns(isa, oc)); gemm++)
                 {
                     // Split by rows, a chunk is one row of tiles, so each thread's rows stay its own.
                     int chunkTiles = splitRows && tilesH > 1 ? tilesW : tiles;
-                    if (StackBytes(chunkTiles) > StackBudget)
+                    if (TileBytes(chunkTiles) > TileBudget)
                     {
                         chunkTiles = gemm;
-                        while (chunkTiles + gemm < tiles && StackBytes(chunkTiles + gemm) <= StackBudget) chunkTiles += gemm;
+                        while (chunkTiles + gemm < tiles && TileBytes(chunkTiles + gemm) <= TileBudget) chunkTiles += gemm;
                     }
                     var plan = new WinogradPlan(m, tilesH, tilesW, chunkTiles, gemm, oc, shared, splitRows);
                     double reread = RereadCycles(isa, k, oc);

@@ -75,7 +75,7 @@ internal static unsafe class GenericWinograd<TOps, TV> where TOps : struct, ISim
         WinogradGeometry* g = (WinogradGeometry*)args.Shape;
         int lanes = TOps.Lanes, blocks = g->GroupBlocks, perImage = g->Groups * g->Chunks;
         int mStride = g->ChunkTiles * blocks * lanes + 16;
-        float* m = stackalloc float[g->Positions * mStride];
+        float* m = TileScratch.Tiles; // at most 36 positions × (16 tiles × 4 blocks × 16 + 16) floats, 150 KB
         TV* t = stackalloc TV[36];
         for (int item = begin; item < end; item++)
         {
