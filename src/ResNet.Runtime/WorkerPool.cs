@@ -161,6 +161,7 @@ public sealed unsafe class WorkerPool : IDisposable
         // Each worker's tile scratch is faulted in here, by the caller: in the CLI the worker is decoding the image
         // meanwhile, and a huge page it faulted in itself afterwards (0.1 ms, or a few when the host has taken the
         // memory back) would delay the first layer.
+        if (_stopping) return; // the workers are gone, or going: nothing would free what they were given
         lock (_workers)
             foreach (var w in _workers)
                 if (w.Tiles == null) w.Tiles = TileScratch.Allocate();
