@@ -145,7 +145,7 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
         RunLayers(n, output);
     }
 
-    /// <summary>What every Run does before packing its <paramref name="n"/> images: checks the output, maps the stacks, clears the input's halo.</summary>
+    /// <summary>What every Run does before packing its <paramref name="n"/> images: checks the output, maps this thread's stack and tile scratch, clears the input's halo.</summary>
     private void BeginPacking(int n, Span<float> output)
     {
         if (output.Length < n * OutputLength) throw new ArgumentException($"output has {output.Length} floats; expected {n * OutputLength}", nameof(output));

@@ -264,9 +264,9 @@ public sealed unsafe class WorkerPool : IDisposable
             int seen = _startGeneration;
             bool mapped = false;
             // A new pool is usually built long before its first layer (weights load, an image decodes): wait
-            // asleep for it rather than spinning on a core that work may need. Its stack is mapped when
-            // MapStacks asks (or before the first layer), not at once: a thread that starts working at once
-            // would make the next thread its creator starts wait for the scheduler's tick.
+            // asleep for it rather than spinning on a core that work may need. Its stack and tile scratch are
+            // mapped when MapStacks asks (or before the first layer), not at once: a thread that starts working at
+            // once would make the next thread its creator starts wait for the scheduler's tick.
             int spins = SpinsBeforeSleep;
             while (true)
             {
