@@ -93,8 +93,15 @@ namespace ResNet.Generator.Model
         /// Floats of transformed tiles a batch-1 work item keeps in its thread's tile scratch: the GEMMs' results for
         /// a chunk, and the chunk's input transform unless that is shared (<paramref name="k"/> input channels).
         /// </summary>
-        public int TileFloats(int k, int block) =>
-            Positions * (PositionStride(ChunkTiles, OcBlocks * block) + (SharedInput ? 0 : PositionStride(ChunkTiles, k)));
+        public int TileFloats(int k, int block) => (int)TileFloats(Positions, ChunkTiles, OcBlocks * block, k, SharedInput);
+
+        /// <summary>
+        /// Floats of transformed tiles a work item of <paramref name="tiles"/> tiles keeps: the GEMMs' results for
+        /// <paramref name="outChannels"/> channels, and its own input transform of <paramref name="k"/> channels
+        /// unless <paramref name="sharedInput"/> (what the planner sizes chunks by, before there is a plan).
+        /// </summary>
+        public static long TileFloats(int positions, int tiles, int outChannels, int k, bool sharedInput) =>
+            (long)positions * (PositionStride(tiles, outChannels) + (sharedInput ? 0 : PositionStride(tiles, k)));
     }
 
     /// <summary>
@@ -108,7 +115,8 @@ namespace ResNet.Generator.Model
     internal sealed record BatchPlan(WinogradPlan Winograd, int ImagesPerItem, int From)
     {
         /// <summary>Floats of transformed tiles a work item keeps in its thread's tile scratch: every image's GEMM results.</summary>
-        public int TileFloats(int block) => Winograd.Positions * WinogradPlan.PositionStride(ImagesPerItem * Winograd.TilesPerImage, Winograd.OcBlocks * block);
+        public int TileFloats(int block) =>
+            (int)WinogradPlan.TileFloats(Winograd.Positions, ImagesPerItem * Winograd.TilesPerImage, Winograd.OcBlocks * block, 0, sharedInput: true);
     }
 
     /// <summary>

@@ -123,7 +123,7 @@ namespace ResNet.Generator.Model
                 if (cost < bestCost - 1e-9) (bestTile, bestCost) = ((oc, gemm), cost);
             }
             int images = ReferenceBatch;
-            while (images > 1 && 4L * positions * WinogradPlan.PositionStride(images * tiles, bestTile.Oc * isa.Block) > TileBudget) images--;
+            while (images > 1 && 4 * WinogradPlan.TileFloats(positions, images * tiles, bestTile.Oc * isa.Block, k, sharedInput: true) > TileBudget) images--;
             return (new WinogradPlan(m, tilesH, tilesW, tiles, bestTile.Gemm, bestTile.Oc, SharedInput: true, SplitRows: false), images);
         }
 
@@ -166,7 +166,7 @@ namespace ResNet.Generator.Model
             {
                 if (ocBlocks % oc != 0) continue;
                 bool shared = ocBlocks / oc > 1;
-                long TileBytes(int chunk) => 4L * positions * (WinogradPlan.PositionStride(chunk, oc * isa.Block) + (shared ? 0 : WinogradPlan.PositionStride(chunk, k)));
+                long TileBytes(int chunk) => 4 * WinogradPlan.TileFloats(positions, chunk, oc * isa.Block, k, shared);
                 // No spills: oc×p accumulators, oc weight vectors and the broadcast (measured: a spilled 4×7 ran at 76%
                 // of peak where 2×8, 3×8 and 2×12 ran at 98–99%).
                 for (int gemm = 1; gemm <= Math.Min(tiles, Planner.MaxTileColumns(isa, oc)); gemm++)
