@@ -29,8 +29,7 @@ public abstract unsafe partial class GeneratedNetwork
     public void BeginStreamedInput()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        StackPages.Map();
-        TileScratch.Map();
+        MapThreadMemory();
         if (_zeroInputHalo) ZeroHalo(_inputLayout.Buffer, 1);
         _streamedRows = 0;
         _streamedItems = 0;

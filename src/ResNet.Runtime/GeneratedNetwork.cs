@@ -58,12 +58,10 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
         float* region = Allocate(regionFloats);
         // A one-image run waits for its first inference, which would also wait for the kernel to zero each
         // huge page as a layer first touches it: fault them in now, while (in the CLI) an image decodes on the
-        // other core. Measured here: a one-image run's median 19.7 → 18.6 ms with this and the StackPages.Map
+        // other core. Measured here: a one-image run's median 19.7 → 18.6 ms with this and the stack mapping
         // below. Only at batch 1: a larger MaxBatch may never be used whole.
         if (MaxBatch == 1) HugePages.Prefault(region, (nuint)(regionFloats * sizeof(float)));
-        // The constructing thread is usually the one that runs the network.
-        StackPages.Map();
-        TileScratch.Map();
+        MapThreadMemory(); // the constructing thread is usually the one that runs the network
         // Offsets are per image and 64-byte aligned; scaled by the batch, buffers that never overlap per image
         // still do not.
         _buffers = new float*[_layout.BufferFloats.Length];
@@ -149,10 +147,16 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
     private void BeginPacking(int n, Span<float> output)
     {
         if (output.Length < n * OutputLength) throw new ArgumentException($"output has {output.Length} floats; expected {n * OutputLength}", nameof(output));
-        StackPages.Map();
-        TileScratch.Map();
+        MapThreadMemory();
         _streamedRows = -1; // its input is overwritten
         if (_zeroInputHalo) ZeroHalo(_inputLayout.Buffer, n);
+    }
+
+    /// <summary>Maps what this thread's kernels write besides the buffers: its stack and its tile scratch (once per thread).</summary>
+    private static void MapThreadMemory()
+    {
+        StackPages.Map();
+        TileScratch.Map();
     }
 
     /// <summary>Every layer on the packed input of <paramref name="n"/> images, then their outputs.</summary>
