@@ -93,6 +93,7 @@ internal static class Program
         // One image: this thread, done loading, is lent to its transform (below), and runs conv1 on the rows it makes.
         var streamed = files.Count == 1 && options.Threads > 1 ? new StreamedRows() : null;
         var decoder = new BatchDecoder(files, batch, options.Threads, file => LoadInput(file, ResNet18.Network.Input, options.MaxPixels, streamed), timing, workers);
+        if (files.Count == 1) DecodingHeap.Prepare(); // before anything the decoding allocates
         // The first batch decodes while the weights load and pack.
         var first = decoder.Decode(0);
         try
