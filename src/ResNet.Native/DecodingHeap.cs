@@ -33,9 +33,9 @@ internal static unsafe partial class DecodingHeap
         {
             if (!GC.TryStartNoGCRegion(RegionBytes, LargeObjectBytes, disallowFullBlockingGC: true)) return;
         }
-        catch (InvalidOperationException)
+        catch (Exception e) when (e is InvalidOperationException or ArgumentOutOfRangeException)
         {
-            return; // a no-GC region is in progress already
+            return; // a no-GC region in progress already, or a GC configured with less room than the budget
         }
         var probe = new byte[1]; // gen0: where the committed range starts
         fixed (byte* p = probe) Advise((void*)((nuint)p & ~(GcRegion - 1)), AdvisedBytes, MadvHugePage); // advice only: nothing to undo if it fails
