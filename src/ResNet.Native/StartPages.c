@@ -7,7 +7,7 @@
  * ~0.7 µs each.
  *
  * On that VM a populated small page still costs ~5 µs at its first store from user mode (the host backs it only
- * then; session 20), so ".hydrated" is also given a huge page of its own: an empty piece of that section, aligned
+ * then; session 20), so ".hydrated" is also given a huge page of its own: a one-byte piece of that section, aligned
  * to 2 MiB, raises the whole section's alignment (a section is as aligned as its most aligned piece), so the
  * linker starts it on a 2 MiB boundary, in a segment of its own whose p_align tells the kernel to load the
  * executable at a 2 MiB-aligned address (Linux 5.17 and later honour it). The section then spans a whole 2 MiB
