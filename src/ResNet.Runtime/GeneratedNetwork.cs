@@ -71,7 +71,7 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
         // A slot per layer, and one more per layer for a batched variant's second weight set (BatchedWeights).
         _weights = new float*[2 * info.Layers.Count];
         if (Threads > 1) _pool = options.Workers ?? new WorkerPool(Threads);
-        _pool?.MapStacks();
+        _pool?.MapStacks(UsesTiles);
         _ownsPool = options.Workers == null;
         _biases = new float*[2 * info.Layers.Count];
         if (GenericKernels) AllocateGeneric();
@@ -152,12 +152,18 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
         if (_zeroInputHalo) ZeroHalo(_inputLayout.Buffer, n);
     }
 
-    /// <summary>Maps what this thread's kernels write besides the buffers: its stack and its tile scratch (once per thread).</summary>
-    private static void MapThreadMemory()
+    /// <summary>
+    /// Maps what this thread's kernels write besides the buffers: its stack and, if they keep Winograd tiles, its
+    /// tile scratch (once per thread).
+    /// </summary>
+    private void MapThreadMemory()
     {
         StackPages.Map();
-        TileScratch.Map();
+        if (UsesTiles) TileScratch.Map();
     }
+
+    /// <summary>Whether any kernel keeps tiles in <see cref="TileScratch"/>: the Winograd ones, generated or generic (an exact network has none).</summary>
+    private bool UsesTiles => !Exact && _layout.TileFloats > 0;
 
     /// <summary>Every layer on the packed input of <paramref name="n"/> images, then their outputs.</summary>
     private void RunLayers(int n, Span<float> output)

@@ -153,18 +153,20 @@ public sealed unsafe class WorkerPool : IDisposable
     }
 
     /// <summary>
-    /// Asks the workers to map the stack and tile scratch the kernels use (<see cref="StackPages"/>, <see cref="TileScratch"/>) now, while the caller still has
+    /// Asks the workers to map the stack the kernels use (<see cref="StackPages"/>) and, with
+    /// <paramref name="tiles"/>, their tile scratch (<see cref="TileScratch"/>) now, while the caller still has
     /// other work (loading weights), rather than during the first layer. Returns at once.
     /// </summary>
-    internal void MapStacks()
+    internal void MapStacks(bool tiles)
     {
+        if (_stopping) return; // the workers are gone, or going: nothing would free what they were given
         // Each worker's tile scratch is faulted in here, by the caller: in the CLI the worker is decoding the image
         // meanwhile, and a huge page it faulted in itself afterwards (0.1 ms, or a few when the host has taken the
         // memory back) would delay the first layer.
-        if (_stopping) return; // the workers are gone, or going: nothing would free what they were given
-        lock (_workers)
-            foreach (var w in _workers)
-                if (w.Tiles == null) w.Tiles = TileScratch.Allocate();
+        if (tiles)
+            lock (_workers)
+                foreach (var w in _workers)
+                    if (w.Tiles == null) w.Tiles = TileScratch.Allocate();
         _mapStacks = true;
         foreach (var w in _workers) w.Wake();
     }
@@ -237,11 +239,11 @@ public sealed unsafe class WorkerPool : IDisposable
         /// <summary>This worker's tile scratch, allocated by <see cref="MapStacks"/> (freed by the pool after the thread ends), or null.</summary>
         public float* Tiles;
 
+        /// <summary>Maps this worker's stack and adopts the tile scratch MapStacks gave it (without one, kernels that keep tiles map their own at first use).</summary>
         private void MapThreadMemory()
         {
             StackPages.Map();
             if (Tiles != null) TileScratch.Use(Tiles);
-            TileScratch.Map(); // without MapStacks: its own
         }
 
         public void Wake()

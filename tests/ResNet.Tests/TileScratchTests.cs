@@ -32,7 +32,7 @@ public sealed unsafe class TileScratchTests
     public void APoolsWorkersUseScratchOfTheirOwn()
     {
         using var pool = new WorkerPool(2);
-        pool.MapStacks();
+        pool.MapStacks(tiles: true);
         s_first = 0;
         s_both = 0;
         var seen = new nint[8];
@@ -57,6 +57,26 @@ public sealed unsafe class TileScratchTests
             var waited = System.Diagnostics.Stopwatch.StartNew();
             while (Volatile.Read(ref s_both) == 0 && waited.ElapsedMilliseconds < 5000) Thread.Yield();
         }
+    }
+
+    [Fact]
+    public void OnlyNetworksWithWinogradKernelsMapIt()
+    {
+        bool afterExact = true, afterWinograd = false;
+        var thread = new Thread(() =>
+        {
+            using (var exact = new ResNet18(RandomWeights.For(ResNet18.Network, 5), new NetworkOptions { Exact = true, Threads = 1 }))
+            {
+                exact.Run(new float[exact.InputLength], new float[exact.OutputLength]);
+                afterExact = TileScratch.Mapped;
+            }
+            using var winograd = new ResNet18(RandomWeights.For(ResNet18.Network, 5), new NetworkOptions { Threads = 1 });
+            afterWinograd = TileScratch.Mapped; // when built, not at the first layer
+        });
+        thread.Start();
+        thread.Join();
+        Assert.False(afterExact, "an exact network mapped a tile scratch it never uses");
+        Assert.True(afterWinograd);
     }
 
     public static TheoryData<InstructionSet, int> IsasAndBatches()
