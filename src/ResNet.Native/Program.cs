@@ -89,7 +89,9 @@ internal static class Program
         // The network's worker threads start now, while the other core is still idle: once the decoding below
         // has it, a new thread waits for the scheduler's tick before Thread.Start returns (~1 ms of the loading).
         // The first worker then decodes the first batch (BatchDecoder), which so starts no thread either.
-        using var workers = options.Threads > 1 ? new WorkerPool(options.Threads) : null;
+        // The pool lives as long as the process: its threads are background threads, which the exit ends (joining
+        // them first would only add a wake-up and a thread's exit to the end of the run).
+        var workers = options.Threads > 1 ? new WorkerPool(options.Threads) : null;
         // One image: this thread, done loading, is lent to its transform (below), and runs conv1 on the rows it makes.
         var streamed = files.Count == 1 && options.Threads > 1 ? new StreamedRows() : null;
         var decoder = new BatchDecoder(files, batch, options.Threads, file => LoadInput(file, ResNet18.Network.Input, options.MaxPixels, streamed), timing, workers);
@@ -112,7 +114,7 @@ internal static class Program
             return WeightsFailure(e);
         }
         int failures = emptyDirectories.Count;
-        using (model)
+        try
         {
             var logits = new float[batch * model.OutputLength];
             bool progress = files.Count >= 10 && !Console.IsErrorRedirected;
@@ -160,6 +162,11 @@ internal static class Program
                 }
             }
             if (progress) Console.Error.WriteLine();
+        }
+        finally
+        {
+            // The process exits next, releasing the network's memory and mapping faster than Dispose would.
+            model.DisposeForExit();
         }
         timing.Report();
         return failures == 0 ? 0 : 1;

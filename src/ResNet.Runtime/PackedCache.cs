@@ -325,12 +325,14 @@ internal static class PackedCache
         /// <summary>The pieces Dispose asked the kernel to drop (null until then, or if it dropped none).</summary>
         internal int[]? DroppedPieces { get; private set; }
 
+        /// <summary>Whether Dispose would drop pieces from the page cache: some were small, and none were dropped in the last ten minutes.</summary>
+        internal bool RepairDue(DateTime now) => _address != null && small is { Count: > 0 } && file != null && PageCacheFolios.MayRepair(file, now);
+
         public void Dispose()
         {
             if (_address == null) return;
             var now = DateTime.UtcNow;
-            bool repair = small is { Count: > 0 } && file != null
-                && PageCacheFolios.MayRepair(file, now) && PageCacheFolios.MarkRepaired(file, now);
+            bool repair = RepairDue(now) && PageCacheFolios.MarkRepaired(file!, now);
             MemoryMap.Unmap(_address, length);
             _address = null;
             if (repair && PageCacheFolios.Drop(file!, small!)) DroppedPieces = [.. small!];

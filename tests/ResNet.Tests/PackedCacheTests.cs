@@ -216,6 +216,42 @@ public sealed class PackedCacheTests : IDisposable
         Assert.Equal(bytes, File.ReadAllBytes(file));
     }
 
+    /// <summary>What <see cref="GeneratedNetwork.DisposeForExit"/> asks before leaving a mapping to the process's exit.</summary>
+    [Fact]
+    public unsafe void ARepairIsDueOnlyForAMappedFileWithSmallPiecesNotDroppedWithinTheInterval()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        string file = PieceFile();
+        var now = DateTime.UtcNow;
+        File.SetLastWriteTimeUtc(file, now - PageCacheFolios.RepairInterval - TimeSpan.FromMinutes(1));
+        var whole = new PackedCache.Mapping(MapWhole(file, out nuint length), length, [0, 0], file, small: null);
+        Assert.False(whole.RepairDue(now));
+        whole.Dispose();
+        var scattered = new PackedCache.Mapping(MapWhole(file, out length), length, [0, 0], file, small: [1]);
+        Assert.True(scattered.RepairDue(now));
+        scattered.Dispose();
+        Assert.Equal([1], scattered.DroppedPieces!);
+        Assert.False(scattered.RepairDue(DateTime.UtcNow + 2 * PageCacheFolios.RepairInterval)); // unmapped: nothing left to repair
+        var recent = new PackedCache.Mapping(MapWhole(file, out length), length, [0, 0], file, small: [1]);
+        Assert.False(recent.RepairDue(DateTime.UtcNow)); // the drop above marked the file
+        recent.Dispose();
+    }
+
+    [Fact]
+    public void ANetworkDisposedForExitRunsNoMore()
+    {
+        Logits(InstructionSet.Portable, false, Cache);
+        var mapped = Load(InstructionSet.Portable, false, Cache);
+        Assert.Equal(OperatingSystem.IsLinux(), mapped.WeightsMapped);
+        mapped.DisposeForExit();
+        Assert.Throws<ObjectDisposedException>(() => mapped.Run(Input));
+        mapped.DisposeForExit();
+        mapped.Dispose();
+        var packed = Load(InstructionSet.Portable, false, null);
+        packed.DisposeForExit();
+        Assert.Throws<ObjectDisposedException>(() => packed.Run(Input));
+    }
+
     [Fact]
     public void ModesAndInstructionSetsKeepSeparateFiles()
     {
