@@ -529,7 +529,8 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
     /// <summary>
     /// Dispose for a process about to exit: the network can no longer run, but its buffers and the packed weights'
     /// mapping are left to the exit, which releases a process's memory at once, where unmapping them one by one took
-    /// 0.5–1.3 ms on a VM whose unmaps and TLB shootdowns trap to the host (the CLI's one-image run: 23.76 → 22.81 ms).
+    /// 0.5–1.3 ms on a VM whose page-table changes trap to the host (the CLI's one-image run: 23.76 → 22.81 ms). Its
+    /// worker threads, if it started its own, are left to the exit too.
     /// What the exit would not do is still done: when the packed file's pieces were found in small page-cache folios
     /// and are due to be dropped (<see cref="PackedCache.Mapping"/>), which needs the mapping gone, this disposes.
     /// </summary>
