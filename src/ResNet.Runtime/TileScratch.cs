@@ -6,10 +6,10 @@ namespace ResNet.Runtime;
 /// to a 4 KiB page costs ~5 µs even after MADV_POPULATE_WRITE mapped it (the host backs the page only then; a C probe:
 /// 5.3 µs a page populated, 0.02 in a populated huge page), so a first pass paid ~1 ms per thread for the ~200 stack
 /// pages its tiles covered. A huge page is also 64-byte aligned, where stackalloc gave 16: every vector load and
-/// store of the tiles now stays within one cache line. Mapped once per thread, and only for networks whose kernels keep tiles (not
-/// an exact one), before the first layer where the network can (its constructor; a pool's workers get theirs from the thread that builds the network, see
-/// <see cref="WorkerPool.MapStacks"/>), else at the first use; freed when the thread's last reference goes (its
-/// owner's finalizer), a worker's with its pool.
+/// store of the tiles now stays within one cache line. Mapped once per thread, and only for networks whose kernels
+/// keep tiles (not an exact one), before the first layer where the network can (its constructor; a pool's workers
+/// get theirs from the thread that builds the network, see <see cref="WorkerPool.MapStacks"/>), else at the first
+/// use; freed when the thread's last reference goes (its owner's finalizer), a worker's with its pool.
 /// </summary>
 public static unsafe class TileScratch
 {
@@ -29,7 +29,7 @@ public static unsafe class TileScratch
     internal static bool Mapped => t_tiles != null;
 
     /// <summary>Maps this thread's scratch, once per thread: one huge page faulted in at once.</summary>
-    public static float* Map()
+    internal static float* Map()
     {
         if (t_tiles != null) return t_tiles;
         float* p = Allocate();
