@@ -15,7 +15,8 @@ internal static class Program
         usage: resnet18 [--weights W.pth] [--top K] [--json] [--logits] [--exact] [--threads N] [--offline] [--no-cache] [--max-pixels N] FILE|DIR...
                resnet18 --version
                resnet18 bench [options]   (resnet18 bench --help)
-        FILE is a PNG or JPEG image, or a preprocessed float32 .npy tensor [3,224,224] or [1,3,224,224].
+        FILE is a PNG or JPEG image, or a preprocessed float32 .npy tensor [3,224,224] or [1,3,224,224]; - reads one from
+        standard input.
         """;
 
     /// <summary>Images per batch when several are given (the batch size of the throughput benchmark).</summary>
@@ -47,7 +48,7 @@ internal static class Program
         }
         var files = ExpandInputs(options.Files, out var emptyDirectories);
         // Nothing named exists (a typo, a directory without images): said below without fetching 46 MB of weights first.
-        bool anyInput = files.Any(File.Exists);
+        bool anyInput = files.Any(f => f == StandardInput.Name ? StandardInput.Redirected : File.Exists(f));
         // The x86-64-v4 build carries no HTTPS stack, which would double its size and the relocations each start
         // applies (`--version` 6.1 → 5.2 ms without it): weights to download are downloaded by the v3 build.
 #if RESNET_VARIANT_AVX512
@@ -216,7 +217,7 @@ internal static class Program
         emptyDirectories = [];
         foreach (var a in args)
         {
-            if (Directory.Exists(a))
+            if (a != StandardInput.Name && Directory.Exists(a))
             {
                 int before = files.Count;
                 files.AddRange(Directory.EnumerateFiles(a)
@@ -237,8 +238,10 @@ internal static class Program
 
     private static float[] LoadInput(string file, TensorShape shape, long maxPixels, StreamedRows? streamed)
     {
-        if (!IsNpy(file)) return ImageNetTransform.FromFile(file, maxPixels, streamed);
-        var (dims, data) = Npy.Read(file);
+        byte[]? piped = file == StandardInput.Name ? StandardInput.Bytes() : null;
+        if (!IsNpy(file))
+            return piped != null ? ImageNetTransform.FromBytes(piped, file, maxPixels, streamed) : ImageNetTransform.FromFile(file, maxPixels, streamed);
+        var (dims, data) = piped != null ? Npy.Parse(piped, file) : Npy.Read(file);
         bool ok = (dims.Length == 3 && dims[0] == shape.C && dims[1] == shape.H && dims[2] == shape.W)
             || (dims.Length == 4 && dims[0] == 1 && dims[1] == shape.C && dims[2] == shape.H && dims[3] == shape.W);
         if (!ok)

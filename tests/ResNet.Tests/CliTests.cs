@@ -29,9 +29,12 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
 
     private (int Exit, string Out, string Err) Run(params string[] args) => Run(new Dictionary<string, string>(), args);
 
-    private (int Exit, string Out, string Err) Run(Dictionary<string, string> env, params string[] args)
+    private (int Exit, string Out, string Err) Run(Dictionary<string, string> env, params string[] args) => Run(null, env, args);
+
+    /// <summary>Runs the command with <paramref name="stdin"/> piped in (else the test process's own standard input).</summary>
+    private (int Exit, string Out, string Err) Run(byte[]? stdin, Dictionary<string, string> env, params string[] args)
     {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = stdin != null };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "resnet18.dll"));
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment["TORCH_HOME"] = Path.Combine(_home, "torch");
@@ -42,6 +45,18 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
+        if (stdin != null)
+        {
+            try
+            {
+                p.StandardInput.BaseStream.Write(stdin);
+                p.StandardInput.Close();
+            }
+            catch (IOException)
+            {
+                // The command may exit without reading it all (a usage error): what it printed is the result.
+            }
+        }
         p.WaitForExit();
         return (p.ExitCode, stdout.Result, stderr.Result);
     }
@@ -162,6 +177,47 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
             Assert.True(diff <= 1e-5f * (logits.Max(Math.Abs) + 1), $"{name}: max |Δlogit| {diff} of {logits.Max(Math.Abs)}");
             Assert.Equal(Fixtures.Top(logits, 5), Fixtures.Top(all[Image(name)], 5));
         }
+    }
+
+    [Fact]
+    public void StandardInputIsClassifiedLikeTheFileItHolds()
+    {
+        string npy = Path.Combine(_home, "tensor.npy");
+        var tensor = new float[3 * 224 * 224];
+        var random = new Random(5);
+        for (int i = 0; i < tensor.Length; i++) tensor[i] = (float)(random.NextDouble() * 4 - 2);
+        ResNet.Runtime.IO.Npy.Write(npy, [3, 224, 224], tensor);
+        foreach (var file in new[] { Image("baseline.jpg"), Image("rgba8.png"), npy })
+        {
+            var fromFile = Run("--weights", _weights.Path, "--json", "--logits", file);
+            var piped = Run(File.ReadAllBytes(file), [], "--weights", _weights.Path, "--json", "--logits", "-");
+            Assert.Equal(0, piped.Exit);
+            Assert.Equal("", piped.Err);
+            // The same tensor, so the same logits to the bit: only the name differs.
+            var (expected, actual) = (JsonDocument.Parse(fromFile.Out).RootElement, JsonDocument.Parse(piped.Out).RootElement);
+            Assert.Equal("-", actual.GetProperty("file").GetString());
+            Assert.Equal(expected.GetProperty("top").GetRawText(), actual.GetProperty("top").GetRawText());
+            Assert.Equal(expected.GetProperty("logits").GetRawText(), actual.GetProperty("logits").GetRawText());
+        }
+        // "-" twice is the one image twice (a pipe is read once), in order with the files around it.
+        var (exit, @out, _) = Run(File.ReadAllBytes(Image("baseline.jpg")), [], "--weights", _weights.Path, "--json", "--logits", "-", Image("gray8.png"), "-");
+        Assert.Equal(0, exit);
+        var lines = @out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+        Assert.Equal(["-", Image("gray8.png"), "-"], lines.Select(l => l.GetProperty("file").GetString()));
+        var twice = new[] { lines[0], lines[2] }.Select(l => l.GetProperty("logits").EnumerateArray().Select(v => v.GetSingle()).ToArray()).ToArray();
+        Assert.True(Fixtures.MaxDiff(twice[0], twice[1]) <= 1e-5f * (twice[0].Max(Math.Abs) + 1));
+        Assert.Equal(Fixtures.Top(twice[0], 5), Fixtures.Top(twice[1], 5));
+    }
+
+    [Theory]
+    [InlineData("", "-: empty file")]
+    [InlineData("not an image", "-: not a PNG or JPEG image (the supported formats)")]
+    public void BadStandardInputIsOneFailedInput(string input, string message)
+    {
+        var (exit, @out, err) = Run(System.Text.Encoding.UTF8.GetBytes(input), [], "--weights", _weights.Path, "-", Image("gray8.png"));
+        Assert.Equal(1, exit);
+        Assert.Equal($"resnet18: {message}", Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+        Assert.StartsWith(Image("gray8.png") + "\n", @out); // the other input still runs
     }
 
     [Fact]

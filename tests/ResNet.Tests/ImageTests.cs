@@ -242,6 +242,27 @@ public class ImageTests(ITestOutputHelper output)
         Assert.Equal(behind, taken);
     }
 
+    [Theory]
+    [InlineData("baseline.jpg")]
+    [InlineData("progressive.jpg")]
+    [InlineData("rgb8_interlaced.png")]
+    public async Task BytesInMemoryGiveTheTensorTheirFileGives(string file)
+    {
+        // What the command does with a pipe: the bytes, not the file, with the thread lent or not.
+        var entry = Entry(Dir, file);
+        var bytes = File.ReadAllBytes(Path.Combine(Dir, file));
+        AssertSha(entry, "tensor_sha256", Bytes(ImageNetTransform.FromBytes(bytes, file)));
+        var decoding = Task.Run(() =>
+        {
+            SpinWait.SpinUntil(() => ImageParallel.Lending, TimeSpan.FromSeconds(10));
+            return ImageNetTransform.FromBytes(bytes, file);
+        });
+        ImageNetTransform.LendThreadUntil(decoding);
+        AssertSha(entry, "tensor_sha256", Bytes(await decoding));
+        var e = Assert.Throws<InputException>(() => ImageNetTransform.FromBytes(bytes[..(bytes.Length / 2)], "pipe"));
+        Assert.StartsWith("pipe: ", e.Message);
+    }
+
     [Fact]
     public async Task PhotosResizedBehindTheirScanGiveTheSameTensor()
     {

@@ -24,7 +24,17 @@ public static class ImageNetTransform
     /// while the image decodes (a large enough JPEG or PNG, with a thread lent: <see cref="LendThreadUntil"/>),
     /// <paramref name="rows"/> hears of its rows as they are final, on the thread making it; it may hear nothing.
     /// </summary>
-    public static float[] FromFile(string path, long maxPixels = ImageDecoder.DefaultMaxPixels, ITensorRows? rows = null)
+    public static float[] FromFile(string path, long maxPixels = ImageDecoder.DefaultMaxPixels, ITensorRows? rows = null) =>
+        Transform(path, rows, (rowsStarting, window) => ImageDecoder.Load(path, maxPixels, rowsStarting, window));
+
+    /// <summary>
+    /// <see cref="FromFile"/> for an image already in memory (PNG or JPEG bytes, read from a pipe for example);
+    /// <paramref name="name"/> names it in errors. The same tensor as from a file of these bytes.
+    /// </summary>
+    public static float[] FromBytes(byte[] bytes, string name, long maxPixels = ImageDecoder.DefaultMaxPixels, ITensorRows? rows = null) =>
+        Transform(name, rows, (rowsStarting, window) => ImageDecoder.Decode(bytes, name, maxPixels, rowsStarting, window));
+
+    private static float[] Transform(string name, ITensorRows? rows, Func<Func<RgbImage, bool>, Func<int, int, PixelWindow>, RgbImage> decode)
     {
         // A JPEG's rows can be converted and resized behind its scan: offered to a lent thread (the CLI's main
         // thread, done loading the weights), which then does most of that while this one decodes.
@@ -32,8 +42,8 @@ public static class ImageNetTransform
         RgbImage image;
         try
         {
-            image = ImageDecoder.Load(path, maxPixels, rowsStarting: streamed => (behind = ImageParallel.Offer(() => TensorInOrder(streamed, rows) ?? ToTensor(ResizeAndCrop(streamed)))) != null,
-                window: SourceWindow);
+            image = decode(streamed => (behind = ImageParallel.Offer(() => TensorInOrder(streamed, rows) ?? ToTensor(ResizeAndCrop(streamed)))) != null,
+                SourceWindow);
         }
         catch
         {
@@ -44,10 +54,10 @@ public static class ImageNetTransform
         {
             return behind != null ? ImageParallel.Collect(behind) : ToTensor(ResizeAndCrop(image));
         }
-        catch (InputException e) when (!e.Message.StartsWith(path + ": ", StringComparison.Ordinal))
+        catch (InputException e) when (!e.Message.StartsWith(name + ": ", StringComparison.Ordinal))
         {
             // A streamed PNG's rows are unfiltered by the transform, so its decoder's errors (which name the file) come here too.
-            throw new InputException($"{path}: {e.Message}");
+            throw new InputException($"{name}: {e.Message}");
         }
     }
 
