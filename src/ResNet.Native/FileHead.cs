@@ -3,22 +3,15 @@ namespace ResNet.Native;
 /// <summary>A file's first bytes, to tell its format before its reader runs (the reader reports any error itself).</summary>
 internal static class FileHead
 {
-    /// <summary>Fills <paramref name="head"/> from the start of <paramref name="file"/> ("-": standard input); the bytes read, 0 if it cannot be read.</summary>
+    /// <summary>Fills <paramref name="head"/> from the start of <paramref name="file"/>; the bytes read, 0 if it cannot be read.</summary>
     public static int Read(string file, Span<byte> head)
     {
         try
         {
-            if (file == StandardInput.Name)
-            {
-                var piped = StandardInput.Bytes();
-                int n = Math.Min(head.Length, piped.Length);
-                piped.AsSpan(0, n).CopyTo(head);
-                return n;
-            }
             using var f = File.OpenRead(file);
             return f.Read(head);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ResNet.Runtime.InputException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return 0;
         }
