@@ -16,4 +16,7 @@ internal static class FileHead
             return 0;
         }
     }
+
+    /// <summary>Whether <paramref name="head"/> starts like a NumPy .npy file.</summary>
+    public static bool IsNpy(ReadOnlySpan<byte> head) => head.Length >= 6 && head[0] == 0x93 && head[1..6].SequenceEqual("NUMPY"u8);
 }

@@ -239,7 +239,7 @@ internal static class Program
     private static float[] LoadInput(string file, TensorShape shape, long maxPixels, StreamedRows? streamed)
     {
         byte[]? piped = file == StandardInput.Name ? StandardInput.Bytes() : null;
-        if (!(piped != null ? IsNpy(piped) : IsNpy(file)))
+        if (!(piped != null ? FileHead.IsNpy(piped) : IsNpy(file)))
             return piped != null ? ImageNetTransform.FromBytes(piped, file, maxPixels, streamed) : ImageNetTransform.FromFile(file, maxPixels, streamed);
         var (dims, data) = piped != null ? Npy.Parse(piped, file) : Npy.Read(file);
         bool ok = (dims.Length == 3 && dims[0] == shape.C && dims[1] == shape.H && dims[2] == shape.W)
@@ -252,10 +252,8 @@ internal static class Program
     private static bool IsNpy(string file)
     {
         Span<byte> head = stackalloc byte[6];
-        return IsNpy(head[..FileHead.Read(file, head)]);
+        return FileHead.IsNpy(head[..FileHead.Read(file, head)]);
     }
-
-    private static bool IsNpy(ReadOnlySpan<byte> head) => head.Length >= 6 && head[0] == 0x93 && head[1..6].SequenceEqual("NUMPY"u8);
 
     /// <summary>
     /// Console's first write to stdout starts its terminal and signal handling, a thread with an 8 MB stack: ~0.15 ms

@@ -29,10 +29,14 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
 
     private (int Exit, string Out, string Err) Run(params string[] args) => Run(new Dictionary<string, string>(), args);
 
-    private (int Exit, string Out, string Err) Run(Dictionary<string, string> env, params string[] args) => Run(null, env, args);
+    private (int Exit, string Out, string Err) Run(Dictionary<string, string> env, params string[] args) => Run((Action<Stream>?)null, env, args);
 
     /// <summary>Runs the command with <paramref name="stdin"/> piped in (else the test process's own standard input).</summary>
-    private (int Exit, string Out, string Err) Run(byte[]? stdin, Dictionary<string, string> env, params string[] args)
+    private (int Exit, string Out, string Err) Run(byte[]? stdin, Dictionary<string, string> env, params string[] args) =>
+        Run(stdin == null ? null : pipe => pipe.Write(stdin), env, args);
+
+    /// <summary>Runs the command with what <paramref name="stdin"/> writes piped in (else the test process's own standard input).</summary>
+    private (int Exit, string Out, string Err) Run(Action<Stream>? stdin, Dictionary<string, string> env, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = stdin != null };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "resnet18.dll"));
@@ -49,7 +53,7 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
         {
             try
             {
-                p.StandardInput.BaseStream.Write(stdin);
+                stdin(p.StandardInput.BaseStream);
                 p.StandardInput.Close();
             }
             catch (IOException)
@@ -218,6 +222,25 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
         Assert.Equal(1, exit);
         Assert.Equal($"resnet18: {message}", Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
         Assert.StartsWith(Image("gray8.png") + "\n", @out); // the other input still runs
+    }
+
+    [Theory]
+    [InlineData("", "-: not a PNG or JPEG image (the supported formats)")]
+    [InlineData("\u0089PNG\r\n\u001a\n", "-: more than 256 MiB on standard input; pass an image this large as a file")]
+    public void AnEndlessStandardInputIsRefusedWithoutReadingItAll(string start, string message)
+    {
+        // 300 MiB after `start` (stopped when the command stops reading): without magic the first bytes are refused
+        // at once (reading on would end at the size limit instead); with a PNG's, the limit ends the read.
+        var filler = new byte[1 << 20];
+        Array.Fill(filler, (byte)'y');
+        var (exit, @out, err) = Run(pipe =>
+        {
+            pipe.Write(System.Text.Encoding.Latin1.GetBytes(start));
+            for (int i = 0; i < 300; i++) pipe.Write(filler);
+        }, [], "--weights", _weights.Path, "-");
+        Assert.Equal(1, exit);
+        Assert.Equal("", @out);
+        Assert.Equal($"resnet18: {message}", Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
     }
 
     [Fact]
