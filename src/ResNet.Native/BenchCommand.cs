@@ -36,7 +36,7 @@ internal static class BenchCommand
                 case "--weights" when (weightsPath = Next()) != null: break;
                 case "--json": json = true; break;
                 case "-h" or "--help":
-                    Console.WriteLine(Usage);
+                    StandardOutput.WriteLine(Usage);
                     return 0;
                 case "--layers": layers = true; break;
                 case "--exact": exact = true; break;
@@ -89,9 +89,9 @@ internal static class BenchCommand
         if (model != null) exact = model.Exact;
         var inv = CultureInfo.InvariantCulture;
         if (json)
-            Console.WriteLine(string.Create(inv, $"{{\"threads\":{threads},\"batch\":{batch},\"kernels\":\"{kernels}\",\"exact\":{(exact ? "true" : "false")},\"isa\":\"{isaName}\",\"median_ms\":{median:0.###},\"min_ms\":{min:0.###},\"images_per_s\":{batch * 1000 / median:0.##},\"gflops\":{gflops:0.##}}}"));
+            StandardOutput.WriteLine(string.Create(inv, $"{{\"threads\":{threads},\"batch\":{batch},\"kernels\":\"{kernels}\",\"exact\":{(exact ? "true" : "false")},\"isa\":\"{isaName}\",\"median_ms\":{median:0.###},\"min_ms\":{min:0.###},\"images_per_s\":{batch * 1000 / median:0.##},\"gflops\":{gflops:0.##}}}"));
         else
-            Console.WriteLine(string.Create(inv, $"{kernels} ({isaName}{(exact ? ", exact" : "")}), {threads} thread(s), batch {batch}, {iterations} iterations: median {median:0.00} ms, min {min:0.00} ms, {batch * 1000 / median:0.0} images/s, {gflops:0.0} GFLOP/s"));
+            StandardOutput.WriteLine(string.Create(inv, $"{kernels} ({isaName}{(exact ? ", exact" : "")}), {threads} thread(s), batch {batch}, {iterations} iterations: median {median:0.00} ms, min {min:0.00} ms, {batch * 1000 / median:0.0} images/s, {gflops:0.0} GFLOP/s"));
         return 0;
     }
 
@@ -102,8 +102,8 @@ internal static class BenchCommand
         for (int i = 0; i < iterations; i++) model.Run(input, output);
         model.ProfileLayers(false);
         var inv = CultureInfo.InvariantCulture;
-        Console.WriteLine(string.Create(inv, $"peak measured now: {peak:0} GFLOP/s ({model.Threads} thread(s), {model.Isa}); Winograd layers count their direct-convolution FLOPs"));
-        Console.WriteLine(string.Create(inv, $"{"layer",-32} {"ms",8} {"GFLOP/s",8} {"% peak",7}"));
+        StandardOutput.WriteLine(string.Create(inv, $"peak measured now: {peak:0} GFLOP/s ({model.Threads} thread(s), {model.Isa}); Winograd layers count their direct-convolution FLOPs"));
+        StandardOutput.WriteLine(string.Create(inv, $"{"layer",-32} {"ms",8} {"GFLOP/s",8} {"% peak",7}"));
         int n = input.Length / model.InputLength;
         for (int l = 0; l < times.Length; l++)
         {
@@ -113,7 +113,7 @@ internal static class BenchCommand
                 ? 2.0 * info.OutShape.Elements * info.Conv!.InChannels * info.Conv.KernelH * info.Conv.KernelW * n
                 : info.Kind == LayerKind.Linear ? 2.0 * info.Linear!.InFeatures * info.Linear.OutFeatures * n : 0;
             double g = flops / (ms * 1e6);
-            Console.WriteLine(string.Create(inv, $"{info.Name,-32} {ms,8:0.000} {g,8:0.0} {100 * g / peak,6:0}%"));
+            StandardOutput.WriteLine(string.Create(inv, $"{info.Name,-32} {ms,8:0.000} {g,8:0.0} {100 * g / peak,6:0}%"));
         }
     }
 

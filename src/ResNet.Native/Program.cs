@@ -24,13 +24,44 @@ internal static class Program
 
     private static int Main(string[] args)
     {
+        try
+        {
+            return Run(args);
+        }
+        catch (StandardOutput.Failed e)
+        {
+            return Report($"resnet18: {e.Message}: {e.Reason}");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Standard error itself, or anything else of the system's that no reader turned into a message already.
+            return Report($"resnet18: {OneLine(e)}");
+        }
+    }
+
+    /// <summary>The command's last word when it cannot go on: one line on standard error if that still works; exit 1.</summary>
+    private static int Report(string line)
+    {
+        try
+        {
+            Console.Error.WriteLine(line);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Nowhere left to say it: the exit code does.
+        }
+        return 1;
+    }
+
+    private static int Run(string[] args)
+    {
 #if RESNET_VARIANT_AVX2
         IsaLauncher.ExtractSelf();
 #endif
         if (args.Length > 0 && args[0] == "bench") return BenchCommand.Run(args[1..]);
         if (args.Length == 1 && args[0] is "-h" or "--help")
         {
-            Console.WriteLine(Usage);
+            StandardOutput.WriteLine(Usage);
             return 0;
         }
         var options = Options.Parse(args, out var error);
@@ -158,7 +189,7 @@ internal static class Program
                     var own = logits.AsSpan(image++ * model.OutputLength, model.OutputLength);
                     var top = Classification.TopK(own, options.Top, ImageNetLabels.All);
                     float[]? raw = options.Logits ? own.ToArray() : null;
-                    if (options.Json) Console.WriteLine(JsonOut.Result(file, top, raw));
+                    if (options.Json) StandardOutput.WriteLine(JsonOut.Result(file, top, raw));
                     else WriteTable(file, top, raw);
                 }
             }
@@ -199,7 +230,7 @@ internal static class Program
     /// <summary>One input's failure: a JSON line on stdout with --json, else one line on stderr.</summary>
     private static void Fail(string input, string message, bool json)
     {
-        if (json) Console.WriteLine(JsonOut.Error(input, message));
+        if (json) StandardOutput.WriteLine(JsonOut.Error(input, message));
         else Console.Error.WriteLine($"resnet18: {message}");
     }
 
@@ -277,15 +308,15 @@ internal static class Program
         for (int i = 0; i < top.Count; i++)
             text.Append(CultureInfo.InvariantCulture, $"  {i + 1,2}  {top[i].Probability * 100,7:0.00}%  {top[i].Label} ({top[i].Index})").AppendLine();
         if (logits != null) text.Append("  logits: ").AppendJoin(' ', logits.Select(JsonOut.Num)).AppendLine();
-        Console.Out.Write(text.ToString());
+        StandardOutput.Write(text.ToString());
     }
 
     private static void PrintVersion(WeightsResolver resolver)
     {
         string version = typeof(Program).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "?";
-        Console.WriteLine($"resnet18 {version.Split('+')[0]}");
-        Console.WriteLine($"instruction set: {IsaLauncher.Describe()}");
-        Console.WriteLine($"weights: {resolver.Describe()}");
-        Console.WriteLine($"packed weights cache: {WeightsResolver.PackedCacheDirectory ?? "none (no home directory or absolute $XDG_CACHE_HOME)"} (--no-cache to bypass)");
+        StandardOutput.WriteLine($"resnet18 {version.Split('+')[0]}");
+        StandardOutput.WriteLine($"instruction set: {IsaLauncher.Describe()}");
+        StandardOutput.WriteLine($"weights: {resolver.Describe()}");
+        StandardOutput.WriteLine($"packed weights cache: {WeightsResolver.PackedCacheDirectory ?? "none (no home directory or absolute $XDG_CACHE_HOME)"} (--no-cache to bypass)");
     }
 }

@@ -243,6 +243,28 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
         Assert.Equal($"resnet18: {message}", Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
     }
 
+    [Theory]
+    [InlineData(">/dev/full", "No space left on device", false)]
+    [InlineData(">/dev/full", "No space left on device", true)]
+    [InlineData(">&-", "Bad file descriptor", false)]
+    public void ResultsThatCannotBeWrittenEndTheRunWithOneLine(string redirect, string reason, bool version)
+    {
+        // Standard output full or closed: one line on standard error and exit 1, not the runtime's abort (134)
+        // with a stack trace.
+        var psi = new ProcessStartInfo("sh") { RedirectStandardError = true };
+        psi.ArgumentList.Add("-c");
+        psi.ArgumentList.Add($"exec \"$0\" \"$@\" {redirect}");
+        psi.ArgumentList.Add("dotnet");
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "resnet18.dll"));
+        foreach (var a in version ? ["--version"] : new[] { "--weights", _weights.Path, "--json", Image("gray8.png") }) psi.ArgumentList.Add(a);
+        psi.Environment["XDG_CACHE_HOME"] = Path.Combine(_home, "cache");
+        using var p = Process.Start(psi)!;
+        string err = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        Assert.Equal(1, p.ExitCode);
+        Assert.Equal($"resnet18: cannot write to standard output: {reason}", Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+    }
+
     [Fact]
     public void TableShowsRankPercentLabelIndex()
     {
