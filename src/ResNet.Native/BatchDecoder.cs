@@ -27,8 +27,8 @@ internal sealed class BatchDecoder(IReadOnlyList<string> files, int batch, int t
 
     private static bool IsPng(string file)
     {
-        // Not read here for standard input: this runs before the weights load, and a pipe may be slow to fill.
-        if (file == StandardInput.Name) return false;
+        // Not read here for a stream: it can be read once only, this runs before the weights load, and a pipe may be slow to fill.
+        if (StreamInput.Is(file)) return false;
         Span<byte> head = stackalloc byte[8];
         return FileHead.Read(file, head) == 8 && ImageDecoder.Format(head) == "PNG";
     }

@@ -16,7 +16,7 @@ internal static class Program
                resnet18 --version
                resnet18 bench [options]   (resnet18 bench --help)
         FILE is a PNG or JPEG image, or a preprocessed float32 .npy tensor [3,224,224] or [1,3,224,224]; - reads one from
-        standard input.
+        standard input (a named pipe or <(...) works too).
         """;
 
     /// <summary>Images per batch when several are given (the batch size of the throughput benchmark).</summary>
@@ -79,7 +79,7 @@ internal static class Program
         }
         var files = ExpandInputs(options.Files, out var emptyDirectories);
         // Nothing named exists (a typo, a directory without images): said below without fetching 46 MB of weights first.
-        bool anyInput = files.Any(f => f == StandardInput.Name ? StandardInput.Redirected : File.Exists(f));
+        bool anyInput = files.Any(f => f == StreamInput.StandardInput ? StreamInput.StandardInputRedirected : File.Exists(f));
         // The x86-64-v4 build carries no HTTPS stack, which would double its size and the relocations each start
         // applies (`--version` 6.1 → 5.2 ms without it): weights to download are downloaded by the v3 build.
 #if RESNET_VARIANT_AVX512
@@ -248,7 +248,7 @@ internal static class Program
         emptyDirectories = [];
         foreach (var a in args)
         {
-            if (a != StandardInput.Name && Directory.Exists(a))
+            if (a != StreamInput.StandardInput && Directory.Exists(a))
             {
                 int before = files.Count;
                 files.AddRange(Directory.EnumerateFiles(a)
@@ -269,7 +269,8 @@ internal static class Program
 
     private static float[] LoadInput(string file, TensorShape shape, long maxPixels, StreamedRows? streamed)
     {
-        byte[]? piped = file == StandardInput.Name ? StandardInput.Bytes() : null;
+        // A stream is read whole once (its format told from those bytes); a regular file is read by its reader.
+        byte[]? piped = StreamInput.Is(file) ? StreamInput.Bytes(file) : null;
         if (!(piped != null ? FileHead.IsNpy(piped) : IsNpy(file)))
             return piped != null ? ImageNetTransform.FromBytes(piped, file, maxPixels, streamed) : ImageNetTransform.FromFile(file, maxPixels, streamed);
         var (dims, data) = piped != null ? Npy.Parse(piped, file) : Npy.Read(file);

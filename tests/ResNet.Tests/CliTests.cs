@@ -61,7 +61,11 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
                 // The command may exit without reading it all (a usage error): what it printed is the result.
             }
         }
-        p.WaitForExit();
+        if (!p.WaitForExit(TimeSpan.FromMinutes(3)))
+        {
+            p.Kill(entireProcessTree: true);
+            Assert.Fail($"resnet18 {string.Join(' ', args)} did not exit within 3 minutes");
+        }
         return (p.ExitCode, stdout.Result, stderr.Result);
     }
 
@@ -213,6 +217,29 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
         Assert.Equal(Fixtures.Top(twice[0], 5), Fixtures.Top(twice[1], 5));
     }
 
+    [Fact]
+    public async Task ANamedPipeIsReadOnceAndClassifiedLikeTheFileItCarries()
+    {
+        // Telling its format and then decoding it would open it twice: the second open waits for a writer forever.
+        string fifo = Path.Combine(_home, "photo.jpg");
+        using (var mkfifo = Process.Start("mkfifo", [fifo])) mkfifo.WaitForExit();
+        var bytes = File.ReadAllBytes(Image("baseline.jpg"));
+        var writer = Task.Run(() => File.WriteAllBytes(fifo, bytes)); // opening blocks until the command opens it
+        var piped = Run("--weights", _weights.Path, "--json", "--logits", fifo, fifo);
+        await writer.WaitAsync(TimeSpan.FromSeconds(10));
+        var fromFile = Run("--weights", _weights.Path, "--json", "--logits", Image("baseline.jpg"));
+        Assert.Equal(0, piped.Exit);
+        var lines = piped.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+        Assert.Equal([fifo, fifo], lines.Select(l => l.GetProperty("file").GetString()));
+        var expected = JsonDocument.Parse(fromFile.Out).RootElement.GetProperty("logits").EnumerateArray().Select(v => v.GetSingle()).ToArray();
+        foreach (var line in lines)
+        {
+            var logits = line.GetProperty("logits").EnumerateArray().Select(v => v.GetSingle()).ToArray();
+            Assert.True(Fixtures.MaxDiff(expected, logits) <= 1e-5f * (expected.Max(Math.Abs) + 1));
+            Assert.Equal(Fixtures.Top(expected, 5), Fixtures.Top(logits, 5));
+        }
+    }
+
     [Theory]
     [InlineData("", "-: empty file")]
     [InlineData("not an image", "-: not a PNG or JPEG image (the supported formats)")]
@@ -226,7 +253,7 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
 
     [Theory]
     [InlineData("", "-: not a PNG or JPEG image (the supported formats)")]
-    [InlineData("\u0089PNG\r\n\u001a\n", "-: more than 256 MiB on standard input; pass an image this large as a file")]
+    [InlineData("\u0089PNG\r\n\u001a\n", "-: more than 256 MiB on standard input; pass an image this large as a regular file")]
     public void AnEndlessStandardInputIsRefusedWithoutReadingItAll(string start, string message)
     {
         // 300 MiB after `start` (stopped when the command stops reading): without magic the first bytes are refused
