@@ -187,6 +187,13 @@ internal static class Program
                         continue;
                     }
                     var own = logits.AsSpan(image++ * model.OutputLength, model.OutputLength);
+                    // A table of NaN probabilities would still rank "tench" first: say what happened instead.
+                    if (!AllFinite(own))
+                    {
+                        failures++;
+                        Fail(file, $"{file}: the network's output is not finite (NaN or infinity): the input holds NaN, infinite or extremely large values", options.Json);
+                        continue;
+                    }
                     var top = Classification.TopK(own, options.Top, ImageNetLabels.All);
                     float[]? raw = options.Logits ? own.ToArray() : null;
                     if (options.Json) StandardOutput.WriteLine(JsonOut.Result(file, top, raw));
@@ -279,6 +286,13 @@ internal static class Program
         if (!ok)
             throw new InputException($"{file}: tensor of shape [{string.Join(", ", dims)}]; expected [{shape.C}, {shape.H}, {shape.W}] or [1, {shape.C}, {shape.H}, {shape.W}]");
         return data;
+    }
+
+    private static bool AllFinite(ReadOnlySpan<float> values)
+    {
+        foreach (float v in values)
+            if (!float.IsFinite(v)) return false;
+        return true;
     }
 
     private static bool IsNpy(string file)

@@ -271,6 +271,35 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
     }
 
     [Theory]
+    [InlineData(float.NaN)]
+    [InlineData(float.PositiveInfinity)]
+    [InlineData(3e38f)]
+    public void ATensorWhoseOutputIsNotFiniteIsAFailedInput(float value)
+    {
+        // NaN logits would still be ranked ("tench" first, at NaN%): the input fails instead, the others run as alone.
+        string bad = Path.Combine(_home, "bad.npy"), good = Path.Combine(_home, "good.npy");
+        var tensor = new float[3 * 224 * 224];
+        ResNet.Runtime.IO.Npy.Write(good, [3, 224, 224], tensor);
+        Array.Fill(tensor, value, 0, value == 3e38f ? tensor.Length : 1);
+        ResNet.Runtime.IO.Npy.Write(bad, [3, 224, 224], tensor);
+        var (exit, @out, err) = Run("--weights", _weights.Path, "--json", "--logits", good, bad, good);
+        Assert.Equal(1, exit);
+        Assert.Equal("", err);
+        var lines = @out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+        Assert.Equal(3, lines.Length);
+        Assert.Equal($"{bad}: the network's output is not finite (NaN or infinity): the input holds NaN, infinite or extremely large values",
+            lines[1].GetProperty("error").GetString());
+        static float[] Logits(JsonElement line) => line.GetProperty("logits").EnumerateArray().Select(v => v.GetSingle()).ToArray();
+        var alone = Logits(JsonDocument.Parse(Run("--weights", _weights.Path, "--json", "--logits", good).Out).RootElement);
+        foreach (var line in new[] { lines[0], lines[2] })
+        {
+            // A batch of three runs layer4's batched variant: the same to the last bits (BatchedFilesGetTheLogitsTheyGetAlone).
+            Assert.True(Fixtures.MaxDiff(alone, Logits(line)) <= 1e-5f * (alone.Max(Math.Abs) + 1));
+            Assert.Equal(Fixtures.Top(alone, 5), Fixtures.Top(Logits(line), 5));
+        }
+    }
+
+    [Theory]
     [InlineData(">/dev/full", "No space left on device", false)]
     [InlineData(">/dev/full", "No space left on device", true)]
     [InlineData(">&-", "Bad file descriptor", false)]
