@@ -1,15 +1,14 @@
-using ResNet.Runtime;
 using System.Runtime.InteropServices;
+using ResNet.Runtime;
 using ResNet.Runtime.Images;
 
 namespace ResNet.Native;
 
 /// <summary>
 /// Inputs that are streams, not regular files: "-" (standard input) and paths to a named pipe, a shell's `&lt;(…)`,
-/// `/dev/stdin` on a pipe, a character device.
-/// Such an input can be read only once, so it is read whole the first time it is needed and kept: telling its format
-/// and then decoding it from the file would open it twice (a pipe then loses its first bytes, a named pipe waits for
-/// a second writer forever), and every mention of it on the command line is the same image.
+/// `/dev/stdin` on a pipe, a character device. Such an input can be read only once, so it is read whole the first time
+/// it is needed and kept: telling its format and then decoding it from the file would open it twice (a pipe then loses
+/// its first bytes, a named pipe waits for a second writer forever), and every mention of it is the same image.
 /// </summary>
 internal static partial class StreamInput
 {
@@ -27,9 +26,13 @@ internal static partial class StreamInput
     /// <summary>Enough of the start to tell PNG (8 bytes of magic), JPEG (3) and .npy (6).</summary>
     private const int HeadBytes = 8;
 
-    private static readonly Dictionary<string, (byte[]? Bytes, InputException? Error)> Read = [];
+    /// <summary>Each stream's bytes, or the reason it has none (Lazy keeps a factory's exception too), by name.</summary>
+    private static readonly Dictionary<string, Lazy<byte[]>> Kept = [];
 
-    /// <summary>Whether <paramref name="input"/> is read through this class: "-", or a path that is neither a regular file nor a directory (a stat; nothing is opened).</summary>
+    /// <summary>
+    /// Whether <paramref name="input"/> is read through this class: "-", or a path that is neither a regular file nor
+    /// a directory (a stat; nothing is opened).
+    /// </summary>
     public static unsafe bool Is(string input)
     {
         if (input == StandardInput) return true;
@@ -49,22 +52,11 @@ internal static partial class StreamInput
     /// <summary>Everything <paramref name="input"/> held, or the reason there is nothing to decode (the same each time).</summary>
     public static byte[] Bytes(string input)
     {
-        lock (Read)
-        {
-            if (!Read.TryGetValue(input, out var got))
-            {
-                try
-                {
-                    got = (ReadWhole(input), null);
-                }
-                catch (InputException e)
-                {
-                    got = (null, e);
-                }
-                Read[input] = got;
-            }
-            return got.Bytes ?? throw got.Error!;
-        }
+        Lazy<byte[]>? bytes;
+        lock (Kept)
+            if (!Kept.TryGetValue(input, out bytes)) Kept[input] = bytes = new(() => ReadWhole(input));
+        // Read outside the lock: one slow pipe does not hold up another input's decoding.
+        return bytes.Value;
     }
 
     private static bool Readable(ReadOnlySpan<byte> head) => ImageDecoder.Format(head) != null || FileHead.IsNpy(head);
