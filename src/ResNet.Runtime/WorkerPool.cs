@@ -13,6 +13,12 @@ public sealed unsafe class WorkerPool : IDisposable
     /// <summary>About a millisecond of polling (each spin is a short pause loop) before a worker blocks.</summary>
     private const int SpinsBeforeSleep = 4000;
 
+    /// <summary>
+    /// Polls before a worker blocks: none when the pool has more threads than the process has processors, where a
+    /// polling worker takes the core a thread still holding items needs (16 threads on 2 cores ran a pass ~120× slower).
+    /// </summary>
+    private readonly int _spinsBeforeSleep;
+
     private readonly Worker[] _workers;
     private delegate*<in KernelArgs, int, int, void> _kernel;
     private KernelArgs _args;
@@ -27,6 +33,7 @@ public sealed unsafe class WorkerPool : IDisposable
     {
         if (threads < 1 || threads > 1024) throw new ArgumentOutOfRangeException(nameof(threads), $"threads must be between 1 and 1024, not {threads}");
         Threads = threads;
+        _spinsBeforeSleep = threads > Environment.ProcessorCount ? 0 : SpinsBeforeSleep;
         _shares = new Share[threads];
         _workers = new Worker[threads - 1];
         for (int i = 0; i < _workers.Length; i++)
@@ -38,6 +45,9 @@ public sealed unsafe class WorkerPool : IDisposable
 
     /// <summary>Threads taking part in each kernel, the caller included.</summary>
     public int Threads { get; }
+
+    /// <summary>Whether idle workers poll for the next layer before blocking (not when the pool oversubscribes the processors).</summary>
+    internal bool Polls => _spinsBeforeSleep > 0;
 
     /// <summary>Runs <paramref name="kernel"/> over work items [0, count) on all threads and returns when every item is done.</summary>
     public void Run(delegate*<in KernelArgs, int, int, void> kernel, in KernelArgs args, int count) => Run(kernel, args, 0, count);
@@ -269,7 +279,7 @@ public sealed unsafe class WorkerPool : IDisposable
             // asleep for it rather than spinning on a core that work may need. Its stack and tile scratch are
             // mapped when MapStacks asks (or before the first layer), not at once: a thread that starts working at
             // once would make the next thread its creator starts wait for the scheduler's tick.
-            int spins = SpinsBeforeSleep;
+            int spins = _pool._spinsBeforeSleep;
             while (true)
             {
                 while (_pool._generation == seen)
@@ -286,7 +296,7 @@ public sealed unsafe class WorkerPool : IDisposable
                         spins = 0; // a layer is likely next (the CLI's inference follows its decoding)
                         continue;
                     }
-                    if (++spins < SpinsBeforeSleep)
+                    if (++spins < _pool._spinsBeforeSleep)
                     {
                         Thread.SpinWait(20);
                         continue;
@@ -302,7 +312,7 @@ public sealed unsafe class WorkerPool : IDisposable
                     _wake.Wait();
                     // Woken for a layer, or only to map the stack: then back to sleep without polling (posted work,
                     // once run, polls instead, above).
-                    spins = _pool._generation == seen ? SpinsBeforeSleep : 0;
+                    spins = _pool._generation == seen ? _pool._spinsBeforeSleep : 0;
                 }
                 seen = _pool._generation;
                 if (_pool._stopping)
