@@ -6,7 +6,7 @@ namespace ResNet.Runtime;
 /// struct, each thread works through its own contiguous share of the items and then helps with the others'
 /// unfinished shares, and the caller spins until the last item is done: nothing is allocated per layer.
 /// Between layers a worker spins briefly before blocking, because the next layer is usually microseconds away
-/// and waking a blocked thread costs tens of them.
+/// and waking a blocked thread costs tens of them — unless the pool has more threads than processors.
 /// </summary>
 public sealed unsafe class WorkerPool : IDisposable
 {
