@@ -58,7 +58,8 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
             }
             catch (IOException)
             {
-                // The command may exit without reading it all (a usage error): what it printed is the result.
+                // The command may exit without reading it all (a usage error, or bytes it refuses from their start):
+                // what it printed is the result.
             }
         }
         if (!p.WaitForExit(TimeSpan.FromMinutes(3)))
