@@ -2,7 +2,7 @@ namespace ResNet.Runtime;
 
 /// <summary>
 /// One image whose input arrives top to bottom, as a decoder produces it: the first layer can run on each band of
-/// rows whose input is in (<see cref="IsaLayout.BandItems"/>), on the calling thread, while the rest arrives. A
+/// rows whose input is in (<see cref="IsaLayout.Bands"/>), on the calling thread, while the rest arrives. A
 /// one-image run of the CLI so moves most of conv1 off its critical path: the image's decoding holds one core
 /// for ~2 ms after the weights are in, and the thread that resizes its rows behind it waits for rows in between.
 /// The same kernels run on the same items, so the logits are Run's, bit for bit.
@@ -57,7 +57,7 @@ public abstract unsafe partial class GeneratedNetwork
     {
         CheckBegun();
         if (ReadyItems(_streamedRows) <= _streamedItems) return false;
-        (_bandBegin, _bandEnd) = (_streamedItems, _streamedItems + _layout.BandItems);
+        (_bandBegin, _bandEnd) = (_streamedItems, _streamedItems + Bands.Items);
         try
         {
             ForwardLayer(0, 1);
@@ -66,7 +66,7 @@ public abstract unsafe partial class GeneratedNetwork
         {
             _bandEnd = 0;
         }
-        _streamedItems += _layout.BandItems;
+        _streamedItems += Bands.Items;
         return true;
     }
 
@@ -112,17 +112,11 @@ public abstract unsafe partial class GeneratedNetwork
     /// </summary>
     private int ReadyItems(int rows)
     {
-        if (_layout.BandItems == 0 || RunsGeneric(0)) return 0;
-        var layer = Info.Layers[0];
-        var c = layer.Conv!;
-        int outH = layer.OutShape.H, bands = (outH + _layout.BandRows - 1) / _layout.BandRows;
-        if (rows < Info.Input.H)
-        {
-            // Output row r reads input rows up to r·stride − pad + (kernel − 1)·dilation.
-            int reach = rows - 1 + c.PadH - (c.KernelH - 1) * c.DilationH;
-            int complete = reach < 0 ? 0 : Math.Min(outH, reach / c.StrideH + 1);
-            if (complete < outH) bands = complete / _layout.BandRows;
-        }
-        return bands * _layout.BandItems;
+        var bands = Bands;
+        if (bands.Items == 0 || RunsGeneric(0)) return 0;
+        return bands.Ready(rows, Info.Input.H, Info.Layers[0].OutShape.H) * bands.Items;
     }
+
+    /// <summary>The first layer's bands with the kernels this network runs: the direct ones when exact.</summary>
+    private InputBandsInfo Bands => Exact ? _layout.Bands : _layout.WinogradBands;
 }

@@ -368,6 +368,17 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
             slot: batched ? Info.Layers.Count + layer : layer);
     }
 
+    /// <summary>
+    /// Folds layer <paramref name="layer"/>'s BatchNorm and transforms its kernel rows for the row-Winograd kernel,
+    /// F(<paramref name="m"/>, r) over the stride's row phases.
+    /// </summary>
+    protected void PackRowWinograd(int layer, StateDict? weights, int m, int block, int ocTile)
+    {
+        var c = Info.Layers[layer].Conv!;
+        ocTile = GenericPacking(layer, ocTile, winogradM: 0, rowWinogradM: m);
+        QueueFolded(layer, weights, Packing.RowWinogradLength(c, m, c.StrideH, block), block, (w, dst) => Packing.RowWinograd(w, c, m, c.StrideH, block, ocTile, dst));
+    }
+
     private void QueueFolded(int layer, StateDict? weights, int weightFloats, int block, Action<float[], Span<float>> pack, int slot = -1) =>
         Queue(slot >= 0 ? slot : layer, weightFloats, Packing.BiasLength(Info.Layers[layer].Conv!.OutChannels, block), (dst, bias) =>
         {

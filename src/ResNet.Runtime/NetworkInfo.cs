@@ -133,12 +133,28 @@ public sealed record TensorLayoutInfo(int Block, int Blocks, int H, int W, int P
 /// <c>ScratchFloats</c> hold one transformed input that Winograd layers compute once and read from every output
 /// group; the scratch is in the arena at <c>ScratchOffset</c> (times the batch), room for two per image, or -1 when
 /// no layer uses it. <c>Signature</c> identifies the generated code (a packed-weights cache file is only valid for
-/// the same one). The first layer's work items go in row bands of <c>BandRows</c> output rows, <c>BandItems</c> items
-/// each, in order, when it can start on an input still arriving (<see cref="GeneratedNetwork.BeginStreamedInput"/>);
-/// 0 items when it cannot. <c>BatchedFrom</c>, per layer: the batch size from which it runs a batched variant (work
+/// the same one). The first layer's work items go in row bands (<c>Bands</c> with the direct kernels,
+/// <c>WinogradBands</c> with the default ones) when it can start on an input still arriving
+/// (<see cref="GeneratedNetwork.BeginStreamedInput"/>). <c>BatchedFrom</c>, per layer: the batch size from which it runs a batched variant (work
 /// items spanning images), 0 for none. <c>TileFloats</c>: the most floats of transformed tiles a kernel keeps in its
 /// thread's <see cref="TileScratch"/>.
 /// </summary>
 public sealed record IsaLayout(TensorLayoutInfo[] Tensors, int[] BufferFloats, int[] BufferOffsets, int ArenaFloats, int[] HaloZeroed,
-    int ScratchFloats = 0, int ScratchOffset = -1, int BandItems = 0, int BandRows = 0, string Signature = "", int[]? BatchedFrom = null,
-    int TileFloats = 0);
+    int ScratchFloats = 0, int ScratchOffset = -1, InputBandsInfo Bands = default, InputBandsInfo WinogradBands = default, string Signature = "",
+    int[]? BatchedFrom = null, int TileFloats = 0);
+
+/// <summary>
+/// The first layer's work items in bands, in order: <c>Items</c> items per band of <c>Rows</c> output rows (0 items: it
+/// waits for its whole input). Band b reads input rows up to <c>LastInputRow</c> + b × <c>InputRows</c>.
+/// </summary>
+public readonly record struct InputBandsInfo(int Items, int Rows, int LastInputRow, int InputRows)
+{
+    /// <summary>Bands whose input rows are all among the first <paramref name="rows"/> of <paramref name="height"/>, of the <paramref name="outputRows"/> rows' bands.</summary>
+    public int Ready(int rows, int height, int outputRows)
+    {
+        int bands = (outputRows + Rows - 1) / Rows;
+        // Rows outside the image are the halo's zeros, so with every row in, every band is ready.
+        if (rows >= height) return bands;
+        return rows - 1 < LastInputRow ? 0 : Math.Min(bands, (rows - 1 - LastInputRow) / InputRows + 1);
+    }
+}

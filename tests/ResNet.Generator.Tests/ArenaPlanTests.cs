@@ -1,4 +1,3 @@
-using Microsoft.CodeAnalysis.Text;
 using ResNet.Generator.Model;
 using Xunit;
 
@@ -7,18 +6,12 @@ namespace ResNet.Generator.Tests;
 /// <summary>The planner's arena: memory is shared only between buffers never alive at once, and shared halos are cleared.</summary>
 public class ArenaPlanTests
 {
-    private static NetworkPlan Plan(string file)
-    {
-        var parsed = ResNetGenerator.ParseSafely($"/arch/{file}", SourceText.From(GeneratorHarness.Spec(file)));
-        return ResNetGenerator.PlanSafely(parsed.Spec, "ResNet.Generated").Plan!;
-    }
-
     [Theory]
     [InlineData("resnet18.json")]
     [InlineData("tiny_resnet.json")]
     public void BuffersAliveTogetherNeverShareMemory(string file)
     {
-        var plan = Plan(file);
+        var plan = GeneratorHarness.Plan(file);
         var graph = plan.Graph;
         foreach (var isa in plan.Isas)
         {

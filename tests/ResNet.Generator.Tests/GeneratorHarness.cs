@@ -13,6 +13,14 @@ internal static class GeneratorHarness
 {
     public static string Spec(string name) => File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "specs", name));
 
+    /// <summary>The planner's decisions for spec <paramref name="file"/>, optionally edited first.</summary>
+    public static ResNet.Generator.Model.NetworkPlan Plan(string file, Func<string, string>? edit = null)
+    {
+        string spec = Spec(file);
+        var parsed = ResNetGenerator.ParseSafely($"/arch/{file}", SourceText.From(edit != null ? edit(spec) : spec));
+        return ResNetGenerator.PlanSafely(parsed.Spec, "ResNet.Generated").Plan!;
+    }
+
     public static CSharpCompilation EmptyCompilation() => CSharpCompilation.Create("Generated",
         [CSharpSyntaxTree.ParseText("namespace Probe { }")],
         References(),

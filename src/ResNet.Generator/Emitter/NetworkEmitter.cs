@@ -142,9 +142,10 @@ namespace ResNet.Generator.Emitter
                 w.Line($"    HaloZeroed: new int[] {{ {string.Join(", ", isa.Arena.HaloZeroed.Select(b => I(b)))} }},");
                 w.Line($"    ScratchFloats: {I(isa.ScratchFloats)},");
                 w.Line($"    ScratchOffset: {I(isa.Arena.ScratchOffset)},");
-                var bands = InputBands.For(g, isa);
-                w.Line($"    BandItems: {I(bands.Items)},");
-                w.Line($"    BandRows: {I(bands.Rows)},");
+                var bands = InputBands.For(g, isa, exact: true);
+                var winogradBands = InputBands.For(g, isa, exact: false);
+                w.Line($"    Bands: new InputBandsInfo({I(bands.Items)}, {I(bands.Rows)}, {I(bands.LastInputRow)}, {I(bands.InputRows)}),");
+                w.Line($"    WinogradBands: new InputBandsInfo({I(winogradBands.Items)}, {I(winogradBands.Rows)}, {I(winogradBands.LastInputRow)}, {I(winogradBands.InputRows)}),");
                 w.Line($"    TileFloats: {I(TileFloats(g, isa))},");
                 w.Line($"    Signature: {Str(signatures[k])},");
                 w.Line($"    BatchedFrom: new int[] {{ {string.Join(", ", isa.Layers.Select(l => I(l.Batched?.From ?? 0)))} }});");
@@ -196,6 +197,8 @@ namespace ResNet.Generator.Emitter
                 string direct = $"PackConv({I(i)}, weights, inBlock: {I(isaPlan.Tensors[l.Input].Block)}, outBlock: {I(isaPlan.Isa.Block)}, ocTile: {I(lp.Tile?.OcBlocks ?? 0)});";
                 if (lp.Winograd != null)
                     w.Line($"if (Exact) {direct} else PackWinograd({I(i)}, weights, m: {I(lp.Winograd.M)}, block: {I(isaPlan.Isa.Block)}, ocTile: {I(lp.Winograd.OcBlocks)});");
+                else if (lp.RowWinograd is RowWinogradPlan rp)
+                    w.Line($"if (Exact) {direct} else PackRowWinograd({I(i)}, weights, m: {I(rp.M)}, block: {I(isaPlan.Isa.Block)}, ocTile: {I(rp.Tile.OcBlocks)});");
                 else if (l.Kind == LayerKind.Conv)
                     w.Line(direct);
                 else if (l.Kind == LayerKind.Linear)
@@ -240,6 +243,16 @@ namespace ResNet.Generator.Emitter
                     else w.Line($"RunKernel(&{isa}Kernels.{lp.WinogradName}, {args}, {mainItems});");
                     w.Close();
                 }
+                else if (lp.RowWinograd is RowWinogradPlan rp)
+                {
+                    w.Open($"private void {l.MethodName}_{isa}(int n)");
+                    w.Open("if (Exact)");
+                    w.Line($"RunKernel(&{isa}Kernels.{lp.KernelName}, {args}, n * {I(WorkItems(l, isaPlan, lp))});");
+                    w.Line("return;");
+                    w.Close();
+                    w.Line($"RunKernel(&{isa}Kernels.{lp.RowWinogradName}, {args}, n * {I(rp.TilesH)});");
+                    w.Close();
+                }
                 else
                 {
                     w.Line($"private void {l.MethodName}_{isa}(int n) =>");
@@ -260,6 +273,7 @@ namespace ResNet.Generator.Emitter
                     case LayerKind.Conv:
                         ConvEmitter.Emit(w, l, lp, isaPlan);
                         if (lp.Winograd != null) WinogradEmitter.Emit(w, l, lp, isaPlan);
+                        if (lp.RowWinograd != null) RowWinogradEmitter.Emit(w, l, lp, isaPlan);
                         break;
                     case LayerKind.MaxPool: PoolEmitter.EmitMaxPool(w, l, lp, isaPlan); break;
                     case LayerKind.AvgPool: PoolEmitter.EmitAvgPool(w, l, lp, isaPlan); break;
@@ -279,7 +293,7 @@ namespace ResNet.Generator.Emitter
             {
                 var lp = isaPlan.Layers[i];
                 int single = lp.Winograd?.TileFloats(isaPlan.Tensors[g.Layers[i].Input].Channels, isaPlan.Isa.Block) ?? 0;
-                return Math.Max(single, lp.Batched?.TileFloats(isaPlan.Isa.Block) ?? 0);
+                return Math.Max(Math.Max(single, lp.Batched?.TileFloats(isaPlan.Isa.Block) ?? 0), lp.RowWinograd?.TileFloats(isaPlan.Isa.Block) ?? 0);
             }).DefaultIfEmpty(0).Max();
 
         /// <summary>Whether a layer's batched variant needs weights of its own (a different F(m×m) than the batch-1 kernel's, or another group size).</summary>

@@ -122,12 +122,16 @@ namespace ResNet.Generator.Model
     /// <summary>
     /// A layer's kernels for one ISA. Layers whose kernels would be identical get the same
     /// <see cref="KernelName"/> and share one emitted method (weights and buffers are arguments). A convolution
-    /// with a <see cref="Winograd"/> plan has both kernels: Winograd by default, direct when exact.
+    /// with a <see cref="Winograd"/> or <see cref="RowWinograd"/> plan has both kernels: Winograd by default, direct when exact.
     /// <see cref="SplitRows"/> orders a convolution's work items rows first, so the threads (each takes a fixed
     /// contiguous share) split the image by rows rather than by output channels.
     /// </summary>
-    internal sealed record LayerPlan(string KernelName, ConvTile? Tile, WinogradPlan? Winograd = null, bool SplitRows = false, BatchPlan? Batched = null)
+    internal sealed record LayerPlan(string KernelName, ConvTile? Tile, WinogradPlan? Winograd = null, bool SplitRows = false, BatchPlan? Batched = null,
+        RowWinogradPlan? RowWinograd = null)
     {
+        /// <summary>The row-Winograd kernel (<see cref="RowWinograd"/>).</summary>
+        public string RowWinogradName => $"{KernelName}_RowWinograd{RowWinograd?.M}";
+
         public string WinogradName => KernelName.Replace("Conv3x3s1", $"Winograd{Winograd?.M}x{Winograd?.M}");
 
         /// <summary>The batched variant's main kernel (its input pass adds "_Input").</summary>

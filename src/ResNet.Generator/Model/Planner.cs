@@ -20,6 +20,14 @@ namespace ResNet.Generator.Model
             var winograd = graph.Layers.Select(l => WinogradPlanner.Choose(l, isa)).ToArray();
             var batched = graph.Layers.Select((l, i) => winograd[i] is WinogradPlan single ? WinogradPlanner.ChooseBatched(l, isa, single) : null).ToArray();
             var layouts = Layouts(graph, isa, winograd.Concat(batched.Select(b => b?.Winograd)).ToArray());
+            var rowWinograd = graph.Layers.Select(l => RowWinogradPlanner.Choose(l, layouts[l.Input], isa)).ToArray();
+            for (int i = 0; i < graph.Layers.Count; i++)
+            {
+                // The last tile of rows reads up to α − 1 phase rows past its first: widen the zero halo to cover them.
+                if (rowWinograd[i] is not RowWinogradPlan rp) continue;
+                int t = graph.Layers[i].Input;
+                layouts[t] = layouts[t] with { PadH = Math.Max(layouts[t].PadH, RowWinogradPlanner.HaloRows(graph.Layers[i], rp)) };
+            }
             var (buffers, sizes) = AssignBuffers(graph, layouts);
             layouts = layouts.Select((l, i) => l with { Buffer = buffers[i] }).ToList();
             var layers = new List<LayerPlan>();
@@ -34,7 +42,7 @@ namespace ResNet.Generator.Model
                 string baseName = KernelBaseName(layer, tile);
                 // Buffers do not matter to a kernel (it gets pointers); shapes, halos and the tile do.
                 string Shape(int t) => t >= 0 ? (layouts[t] with { Buffer = -1 }).ToString() : "-";
-                string key = $"{baseName}|{Shape(layer.Input)}|{Shape(layer.Output)}|{Shape(layer.Residual)}|{tile}|{winograd[i]}|{batched[i]}";
+                string key = $"{baseName}|{Shape(layer.Input)}|{Shape(layer.Output)}|{Shape(layer.Residual)}|{tile}|{winograd[i]}|{batched[i]}|{rowWinograd[i]}";
                 // Same shape, different halos (a downsampled residual has none, an identity residual has one):
                 // say so in the name rather than numbering variants.
                 string Halo(int t) => t >= 0 ? $"{layouts[t].PadH}{(layouts[t].PadW != layouts[t].PadH ? "x" + layouts[t].PadW : "")}" : "";
@@ -44,7 +52,7 @@ namespace ResNet.Generator.Model
                 for (int v = 2; keys.TryGetValue(name, out var existing) && existing != key; v++) name = $"{baseName}_v{v}";
                 keys[name] = key;
                 bool rows = winograd[i]?.SplitRows ?? (layer.Kind == LayerKind.Conv && SplitsRows(layer, 4L * layer.Conv!.Kernel.H * layer.Conv.Kernel.W * layer.Conv.InChannels / layer.Conv.Groups * layer.Conv.OutChannels));
-                layers.Add(new LayerPlan(name, tile, winograd[i], rows, batched[i]));
+                layers.Add(new LayerPlan(name, tile, winograd[i], rows, batched[i], rowWinograd[i]));
                 byChannels[layer.Output] = layer.Kind == LayerKind.Conv && !rows;
             }
             // The layers that share a Winograd input transform (a batched variant's always is), and the largest one's, per image.
@@ -143,13 +151,13 @@ namespace ResNet.Generator.Model
         /// Picks the register tile with the fewest estimated cycles per output row: every FMA costs one,
         /// every load (weight vector or input broadcast) a third, and a row's last tile may be narrower.
         /// </summary>
-        public static ConvTile ChooseTile(Layer layer, Isa isa)
+        public static ConvTile ChooseTile(Layer layer, Isa isa, int maxRows = 2)
         {
             int ocBlocks = (layer.OutShape.C + isa.Block - 1) / isa.Block;
             int width = layer.OutShape.W;
             ConvTile? best = null;
             double bestCost = double.MaxValue;
-            for (int rows = 1; rows <= Math.Min(2, layer.OutShape.H); rows++)
+            for (int rows = 1; rows <= Math.Min(maxRows, layer.OutShape.H); rows++)
             for (int oc = 1; oc <= Math.Min(4, ocBlocks); oc++)
             {
                 if (ocBlocks % oc != 0) continue;

@@ -192,6 +192,43 @@ public static class Packing
     public static int WinogradLength(Conv2dParams c, int m, int block) =>
         (m + 2) * (m + 2) * ((c.InChannels + block - 1) / block * block) * ((c.OutChannels + block - 1) / block * block);
 
+    /// <summary>
+    /// OIHW weights → the row-Winograd kernel's: split by row phase (kernel row kh = <paramref name="phases"/>·a + p),
+    /// each phase's column of taps g[a] (zero past the kernel) transformed by F(m, r)'s G (in double), laid out
+    /// [oc group][position][ic][phase][kw][oc block in group][oc in block], the order its GEMMs stream them.
+    /// </summary>
+    public static void RowWinograd(ReadOnlySpan<float> w, Conv2dParams c, int m, int phases, int block, int ocTile, Span<float> packed)
+    {
+        int r = (c.KernelH + phases - 1) / phases;
+        var tc = Shared.ToomCook.For(m, r);
+        int alpha = tc.Alpha, ocBlocks = (c.OutChannels + block - 1) / block, groups = ocBlocks / ocTile;
+        if (packed.Length != RowWinogradLength(c, m, phases, block)) throw new ArgumentException("destination has the wrong length", nameof(packed));
+        packed.Clear();
+        int at = 0;
+        for (int group = 0; group < groups; group++)
+        for (int xi = 0; xi < alpha; xi++)
+        for (int ic = 0; ic < c.InChannels; ic++)
+        for (int p = 0; p < phases; p++)
+        for (int kw = 0; kw < c.KernelW; kw++)
+        for (int j = 0; j < ocTile; j++)
+        for (int o = 0; o < block; o++, at++)
+        {
+            int oc = (group * ocTile + j) * block + o;
+            if (oc >= c.OutChannels) continue;
+            double u = 0;
+            for (int a = 0; a < r && phases * a + p < c.KernelH; a++)
+                u += tc.G[xi * r + a] * w[((oc * c.InChannels + ic) * c.KernelH + phases * a + p) * c.KernelW + kw];
+            packed[at] = (float)u;
+        }
+    }
+
+    /// <summary>Floats <see cref="RowWinograd"/> writes.</summary>
+    public static int RowWinogradLength(Conv2dParams c, int m, int phases, int block)
+    {
+        int alpha = m + (c.KernelH + phases - 1) / phases - 1;
+        return alpha * c.InChannels * phases * c.KernelW * ((c.OutChannels + block - 1) / block * block);
+    }
+
     /// <summary>Bias padded with zeros to whole blocks.</summary>
     public static void Bias(ReadOnlySpan<float> b, Span<float> padded)
     {

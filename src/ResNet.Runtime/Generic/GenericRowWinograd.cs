@@ -1,0 +1,148 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace ResNet.Runtime.Generic;
+
+/// <summary>Sizes and strides (in floats) of a row-Winograd layer and its F(m, r) transforms, for the generic kernel.</summary>
+internal unsafe struct RowWinogradGeometry
+{
+    public const int MaxAlpha = Shared.ToomCook.MaxAlpha, MaxM = 4;
+
+    public int M, Alpha, Phases, Channels, KernelW, StrideW, TilesH;
+    public int InImage, InPlane, InRow, OffH, OffW, Columns, ColumnStride, PositionFloats;
+    public int Groups, GroupBlocks, PositionWeights, GroupWeights;
+    public OutputGeometry Out;
+    public fixed float BT[MaxAlpha * MaxAlpha];
+    public fixed float AT[MaxM * MaxAlpha];
+
+    public static RowWinogradGeometry For(LayerInfo layer, int m, TensorLayoutInfo input, TensorLayoutInfo output, TensorLayoutInfo? residual, int groupBlocks)
+    {
+        var c = layer.Conv!;
+        int phases = c.StrideH, r = (c.KernelH + phases - 1) / phases;
+        var tc = Shared.ToomCook.For(m, r);
+        if (m > MaxM) throw new ArgumentOutOfRangeException(nameof(m), $"row-Winograd tiles of {m} rows; at most {MaxM}");
+        int offW = input.PadW - c.PadW, columns = (output.W - 1) * c.StrideW + c.KernelW + offW, columnStride = (columns + 15) / 16 * 16;
+        int positionWeights = c.InChannels * phases * c.KernelW * groupBlocks * output.Block;
+        var g = new RowWinogradGeometry
+        {
+            M = m, Alpha = tc.Alpha, Phases = phases, Channels = c.InChannels, KernelW = c.KernelW, StrideW = c.StrideW,
+            TilesH = (output.H + m - 1) / m,
+            InImage = input.ImageFloats, InPlane = input.PlaneFloats, InRow = input.PaddedW, OffH = input.PadH - c.PadH, OffW = offW,
+            Columns = columns, ColumnStride = columnStride, PositionFloats = c.InChannels * phases * columnStride,
+            Groups = output.Blocks / groupBlocks, GroupBlocks = groupBlocks, PositionWeights = positionWeights, GroupWeights = tc.Alpha * positionWeights,
+            Out = OutputGeometry.For(layer, output, residual),
+        };
+        for (int i = 0; i < tc.BT.Length; i++) g.BT[i] = (float)tc.BT[i];
+        for (int i = 0; i < tc.AT.Length; i++) g.AT[i] = (float)tc.AT[i];
+        return g;
+    }
+
+    /// <summary>Floats of a work item's transformed rows in its thread's tile scratch (its GEMM results follow).</summary>
+    public readonly int RowFloats => Alpha * PositionFloats;
+}
+
+/// <summary>
+/// The generic row-Winograd convolution (the generated kernels' RowWinogradPlan, for any shape): per work item
+/// (one tile of M output rows of one image) Bᵀ·d down each channel's phase rows into the thread's tile scratch,
+/// then per group of output blocks and run of pixels the α GEMMs over channels × phases × kernel width, and Aᵀ·m
+/// with the epilogue. Every transform is the same sum of products in the same order as the generated code's,
+/// every GEMM the same chain of multiply-adds, so the results are the same floats. The generator instead unrolls
+/// the transforms with their constants, sizes the register tile per layer and folds every address.
+/// </summary>
+internal static unsafe class GenericRowWinograd<TOps, TV> where TOps : struct, ISimd<TV> where TV : unmanaged
+{
+    /// <summary>Pixels per run: as many as the generic direct kernel's widest tile.</summary>
+    private static int Pixels => TOps.Lanes == 16 ? 6 : 2;
+
+    [SkipLocalsInit]
+    public static void Run(in KernelArgs args, int begin, int end)
+    {
+        RowWinogradGeometry* g = (RowWinogradGeometry*)args.Shape;
+        int lanes = TOps.Lanes, alpha = g->Alpha, blocks = g->GroupBlocks;
+        float* v = TileScratch.Tiles;
+        float* m = v + g->RowFloats;
+        int resultStride = blocks * Pixels * lanes;
+        TV* d = stackalloc TV[RowWinogradGeometry.MaxAlpha];
+        TV* acc = stackalloc TV[4 * 6];
+        for (int item = begin; item < end; item++)
+        {
+            int n = item / g->TilesH, th = item % g->TilesH, rows = Math.Min(g->M, g->Out.H - th * g->M);
+            for (int cp = 0; cp < g->Channels * g->Phases; cp++)
+            {
+                float* x = args.Input + (long)n * g->InImage + cp / g->Phases * g->InPlane + (th * g->Phases * g->M + cp % g->Phases + g->OffH) * g->InRow;
+                float* dst = v + cp * g->ColumnStride;
+                for (int col = 0; col < g->Columns; col += lanes)
+                {
+                    int at = Math.Min(col, g->Columns - lanes); // the last vector overlaps the one before
+                    for (int i = 0; i < alpha; i++) d[i] = TOps.Load(x + i * g->Phases * g->InRow + at);
+                    for (int xi = 0; xi < alpha; xi++) TOps.Store(Combination(g->BT + xi * alpha, d, alpha), dst + xi * g->PositionFloats + at);
+                }
+            }
+            for (int group = 0; group < g->Groups; group++)
+            {
+                float* b = args.Bias + group * blocks * lanes;
+                for (int ow = 0; ow < g->Out.W; ow += Pixels)
+                {
+                    int pixels = Math.Min(Pixels, g->Out.W - ow);
+                    float* u = args.Weights + (long)group * g->GroupWeights;
+                    for (int xi = 0; xi < alpha; xi++)
+                    {
+                        for (int i = 0; i < blocks * pixels; i++) acc[i] = default;
+                        float* vx = v + xi * g->PositionFloats + g->OffW + ow * g->StrideW;
+                        for (int cp = 0; cp < g->Channels * g->Phases; cp++)
+                        for (int kw = 0; kw < g->KernelW; kw++, u += blocks * lanes)
+                        for (int p = 0; p < pixels; p++)
+                        {
+                            TV x = TOps.Splat(vx[cp * g->ColumnStride + kw + p * g->StrideW]);
+                            for (int j = 0; j < blocks; j++) acc[j * pixels + p] = TOps.MultiplyAdd(x, TOps.Load(u + j * lanes), acc[j * pixels + p]);
+                        }
+                        for (int i = 0; i < blocks * pixels; i++) TOps.Store(acc[i], m + xi * resultStride + i * lanes);
+                    }
+                    for (int j = 0; j < blocks; j++)
+                    {
+                        TV bj = TOps.Load(b + j * lanes);
+                        for (int p = 0; p < pixels; p++)
+                        {
+                            for (int xi = 0; xi < alpha; xi++) d[xi] = TOps.Load(m + xi * resultStride + (j * pixels + p) * lanes);
+                            int block = group * blocks + j;
+                            for (int i = 0; i < rows; i++)
+                            {
+                                TV o = TOps.Add(bj, Combination(g->AT + i * alpha, d, alpha));
+                                Epilogue<TOps, TV>.Finish(&g->Out, o, g->Out.At(args.Output, n, block, th * g->M + i, ow + p, lanes),
+                                    g->Out.ResidualAt(args.Residual, n, block, th * g->M + i, ow + p, lanes));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>Σ_i row[i]·d[i] over the nonzero entries in index order, a coefficient of 1 as d[i] itself (as the generated sums).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV Combination(float* row, TV* d, int count)
+    {
+        TV sum = default;
+        bool first = true;
+        for (int i = 0; i < count; i++)
+        {
+            float c = row[i];
+            if (c == 0) continue;
+            TV term = c == 1 ? d[i] : TOps.Multiply(d[i], c);
+            sum = first ? term : TOps.Add(sum, term);
+            first = false;
+        }
+        return sum;
+    }
+}
+
+/// <summary>The generic row-Winograd kernel per instruction set.</summary>
+internal static unsafe class GenericRowWinograd
+{
+    public static delegate*<in KernelArgs, int, int, void> Kernel(InstructionSet isa) => isa switch
+    {
+        InstructionSet.Avx512 => &GenericRowWinograd<Simd512, Vector512<float>>.Run,
+        InstructionSet.Avx2 => &GenericRowWinograd<Simd256, Vector256<float>>.Run,
+        _ => &GenericRowWinograd<Simd128, Vector128<float>>.Run,
+    };
+}

@@ -1,0 +1,53 @@
+using ResNet.Generator.Model;
+using Xunit;
+
+namespace ResNet.Generator.Tests;
+
+/// <summary>Which convolutions the planner gives the row-Winograd kernel, with what F(m, r), tiles and halo.</summary>
+public class RowWinogradPlanTests
+{
+    [Theory]
+    [InlineData("Avx512")]
+    [InlineData("Avx2")]
+    [InlineData("Portable")]
+    public void ResNetsStemIsFourByFourOverTwoRowPhases(string isa)
+    {
+        var plan = GeneratorHarness.Plan("resnet18.json");
+        var isaPlan = plan.Isas.Single(i => i.Isa.Name == isa);
+        var rp = isaPlan.Layers[0].RowWinograd!;
+        // 7 kernel rows at stride 2: phases of 4 and 3 taps, F(4, 4) on 7 phase rows; 112 output rows in 28 tiles.
+        Assert.Equal((4, 4, 7, 2, 3, 28), (rp.M, rp.R, rp.Alpha, rp.Phases, rp.Channels, rp.TilesH));
+        // Columns 0…228 of the padded row are read (111·2 + 6), in whole cache lines per row.
+        Assert.Equal((229, 240), (rp.Columns, rp.ColumnStride));
+        // The last tile reads phase rows up to 4·27 + 6 = 114, input row 2·114 + 1 − 3 = 226: the halo of 3 covers it.
+        Assert.Equal(3, isaPlan.Tensors[0].PadH);
+        // Only the stem: the other convolutions read channel-blocked tensors.
+        Assert.All(isaPlan.Layers.Skip(1), l => Assert.Null(l.RowWinograd));
+    }
+
+    [Fact]
+    public void ATileThatOverhangsTheImageWidensTheHalo()
+    {
+        // TinyResNet's 5×3 stride-2 stem: 19 output rows in 5 tiles of 4; the last reads phase rows up to 4·4 + 5 = 21,
+        // input row 2·21 + 1 − 2 = 41 of 37: four rows past the last, so the halo grows from the padding's 2 to 5.
+        var plan = GeneratorHarness.Plan("tiny_resnet.json");
+        var isaPlan = plan.Isas.Single(i => i.Isa.Name == "Avx512");
+        var rp = isaPlan.Layers[0].RowWinograd!;
+        Assert.Equal((4, 3, 6, 2, 5), (rp.M, rp.R, rp.Alpha, rp.Phases, rp.TilesH));
+        Assert.Equal(5, isaPlan.Tensors[0].PadH);
+    }
+
+    [Theory]
+    [InlineData("\"stride\": [2, 2], \"padding\": [3, 3]", "\"stride\": [1, 1], \"padding\": [3, 3]")] // stride 1: F(4, 7) needs 10 points, past the 8 whose constants keep fp32's digits
+    [InlineData("\"kernel_size\": [7, 7]", "\"kernel_size\": [3, 7]")] // 2 taps per phase at stride 2: F(4, 2) saves too little
+    public void WhereItWouldNotPayTheDirectKernelStays(string from, string to)
+    {
+        var plan = GeneratorHarness.Plan("resnet18.json", spec =>
+        {
+            int at = spec.IndexOf(from, StringComparison.Ordinal);
+            Assert.True(at >= 0);
+            return spec.Substring(0, at) + to + spec.Substring(at + from.Length);
+        });
+        Assert.All(plan.Isas, isa => Assert.Null(isa.Layers[0].RowWinograd));
+    }
+}
