@@ -16,7 +16,7 @@ public class RowWinogradPlanTests
         var isaPlan = plan.Isas.Single(i => i.Isa.Name == isa);
         var rp = isaPlan.Layers[0].RowWinograd!;
         // 7 kernel rows at stride 2: phases of 4 and 3 taps, F(4, 4) on 7 phase rows; 112 output rows in 28 tiles.
-        Assert.Equal((4, 4, 7, 2, 3, 28), (rp.M, rp.R, rp.Alpha, rp.Phases, rp.Channels, rp.TilesH));
+        Assert.Equal((4, 4, 7, 2, 3, 28, 112), (rp.M, rp.R, rp.Alpha, rp.Phases, rp.Channels, rp.TilesH, rp.Width));
         // Columns 0…228 of the padded row are read (111·2 + 6), in whole cache lines per row.
         Assert.Equal((229, 240), (rp.Columns, rp.ColumnStride));
         // The last tile reads phase rows up to 4·27 + 6 = 114, input row 2·114 + 1 − 3 = 226: the halo of 3 covers it.

@@ -12,9 +12,10 @@ namespace ResNet.Generator.Model
     /// kernel's loop with the phase planes as input channels. conv1: 147 multiply-adds per output and channel
     /// become 7·42/4 = 73.5. A work item is one tile of M output rows of one image, all output blocks: it
     /// transforms its Alpha × phases input rows per channel once (Bᵀ·d, vectors along the row), then per output
-    /// group and register tile of pixels runs the Alpha GEMMs and the output transform Aᵀ·m with the epilogue.
+    /// group runs the Alpha GEMMs a position at a time over the whole row (that position's weights stay in L1),
+    /// and the output transform Aᵀ·m with the epilogue.
     /// </summary>
-    internal sealed record RowWinogradPlan(int M, int R, int Alpha, int Phases, int Channels, int TilesH, ConvTile Tile, int Columns, int ColumnStride)
+    internal sealed record RowWinogradPlan(int M, int R, int Alpha, int Phases, int Channels, int TilesH, int Width, ConvTile Tile, int Columns, int ColumnStride)
     {
         /// <summary>Floats of one position's transformed rows: channels × phases rows of <see cref="ColumnStride"/>.</summary>
         public int PositionFloats => Channels * Phases * ColumnStride;
@@ -23,13 +24,13 @@ namespace ResNet.Generator.Model
         public int K(int kernelW) => Channels * Phases * kernelW;
 
         /// <summary>
-        /// Floats a work item keeps in its thread's tile scratch: the transformed rows, then one register tile's
-        /// GEMM results per position (a cache line apart).
+        /// Floats a work item keeps in its thread's tile scratch: the transformed rows, then a group's GEMM results
+        /// for the whole row per position (a cache line apart).
         /// </summary>
         public int TileFloats(int block) => Alpha * PositionFloats + Alpha * ResultStride(block);
 
-        /// <summary>Floats between positions of a register tile's GEMM results.</summary>
-        public int ResultStride(int block) => Tile.OcBlocks * Tile.Pixels * block + 16;
+        /// <summary>Floats between positions of a group's GEMM results: [pixel][block in group][channel].</summary>
+        public int ResultStride(int block) => Width * Tile.OcBlocks * block + 16;
     }
 
     internal static class RowWinogradPlanner
@@ -60,7 +61,7 @@ namespace ResNet.Generator.Model
             if (columns < isa.Block || columns > input.PaddedW) return null;
             var tile = Planner.ChooseTile(layer, isa, maxRows: 1);
             int tilesH = (layer.OutShape.H + TileRows - 1) / TileRows;
-            return new RowWinogradPlan(TileRows, r, alpha, s, input.Blocks, tilesH, tile, columns, (columns + 15) / 16 * 16);
+            return new RowWinogradPlan(TileRows, r, alpha, s, input.Blocks, tilesH, layer.OutShape.W, tile, columns, (columns + 15) / 16 * 16);
         }
 
         /// <summary>
