@@ -45,7 +45,7 @@ public abstract unsafe partial class GeneratedNetwork
         if (rowWinogradM > 0)
         {
             var g = RowWinogradGeometry.For(l, rowWinogradM, input, output, residual, blocks);
-            if ((long)(g.RowFloats + g.Alpha * blocks * 6 * output.Block) * sizeof(float) > TileScratch.Bytes)
+            if ((long)g.TileFloats * sizeof(float) > TileScratch.Bytes)
                 throw new NotSupportedException($"{l.Name}: the generic row-Winograd kernel keeps more than a thread's tile scratch");
             _rowWinogradGeometry[layer] = g;
         }

@@ -58,18 +58,24 @@ internal static unsafe class GenericConv<TOps, TV> where TOps : struct, ISimd<TV
             float* b = args.Bias + group * g->GroupBlocks * lanes;
             float* y = g->Out.At(args.Output, n, group * g->GroupBlocks, oh, 0, lanes);
             float* r = g->Out.ResidualAt(args.Residual, n, group * g->GroupBlocks, oh, 0, lanes);
-            int ow = 0;
-            if (g->GroupBlocks == 4)
-            {
-                if (Pixels == 6)
-                    for (; ow + 6 <= g->Out.W; ow += 6) Tile4x6(g, x + ow * g->StrideColumn, w, b, y + ow * lanes, r + ow * lanes);
-                for (; ow + 2 <= g->Out.W; ow += 2) Tile4x2(g, x + ow * g->StrideColumn, w, b, y + ow * lanes, r + ow * lanes);
-                for (; ow < g->Out.W; ow++) Tile4x1(g, x + ow * g->StrideColumn, w, b, y + ow * lanes, r + ow * lanes);
-            }
-            else
-            {
-                for (; ow < g->Out.W; ow++) Tile1x1(g, x + ow * g->StrideColumn, w, b, y + ow * lanes, r + ow * lanes);
-            }
+            Row(g, x, w, b, y, r);
+        }
+    }
+
+    /// <summary>One output row of one group: x is its first window's top-left input, y and r its first pixel.</summary>
+    internal static void Row(ConvGeometry* g, float* x, float* w, float* b, float* y, float* r)
+    {
+        int lanes = TOps.Lanes, ow = 0;
+        if (g->GroupBlocks == 4)
+        {
+            if (Pixels == 6)
+                for (; ow + 6 <= g->Out.W; ow += 6) Tile4x6(g, x + ow * g->StrideColumn, w, b, y + ow * lanes, r + ow * lanes);
+            for (; ow + 2 <= g->Out.W; ow += 2) Tile4x2(g, x + ow * g->StrideColumn, w, b, y + ow * lanes, r + ow * lanes);
+            for (; ow < g->Out.W; ow++) Tile4x1(g, x + ow * g->StrideColumn, w, b, y + ow * lanes, r + ow * lanes);
+        }
+        else
+        {
+            for (; ow < g->Out.W; ow++) Tile1x1(g, x + ow * g->StrideColumn, w, b, y + ow * lanes, r + ow * lanes);
         }
     }
 

@@ -10,8 +10,10 @@ internal unsafe struct RowWinogradGeometry
 
     public int M, Alpha, Phases, Channels, KernelW, StrideW, TilesH;
     public int InImage, InPlane, InRow, OffH, OffW, Columns, ColumnStride, PositionFloats;
-    public int Groups, GroupBlocks, PositionWeights, GroupWeights;
+    public int Groups, GroupBlocks, PositionWeights, GroupWeights, ResultStride;
     public OutputGeometry Out;
+    /// <summary>One position's GEMM as the generic direct kernel's row: a 1×KW convolution over channels × phases into [block][pixel][channel].</summary>
+    public ConvGeometry Gemm;
     public fixed float BT[MaxAlpha * MaxAlpha];
     public fixed float AT[MaxM * MaxAlpha];
 
@@ -23,6 +25,7 @@ internal unsafe struct RowWinogradGeometry
         if (m > MaxM) throw new ArgumentOutOfRangeException(nameof(m), $"row-Winograd tiles of {m} rows; at most {MaxM}");
         int offW = input.PadW - c.PadW, columns = (output.W - 1) * c.StrideW + c.KernelW + offW, columnStride = (columns + 15) / 16 * 16;
         int positionWeights = c.InChannels * phases * c.KernelW * groupBlocks * output.Block;
+        int lanes = output.Block, resultPlane = output.W * lanes;
         var g = new RowWinogradGeometry
         {
             M = m, Alpha = tc.Alpha, Phases = phases, Channels = c.InChannels, KernelW = c.KernelW, StrideW = c.StrideW,
@@ -30,7 +33,14 @@ internal unsafe struct RowWinogradGeometry
             InImage = input.ImageFloats, InPlane = input.PlaneFloats, InRow = input.PaddedW, OffH = input.PadH - c.PadH, OffW = offW,
             Columns = columns, ColumnStride = columnStride, PositionFloats = c.InChannels * phases * columnStride,
             Groups = output.Blocks / groupBlocks, GroupBlocks = groupBlocks, PositionWeights = positionWeights, GroupWeights = tc.Alpha * positionWeights,
+            ResultStride = groupBlocks * resultPlane + 16,
             Out = OutputGeometry.For(layer, output, residual),
+            Gemm = new ConvGeometry
+            {
+                InBlocks = c.InChannels * phases, InBlock = 1, InPlane = columnStride, KernelH = 1, KernelW = c.KernelW,
+                DilationColumn = 1, StrideColumn = c.StrideW, Groups = 1, GroupBlocks = groupBlocks,
+                Out = new OutputGeometry { H = 1, W = output.W, Plane = resultPlane, Row = 0 },
+            },
         };
         for (int i = 0; i < tc.BT.Length; i++) g.BT[i] = (float)tc.BT[i];
         for (int i = 0; i < tc.AT.Length; i++) g.AT[i] = (float)tc.AT[i];
@@ -39,21 +49,21 @@ internal unsafe struct RowWinogradGeometry
 
     /// <summary>Floats of a work item's transformed rows in its thread's tile scratch (its GEMM results follow).</summary>
     public readonly int RowFloats => Alpha * PositionFloats;
+
+    /// <summary>Floats a work item keeps in its thread's tile scratch: the transformed rows and one group's GEMM results.</summary>
+    public readonly int TileFloats => RowFloats + Alpha * ResultStride;
 }
 
 /// <summary>
 /// The generic row-Winograd convolution (the generated kernels' RowWinogradPlan, for any shape): per work item
 /// (one tile of M output rows of one image) Bᵀ·d down each channel's phase rows into the thread's tile scratch,
-/// then per group of output blocks and run of pixels the α GEMMs over channels × phases × kernel width, and Aᵀ·m
-/// with the epilogue. Every transform is the same sum of products in the same order as the generated code's,
+/// then per group of output blocks the α GEMMs over the row (each the generic direct kernel's row of a 1×KW
+/// convolution over channels × phases, its register tiles), and Aᵀ·m with the epilogue. Every transform is the same sum of products in the same order as the generated code's,
 /// every GEMM the same chain of multiply-adds, so the results are the same floats. The generator instead unrolls
 /// the transforms with their constants, sizes the register tile per layer and folds every address.
 /// </summary>
 internal static unsafe class GenericRowWinograd<TOps, TV> where TOps : struct, ISimd<TV> where TV : unmanaged
 {
-    /// <summary>Pixels per run: as many as the generic direct kernel's widest tile.</summary>
-    private static int Pixels => TOps.Lanes == 16 ? 6 : 2;
-
     [SkipLocalsInit]
     public static void Run(in KernelArgs args, int begin, int end)
     {
@@ -61,9 +71,10 @@ internal static unsafe class GenericRowWinograd<TOps, TV> where TOps : struct, I
         int lanes = TOps.Lanes, alpha = g->Alpha, blocks = g->GroupBlocks;
         float* v = TileScratch.Tiles;
         float* m = v + g->RowFloats;
-        int resultStride = blocks * Pixels * lanes;
         TV* d = stackalloc TV[RowWinogradGeometry.MaxAlpha];
-        TV* acc = stackalloc TV[4 * 6];
+        // The GEMMs' accumulators start from this "bias": zero, as the generated GEMMs' do.
+        float* zero = stackalloc float[4 * 16];
+        new Span<float>(zero, 4 * 16).Clear();
         for (int item = begin; item < end; item++)
         {
             int n = item / g->TilesH, th = item % g->TilesH, rows = Math.Min(g->M, g->Out.H - th * g->M);
@@ -80,37 +91,22 @@ internal static unsafe class GenericRowWinograd<TOps, TV> where TOps : struct, I
             }
             for (int group = 0; group < g->Groups; group++)
             {
+                float* u = args.Weights + (long)group * g->GroupWeights;
+                for (int xi = 0; xi < alpha; xi++)
+                    GenericConv<TOps, TV>.Row(&g->Gemm, v + xi * g->PositionFloats + g->OffW, u + xi * g->PositionWeights, zero, m + xi * g->ResultStride, null);
                 float* b = args.Bias + group * blocks * lanes;
-                for (int ow = 0; ow < g->Out.W; ow += Pixels)
+                for (int j = 0; j < blocks; j++)
                 {
-                    int pixels = Math.Min(Pixels, g->Out.W - ow);
-                    float* u = args.Weights + (long)group * g->GroupWeights;
-                    for (int xi = 0; xi < alpha; xi++)
+                    TV bj = TOps.Load(b + j * lanes);
+                    int block = group * blocks + j;
+                    for (int p = 0; p < g->Out.W; p++)
                     {
-                        for (int i = 0; i < blocks * pixels; i++) acc[i] = default;
-                        float* vx = v + xi * g->PositionFloats + g->OffW + ow * g->StrideW;
-                        for (int cp = 0; cp < g->Channels * g->Phases; cp++)
-                        for (int kw = 0; kw < g->KernelW; kw++, u += blocks * lanes)
-                        for (int p = 0; p < pixels; p++)
+                        for (int xi = 0; xi < alpha; xi++) d[xi] = TOps.Load(m + xi * g->ResultStride + j * g->Gemm.Out.Plane + p * lanes);
+                        for (int i = 0; i < rows; i++)
                         {
-                            TV x = TOps.Splat(vx[cp * g->ColumnStride + kw + p * g->StrideW]);
-                            for (int j = 0; j < blocks; j++) acc[j * pixels + p] = TOps.MultiplyAdd(x, TOps.Load(u + j * lanes), acc[j * pixels + p]);
-                        }
-                        for (int i = 0; i < blocks * pixels; i++) TOps.Store(acc[i], m + xi * resultStride + i * lanes);
-                    }
-                    for (int j = 0; j < blocks; j++)
-                    {
-                        TV bj = TOps.Load(b + j * lanes);
-                        for (int p = 0; p < pixels; p++)
-                        {
-                            for (int xi = 0; xi < alpha; xi++) d[xi] = TOps.Load(m + xi * resultStride + (j * pixels + p) * lanes);
-                            int block = group * blocks + j;
-                            for (int i = 0; i < rows; i++)
-                            {
-                                TV o = TOps.Add(bj, Combination(g->AT + i * alpha, d, alpha));
-                                Epilogue<TOps, TV>.Finish(&g->Out, o, g->Out.At(args.Output, n, block, th * g->M + i, ow + p, lanes),
-                                    g->Out.ResidualAt(args.Residual, n, block, th * g->M + i, ow + p, lanes));
-                            }
+                            TV o = TOps.Add(bj, Combination(g->AT + i * alpha, d, alpha));
+                            Epilogue<TOps, TV>.Finish(&g->Out, o, g->Out.At(args.Output, n, block, th * g->M + i, p, lanes),
+                                g->Out.ResidualAt(args.Residual, n, block, th * g->M + i, p, lanes));
                         }
                     }
                 }
