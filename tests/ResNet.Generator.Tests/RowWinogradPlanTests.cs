@@ -23,6 +23,9 @@ public class RowWinogradPlanTests
         Assert.Equal(3, isaPlan.Tensors[0].PadH);
         // Only the stem: the other convolutions read channel-blocked tensors.
         Assert.All(isaPlan.Layers.Skip(1), l => Assert.Null(l.RowWinograd));
+        // A streamed input's band is one tile: 4 output rows, reading input rows up to 8b + 10 (phase row 6 of phase 1).
+        var bands = InputBands.For(plan.Graph, isaPlan, exact: false);
+        Assert.Equal((1, 4, 10, 8), (bands.Items, bands.Rows, bands.LastInputRow, bands.InputRows));
     }
 
     [Fact]
