@@ -172,7 +172,8 @@ namespace ResNet.Generator.Emitter
                 if (coefficient == 0) continue;
                 terms.Add(coefficient == 1 ? operand(i) : $"{operand(i)} * {coefficient.ToString("R", CultureInfo.InvariantCulture)}f");
             }
-            return terms.Count == 0 ? "default" : string.Join(" + ", terms);
+            // A Toom-Cook matrix has no zero row; an empty sum would still be the operand times zero.
+            return terms.Count == 0 ? $"{operand(0)} * 0f" : string.Join(" + ", terms);
         }
     }
 }
