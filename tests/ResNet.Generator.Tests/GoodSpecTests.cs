@@ -32,14 +32,30 @@ public class GoodSpecTests
         ]}
         """;
 
+    /// <summary>
+    /// A stem the row-Winograd kernel takes in an unusual shape: 3 row phases (stride 3) of 3 taps, F(4, 3), a
+    /// column stride of 2, 7 output rows (the second tile overhangs by one), 20 channels (a partial block).
+    /// </summary>
+    private const string StemSpec = """
+        {"name": "Stems", "input": [2, 23, 31], "modules": [
+          {"name": "conv1", "type": "Conv2d", "in_channels": 2, "out_channels": 20, "kernel_size": [7, 5], "stride": [3, 2], "padding": [2, 1]},
+          {"name": "relu", "type": "ReLU"},
+          {"name": "fc", "type": "Linear", "in_features": 2100, "out_features": 3}
+        ]}
+        """;
+
     [Theory]
     [InlineData("tiny_resnet.json", "TinyResNet")]
     [InlineData("edges.json", "Edges")]
+    [InlineData("stems.json", "Stems")]
     public void GeneratedNetworkRunsAndMatchesReferenceKernels(string file, string className)
     {
-        var (_, result, output) = GeneratorHarness.Run($"/arch/{file}", file == "edges.json" ? EdgeSpec : GeneratorHarness.Spec(file));
+        string spec = file switch { "edges.json" => EdgeSpec, "stems.json" => StemSpec, _ => GeneratorHarness.Spec(file) };
+        var (_, result, output) = GeneratorHarness.Run($"/arch/{file}", spec);
         if (file == "edges.json")
             Assert.Contains(result.GeneratedTrees, t => t.ToString().Contains("Winograd2x2_5to20_7x9_BiasRelu(in KernelArgs args"));
+        if (file == "stems.json")
+            Assert.Equal(3, result.GeneratedTrees.Count(t => t.ToString().Contains("Conv7x5s3x2_2to20_23x31_BiasRelu_RowWinograd4(in KernelArgs args")));
         var assembly = GeneratorHarness.Load(output, out var context);
         try
         {
