@@ -35,7 +35,7 @@ namespace ResNet.Generator.Model
 
     internal static class RowWinogradPlanner
     {
-        /// <summary>Output rows per tile: F(4, r) keeps the points small (α ≤ 10) for the kernels a stem has.</summary>
+        /// <summary>Output rows per tile: F(4, r), α = r + 3 points, stays within <see cref="MaxAlpha"/> for the kernels a stem has (r ≤ 5).</summary>
         private const int TileRows = 4;
 
         /// <summary>Taken only when the GEMMs do at most this share of the direct kernel's multiply-adds (the transforms cost the rest).</summary>
