@@ -43,6 +43,7 @@ public class RowWinogradPlanTests
     [Theory]
     [InlineData("\"stride\": [2, 2], \"padding\": [3, 3]", "\"stride\": [1, 1], \"padding\": [3, 3]")] // stride 1: F(4, 7) needs 10 points, past the 8 whose constants keep fp32's digits
     [InlineData("\"kernel_size\": [7, 7]", "\"kernel_size\": [3, 7]")] // 2 taps per phase at stride 2: F(4, 2) saves too little
+    [InlineData("\"input\": [3, 224, 224]", "\"input\": [3, 224, 2000]")] // 1,000 output columns: a row of GEMM results outgrows the tile budget
     public void WhereItWouldNotPayTheDirectKernelStays(string from, string to)
     {
         var plan = GeneratorHarness.Plan("resnet18.json", spec =>

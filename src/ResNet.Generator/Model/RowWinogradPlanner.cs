@@ -47,6 +47,13 @@ namespace ResNet.Generator.Model
         /// </summary>
         private const int MaxAlpha = 8;
 
+        /// <summary>
+        /// Bytes of tile scratch an item may keep (its transformed rows and a row of GEMM results for up to four
+        /// output blocks, as the generic twin groups them): within a core's L2 and well within the runtime's 2 MiB
+        /// per thread. A wider image keeps the direct kernel (conv1 of a 224-pixel image: 241 KB).
+        /// </summary>
+        private const long TileBudget = 640 * 1024;
+
         /// <summary>The plan for <paramref name="layer"/> reading <paramref name="input"/>, or null when the direct kernel stays.</summary>
         public static RowWinogradPlan? Choose(Layer layer, TensorLayout input, Isa isa)
         {
@@ -61,7 +68,9 @@ namespace ResNet.Generator.Model
             if (columns < isa.Block || columns > input.PaddedW) return null;
             var tile = Planner.ChooseTile(layer, isa, maxRows: 1);
             int tilesH = (layer.OutShape.H + TileRows - 1) / TileRows;
-            return new RowWinogradPlan(TileRows, r, alpha, s, input.Blocks, tilesH, layer.OutShape.W, tile, columns, (columns + 15) / 16 * 16);
+            var plan = new RowWinogradPlan(TileRows, r, alpha, s, input.Blocks, tilesH, layer.OutShape.W, tile, columns, (columns + 15) / 16 * 16);
+            long widest = 4L * alpha * (plan.PositionFloats + layer.OutShape.W * 4L * isa.Block + 16);
+            return widest <= TileBudget ? plan : null;
         }
 
         /// <summary>
