@@ -19,8 +19,6 @@ namespace ResNet.Generator.Emitter
     /// </summary>
     internal static class RowWinogradEmitter
     {
-        private const string TilesExpression = "global::ResNet.Runtime.TileScratch.Tiles";
-
         public static void Emit(SourceWriter w, Layer layer, LayerPlan plan, IsaPlan isaPlan)
         {
             var rp = plan.RowWinograd!;
@@ -36,19 +34,15 @@ namespace ResNet.Generator.Emitter
             int full = layer.OutShape.W - tile.Remainder;
             string name = plan.RowWinogradName;
 
-            w.Line("/// <summary>");
-            w.Line($"/// Row-Winograd F({rp.M}, {rp.R}) of {layer.Path}, {c.Kernel.H}×{c.Kernel.W} stride {c.Stride}: {layer.InShape} → {layer.OutShape} ({layer.Description}).");
-            w.Line($"/// Input rows split into {S} phase(s) of {rp.R}-tap filters; {rp.Alpha} positions per tile of {rp.M} output rows, each a GEMM of K = {k} (channels × phases × kernel width).");
-            w.Line($"/// Work items: batch × {rp.TilesH} row tiles, every output group ({groups} of {tile.OcBlocks} block(s)) in each; register tile {tile.OcBlocks} block(s) × {tile.Pixels} pixels{(tile.Remainder > 0 ? $", then {tile.Remainder}" : "")}.");
-            w.Line("/// </summary>");
-            w.Line("[MethodImpl(MethodImplOptions.AggressiveOptimization)]");
-            w.Line("[SkipLocalsInit]");
-            w.Open($"public static void {name}(in KernelArgs args, int begin, int end)");
+            WinogradEmitter.OpenKernel(w, name,
+                $"Row-Winograd F({rp.M}, {rp.R}) of {layer.Path}, {c.Kernel.H}×{c.Kernel.W} stride {c.Stride}: {layer.InShape} → {layer.OutShape} ({layer.Description}).",
+                $"Input rows split into {S} phase(s) of {rp.R}-tap filters; {rp.Alpha} positions per tile of {rp.M} output rows, each a GEMM of K = {k} (channels × phases × kernel width).",
+                $"Work items: batch × {rp.TilesH} row tiles, every output group ({groups} of {tile.OcBlocks} block(s)) in each; register tile {tile.OcBlocks} block(s) × {tile.Pixels} pixels{(tile.Remainder > 0 ? $", then {tile.Remainder}" : "")}.");
             w.Line("float* input = args.Input, weights = args.Weights, bias = args.Bias, output = args.Output, residual = args.Residual;");
             w.Line($"const int TilesH = {I(rp.TilesH)}, InImage = {I(inL.ImageFloats)}, InPlane = {I(inL.PlaneFloats)}, InRow = {I(inL.PaddedW)};");
             w.Line($"const int OutImage = {I(outL.ImageFloats)}, OutGroup = {I(tile.OcBlocks * outL.PlaneFloats)}, OutRow = {I(outL.PaddedW * B)}, GroupWeights = {I(rp.Alpha * k * tile.OcBlocks * B)};");
             if (resL != null) w.Line($"const int ResImage = {I(resL.ImageFloats)}, ResGroup = {I(tile.OcBlocks * resL.PlaneFloats)}, ResRow = {I(resL.PaddedW * B)};");
-            w.Line($"float* v = {TilesExpression};");
+            w.Line($"float* v = {WinogradEmitter.TilesExpression};");
             w.Line($"float* m = v + {I(rp.Alpha * rp.PositionFloats)};");
             w.Open("for (int item = begin; item < end; item++)");
             w.Line("int n = item / TilesH, th = item % TilesH;");

@@ -35,7 +35,7 @@ namespace ResNet.Generator.Emitter
             : new[] { "d0 + d1 + d2", "d1 - d2 - d3" };
 
         /// <summary>Where a kernel keeps its transformed tiles (GEMM results, and its own input transform when not shared): the thread's huge page.</summary>
-        private const string TilesExpression = "global::ResNet.Runtime.TileScratch.Tiles";
+        internal const string TilesExpression = "global::ResNet.Runtime.TileScratch.Tiles";
 
         public static void Emit(SourceWriter w, Layer layer, LayerPlan plan, IsaPlan isaPlan)
         {
@@ -272,7 +272,7 @@ namespace ResNet.Generator.Emitter
         }
 
         /// <summary>Opens kernel <paramref name="name"/> (the signature every kernel has) under a summary of <paramref name="summary"/>'s lines.</summary>
-        private static void OpenKernel(SourceWriter w, string name, params string[] summary)
+        internal static void OpenKernel(SourceWriter w, string name, params string[] summary)
         {
             w.Line("/// <summary>");
             foreach (var line in summary) w.Line("/// " + line);

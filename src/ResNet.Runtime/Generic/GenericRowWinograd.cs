@@ -19,10 +19,10 @@ internal unsafe struct RowWinogradGeometry
 
     public static RowWinogradGeometry For(LayerInfo layer, int m, TensorLayoutInfo input, TensorLayoutInfo output, TensorLayoutInfo? residual, int groupBlocks)
     {
+        if (m > MaxM) throw new ArgumentOutOfRangeException(nameof(m), $"row-Winograd tiles of {m} rows; at most {MaxM}");
         var c = layer.Conv!;
         int phases = c.StrideH, r = (c.KernelH + phases - 1) / phases;
         var tc = Shared.ToomCook.For(m, r);
-        if (m > MaxM) throw new ArgumentOutOfRangeException(nameof(m), $"row-Winograd tiles of {m} rows; at most {MaxM}");
         int offW = input.PadW - c.PadW, columns = (output.W - 1) * c.StrideW + c.KernelW + offW, columnStride = (columns + 15) / 16 * 16;
         int positionWeights = c.InChannels * phases * c.KernelW * groupBlocks * output.Block;
         int lanes = output.Block, resultPlane = output.W * lanes;
@@ -58,9 +58,10 @@ internal unsafe struct RowWinogradGeometry
 /// The generic row-Winograd convolution (the generated kernels' RowWinogradPlan, for any shape): per work item
 /// (one tile of M output rows of one image) Bᵀ·d down each channel's phase rows into the thread's tile scratch,
 /// then per group of output blocks the α GEMMs over the row (each the generic direct kernel's row of a 1×KW
-/// convolution over channels × phases, its register tiles), and Aᵀ·m with the epilogue. Every transform is the same sum of products in the same order as the generated code's,
-/// every GEMM the same chain of multiply-adds, so the results are the same floats. The generator instead unrolls
-/// the transforms with their constants, sizes the register tile per layer and folds every address.
+/// convolution over channels × phases, its register tiles), and Aᵀ·m with the epilogue. Every transform is the
+/// same sum of products in the same order as the generated code's, every GEMM the same chain of multiply-adds,
+/// so the results are the same floats. The generator instead unrolls the transforms with their constants, sizes
+/// the register tile per layer and folds every address.
 /// </summary>
 internal static unsafe class GenericRowWinograd<TOps, TV> where TOps : struct, ISimd<TV> where TV : unmanaged
 {
