@@ -376,7 +376,7 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
     {
         var c = Info.Layers[layer].Conv!;
         ocTile = GenericPacking(layer, ocTile, winogradM: 0, rowWinogradM: m);
-        QueueFolded(layer, weights, Packing.RowWinogradLength(c, m, c.StrideH, block), block, (w, dst) => Packing.RowWinograd(w, c, m, c.StrideH, block, ocTile, dst));
+        QueueFolded(layer, weights, Packing.RowWinogradLength(c, m, block), block, (w, dst) => Packing.RowWinograd(w, c, m, block, ocTile, dst));
     }
 
     private void QueueFolded(int layer, StateDict? weights, int weightFloats, int block, Action<float[], Span<float>> pack, int slot = -1) =>

@@ -23,9 +23,8 @@ namespace ResNet.Generator.Model
         {
             var layer = graph.Layers[0];
             var plan = isaPlan.Layers[0];
-            if (layer.Kind != LayerKind.Conv || layer.Input != 0 || plan.Tile is not ConvTile tile) return default;
+            if (layer.Kind != LayerKind.Conv || layer.Input != 0 || plan.Winograd != null || plan.Tile is not ConvTile tile) return default;
             var c = layer.Conv!;
-            if (plan.Winograd != null) return default;
             if (!exact && plan.RowWinograd is RowWinogradPlan rp)
                 // A tile of M rows reads phase rows up to α − 1 past its first: input row S·(α − 1) + S − 1 − padding.
                 return new InputBands(1, rp.M, rp.Phases * rp.Alpha - 1 - c.Padding.H, rp.Phases * rp.M);

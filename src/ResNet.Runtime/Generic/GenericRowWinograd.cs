@@ -21,8 +21,8 @@ internal unsafe struct RowWinogradGeometry
     {
         if (m > MaxM) throw new ArgumentOutOfRangeException(nameof(m), $"row-Winograd tiles of {m} rows; at most {MaxM}");
         var c = layer.Conv!;
-        int phases = c.StrideH, r = (c.KernelH + phases - 1) / phases;
-        var tc = Shared.ToomCook.For(m, r);
+        int phases = c.StrideH;
+        var tc = Shared.ToomCook.For(m, Weights.Packing.RowTaps(c));
         int offW = input.PadW - c.PadW, columns = (output.W - 1) * c.StrideW + c.KernelW + offW, columnStride = (columns + 15) / 16 * 16;
         int positionWeights = c.InChannels * phases * c.KernelW * groupBlocks * output.Block;
         int lanes = output.Block, resultPlane = output.W * lanes;

@@ -193,16 +193,17 @@ public static class Packing
         (m + 2) * (m + 2) * ((c.InChannels + block - 1) / block * block) * ((c.OutChannels + block - 1) / block * block);
 
     /// <summary>
-    /// OIHW weights → the row-Winograd kernel's: split by row phase (kernel row kh = <paramref name="phases"/>·a + p),
-    /// each phase's column of taps g[a] (zero past the kernel) transformed by F(m, r)'s G (in double), laid out
-    /// [oc group][position][ic][phase][kw][oc block in group][oc in block], the order its GEMMs stream them.
+    /// OIHW weights → the row-Winograd kernel's: split by row phase (kernel row kh = stride·a + p, one phase per
+    /// row of the stride), each phase's column of taps g[a] (zero past the kernel) transformed by F(m, r)'s G (in
+    /// double), laid out [oc group][position][ic][phase][kw][oc block in group][oc in block], the order its GEMMs
+    /// stream them.
     /// </summary>
-    public static void RowWinograd(ReadOnlySpan<float> w, Conv2dParams c, int m, int phases, int block, int ocTile, Span<float> packed)
+    public static void RowWinograd(ReadOnlySpan<float> w, Conv2dParams c, int m, int block, int ocTile, Span<float> packed)
     {
-        int r = (c.KernelH + phases - 1) / phases;
+        int phases = c.StrideH, r = RowTaps(c);
         var tc = Shared.ToomCook.For(m, r);
         int alpha = tc.Alpha, ocBlocks = (c.OutChannels + block - 1) / block, groups = ocBlocks / ocTile;
-        if (packed.Length != RowWinogradLength(c, m, phases, block)) throw new ArgumentException("destination has the wrong length", nameof(packed));
+        if (packed.Length != RowWinogradLength(c, m, block)) throw new ArgumentException("destination has the wrong length", nameof(packed));
         packed.Clear();
         int at = 0;
         for (int group = 0; group < groups; group++)
@@ -223,11 +224,11 @@ public static class Packing
     }
 
     /// <summary>Floats <see cref="RowWinograd"/> writes.</summary>
-    public static int RowWinogradLength(Conv2dParams c, int m, int phases, int block)
-    {
-        int alpha = m + (c.KernelH + phases - 1) / phases - 1;
-        return alpha * c.InChannels * phases * c.KernelW * ((c.OutChannels + block - 1) / block * block);
-    }
+    public static int RowWinogradLength(Conv2dParams c, int m, int block) =>
+        (m + RowTaps(c) - 1) * c.InChannels * c.StrideH * c.KernelW * ((c.OutChannels + block - 1) / block * block);
+
+    /// <summary>Taps of each row phase's filter: the kernel's rows spread over the stride's phases, ⌈kernel height / stride⌉.</summary>
+    internal static int RowTaps(Conv2dParams c) => (c.KernelH + c.StrideH - 1) / c.StrideH;
 
     /// <summary>Bias padded with zeros to whole blocks.</summary>
     public static void Bias(ReadOnlySpan<float> b, Span<float> padded)
