@@ -1,3 +1,5 @@
+using System.Collections.Generic;
+using System.Linq;
 using ResNet.Generator.Model;
 using static ResNet.Generator.Emitter.SourceWriter;
 using static ResNet.Generator.Emitter.NetworkEmitter;
@@ -34,6 +36,26 @@ namespace ResNet.Generator.Emitter
             void Column(string owExpr, bool check)
             {
                 w.Line($"int w0 = {owExpr} * {I(p.Stride.W)} - {I(p.Padding.W)};");
+                if (!check)
+                {
+                    // A window inside the image: every load, then the maxima as a tree, not a chain — each Max is
+                    // three dependent instructions for its NaN and signed-zero rules, and a chain of nine of them
+                    // kept the loads' parallelism from mattering.
+                    w.Open($"if (h0 >= 0 && h0 + {I((p.Kernel.H - 1) * p.Dilation.H)} < InH)");
+                    w.Line($"float* xw = x + h0 * InRow + w0 * {I(inL.Block)};");
+                    var loads = new List<string>();
+                    for (int kh = 0; kh < p.Kernel.H; kh++)
+                    for (int kw = 0; kw < p.Kernel.W; kw++)
+                    {
+                        w.Line($"{V} l{loads.Count} = {isa.Vector}.Load(xw + {I(kh * p.Dilation.H)} * InRow + {I(kw * p.Dilation.W * inL.Block)});");
+                        loads.Add($"l{loads.Count}");
+                    }
+                    while (loads.Count > 1)
+                        loads = Enumerable.Range(0, (loads.Count + 1) / 2).Select(i => 2 * i + 1 < loads.Count ? $"{isa.Vector}.Max({loads[2 * i]}, {loads[2 * i + 1]})" : loads[2 * i]).ToList();
+                    w.Line($"({loads[0]}).Store(y + {owExpr} * {I(outL.Block)});");
+                    w.Line("continue;");
+                    w.Close();
+                }
                 w.Line($"{V} m = {isa.Vector}.Create(float.NegativeInfinity);");
                 w.Open($"for (int kh = 0; kh < {I(p.Kernel.H)}; kh++)");
                 w.Line($"int ih = h0 + kh * {I(p.Dilation.H)};");
