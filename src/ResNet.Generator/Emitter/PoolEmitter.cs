@@ -53,8 +53,8 @@ namespace ResNet.Generator.Emitter
                     while (loads.Count > 1)
                         loads = Enumerable.Range(0, (loads.Count + 1) / 2).Select(i => 2 * i + 1 < loads.Count ? $"{isa.Vector}.Max({loads[2 * i]}, {loads[2 * i + 1]})" : loads[2 * i]).ToList();
                     w.Line($"({loads[0]}).Store(y + {owExpr} * {I(outL.Block)});");
-                    w.Line("continue;");
                     w.Close();
+                    w.Open("else");
                 }
                 w.Line($"{V} m = {isa.Vector}.Create(float.NegativeInfinity);");
                 w.Open($"for (int kh = 0; kh < {I(p.Kernel.H)}; kh++)");
@@ -68,6 +68,7 @@ namespace ResNet.Generator.Emitter
                 }
                 w.Close();
                 w.Line($"m.Store(y + {owExpr} * {I(outL.Block)});");
+                if (!check) w.Close();
             }
             if (lo > 0)
             {
