@@ -164,7 +164,10 @@ namespace ResNet.Generator.Model
                 int pixels = Math.Min(width, Math.Min(isa.MaxPixels, MaxTileColumns(isa, oc) / rows));
                 if (pixels < 1) continue;
                 int full = width / pixels, rem = width % pixels;
-                double TileCost(int p) => oc * p * rows + (oc + p * rows) / 3.0 + 2;
+                // Fewer than 8 accumulators cannot hide the FMA's latency (4 cycles, two pipes), as in the Winograd
+                // planner: measured on AVX2's layer4.0.conv1, whose 7-pixel rows went 3 + 3 + 1 with a 4-accumulator
+                // remainder, 1 block × 2 rows × 7 pixels ran 5% faster (exact path's 7×7 layers 9%).
+                double TileCost(int p) => Math.Max(oc * p * rows, 8) + (oc + p * rows) / 3.0 + 2;
                 // Per output row: a multi-row tile shares each weight load across its rows.
                 double cost = (ocBlocks / oc) * (full * TileCost(pixels) + (rem > 0 ? TileCost(rem) : 0)) / rows;
                 // Each tile row re-reads its group's weights: past half of L2 they come from L3 every time
