@@ -84,7 +84,7 @@ public abstract unsafe partial class GeneratedNetwork
         if (_rowWinogradGeometry[layer].Groups > 0)
         {
             var rw = _rowWinogradGeometry + layer;
-            RunKernel(GenericRowWinograd.Kernel(Isa), new KernelArgs(input, _weights[layer], _biases[layer], output, residual, rw), n * rw->TilesH);
+            RunKernel(GenericRowWinograd.Kernel(Isa), new KernelArgs(input, _weights[layer], _biases[layer], output, residual, rw), n * rw->Items);
             return;
         }
         var c = _convGeometry + layer;

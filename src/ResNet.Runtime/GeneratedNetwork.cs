@@ -379,6 +379,17 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
         QueueFolded(layer, weights, Packing.RowWinogradLength(c, m, block), block, (w, dst) => Packing.RowWinograd(w, c, m, block, ocTile, dst));
     }
 
+    /// <summary>
+    /// Folds layer <paramref name="layer"/>'s BatchNorm and packs a 3×3 stride-2 convolution for the phase-split
+    /// row-Winograd kernel: kernel rows 0 and 2 transformed by F(<paramref name="m"/>, 2), row 1 as it is.
+    /// </summary>
+    protected void PackRowWinogradSplit(int layer, StateDict? weights, int m, int block, int ocTile)
+    {
+        var c = Info.Layers[layer].Conv!;
+        ocTile = GenericPacking(layer, ocTile, winogradM: 0, rowWinogradM: m);
+        QueueFolded(layer, weights, Packing.RowWinogradSplitLength(c, m, block), block, (w, dst) => Packing.RowWinogradSplit(w, c, m, block, ocTile, dst));
+    }
+
     private void QueueFolded(int layer, StateDict? weights, int weightFloats, int block, Action<float[], Span<float>> pack, int slot = -1) =>
         Queue(slot >= 0 ? slot : layer, weightFloats, Packing.BiasLength(Info.Layers[layer].Conv!.OutChannels, block), (dst, bias) =>
         {

@@ -197,6 +197,8 @@ namespace ResNet.Generator.Emitter
                 string direct = $"PackConv({I(i)}, weights, inBlock: {I(isaPlan.Tensors[l.Input].Block)}, outBlock: {I(isaPlan.Isa.Block)}, ocTile: {I(lp.Tile?.OcBlocks ?? 0)});";
                 if (lp.Winograd != null)
                     w.Line($"if (Exact) {direct} else PackWinograd({I(i)}, weights, m: {I(lp.Winograd.M)}, block: {I(isaPlan.Isa.Block)}, ocTile: {I(lp.Winograd.OcBlocks)});");
+                else if (lp.RowWinograd is RowWinogradPlan { Split: true } sp)
+                    w.Line($"if (Exact) {direct} else PackRowWinogradSplit({I(i)}, weights, m: {I(sp.M)}, block: {I(isaPlan.Isa.Block)}, ocTile: {I(sp.Tile.OcBlocks)});");
                 else if (lp.RowWinograd is RowWinogradPlan rp)
                     w.Line($"if (Exact) {direct} else PackRowWinograd({I(i)}, weights, m: {I(rp.M)}, block: {I(isaPlan.Isa.Block)}, ocTile: {I(rp.Tile.OcBlocks)});");
                 else if (l.Kind == LayerKind.Conv)
@@ -250,7 +252,7 @@ namespace ResNet.Generator.Emitter
                     w.Line($"RunKernel(&{isa}Kernels.{lp.KernelName}, {args}, n * {I(WorkItems(l, isaPlan, lp))});");
                     w.Line("return;");
                     w.Close();
-                    w.Line($"RunKernel(&{isa}Kernels.{lp.RowWinogradName}, {args}, n * {I(rp.TilesH)});");
+                    w.Line($"RunKernel(&{isa}Kernels.{lp.RowWinogradName}, {args}, n * {I(rp.Items(isaPlan.Tensors[l.Output].Blocks))});");
                     w.Close();
                 }
                 else

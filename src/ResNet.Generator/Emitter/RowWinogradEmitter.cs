@@ -22,6 +22,11 @@ namespace ResNet.Generator.Emitter
         public static void Emit(SourceWriter w, Layer layer, LayerPlan plan, IsaPlan isaPlan)
         {
             var rp = plan.RowWinograd!;
+            if (rp.Split)
+            {
+                RowWinogradSplitEmitter.Emit(w, layer, plan, isaPlan);
+                return;
+            }
             var isa = isaPlan.Isa;
             var c = layer.Conv!;
             var inL = isaPlan.Tensors[layer.Input];

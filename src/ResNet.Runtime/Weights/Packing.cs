@@ -223,6 +223,40 @@ public static class Packing
         }
     }
 
+    /// <summary>
+    /// OIHW 3×3 stride-2 weights → the phase-split row-Winograd kernel's: slots 0…m, F(m, 2)'s G on kernel rows 0
+    /// and 2 (in double), then slot m + 1, kernel row 1 as it is; each [input block][kw][channel in block][oc block
+    /// in group][oc], the order its GEMMs stream them.
+    /// </summary>
+    public static void RowWinogradSplit(ReadOnlySpan<float> w, Conv2dParams c, int m, int block, int ocTile, Span<float> packed)
+    {
+        var tc = Shared.ToomCook.For(m, 2);
+        int alpha = tc.Alpha, ocBlocks = (c.OutChannels + block - 1) / block, groups = ocBlocks / ocTile;
+        int icBlocks = (c.InChannels + block - 1) / block;
+        if (packed.Length != RowWinogradSplitLength(c, m, block)) throw new ArgumentException("destination has the wrong length", nameof(packed));
+        packed.Clear();
+        int at = 0;
+        for (int group = 0; group < groups; group++)
+        for (int slot = 0; slot <= alpha; slot++)
+        for (int cb = 0; cb < icBlocks; cb++)
+        for (int kw = 0; kw < 3; kw++)
+        for (int ch = 0; ch < block; ch++)
+        for (int j = 0; j < ocTile; j++)
+        for (int o = 0; o < block; o++, at++)
+        {
+            int oc = (group * ocTile + j) * block + o, ic = cb * block + ch;
+            if (oc >= c.OutChannels || ic >= c.InChannels) continue;
+            int at0 = ((oc * c.InChannels + ic) * 3) * 3 + kw;
+            packed[at] = slot < alpha
+                ? (float)(tc.G[slot * 2] * w[at0] + tc.G[slot * 2 + 1] * w[at0 + 6])
+                : w[at0 + 3];
+        }
+    }
+
+    /// <summary>Floats <see cref="RowWinogradSplit"/> writes.</summary>
+    public static int RowWinogradSplitLength(Conv2dParams c, int m, int block) =>
+        (m + 2) * ((c.InChannels + block - 1) / block * block) * 3 * ((c.OutChannels + block - 1) / block * block);
+
     /// <summary>Floats <see cref="RowWinograd"/> writes.</summary>
     public static int RowWinogradLength(Conv2dParams c, int m, int block) =>
         (m + RowTaps(c) - 1) * c.InChannels * c.StrideH * c.KernelW * ((c.OutChannels + block - 1) / block * block);
