@@ -97,27 +97,32 @@ namespace ResNet.Generator.Emitter
             w.Line();
         }
 
-        private static string GemmName(string kernel, int oc, int pixels) => $"{kernel}_Gemm{oc}x{pixels}";
+        internal static string GemmName(string kernel, int oc, int pixels) => $"{kernel}_Gemm{oc}x{pixels}";
 
-        /// <summary>One position's GEMM for one register tile: channels × phases × kernel width multiply-adds into m ([pixel][block][channel]).</summary>
-        private static void EmitGemm(SourceWriter w, Layer layer, RowWinogradPlan rp, Isa isa, string name, int pixels)
+        /// <summary>
+        /// One position's GEMM for one register tile: a 1×KW convolution along the transformed rows, channels × phases
+        /// multiply-adds into m ([pixel][block][channel]). Planar rows are floats, a split plan's rows are columns of a
+        /// block's channels: there the KW taps' channels are KW·B consecutive floats and a pixel is StrideW·B on.
+        /// </summary>
+        internal static void EmitGemm(SourceWriter w, Layer layer, RowWinogradPlan rp, Isa isa, string name, int pixels)
         {
             var c = layer.Conv!;
             string V = isa.VectorType, Vec = isa.Vector;
-            int B = isa.Block, oc = rp.Tile.OcBlocks;
+            int B = isa.Block, oc = rp.Tile.OcBlocks, inBlock = rp.Split ? B : 1;
+            int rows = rp.Split ? rp.Channels : rp.Channels * rp.Phases;
             w.Line($"/// <summary>{oc}×{pixels} register tile of one position of {name}: v is the tile's first input column, u the position's weights.</summary>");
             w.Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
             w.Open($"private static void {GemmName(name, oc, pixels)}(float* v, float* u, float* m)");
             for (int j = 0; j < oc; j++)
                 w.Line($"{V} {string.Join(", ", Enumerable.Range(0, pixels).Select(p => $"acc{j}x{p} = {V}.Zero"))};");
-            w.Open($"for (int cp = 0; cp < {I(rp.Channels * rp.Phases)}; cp++)");
-            w.Line($"float* xr = v + cp * {I(rp.ColumnStride)};");
-            // A pointer per kernel column, not an index: each broadcast is then one load at a constant offset.
-            w.Open($"for (float* xc = xr, xEnd = xr + {I(c.Kernel.W)}; xc < xEnd; xc++, u += {I(oc * B)})");
+            w.Open($"for (int cp = 0; cp < {I(rows)}; cp++)");
+            w.Line($"float* xr = v + cp * {I(rp.ColumnStride * inBlock)};");
+            // A pointer per kernel column (and channel), not an index: each broadcast is then one load at a constant offset.
+            w.Open($"for (float* xc = xr, xEnd = xr + {I(c.Kernel.W * inBlock)}; xc < xEnd; xc++, u += {I(oc * B)})");
             for (int j = 0; j < oc; j++) w.Line($"{V} w{j} = {Vec}.Load(u + {I(j * B)});");
             for (int p = 0; p < pixels; p++)
             {
-                w.Line($"{V} x{p} = {Vec}.Create(xc[{I(p * c.Stride.W)}]);");
+                w.Line($"{V} x{p} = {Vec}.Create(xc[{I(p * c.Stride.W * inBlock)}]);");
                 for (int j = 0; j < oc; j++) w.Line($"acc{j}x{p} = {isa.Fma}(x{p}, w{j}, acc{j}x{p});");
             }
             w.Close();
@@ -128,8 +133,11 @@ namespace ResNet.Generator.Emitter
             w.Line();
         }
 
-        /// <summary>Aᵀ·m per pixel and output block of the group, then the bias, residual and ReLU; the first <c>rows</c> rows stored.</summary>
-        private static void EmitOutputTransform(SourceWriter w, Layer layer, RowWinogradPlan rp, ToomCook.Matrices tc, IsaPlan isaPlan)
+        /// <summary>
+        /// Aᵀ·m per pixel and output block of the group (and for a split plan each row's direct GEMM, the positions after
+        /// the α), then the bias, residual and ReLU; the first <c>rows</c> rows stored.
+        /// </summary>
+        internal static void EmitOutputTransform(SourceWriter w, Layer layer, RowWinogradPlan rp, ToomCook.Matrices tc, IsaPlan isaPlan)
         {
             var isa = isaPlan.Isa;
             var outL = isaPlan.Tensors[layer.Output];
@@ -148,7 +156,8 @@ namespace ResNet.Generator.Emitter
             {
                 if (i == 0) w.Open();
                 else w.Open($"if (rows > {I(i)})");
-                w.Line($"{V} o = bj + ({Combination(tc.AT, i, A, x => $"d{x}")});");
+                string direct = rp.Split ? $" + {Vec}.Load(mt + {I((A + i) * stride)})" : "";
+                w.Line($"{V} o = bj + ({Combination(tc.AT, i, A, x => $"d{x}")}){direct};");
                 if (resL != null) w.Line($"o += {Vec}.Load(rt + {I(i * resL.PaddedW * B)});");
                 if (layer.Relu) w.Line($"o = {Vec}.Max(o, {V}.Zero);");
                 w.Line($"o.Store(yt + {I(i * outL.PaddedW * B)});");

@@ -63,32 +63,13 @@ namespace ResNet.Generator.Emitter
             w.Line($"if (xi >= {I(A)} && xi - {I(A)} >= rows) break;");
             w.Line($"float* vx = v + {I(offW * B)} + xi * {I(rp.PositionFloats)}, ux = u + (xi < {I(A)} ? xi : {I(A)}) * {I(k * tile.OcBlocks * B)}, mx = m + xi * {I(rp.ResultStride(B))};");
             if (full > 0)
-                w.Line($"for (int ow = 0; ow < {I(full)}; ow += {I(tile.Pixels)}) {name}_Gemm{tile.OcBlocks}x{tile.Pixels}(vx + ow * {I(c.Stride.W * B)}, ux, mx + ow * {I(tile.OcBlocks * B)});");
+                w.Line($"for (int ow = 0; ow < {I(full)}; ow += {I(tile.Pixels)}) {RowWinogradEmitter.GemmName(name, tile.OcBlocks, tile.Pixels)}(vx + ow * {I(c.Stride.W * B)}, ux, mx + ow * {I(tile.OcBlocks * B)});");
             if (tile.Remainder > 0)
-                w.Line($"{name}_Gemm{tile.OcBlocks}x{tile.Remainder}(vx + {I(full * c.Stride.W * B)}, ux, mx + {I(full * tile.OcBlocks * B)});");
+                w.Line($"{RowWinogradEmitter.GemmName(name, tile.OcBlocks, tile.Remainder)}(vx + {I(full * c.Stride.W * B)}, ux, mx + {I(full * tile.OcBlocks * B)});");
             w.Close();
             w.Line($"float* y = output + n * OutImage + group * OutGroup + {I(outL.Origin)} + th * {I(rp.M)} * OutRow;");
             w.Line(resL != null ? $"float* r = residual + n * ResImage + group * ResGroup + {I(resL.Origin)} + th * {I(rp.M)} * ResRow;" : "float* r = null;");
-            int oc = tile.OcBlocks, stride = rp.ResultStride(B);
-            w.Open($"for (int p = 0; p < {I(layer.OutShape.W)}; p++)");
-            w.Open($"for (int j = 0; j < {I(oc)}; j++)");
-            w.Line($"float* mt = m + (p * {I(oc)} + j) * {I(B)};");
-            w.Line($"{V} bj = {Vec}.Load(b + j * {I(B)});");
-            w.Line($"float* yt = y + j * {I(outL.PlaneFloats)} + p * {I(B)};");
-            if (resL != null) w.Line($"float* rt = r + j * {I(resL.PlaneFloats)} + p * {I(B)};");
-            w.Line($"{V} {string.Join(", ", Enumerable.Range(0, A).Select(x => $"d{x} = {Vec}.Load(mt + {I(x * stride)})"))};");
-            for (int i = 0; i < rp.M; i++)
-            {
-                if (i == 0) w.Open();
-                else w.Open($"if (rows > {I(i)})");
-                w.Line($"{V} o = bj + ({RowWinogradEmitter.Combination(tc.AT, i, A, x => $"d{x}")}) + {Vec}.Load(mt + {I((A + i) * stride)});");
-                if (resL != null) w.Line($"o += {Vec}.Load(rt + {I(i * resL.PaddedW * B)});");
-                if (layer.Relu) w.Line($"o = {Vec}.Max(o, {V}.Zero);");
-                w.Line($"o.Store(yt + {I(i * outL.PaddedW * B)});");
-                w.Close();
-            }
-            w.Close();
-            w.Close();
+            RowWinogradEmitter.EmitOutputTransform(w, layer, rp, tc, isaPlan);
             w.Close();
             w.Close();
             w.Close();
@@ -103,28 +84,8 @@ namespace ResNet.Generator.Emitter
                 w.Line($"{Vec}.Load(x + {I((2 * i + 1) * inRow)}).Store(dst + {I((A + i) * rp.PositionFloats)});");
             w.Close();
             w.Line();
-            foreach (int pixels in new[] { tile.Pixels, tile.Remainder }.Where(q => q > 0).Distinct())
-            {
-                w.Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
-                w.Open($"private static void {name}_Gemm{oc}x{pixels}(float* v, float* u, float* m)");
-                for (int j = 0; j < oc; j++)
-                    w.Line($"{V} {string.Join(", ", Enumerable.Range(0, pixels).Select(q => $"acc{j}x{q} = {V}.Zero"))};");
-                w.Open($"for (int cb = 0; cb < {I(rp.Channels)}; cb++)");
-                w.Line($"float* xr = v + cb * {I(rp.ColumnStride * B)};");
-                w.Open($"for (float* xc = xr, xEnd = xr + {I(c.Kernel.W * B)}; xc < xEnd; xc++, u += {I(oc * B)})");
-                for (int j = 0; j < oc; j++) w.Line($"{V} w{j} = {Vec}.Load(u + {I(j * B)});");
-                for (int q = 0; q < pixels; q++)
-                {
-                    w.Line($"{V} x{q} = {Vec}.Create(xc[{I(q * c.Stride.W * B)}]);");
-                    for (int j = 0; j < oc; j++) w.Line($"acc{j}x{q} = {isa.Fma}(x{q}, w{j}, acc{j}x{q});");
-                }
-                w.Close();
-                w.Close();
-                for (int j = 0; j < oc; j++)
-                    for (int q = 0; q < pixels; q++) w.Line($"acc{j}x{q}.Store(m + {I((q * oc + j) * B)});");
-                w.Close();
-                w.Line();
-            }
+            RowWinogradEmitter.EmitGemm(w, layer, rp, isa, name, tile.Pixels);
+            if (tile.Remainder > 0) RowWinogradEmitter.EmitGemm(w, layer, rp, isa, name, tile.Remainder);
         }
     }
 }

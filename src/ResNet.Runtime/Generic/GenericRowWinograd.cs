@@ -113,7 +113,7 @@ internal static unsafe class GenericRowWinograd<TOps, TV> where TOps : struct, I
             RunSplit(args, begin, end);
             return;
         }
-        int lanes = TOps.Lanes, alpha = g->Alpha, blocks = g->GroupBlocks;
+        int lanes = TOps.Lanes, alpha = g->Alpha;
         float* v = TileScratch.Tiles;
         float* m = v + g->RowFloats;
         TV* d = stackalloc TV[RowWinogradGeometry.MaxAlpha];
@@ -134,26 +134,36 @@ internal static unsafe class GenericRowWinograd<TOps, TV> where TOps : struct, I
                     for (int xi = 0; xi < alpha; xi++) TOps.Store(Combination(g->BT + xi * alpha, d, alpha), dst + xi * g->PositionFloats + at);
                 }
             }
-            for (int group = 0; group < g->Groups; group++)
+            for (int group = 0; group < g->Groups; group++) Group(g, args, v, m, d, zero, n, th, rows, group);
+        }
+    }
+
+    /// <summary>
+    /// One output group of a tile: the position GEMMs over the transformed rows (a split plan's odd-row positions,
+    /// after the α, only for the tile's rows, sharing the last weight slot), then per output row Aᵀ·m (plus, split,
+    /// the odd row's GEMM) and the epilogue.
+    /// </summary>
+    private static void Group(RowWinogradGeometry* g, in KernelArgs args, float* v, float* m, TV* d, float* zero, int n, int th, int rows, int group)
+    {
+        int lanes = TOps.Lanes, alpha = g->Alpha, blocks = g->GroupBlocks;
+        float* u = args.Weights + (long)group * g->GroupWeights;
+        for (int xi = 0; xi < (g->Split ? alpha + rows : alpha); xi++)
+            GenericConv<TOps, TV>.Row(&g->Gemm, v + xi * g->PositionFloats + g->OffW * g->Lanes, u + Math.Min(xi, alpha) * g->PositionWeights, zero, m + xi * g->ResultStride, null);
+        float* b = args.Bias + group * blocks * lanes;
+        for (int j = 0; j < blocks; j++)
+        {
+            TV bj = TOps.Load(b + j * lanes);
+            int block = group * blocks + j;
+            for (int p = 0; p < g->Out.W; p++)
             {
-                float* u = args.Weights + (long)group * g->GroupWeights;
-                for (int xi = 0; xi < alpha; xi++)
-                    GenericConv<TOps, TV>.Row(&g->Gemm, v + xi * g->PositionFloats + g->OffW, u + xi * g->PositionWeights, zero, m + xi * g->ResultStride, null);
-                float* b = args.Bias + group * blocks * lanes;
-                for (int j = 0; j < blocks; j++)
+                float* mt = m + j * g->Gemm.Out.Plane + p * lanes;
+                for (int xi = 0; xi < alpha; xi++) d[xi] = TOps.Load(mt + xi * g->ResultStride);
+                for (int i = 0; i < rows; i++)
                 {
-                    TV bj = TOps.Load(b + j * lanes);
-                    int block = group * blocks + j;
-                    for (int p = 0; p < g->Out.W; p++)
-                    {
-                        for (int xi = 0; xi < alpha; xi++) d[xi] = TOps.Load(m + xi * g->ResultStride + j * g->Gemm.Out.Plane + p * lanes);
-                        for (int i = 0; i < rows; i++)
-                        {
-                            TV o = TOps.Add(bj, Combination(g->AT + i * alpha, d, alpha));
-                            Epilogue<TOps, TV>.Finish(&g->Out, o, g->Out.At(args.Output, n, block, th * g->M + i, p, lanes),
-                                g->Out.ResidualAt(args.Residual, n, block, th * g->M + i, p, lanes));
-                        }
-                    }
+                    TV o = TOps.Add(bj, Combination(g->AT + i * alpha, d, alpha));
+                    if (g->Split) o = TOps.Add(o, TOps.Load(mt + (alpha + i) * g->ResultStride));
+                    Epilogue<TOps, TV>.Finish(&g->Out, o, g->Out.At(args.Output, n, block, th * g->M + i, p, lanes),
+                        g->Out.ResidualAt(args.Residual, n, block, th * g->M + i, p, lanes));
                 }
             }
         }
@@ -168,7 +178,7 @@ internal static unsafe class GenericRowWinograd<TOps, TV> where TOps : struct, I
     private static void RunSplit(in KernelArgs args, int begin, int end)
     {
         RowWinogradGeometry* g = (RowWinogradGeometry*)args.Shape;
-        int lanes = TOps.Lanes, alpha = g->Alpha, blocks = g->GroupBlocks;
+        int lanes = TOps.Lanes, alpha = g->Alpha;
         float* v = TileScratch.Tiles;
         float* m = v + g->RowFloats;
         TV* d = stackalloc TV[RowWinogradGeometry.MaxAlpha];
@@ -191,28 +201,7 @@ internal static unsafe class GenericRowWinograd<TOps, TV> where TOps : struct, I
                 }
             }
             transformed = tileOfImages;
-            {
-                float* u = args.Weights + (long)group * g->GroupWeights;
-                for (int xi = 0; xi < alpha + rows; xi++)
-                    GenericConv<TOps, TV>.Row(&g->Gemm, v + g->OffW * lanes + xi * g->PositionFloats, u + Math.Min(xi, alpha) * g->PositionWeights, zero, m + xi * g->ResultStride, null);
-                float* b = args.Bias + group * blocks * lanes;
-                for (int j = 0; j < blocks; j++)
-                {
-                    TV bj = TOps.Load(b + j * lanes);
-                    int block = group * blocks + j;
-                    for (int p = 0; p < g->Out.W; p++)
-                    {
-                        float* mt = m + j * g->Gemm.Out.Plane + p * lanes;
-                        for (int xi = 0; xi < alpha; xi++) d[xi] = TOps.Load(mt + xi * g->ResultStride);
-                        for (int i = 0; i < rows; i++)
-                        {
-                            TV o = TOps.Add(TOps.Add(bj, Combination(g->AT + i * alpha, d, alpha)), TOps.Load(mt + (alpha + i) * g->ResultStride));
-                            Epilogue<TOps, TV>.Finish(&g->Out, o, g->Out.At(args.Output, n, block, th * g->M + i, p, lanes),
-                                g->Out.ResidualAt(args.Residual, n, block, th * g->M + i, p, lanes));
-                        }
-                    }
-                }
-            }
+            Group(g, args, v, m, d, zero, n, th, rows, group);
         }
     }
 
