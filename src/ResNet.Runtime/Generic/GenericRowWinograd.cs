@@ -108,11 +108,6 @@ internal static unsafe class GenericRowWinograd<TOps, TV> where TOps : struct, I
     public static void Run(in KernelArgs args, int begin, int end)
     {
         RowWinogradGeometry* g = (RowWinogradGeometry*)args.Shape;
-        if (g->Split)
-        {
-            RunSplit(args, begin, end);
-            return;
-        }
         int lanes = TOps.Lanes, alpha = g->Alpha;
         float* v = TileScratch.Tiles;
         float* m = v + g->RowFloats;
@@ -120,6 +115,11 @@ internal static unsafe class GenericRowWinograd<TOps, TV> where TOps : struct, I
         // The GEMMs' accumulators start from this "bias": zero, as the generated GEMMs' do.
         float* zero = stackalloc float[4 * 16];
         new Span<float>(zero, 4 * 16).Clear();
+        if (g->Split)
+        {
+            RunSplit(g, args, begin, end, v, m, d, zero);
+            return;
+        }
         for (int item = begin; item < end; item++)
         {
             int n = item / g->TilesH, th = item % g->TilesH, rows = Math.Min(g->M, g->Out.H - th * g->M);
@@ -174,16 +174,9 @@ internal static unsafe class GenericRowWinograd<TOps, TV> where TOps : struct, I
     /// odd rows copied, the α + M GEMMs (the odd rows' sharing the last weight slot), then per output row Aᵀ·m of the
     /// even rows plus the odd row's GEMM — the generated kernel's sums in its order.
     /// </summary>
-    [SkipLocalsInit]
-    private static void RunSplit(in KernelArgs args, int begin, int end)
+    private static void RunSplit(RowWinogradGeometry* g, in KernelArgs args, int begin, int end, float* v, float* m, TV* d, float* zero)
     {
-        RowWinogradGeometry* g = (RowWinogradGeometry*)args.Shape;
         int lanes = TOps.Lanes, alpha = g->Alpha;
-        float* v = TileScratch.Tiles;
-        float* m = v + g->RowFloats;
-        TV* d = stackalloc TV[RowWinogradGeometry.MaxAlpha];
-        float* zero = stackalloc float[4 * 16];
-        new Span<float>(zero, 4 * 16).Clear();
         int transformed = -1;
         for (int item = begin; item < end; item++)
         {
