@@ -44,8 +44,9 @@ public class RowWinogradPlanTests
         Assert.True(rp.Split);
         Assert.Equal((4, 2, 5, 9, 6, 128 / block, 4, 29), (rp.M, rp.R, rp.Alpha, rp.Positions, rp.Slots, rp.Channels, rp.TilesH, rp.Columns));
         Assert.Equal(128 / block * 29 * block, rp.PositionFloats);
-        // The last tile's even rows reach padded row 2·(4·3 + 4) = 32, input row 31 of 28: its input's halo grows from 1 to 5.
-        Assert.Equal(5, isaPlan.Tensors[plan.Graph.Layers[At("layer3.0.conv1")].Input].PadH);
+        // The last tile's even rows reach padded row 2·(4·3 + 4) = 32, input row 31 of 0…27 (the odd rows it copies end
+        // one row before, at 30): its input's halo grows from 1 to 4.
+        Assert.Equal(4, isaPlan.Tensors[plan.Graph.Layers[At("layer3.0.conv1")].Input].PadH);
         // layer4.0.conv1 would save 19% of its multiply-adds but double 4.7 MB of weights: it stays direct.
         Assert.Null(isaPlan.Layers[At("layer4.0.conv1")].RowWinograd);
         Assert.Null(isaPlan.Layers[At("layer4.0.downsample.0")].RowWinograd);

@@ -82,9 +82,6 @@ namespace ResNet.Generator.Model
             return widest <= TileBudget ? plan : null;
         }
 
-        /// <summary>Weight bytes memory delivers per core cycle (the Winograd planner's figure).</summary>
-        private const double MemoryBytesPerCycle = 8;
-
         /// <summary>
         /// The phase-split plan for a 3×3 stride-2 convolution over a channel-blocked input, or null: its even rows
         /// (kernel rows 0 and 2) by F(4, 2), 5 positions per 4 output rows, and its odd rows (kernel row 1) direct, 4
@@ -107,7 +104,7 @@ namespace ResNet.Generator.Model
             long rowsSaved = 3L * layer.OutShape.H - (5L * tilesH + layer.OutShape.H);
             double pairs = (double)c.InChannels * c.OutChannels;
             double savedCycles = rowsSaved * layer.OutShape.W * 3 * pairs / isa.Block / 2;
-            double extraCycles = (6 - 3) * 3 * 4 * pairs / MemoryBytesPerCycle;
+            double extraCycles = (6 - 3) * 3 * 4 * pairs / WinogradPlanner.MemoryBytesPerCycle;
             if (savedCycles <= 4 * extraCycles) return null;
             int columns = (layer.OutShape.W - 1) * c.Stride.W + c.Kernel.W + (input.PadW - c.Padding.W);
             if (columns > input.PaddedW) return null;
@@ -118,9 +115,11 @@ namespace ResNet.Generator.Model
 
         /// <summary>
         /// Halo rows the input needs below its last row (as above it, the layout being symmetric): the last tile reads
-        /// phase rows up to M·(tiles − 1) + α − 1.
+        /// phase rows up to M·(tiles − 1) + α − 1 — of every phase, or in split mode of phase 0 only (phase 1 has M rows a
+        /// tile, one fewer), so its last input row is S·(M·(tiles − 1) + α − 1) − padding.
         /// </summary>
-        public static int HaloRows(Layer layer, RowWinogradPlan plan) =>
-            plan.Phases * (plan.M * (plan.TilesH - 1) + plan.Alpha) - layer.Conv!.Padding.H - layer.InShape.H;
+        public static int HaloRows(Layer layer, RowWinogradPlan plan) => plan.Split
+            ? plan.Phases * (plan.M * (plan.TilesH - 1) + plan.Alpha - 1) - layer.Conv!.Padding.H - layer.InShape.H + 1
+            : plan.Phases * (plan.M * (plan.TilesH - 1) + plan.Alpha) - layer.Conv!.Padding.H - layer.InShape.H;
     }
 }

@@ -17,7 +17,7 @@ namespace ResNet.Generator.Model
         /// Weight bytes memory delivers per core cycle: 28 GB/s read by one core at ~3.5 GHz on session 17's machine
         /// (39 GB/s at ~4 GHz on earlier ones; the lower figure, so that streaming is not underestimated).
         /// </summary>
-        private const double MemoryBytesPerCycle = 8;
+        internal const double MemoryBytesPerCycle = 8;
         /// <summary>Fractions of FMA peak the kernels reach (measured: direct 85–90%, Winograd GEMMs ~75% with transforms).</summary>
         private const double DirectEfficiency = 0.85, WinogradEfficiency = 0.75;
         /// <summary>Weight bytes of one position that stay in L1 (48 KiB) beside the broadcast rows.</summary>
