@@ -36,7 +36,6 @@ namespace ResNet.Generator.Emitter
             var tile = rp.Tile;
             int B = isa.Block, S = rp.Phases, groups = outL.Blocks / tile.OcBlocks, k = rp.K(c.Kernel.W);
             int offH = inL.PadH - c.Padding.H, offW = inL.PadW - c.Padding.W;
-            int full = layer.OutShape.W - tile.Remainder;
             string name = plan.RowWinogradName;
 
             WinogradEmitter.OpenKernel(w, name,
@@ -66,13 +65,8 @@ namespace ResNet.Generator.Emitter
             w.Line($"// {rp.Alpha} GEMMs, a position at a time (its weights stay in L1), the whole row's pixels each.");
             w.Open($"for (int xi = 0; xi < {I(rp.Alpha)}; xi++)");
             w.Line($"float* vx = v + {I(offW)} + xi * {I(rp.PositionFloats)}, ux = u + xi * {I(k * tile.OcBlocks * B)}, mx = m + xi * {I(rp.ResultStride(B))};");
-            if (full > 0)
-                w.Line($"for (int ow = 0; ow < {I(full)}; ow += {I(tile.Pixels)}) {GemmName(name, tile.OcBlocks, tile.Pixels)}(vx + ow * {I(c.Stride.W)}, ux, mx + ow * {I(tile.OcBlocks * B)});");
-            if (tile.Remainder > 0)
-                w.Line($"{GemmName(name, tile.OcBlocks, tile.Remainder)}(vx + {I(full * c.Stride.W)}, ux, mx + {I(full * tile.OcBlocks * B)});");
+            EmitRowGemms(w, layer, rp, isa, name);
             w.Close();
-            w.Line($"float* y = output + n * OutImage + group * OutGroup + {I(outL.Origin)} + th * {I(rp.M)} * OutRow;");
-            w.Line(resL != null ? $"float* r = residual + n * ResImage + group * ResGroup + {I(resL.Origin)} + th * {I(rp.M)} * ResRow;" : "float* r = null;");
             EmitOutputTransform(w, layer, rp, tc, isaPlan);
             w.Close();
             w.Close();
@@ -97,7 +91,18 @@ namespace ResNet.Generator.Emitter
             w.Line();
         }
 
-        internal static string GemmName(string kernel, int oc, int pixels) => $"{kernel}_Gemm{oc}x{pixels}";
+        private static string GemmName(string kernel, int oc, int pixels) => $"{kernel}_Gemm{oc}x{pixels}";
+
+        /// <summary>One position's GEMM calls over the row (vx, ux, mx): full register tiles, then the remainder's.</summary>
+        internal static void EmitRowGemms(SourceWriter w, Layer layer, RowWinogradPlan rp, Isa isa, string name)
+        {
+            var tile = rp.Tile;
+            int B = isa.Block, full = layer.OutShape.W - tile.Remainder, step = layer.Conv!.Stride.W * (rp.Split ? B : 1);
+            if (full > 0)
+                w.Line($"for (int ow = 0; ow < {I(full)}; ow += {I(tile.Pixels)}) {GemmName(name, tile.OcBlocks, tile.Pixels)}(vx + ow * {I(step)}, ux, mx + ow * {I(tile.OcBlocks * B)});");
+            if (tile.Remainder > 0)
+                w.Line($"{GemmName(name, tile.OcBlocks, tile.Remainder)}(vx + {I(full * step)}, ux, mx + {I(full * tile.OcBlocks * B)});");
+        }
 
         /// <summary>
         /// One position's GEMM for one register tile: a 1×KW convolution along the transformed rows, channels × phases
@@ -134,8 +139,8 @@ namespace ResNet.Generator.Emitter
         }
 
         /// <summary>
-        /// Aᵀ·m per pixel and output block of the group (and for a split plan each row's direct GEMM, the positions after
-        /// the α), then the bias, residual and ReLU; the first <c>rows</c> rows stored.
+        /// The group's output rows (y, r) and Aᵀ·m per pixel and output block (for a split plan plus each row's direct
+        /// GEMM, the positions after the α), then the bias, residual and ReLU; the first <c>rows</c> rows stored.
         /// </summary>
         internal static void EmitOutputTransform(SourceWriter w, Layer layer, RowWinogradPlan rp, ToomCook.Matrices tc, IsaPlan isaPlan)
         {
@@ -144,6 +149,8 @@ namespace ResNet.Generator.Emitter
             var resL = layer.Residual >= 0 ? isaPlan.Tensors[layer.Residual] : null;
             string V = isa.VectorType, Vec = isa.Vector;
             int B = isa.Block, oc = rp.Tile.OcBlocks, A = rp.Alpha, stride = rp.ResultStride(B);
+            w.Line($"float* y = output + n * OutImage + group * OutGroup + {I(outL.Origin)} + th * {I(rp.M)} * OutRow;");
+            w.Line(resL != null ? $"float* r = residual + n * ResImage + group * ResGroup + {I(resL.Origin)} + th * {I(rp.M)} * ResRow;" : "float* r = null;");
             w.Line("// Output transform Aᵀ·m per pixel and output block, then the epilogue.");
             w.Open($"for (int p = 0; p < {I(layer.OutShape.W)}; p++)");
             w.Open($"for (int j = 0; j < {I(oc)}; j++)");

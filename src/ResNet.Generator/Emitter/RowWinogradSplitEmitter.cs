@@ -9,9 +9,10 @@ namespace ResNet.Generator.Emitter
     /// Emits the phase-split row-Winograd kernel of a 3×3 stride-2 convolution over a channel-blocked input
     /// (<see cref="RowWinogradPlan.Split"/>): per work item (one tile of M output rows of one image × one output group)
     /// the even input rows' F(M, 2) transform and a copy of the odd rows, [position][block][column][channel], into the
-    /// thread's tile scratch (once for consecutive items of a tile); then the α + M position GEMMs over the row (a 1×3 stride-2 convolution of each
-    /// position's rows, the weights of the odd rows' M positions one slot), and per output row Aᵀ·m of the even rows
-    /// plus the odd row's GEMM, with the epilogue. Each sum in the order the generic kernel forms it.
+    /// thread's tile scratch (once for consecutive items of a tile); then the α + M position GEMMs over the row (a 1×3
+    /// stride-2 convolution of each position's rows, the odd rows' M positions sharing one weight slot), and per output
+    /// row Aᵀ·m of the even rows plus the odd row's GEMM, with the epilogue. Each sum in the order the generic kernel
+    /// forms it.
     /// </summary>
     internal static class RowWinogradSplitEmitter
     {
@@ -27,7 +28,6 @@ namespace ResNet.Generator.Emitter
             var tile = rp.Tile;
             int B = isa.Block, groups = outL.Blocks / tile.OcBlocks, k = rp.K(c.Kernel.W), A = rp.Alpha, P = rp.Positions;
             int offH = inL.PadH - c.Padding.H, offW = inL.PadW - c.Padding.W;
-            int full = layer.OutShape.W - tile.Remainder;
             int inRow = inL.PaddedW * B;
             string name = plan.RowWinogradName;
             string V = isa.VectorType, Vec = isa.Vector;
@@ -62,13 +62,8 @@ namespace ResNet.Generator.Emitter
             w.Open($"for (int xi = 0; xi < {I(P)}; xi++)");
             w.Line($"if (xi >= {I(A)} && xi - {I(A)} >= rows) break;");
             w.Line($"float* vx = v + {I(offW * B)} + xi * {I(rp.PositionFloats)}, ux = u + (xi < {I(A)} ? xi : {I(A)}) * {I(k * tile.OcBlocks * B)}, mx = m + xi * {I(rp.ResultStride(B))};");
-            if (full > 0)
-                w.Line($"for (int ow = 0; ow < {I(full)}; ow += {I(tile.Pixels)}) {RowWinogradEmitter.GemmName(name, tile.OcBlocks, tile.Pixels)}(vx + ow * {I(c.Stride.W * B)}, ux, mx + ow * {I(tile.OcBlocks * B)});");
-            if (tile.Remainder > 0)
-                w.Line($"{RowWinogradEmitter.GemmName(name, tile.OcBlocks, tile.Remainder)}(vx + {I(full * c.Stride.W * B)}, ux, mx + {I(full * tile.OcBlocks * B)});");
+            RowWinogradEmitter.EmitRowGemms(w, layer, rp, isa, name);
             w.Close();
-            w.Line($"float* y = output + n * OutImage + group * OutGroup + {I(outL.Origin)} + th * {I(rp.M)} * OutRow;");
-            w.Line(resL != null ? $"float* r = residual + n * ResImage + group * ResGroup + {I(resL.Origin)} + th * {I(rp.M)} * ResRow;" : "float* r = null;");
             RowWinogradEmitter.EmitOutputTransform(w, layer, rp, tc, isaPlan);
             w.Close();
             w.Close();
