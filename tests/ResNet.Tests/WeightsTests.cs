@@ -22,6 +22,28 @@ public class WeightsTests
         sd.CheckAgainst(TinyResNet.Network.Parameters);
     }
 
+    /// <summary>
+    /// Tensors sharing a storage, as PyTorch wrote them (tools/make_views_fixture.py): a tensor that is its whole
+    /// storage is read straight into its floats, and views of that storage, before or after it, still get theirs.
+    /// </summary>
+    [Fact]
+    public void ReadsViewsOfSharedStorages()
+    {
+        var sd = StateDict.Load(Path.Combine(Fixtures.Dir("views"), "views.pth"));
+        static float[] Range(int from, int count) => Enumerable.Range(from, count).Select(i => (float)i).ToArray();
+        Assert.Equal(Range(0, 10), sd.Float("whole"));
+        Assert.Equal(Range(2, 8), sd.Float("tail"));
+        Assert.Equal(Range(100, 5), sd.Float("head_of_u"));
+        Assert.Equal(Range(100, 12), sd.Float("u"));
+        Assert.Equal(new[] { 4, 3 }, sd["transposed"].Shape);
+        Assert.Equal(new float[] { 200, 204, 208, 201, 205, 209, 202, 206, 210, 203, 207, 211 }, sd.Float("transposed"));
+        Assert.Equal(Range(204, 4), sd.Float("row"));
+        Assert.Equal(Range(302, 3), sd.Float("middle"));
+        // Each tensor owns its values: writing one leaves the views of its storage as they were read.
+        sd.Float("whole")[3] = -1;
+        Assert.Equal(Range(2, 8), sd.Float("tail"));
+    }
+
     [Fact]
     public void MissingKeyIsNamed()
     {

@@ -86,7 +86,7 @@ public sealed class StateDict
             ?? throw new WeightsException($"{name}: zip archive has no <name>/data.pkl; not a torch.save file");
         string prefix = pickle.FullName[..^"data.pkl".Length];
         byte[] pkl = TorchZip.ReadEntry(pickle, name, TorchZip.MaxPickleBytes);
-        var tensors = new Unpickler(pkl, name).LoadStateDict(key => TorchZip.Storage(zip, prefix, key, name));
+        var tensors = new Unpickler(pkl, name).LoadStateDict(new TorchZip.Storages(zip, prefix, name));
         return new StateDict(name, tensors);
     }
 

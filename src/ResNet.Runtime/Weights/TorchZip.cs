@@ -19,17 +19,31 @@ internal static class TorchZip
 
     public static byte[] ReadEntry(ZipArchiveEntry entry, string file, long limit)
     {
-        // Length is the uncompressed size from the central directory: checked before inflating anything,
-        // and enforced again while reading in case the header lies.
+        var data = new byte[CheckedLength(entry, file, limit)];
+        ReadInto(entry, file, data);
+        return data;
+    }
+
+    /// <summary>
+    /// The entry's uncompressed size from the central directory: checked before inflating anything, and enforced
+    /// again by <see cref="ReadInto"/> in case the header lies.
+    /// </summary>
+    public static long CheckedLength(ZipArchiveEntry entry, string file, long limit)
+    {
         if (entry.Length > limit) throw new WeightsException($"{file}: entry {Printable.Quote(entry.FullName)} declares {entry.Length} bytes; limit is {limit}");
-        var data = new byte[entry.Length];
+        return entry.Length;
+    }
+
+    /// <summary>Reads the whole entry into <paramref name="data"/>, which is as long as the entry declares.</summary>
+    public static void ReadInto(ZipArchiveEntry entry, string file, Span<byte> data)
+    {
         try
         {
             using var s = entry.Open();
             int read = 0;
             while (read < data.Length)
             {
-                int n = s.Read(data, read, data.Length - read);
+                int n = s.Read(data[read..]);
                 if (n == 0) break;
                 read += n;
             }
@@ -40,12 +54,26 @@ internal static class TorchZip
         {
             throw new WeightsException($"{file}: entry {Printable.Quote(entry.FullName)} is corrupt ({Printable.Quote(e.Message.TrimEnd('.'), 200)})");
         }
-        return data;
     }
 
-    public static byte[] Storage(ZipArchive zip, string prefix, string key, string file)
+    /// <summary>The storages of one archive, by the keys data.pkl names them with.</summary>
+    public sealed class Storages(ZipArchive zip, string prefix, string file) : IStorageSource
     {
-        var entry = zip.GetEntry($"{prefix}data/{key}") ?? throw new WeightsException($"{file}: storage '{Printable.Quote(key)}' named by data.pkl is not in the archive");
-        return ReadEntry(entry, file, MaxStorageBytes);
+        public long Length(string key) => CheckedLength(Entry(key), file, MaxStorageBytes);
+
+        public void Read(string key, Span<byte> destination) => ReadInto(Entry(key), file, destination);
+
+        private ZipArchiveEntry Entry(string key) =>
+            zip.GetEntry($"{prefix}data/{key}") ?? throw new WeightsException($"{file}: storage '{Printable.Quote(key)}' named by data.pkl is not in the archive");
     }
+}
+
+/// <summary>Where the unpickler finds a storage's raw bytes: its size first, then the bytes into memory of that size.</summary>
+internal interface IStorageSource
+{
+    /// <summary>The storage's size in bytes, as its archive declares it (refusing a missing or oversized one).</summary>
+    long Length(string key);
+
+    /// <summary>Reads the storage into <paramref name="destination"/>, exactly <see cref="Length"/> bytes.</summary>
+    void Read(string key, Span<byte> destination);
 }

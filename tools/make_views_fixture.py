@@ -1,0 +1,23 @@
+"""Writes tests/fixtures/views/views.pth with torch.save: tensors that share storages, as views at an offset,
+before and after the tensor that is their whole storage, and non-contiguous ones, so that the reader's paths for
+them are tested on a file real PyTorch wrote. Values are aranges, so the test states them without Python.
+
+    /usr/bin/python3 tools/make_views_fixture.py tests/fixtures/views/views.pth
+"""
+import collections
+import sys
+
+import torch
+
+t = torch.arange(10, dtype=torch.float32)          # storage A, 10 elements
+u = torch.arange(100, 112, dtype=torch.float32)    # storage B, 12 elements
+m = torch.arange(200, 212, dtype=torch.float32).view(3, 4)  # storage C
+sd = collections.OrderedDict()
+sd["whole"] = t                # the whole of A, first
+sd["tail"] = t[2:]             # A from offset 2
+sd["head_of_u"] = u[:5]        # B's first 5, before B's whole tensor
+sd["u"] = u                    # the whole of B, after a view of it
+sd["transposed"] = m.t()       # C, non-contiguous
+sd["row"] = m[1]               # C from offset 4
+sd["middle"] = torch.arange(300, 306, dtype=torch.float32)[2:5]  # the only view of storage D, at an offset
+torch.save(sd, sys.argv[1])
