@@ -64,7 +64,7 @@ internal sealed class WeightsResolver(string? explicitPath, bool offline)
         {
             case Source.Embedded:
                 using (var stream = typeof(WeightsResolver).Assembly.GetManifestResourceStream(EmbeddedResourceName)!)
-                    return new ResNet18(StateDict.Load(stream, path), options);
+                    return ResNet18.Load(stream, path, options);
             case Source.Nowhere:
                 throw new WeightsException($"no weights: looked for --weights, $RESNET18_WEIGHTS and {path}; downloading is disabled (--offline or $RESNET18_OFFLINE)");
             case Source.Download:

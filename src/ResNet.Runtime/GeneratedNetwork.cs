@@ -412,8 +412,8 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
         var p = l.Linear!;
         Queue(layer, Packing.LinearLength(p, l.InShape, input, outBlock), Packing.BiasLength(p.OutFeatures, outBlock), (dst, bias, _) =>
         {
-            var w = weights!.Float(l.Name + ".weight");
-            var b = p.Bias ? weights.Float(l.Name + ".bias") : new float[p.OutFeatures];
+            var w = weights!.Values(l.Name + ".weight");
+            var b = p.Bias ? weights.Values(l.Name + ".bias") : new float[p.OutFeatures];
             Packing.Linear(w, p, l.InShape, input, outBlock, outTile, dst);
             Packing.Bias(b, bias);
         });
@@ -457,13 +457,29 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
             var jobs = TakeJobs();
             if (PackedCache.TryRead(cacheFile, Ranges(jobs))) return;
         }
-        var weights = StateDict.Load(path);
-        CheckWeights(weights);
-        prepare(weights);
-        var packed = _jobs.ToArray();
-        CompletePacking();
+        var packed = Pack(StateDict.LoadForPacking(path), prepare);
         if (cacheFile != null)
             PackedCache.TryWrite(cacheFile, Ranges(packed));
+    }
+
+    /// <summary>Weights from a torch.save state_dict in <paramref name="stream"/> (no packed cache: nothing names its contents).</summary>
+    protected void LoadWeights(Stream stream, string name, Action<StateDict?> prepare) => Pack(StateDict.LoadForPacking(stream, name), prepare);
+
+    /// <summary>Checks, folds and packs a state_dict read only for this, then frees it; returns the jobs packed.</summary>
+    private PackJob[] Pack(StateDict weights, Action<StateDict?> prepare)
+    {
+        try
+        {
+            CheckWeights(weights);
+            prepare(weights);
+            var packed = _jobs.ToArray();
+            CompletePacking();
+            return packed;
+        }
+        finally
+        {
+            weights.Release();
+        }
     }
 
     /// <summary>What the packed copy holds besides the instruction set: the direct kernels' weights, Winograd's, or Winograd's with the batched variants' second sets.</summary>

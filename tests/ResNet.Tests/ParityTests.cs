@@ -42,6 +42,23 @@ public class ParityTests
         }
     }
 
+    /// <summary>The three ways in give the same network, bit for bit: a file, a stream (the CLI's embedded weights), a state_dict.</summary>
+    [Fact]
+    public void LoadingFromAStreamOrAStateDictGivesTheSameLogits()
+    {
+        string dir = Fixtures.Dir("tiny"), path = Path.Combine(dir, "weights.pth");
+        var input = Fixtures.Npy(Path.Combine(dir, "input0.npy"));
+        using var fromFile = TinyResNet.Load(path);
+        using var stream = File.OpenRead(path);
+        using var fromStream = TinyResNet.Load(stream, "tiny.pth");
+        using var fromStateDict = new TinyResNet(StateDict.Load(path));
+        var expected = fromFile.Run(input);
+        Assert.Equal(expected, fromStream.Run(input));
+        Assert.Equal(expected, fromStateDict.Run(input));
+        var e = Assert.Throws<WeightsException>(() => TinyResNet.Load(new MemoryStream(new byte[100]), "zeros.pth"));
+        Assert.Equal("zeros.pth: not a torch.save file (expected a zip archive with data.pkl)", e.Message);
+    }
+
     [Fact]
     public void ReferenceNetworkMatchesPyTorch()
     {

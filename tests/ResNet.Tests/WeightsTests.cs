@@ -44,6 +44,35 @@ public class WeightsTests
         Assert.Equal(Range(2, 8), sd.Float("tail"));
     }
 
+    /// <summary>Read to be packed, the same file gives the same tensors, whole storages kept in native memory until released.</summary>
+    [Fact]
+    public void ReadForPackingGivesTheSameTensorsUntilReleased()
+    {
+        string path = Path.Combine(Fixtures.Dir("views"), "views.pth");
+        var managed = StateDict.Load(path);
+        var native = StateDict.LoadForPacking(path);
+        try
+        {
+            foreach (var key in managed.Keys) Assert.Equal(managed.Float(key), native.Values(key).ToArray());
+            var tiny = StateDict.Load(TinyWeights);
+            var tinyNative = StateDict.LoadForPacking(TinyWeights);
+            foreach (var key in tiny.Keys.Where(k => tiny[k].DType == "float32")) Assert.Equal(tiny.Float(key), tinyNative.Values(key).ToArray());
+            tinyNative.Release();
+            Assert.Throws<ObjectDisposedException>(() => tinyNative.Values("conv1.weight").Length);
+            Assert.Equal("int64", tinyNative["bn1.num_batches_tracked"].DType);
+        }
+        finally
+        {
+            native.Release();
+        }
+        // An array asked for before the release is the tensor's own copy, and stays.
+        var again = StateDict.LoadForPacking(path);
+        float[] whole = again.Float("whole");
+        again.Release();
+        Assert.Equal(managed.Float("whole"), whole);
+        Assert.Equal(managed.Float("whole"), again.Float("whole"));
+    }
+
     [Fact]
     public void MissingKeyIsNamed()
     {

@@ -97,16 +97,14 @@ namespace ResNet.Generator.Emitter
             w.Line();
             w.Line("/// <summary>Reads a torch.save state_dict file and builds the network from it (through options.PackedCache when set).</summary>");
             w.Open($"public static {g.ClassName} Load(string path, NetworkOptions? options = null)");
-            w.Line($"var network = new {g.ClassName}(options);");
-            w.Open("try");
-            w.Line("network.LoadWeights(path, network.Prepare);");
-            w.Line("return network;");
-            w.Close();
-            w.Open("catch");
-            w.Line("network.Dispose();");
-            w.Line("throw;");
-            w.Close();
-            w.Close();
+            EmitLoadBody(w, g, "network.LoadWeights(path, network.Prepare);");
+            w.Line();
+            w.Line("/// <summary>");
+            w.Line("/// Reads a torch.save state_dict from a seekable stream (an embedded resource, say) and builds the network from it;");
+            w.Line("/// <paramref name=\"name\"/> names the stream in errors. Never through a packed cache: nothing identifies the stream's contents.");
+            w.Line("/// </summary>");
+            w.Open($"public static {g.ClassName} Load(global::System.IO.Stream stream, string name, NetworkOptions? options = null)");
+            EmitLoadBody(w, g, "network.LoadWeights(stream, name, network.Prepare);");
             w.Line();
             w.Line("protected override IsaLayout Layout(InstructionSet isa) => isa switch");
             w.Line("{");
@@ -153,6 +151,21 @@ namespace ResNet.Generator.Emitter
             w.Close();
             w.Close();
             return w.ToString();
+        }
+
+        /// <summary>A Load method's body: a network that fails to load is disposed before the error goes on.</summary>
+        private static void EmitLoadBody(SourceWriter w, Graph g, string load)
+        {
+            w.Line($"var network = new {g.ClassName}(options);");
+            w.Open("try");
+            w.Line(load);
+            w.Line("return network;");
+            w.Close();
+            w.Open("catch");
+            w.Line("network.Dispose();");
+            w.Line("throw;");
+            w.Close();
+            w.Close();
         }
 
         private static string LayerInfoExpression(Layer l)

@@ -11,7 +11,7 @@ public static class Folding
     /// <summary>The folded OIHW weights and bias of a Conv layer (unchanged weights and zero or own bias without BatchNorm).</summary>
     public static (float[] Weights, float[] Bias) FoldConv(StateDict sd, LayerInfo layer)
     {
-        var wf = new float[sd.Float(layer.Name + ".weight").Length];
+        var wf = new float[sd.Values(layer.Name + ".weight").Length];
         var bf = new float[layer.Conv!.OutChannels];
         FoldConv(sd, layer, wf, bf);
         return (wf, bf);
@@ -25,8 +25,8 @@ public static class Folding
     internal static void FoldConv(StateDict sd, LayerInfo layer, Span<float> wf, Span<float> bf)
     {
         var c = layer.Conv!;
-        var w = sd.Float(layer.Name + ".weight");
-        ReadOnlySpan<float> bias = c.Bias ? sd.Float(layer.Name + ".bias") : new float[c.OutChannels];
+        var w = sd.Values(layer.Name + ".weight");
+        var bias = c.Bias ? sd.Values(layer.Name + ".bias") : new float[c.OutChannels];
         if (layer.BatchNorm == null)
         {
             w.CopyTo(wf);
@@ -34,7 +34,7 @@ public static class Folding
             return;
         }
         string bn = layer.BatchNorm;
-        Fold(w, bias, sd.Float(bn + ".weight"), sd.Float(bn + ".bias"), sd.Float(bn + ".running_mean"), sd.Float(bn + ".running_var"), layer.BatchNormEps, wf, bf);
+        Fold(w, bias, sd.Values(bn + ".weight"), sd.Values(bn + ".bias"), sd.Values(bn + ".running_mean"), sd.Values(bn + ".running_var"), layer.BatchNormEps, wf, bf);
     }
 
     /// <summary>Folds BatchNorm parameters into OIHW weights <paramref name="w"/> and bias <paramref name="b"/>.</summary>
@@ -46,7 +46,8 @@ public static class Folding
         return (wf, bf);
     }
 
-    private static void Fold(ReadOnlySpan<float> w, ReadOnlySpan<float> b, float[] gamma, float[] beta, float[] mean, float[] variance, double eps,
+    private static void Fold(ReadOnlySpan<float> w, ReadOnlySpan<float> b, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta,
+        ReadOnlySpan<float> mean, ReadOnlySpan<float> variance, double eps,
         Span<float> wf, Span<float> bf)
     {
         int oc = b.Length, per = w.Length / oc;

@@ -11,14 +11,16 @@ namespace ResNet.Runtime.Weights;
 public sealed class StateDict
 {
     private readonly Dictionary<string, Tensor> _tensors;
+    private readonly NativeStorage? _native;
 
     /// <summary>One storage per tensor plus a few files; far more entries is not a state_dict.</summary>
     private const int MaxEntries = 100_000;
 
-    private StateDict(string source, Dictionary<string, Tensor> tensors)
+    private StateDict(string source, Dictionary<string, Tensor> tensors, NativeStorage? native = null)
     {
         Source = source;
         _tensors = tensors;
+        _native = native;
     }
 
     /// <summary>Where the weights came from (for messages).</summary>
@@ -35,14 +37,28 @@ public sealed class StateDict
         new(source, new Dictionary<string, Tensor>(tensors));
 
     /// <summary>Reads a torch.save zip file.</summary>
-    public static StateDict Load(string path)
+    public static StateDict Load(string path) => Load(path, forPacking: false);
+
+    /// <summary>
+    /// Reads a torch.save zip file to be folded and packed at once: its float32 tensors stay in one block of native
+    /// memory (<see cref="NativeStorage"/>) until <see cref="Release"/>, which the caller must call when done.
+    /// </summary>
+    internal static StateDict LoadForPacking(string path) => Load(path, forPacking: true);
+
+    /// <summary><see cref="LoadForPacking(string)"/> from a seekable stream; <paramref name="name"/> names it in errors.</summary>
+    internal static StateDict LoadForPacking(Stream stream, string name) => Load(stream, name, forPacking: true);
+
+    /// <summary>Frees the native memory of a state_dict read by <see cref="LoadForPacking(string)"/>; its tensors can no longer be read.</summary>
+    internal void Release() => _native?.Dispose();
+
+    private static StateDict Load(string path, bool forPacking)
     {
         try
         {
             // Opening a directory fails as access denied, which would name the wrong reason.
             if (Directory.Exists(path)) throw new WeightsException($"{path}: is a directory");
             using var stream = File.OpenRead(path);
-            return Load(stream, path);
+            return Load(stream, path, forPacking);
         }
         catch (FileNotFoundException) { throw new WeightsException($"{path}: no such file"); }
         catch (DirectoryNotFoundException) { throw new WeightsException($"{path}: no such file"); }
@@ -50,7 +66,9 @@ public sealed class StateDict
     }
 
     /// <summary>Reads a torch.save zip from a seekable stream; <paramref name="name"/> names it in errors.</summary>
-    public static StateDict Load(Stream stream, string name)
+    public static StateDict Load(Stream stream, string name) => Load(stream, name, forPacking: false);
+
+    private static StateDict Load(Stream stream, string name, bool forPacking)
     {
         ZipArchive zip;
         try
@@ -66,7 +84,7 @@ public sealed class StateDict
         }
         try
         {
-            return Read(zip, name);
+            return Read(zip, name, forPacking);
         }
         catch (Exception e) when (e is InvalidDataException or IOException or NotSupportedException or ArgumentException)
         {
@@ -79,15 +97,40 @@ public sealed class StateDict
         }
     }
 
-    private static StateDict Read(ZipArchive zip, string name)
+    private static StateDict Read(ZipArchive zip, string name, bool forPacking)
     {
         if (zip.Entries.Count > MaxEntries) throw new WeightsException($"{name}: zip archive has {zip.Entries.Count} entries; a state_dict has at most {MaxEntries}");
         var pickle = zip.Entries.FirstOrDefault(e => e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal) && e.FullName.Count(ch => ch == '/') == 1)
             ?? throw new WeightsException($"{name}: zip archive has no <name>/data.pkl; not a torch.save file");
         string prefix = pickle.FullName[..^"data.pkl".Length];
         byte[] pkl = TorchZip.ReadEntry(pickle, name, TorchZip.MaxPickleBytes);
-        var tensors = new Unpickler(pkl, name).LoadStateDict(new TorchZip.Storages(zip, prefix, name));
-        return new StateDict(name, tensors);
+        var native = forPacking ? NativeFor(zip, prefix) : null;
+        try
+        {
+            var tensors = new Unpickler(pkl, name).LoadStateDict(new TorchZip.Storages(zip, prefix, name), native);
+            return new StateDict(name, tensors, native);
+        }
+        catch
+        {
+            native?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// A block for every storage the archive holds, as their entries declare them (a line of alignment each), or
+    /// none when they declare more than the unpickler would accept: it then refuses the file as it always did.
+    /// </summary>
+    private static NativeStorage? NativeFor(ZipArchive zip, string prefix)
+    {
+        long total = 0;
+        foreach (var e in zip.Entries)
+        {
+            if (!e.FullName.StartsWith(prefix + "data/", StringComparison.Ordinal)) continue;
+            total += Math.Max(0, e.Length) + 64;
+            if (total > TorchZip.MaxStorageBytes) return null;
+        }
+        return total == 0 ? null : new NativeStorage(total);
     }
 
     /// <summary>The float32 values of <paramref name="key"/>.</summary>
@@ -95,6 +138,14 @@ public sealed class StateDict
     {
         var t = this[key];
         return t.Data ?? throw new WeightsException($"{Source}: '{key}' is {t.DType}; expected float32");
+    }
+
+    /// <summary>The float32 values of <paramref name="key"/>, where they are (no copy out of native memory).</summary>
+    internal ReadOnlySpan<float> Values(string key)
+    {
+        var t = this[key];
+        if (t.DType != "float32") throw new WeightsException($"{Source}: '{key}' is {t.DType}; expected float32");
+        return t.Values;
     }
 
     /// <summary>

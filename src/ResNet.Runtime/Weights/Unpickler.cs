@@ -10,7 +10,7 @@ namespace ResNet.Runtime.Weights;
 /// torch.save uses for tensors and ordered dicts. Any other global (os.system, builtins.eval, …) is refused
 /// when it is named, before anything could call it; nothing is ever executed.
 /// </summary>
-internal sealed class Unpickler(byte[] data, string file)
+internal sealed unsafe class Unpickler(byte[] data, string file)
 {
     private static readonly Dictionary<string, (string DType, int Size)> Storages = new()
     {
@@ -39,9 +39,10 @@ internal sealed class Unpickler(byte[] data, string file)
     private readonly Stack<object?> _stack = new();
     private readonly Stack<int> _marks = new();
     private readonly Dictionary<long, object?> _memo = new();
-    /// <summary>Storages read so far, by key: a byte[], or the float[] of the tensor that is the whole storage.</summary>
-    private readonly Dictionary<string, Array> _storages = new();
+    /// <summary>Storages read so far, by key: a byte[], or the tensor that is the whole storage.</summary>
+    private readonly Dictionary<string, object> _storages = new();
     private IStorageSource? _source;
+    private NativeStorage? _native;
     private int _pos;
 
     private sealed record Global(string Module, string Name)
@@ -58,9 +59,14 @@ internal sealed class Unpickler(byte[] data, string file)
 
     private sealed class Mark;
 
-    public Dictionary<string, Tensor> LoadStateDict(IStorageSource storages)
+    /// <summary>
+    /// Reads the state_dict, its storages from <paramref name="storages"/>; with <paramref name="native"/>, a tensor
+    /// that is a whole float32 storage keeps its values there rather than in an array of its own.
+    /// </summary>
+    public Dictionary<string, Tensor> LoadStateDict(IStorageSource storages, NativeStorage? native = null)
     {
         _source = storages;
+        _native = native;
         object? result;
         try
         {
@@ -216,11 +222,22 @@ internal sealed class Unpickler(byte[] data, string file)
             // straight into the tensor's floats, their pages mapped in one call first. Through a byte[], ResNet-18's
             // 47 MB were faulted in twice, page by page: ~19,000 faults, each a trap to the host on this VM.
             CheckStorage(storage);
-            values = new float[elements];
-            FreshPages.Populate(values, 0, elements);
-            _source!.Read(storage.Key, MemoryMarshal.AsBytes(values.AsSpan()));
-            _storages[storage.Key] = values;
-            return new Tensor("float32", shape, values);
+            Tensor whole;
+            float* p = _native != null ? _native.TryTake(elements) : null;
+            if (p != null)
+            {
+                _source!.Read(storage.Key, new Span<byte>(p, checked((int)(elements * 4))));
+                whole = new Tensor(shape, _native!, p);
+            }
+            else
+            {
+                values = new float[elements];
+                FreshPages.Populate(values, 0, elements);
+                _source!.Read(storage.Key, MemoryMarshal.AsBytes(values.AsSpan()));
+                whole = new Tensor("float32", shape, values);
+            }
+            _storages[storage.Key] = whole;
+            return whole;
         }
         var bytes = StorageBytes(storage);
         values = new float[elements];
@@ -276,7 +293,7 @@ internal sealed class Unpickler(byte[] data, string file)
             _source!.Read(s.Key, bytes);
             _storages[s.Key] = storage = bytes;
         }
-        return storage is float[] floats ? MemoryMarshal.AsBytes(floats.AsSpan()) : (byte[])storage;
+        return storage is Tensor whole ? MemoryMarshal.AsBytes(whole.Values) : (byte[])storage;
     }
 
     /// <summary>
