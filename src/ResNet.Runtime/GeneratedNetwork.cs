@@ -426,18 +426,28 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
     /// </summary>
     protected void CompletePacking()
     {
-        var jobs = TakeJobs();
+        // Largest first, one at a time from a shared counter: a helper thread that starts late still finds large
+        // layers left, and the last ones to finish are small.
+        var jobs = TakeJobs().OrderByDescending(j => j.WeightFloats).ToArray();
         nuint scratchBytes = (nuint)(jobs.Select(j => (long)j.ScratchFloats).DefaultIfEmpty(0).Max() * sizeof(float));
-        Parallel.For(0, jobs.Length, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, Threads) },
-            () => scratchBytes == 0 ? IntPtr.Zero : (IntPtr)HugePages.Allocate(scratchBytes),
-            (i, _, scratch) =>
+        int next = -1;
+        Parallel.For(0, Math.Max(1, Math.Min(Threads, jobs.Length)), new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, Threads) }, _ =>
+        {
+            void* scratch = scratchBytes == 0 ? null : HugePages.Allocate(scratchBytes);
+            try
             {
-                var job = jobs[i];
-                job.Pack(new Span<float>(_weights[job.Slot], job.WeightFloats), new Span<float>(_biases[job.Slot], job.BiasFloats),
-                    new Span<float>((void*)scratch, job.ScratchFloats));
-                return scratch;
-            },
-            scratch => { if (scratch != IntPtr.Zero) HugePages.Free((void*)scratch, scratchBytes); });
+                for (int i; (i = Interlocked.Increment(ref next)) < jobs.Length;)
+                {
+                    var job = jobs[i];
+                    job.Pack(new Span<float>(_weights[job.Slot], job.WeightFloats), new Span<float>(_biases[job.Slot], job.BiasFloats),
+                        new Span<float>(scratch, job.ScratchFloats));
+                }
+            }
+            finally
+            {
+                if (scratch != null) HugePages.Free(scratch, scratchBytes);
+            }
+        });
     }
 
     /// <summary>
