@@ -73,6 +73,42 @@ public class WeightsTests
         Assert.Equal(managed.Float("whole"), again.Float("whole"));
     }
 
+    /// <summary>
+    /// Damaged files (bytes changed at 300 places of the tiny network's weights, one at a time, and cut short) are
+    /// refused alike, with the same message, whether read into arrays or to be packed; what loads is the same.
+    /// </summary>
+    [Fact]
+    public void DamagedFilesAreReadAlikeForPacking()
+    {
+        var original = File.ReadAllBytes(TinyWeights);
+        var rng = new Random(27);
+        var cases = Enumerable.Range(0, 300).Select(_ =>
+        {
+            var b = (byte[])original.Clone();
+            b[rng.Next(b.Length)] ^= (byte)(1 << rng.Next(8));
+            return b;
+        }).Concat(Enumerable.Range(1, 20).Select(i => original[..(original.Length * i / 21)]));
+        int refused = 0;
+        foreach (var bytes in cases)
+        {
+            string? managedError = null, nativeError = null;
+            StateDict? managed = null, native = null;
+            try { managed = StateDict.Load(new MemoryStream(bytes), "d.pth"); } catch (WeightsException e) { managedError = e.Message; }
+            try { native = StateDict.LoadForPacking(new MemoryStream(bytes), "d.pth"); } catch (WeightsException e) { nativeError = e.Message; }
+            Assert.Equal(managedError, nativeError);
+            if (managedError != null) { refused++; continue; }
+            try
+            {
+                foreach (var key in managed!.Keys.Where(k => managed[k].DType == "float32")) Assert.Equal(managed.Float(key), native!.Values(key).ToArray());
+            }
+            finally
+            {
+                native!.Release();
+            }
+        }
+        Assert.True(refused >= 20, $"only {refused} of the damaged files were refused");
+    }
+
     [Fact]
     public void MissingKeyIsNamed()
     {
