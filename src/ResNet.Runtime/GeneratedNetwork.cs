@@ -456,24 +456,35 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
     /// miss loads, folds and packs, then stores them for next time. <paramref name="prepare"/> queues every
     /// layer's packing (with a null state_dict it only states the sizes, which a cache file must match).
     /// </summary>
-    protected void LoadWeights(string path, Action<StateDict?> prepare)
+    protected void LoadWeights(string path, Action<StateDict?> prepare) => LoadWeights(path, () => StateDict.LoadForPacking(path), prepare);
+
+    /// <summary>
+    /// Weights from a torch.save state_dict in <paramref name="stream"/>, through the packed-weights cache only when
+    /// <paramref name="identifiedBy"/> names a file whose path, size and modification time stand for the stream's
+    /// contents (the binary a resource is embedded in): nothing else names them.
+    /// </summary>
+    protected void LoadWeights(Stream stream, string name, string? identifiedBy, Action<StateDict?> prepare)
+    {
+        if (identifiedBy != null && File.Exists(identifiedBy)) LoadWeights(identifiedBy, () => StateDict.LoadForPacking(stream, name), prepare);
+        else Pack(StateDict.LoadForPacking(stream, name), prepare);
+    }
+
+    /// <summary>The cache's lookup and store around <paramref name="read"/>, keyed by the file <paramref name="key"/>.</summary>
+    private void LoadWeights(string key, Func<StateDict> read, Action<StateDict?> prepare)
     {
         string? cacheFile = null;
         if (_cacheDirectory != null)
         {
             prepare(null);
-            cacheFile = PackedCache.FileFor(_cacheDirectory, path, Info.Name, Isa, CacheMode, _layout.Signature);
+            cacheFile = PackedCache.FileFor(_cacheDirectory, key, Info.Name, Isa, CacheMode, _layout.Signature);
             if (TryMapCache(cacheFile)) return;
             var jobs = TakeJobs();
             if (PackedCache.TryRead(cacheFile, Ranges(jobs))) return;
         }
-        var packed = Pack(StateDict.LoadForPacking(path), prepare);
+        var packed = Pack(read(), prepare);
         if (cacheFile != null)
             PackedCache.TryWrite(cacheFile, Ranges(packed));
     }
-
-    /// <summary>Weights from a torch.save state_dict in <paramref name="stream"/> (no packed cache: nothing names its contents).</summary>
-    protected void LoadWeights(Stream stream, string name, Action<StateDict?> prepare) => Pack(StateDict.LoadForPacking(stream, name), prepare);
 
     /// <summary>Checks, folds and packs a state_dict read only for this, then frees it; returns the jobs packed.</summary>
     private PackJob[] Pack(StateDict weights, Action<StateDict?> prepare)

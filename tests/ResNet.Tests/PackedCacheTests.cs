@@ -48,6 +48,33 @@ public sealed class PackedCacheTests : IDisposable
     }
 
     /// <summary>
+    /// Weights from a stream (the CLI's embedded ones) go through the cache only when a file stands for them: keyed
+    /// by it, the first load packs and writes, the next maps the copy, and both give what packing afresh gives.
+    /// </summary>
+    [Fact]
+    public void AStreamIsCachedUnderTheFileThatStandsForIt()
+    {
+        var fresh = Logits(InstructionSet.Portable, false, null);
+        float[] FromStream(string? identifiedBy, out bool mapped)
+        {
+            using var stream = File.OpenRead(_weights);
+            using var net = TinyResNet.Load(stream, "embedded", new NetworkOptions { InstructionSet = InstructionSet.Portable, PackedCache = Cache }, identifiedBy);
+            mapped = net.WeightsMapped;
+            return net.Run(Input);
+        }
+        Assert.Equal(fresh, FromStream(null, out _));
+        Assert.Equal(fresh, FromStream(Path.Combine(_dir, "no-such-binary"), out _));
+        Assert.False(Directory.Exists(Cache) && Directory.GetFiles(Cache).Length > 0, "a stream nothing stands for was cached");
+        string binary = Path.Combine(_dir, "binary");
+        File.WriteAllText(binary, "stands for the weights");
+        Assert.Equal(fresh, FromStream(binary, out bool first));
+        Assert.False(first);
+        Assert.Single(Directory.GetFiles(Cache, "*.packed"));
+        Assert.Equal(fresh, FromStream(binary, out bool second));
+        Assert.Equal(OperatingSystem.IsLinux(), second);
+    }
+
+    /// <summary>
     /// A network built for batches packs its batched variants' own weights too (F(4×4) for a batch where one image
     /// gets F(2×2), on some of TinyResNet's layers): they are cached in a file of their own, beside the batch-1
     /// copy, and a hit restores both sets.

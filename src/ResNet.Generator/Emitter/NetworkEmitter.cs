@@ -101,10 +101,11 @@ namespace ResNet.Generator.Emitter
             w.Line();
             w.Line("/// <summary>");
             w.Line("/// Reads a torch.save state_dict from a seekable stream (an embedded resource, say) and builds the network from it;");
-            w.Line("/// <paramref name=\"name\"/> names the stream in errors. Never through a packed cache: nothing identifies the stream's contents.");
+            w.Line("/// <paramref name=\"name\"/> names the stream in errors. Through options.PackedCache only with <paramref name=\"identifiedBy\"/>:");
+            w.Line("/// a file whose path, size and modification time stand for the stream's contents (the binary the resource is in).");
             w.Line("/// </summary>");
-            w.Open($"public static {g.ClassName} Load(global::System.IO.Stream stream, string name, NetworkOptions? options = null)");
-            EmitLoadBody(w, g, "network.LoadWeights(stream, name, network.Prepare);");
+            w.Open($"public static {g.ClassName} Load(global::System.IO.Stream stream, string name, NetworkOptions? options = null, string? identifiedBy = null)");
+            EmitLoadBody(w, g, "network.LoadWeights(stream, name, identifiedBy, network.Prepare);");
             w.Line();
             w.Line("protected override IsaLayout Layout(InstructionSet isa) => isa switch");
             w.Line("{");
