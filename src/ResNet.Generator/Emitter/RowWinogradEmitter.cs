@@ -31,7 +31,6 @@ namespace ResNet.Generator.Emitter
             var c = layer.Conv!;
             var inL = isaPlan.Tensors[layer.Input];
             var outL = isaPlan.Tensors[layer.Output];
-            var resL = layer.Residual >= 0 ? isaPlan.Tensors[layer.Residual] : null;
             var tc = ToomCook.For(rp.M, rp.R);
             var tile = rp.Tile;
             int B = isa.Block, S = rp.Phases, groups = outL.Blocks / tile.OcBlocks, k = rp.K(c.Kernel.W);
@@ -42,12 +41,7 @@ namespace ResNet.Generator.Emitter
                 $"Row-Winograd F({rp.M}, {rp.R}) of {layer.Path}, {c.Kernel.H}×{c.Kernel.W} stride {c.Stride}: {layer.InShape} → {layer.OutShape} ({layer.Description}).",
                 $"Input rows split into {S} phase(s) of {rp.R}-tap filters; {rp.Alpha} positions per tile of {rp.M} output rows, each a GEMM of K = {k} (channels × phases × kernel width).",
                 $"Work items: batch × {rp.TilesH} row tiles, every output group ({groups} of {tile.OcBlocks} block(s)) in each; register tile {tile.OcBlocks} block(s) × {tile.Pixels} pixels{(tile.Remainder > 0 ? $", then {tile.Remainder}" : "")}.");
-            w.Line("float* input = args.Input, weights = args.Weights, bias = args.Bias, output = args.Output, residual = args.Residual;");
-            w.Line($"const int TilesH = {I(rp.TilesH)}, InImage = {I(inL.ImageFloats)}, InPlane = {I(inL.PlaneFloats)}, InRow = {I(inL.PaddedW)};");
-            w.Line($"const int OutImage = {I(outL.ImageFloats)}, OutGroup = {I(tile.OcBlocks * outL.PlaneFloats)}, OutRow = {I(outL.PaddedW * B)}, GroupWeights = {I(rp.Alpha * k * tile.OcBlocks * B)};");
-            if (resL != null) w.Line($"const int ResImage = {I(resL.ImageFloats)}, ResGroup = {I(tile.OcBlocks * resL.PlaneFloats)}, ResRow = {I(resL.PaddedW * B)};");
-            w.Line($"float* v = {WinogradEmitter.TilesExpression};");
-            w.Line($"float* m = v + {I(rp.Alpha * rp.PositionFloats)};");
+            EmitConstants(w, layer, rp, isaPlan, inRow: inL.PaddedW, weightSlots: rp.Alpha, positions: rp.Alpha);
             w.Open("for (int item = begin; item < end; item++)");
             w.Line("int n = item / TilesH, th = item % TilesH;");
             if (layer.OutShape.H % rp.M != 0) w.Line($"int rows = global::System.Math.Min({I(rp.M)}, {I(layer.OutShape.H)} - th * {I(rp.M)});");
@@ -136,6 +130,25 @@ namespace ResNet.Generator.Emitter
                 for (int p = 0; p < pixels; p++) w.Line($"acc{j}x{p}.Store(m + {I((p * oc + j) * B)});");
             w.Close();
             w.Line();
+        }
+
+        /// <summary>
+        /// A kernel's arguments and constants: the input's strides (<paramref name="inRow"/> floats a row), the output's
+        /// and residual's that <see cref="EmitOutputTransform"/> reads, a group's weights (<paramref name="weightSlots"/>
+        /// slots of K), and the tile scratch: v, the transformed rows of <paramref name="positions"/> positions, then m.
+        /// </summary>
+        internal static void EmitConstants(SourceWriter w, Layer layer, RowWinogradPlan rp, IsaPlan isaPlan, int inRow, int weightSlots, int positions)
+        {
+            var inL = isaPlan.Tensors[layer.Input];
+            var outL = isaPlan.Tensors[layer.Output];
+            var resL = layer.Residual >= 0 ? isaPlan.Tensors[layer.Residual] : null;
+            int B = isaPlan.Isa.Block, oc = rp.Tile.OcBlocks, k = rp.K(layer.Conv!.Kernel.W);
+            w.Line("float* input = args.Input, weights = args.Weights, bias = args.Bias, output = args.Output, residual = args.Residual;");
+            w.Line($"const int TilesH = {I(rp.TilesH)}, InImage = {I(inL.ImageFloats)}, InPlane = {I(inL.PlaneFloats)}, InRow = {I(inRow)};");
+            w.Line($"const int OutImage = {I(outL.ImageFloats)}, OutGroup = {I(oc * outL.PlaneFloats)}, OutRow = {I(outL.PaddedW * B)}, GroupWeights = {I(weightSlots * k * oc * B)};");
+            if (resL != null) w.Line($"const int ResImage = {I(resL.ImageFloats)}, ResGroup = {I(oc * resL.PlaneFloats)}, ResRow = {I(resL.PaddedW * B)};");
+            w.Line($"float* v = {WinogradEmitter.TilesExpression};");
+            w.Line($"float* m = v + {I(positions * rp.PositionFloats)};");
         }
 
         /// <summary>

@@ -23,7 +23,6 @@ namespace ResNet.Generator.Emitter
             var c = layer.Conv!;
             var inL = isaPlan.Tensors[layer.Input];
             var outL = isaPlan.Tensors[layer.Output];
-            var resL = layer.Residual >= 0 ? isaPlan.Tensors[layer.Residual] : null;
             var tc = ToomCook.For(rp.M, rp.R);
             var tile = rp.Tile;
             int B = isa.Block, groups = outL.Blocks / tile.OcBlocks, k = rp.K(c.Kernel.W), A = rp.Alpha, P = rp.Positions;
@@ -36,12 +35,7 @@ namespace ResNet.Generator.Emitter
                 $"Phase-split row-Winograd of {layer.Path}: {layer.InShape} → {layer.OutShape} ({layer.Description}).",
                 $"Even rows (kernel rows 0, 2) by F({rp.M}, {rp.R}), {A} positions; odd rows (kernel row 1) direct, {rp.M} positions; each a GEMM of K = {k}.",
                 $"Work items: batch × {rp.TilesH} row tiles × {groups} output group(s) of {tile.OcBlocks} block(s); register tile {tile.OcBlocks} block(s) × {tile.Pixels} pixels{(tile.Remainder > 0 ? $", then {tile.Remainder}" : "")}.");
-            w.Line("float* input = args.Input, weights = args.Weights, bias = args.Bias, output = args.Output, residual = args.Residual;");
-            w.Line($"const int TilesH = {I(rp.TilesH)}, InImage = {I(inL.ImageFloats)}, InPlane = {I(inL.PlaneFloats)}, InRow = {I(inRow)};");
-            w.Line($"const int OutImage = {I(outL.ImageFloats)}, OutGroup = {I(tile.OcBlocks * outL.PlaneFloats)}, OutRow = {I(outL.PaddedW * B)}, GroupWeights = {I(rp.Slots * k * tile.OcBlocks * B)};");
-            if (resL != null) w.Line($"const int ResImage = {I(resL.ImageFloats)}, ResGroup = {I(tile.OcBlocks * resL.PlaneFloats)}, ResRow = {I(resL.PaddedW * B)};");
-            w.Line($"float* v = {WinogradEmitter.TilesExpression};");
-            w.Line($"float* m = v + {I(P * rp.PositionFloats)};");
+            RowWinogradEmitter.EmitConstants(w, layer, rp, isaPlan, inRow, weightSlots: rp.Slots, positions: P);
             // Items are tiles × groups, so that two threads share a layer of few tiles evenly; a thread transforms a
             // tile's rows once for the consecutive items of it that it takes.
             w.Line("int transformed = -1;");
