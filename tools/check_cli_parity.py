@@ -3,6 +3,7 @@ PyTorch's saved logits: max |Δlogit| within the bound and identical top-5.
 
     python3 tools/check_cli_parity.py out/resnet18 fixtures/full 1e-4
     python3 tools/check_cli_parity.py out/resnet18 fixtures/calibrated 1e-4 --exact
+    python3 tools/check_cli_parity.py out/resnet18 fixtures/formats/float16-safetensors 1e-4
 
 Arguments after the bound are passed to resnet18 (--exact, --threads N).
 """
@@ -16,7 +17,9 @@ import numpy as np
 
 binary, fixtures, bound, extra = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4:]
 inputs = sorted(f for f in glob.glob(os.path.join(fixtures, "input*.npy")) if not f.endswith(".logits.npy"))
-out = subprocess.run([binary, "--weights", os.path.join(fixtures, "weights.pth"), "--json", "--logits", *extra, *inputs],
+# The weights as torch.save wrote them, or as safetensors (tools/make_weight_formats.py).
+weights = next(p for p in (os.path.join(fixtures, "weights.pth"), os.path.join(fixtures, "weights.safetensors")) if os.path.exists(p))
+out = subprocess.run([binary, "--weights", weights, "--json", "--logits", *extra, *inputs],
                      check=True, capture_output=True, text=True).stdout
 worst = 0.0
 for line in out.splitlines():

@@ -1,6 +1,6 @@
 """Writes tests/fixtures/views/views.pth with torch.save: tensors that share storages, as views at an offset,
-before and after the tensor that is their whole storage, and non-contiguous ones, so that the reader's paths for
-them are tested on a file real PyTorch wrote. Values are aranges, so the test states them without Python.
+before and after the tensor that is their whole storage, and non-contiguous ones, in float32 and in the other
+floating dtypes, so that the reader's paths for them are tested on a file real PyTorch wrote. Values are aranges, so the test states them without Python.
 
     /usr/bin/python3 tools/make_views_fixture.py tests/fixtures/views/views.pth
 """
@@ -20,4 +20,11 @@ sd["u"] = u                    # the whole of B, after a view of it
 sd["transposed"] = m.t()       # C, non-contiguous
 sd["row"] = m[1]               # C from offset 4
 sd["middle"] = torch.arange(300, 306, dtype=torch.float32)[2:5]  # the only view of storage D, at an offset
+# Other floating dtypes, which the reader converts to float32: a whole float16 storage, then a view of it; a
+# transposed bfloat16 one (small integers: bfloat16 has 8 significant bits); a float64 view at an offset.
+h = torch.arange(400, 410, dtype=torch.float16)
+sd["half_whole"] = h
+sd["half_tail"] = h[3:]
+sd["bf16_transposed"] = torch.arange(10, 16, dtype=torch.bfloat16).view(2, 3).t()
+sd["f64_middle"] = torch.arange(600, 606, dtype=torch.float64)[1:4]
 torch.save(sd, sys.argv[1])

@@ -19,7 +19,8 @@ public class MutationTests
     {
         "images/rgb8_61x45.png", "images/palette4_interlaced.png", "images/gray16.png", "images/baseline.jpg",
         "images/progressive.jpg", "images/restart_progressive.jpg", "images/mixed_2x2_1x1_2x1.jpg", "images/cmyk.jpg",
-        "tiny/input0.npy", "tiny/weights.pth",
+        "tiny/input0.npy", "tiny/weights.pth", "formats/float16-pth/weights.pth", "formats/bfloat16-safetensors/weights.safetensors",
+        "formats/float32-safetensors/weights.safetensors",
     };
 
     [Theory]
@@ -31,7 +32,7 @@ public class MutationTests
         var rng = new Random(seed.Aggregate(17, (h, c) => unchecked(h * 31 + c)));
         // RESNET18_MUTATIONS raises the count for a longer local run.
         int scale = int.TryParse(Environment.GetEnvironmentVariable("RESNET18_MUTATIONS"), out int m) && m > 0 ? m : 1;
-        int iterations = (seed.EndsWith(".pth") ? 300 : 1500) * scale;
+        int iterations = (IsWeights(seed) ? 300 : 1500) * scale;
         var clock = Stopwatch.StartNew();
         for (int i = 0; i < iterations; i++)
         {
@@ -53,11 +54,13 @@ public class MutationTests
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60 * scale), $"{seed}: {iterations} mutations took {clock.Elapsed}");
     }
 
+    private static bool IsWeights(string seed) => seed.EndsWith(".pth") || seed.EndsWith(".safetensors");
+
     /// <summary>An image whole, or (<paramref name="windowed"/>) as FromFile decodes it: only the crop's source window.</summary>
     private static void Read(string seed, byte[] bytes, bool windowed)
     {
         if (seed.EndsWith(".npy")) Npy.Parse(bytes, "m.npy");
-        else if (seed.EndsWith(".pth")) StateDict.Load(new MemoryStream(bytes), "m.pth").CheckAgainst(TinyResNet.Network.Parameters);
+        else if (IsWeights(seed)) StateDict.Load(new MemoryStream(bytes), "m.pth").CheckAgainst(TinyResNet.Network.Parameters);
         else ImageNetTransform.ToTensor(ImageNetTransform.ResizeAndCrop(ImageDecoder.Decode(bytes, "m.img", ImageDecoder.DefaultMaxPixels, null,
             windowed ? ImageNetTransform.SourceWindow : null)));
     }

@@ -6,7 +6,9 @@ namespace ResNet.Runtime.Weights;
 /// A state_dict read from a file written by <c>torch.save</c> in its zip format: <c>data.pkl</c> (a pickle
 /// naming each tensor's storage, dtype, offset, shape and stride) and one raw little-endian file per storage.
 /// The pickle is read by <see cref="Unpickler"/>, which only understands what torch.save writes for tensors
-/// and ordered dicts and refuses anything else without executing it.
+/// and ordered dicts and refuses anything else without executing it. A safetensors file (<see cref="SafeTensors"/>)
+/// is read too, recognised by its first bytes. Weights stored as float16, bfloat16 or float64 are converted to float32
+/// as PyTorch's load_state_dict converts them (<see cref="FloatFormats"/>).
 /// </summary>
 public sealed class StateDict
 {
@@ -36,11 +38,11 @@ public sealed class StateDict
     public static StateDict FromTensors(string source, IEnumerable<KeyValuePair<string, Tensor>> tensors) =>
         new(source, new Dictionary<string, Tensor>(tensors));
 
-    /// <summary>Reads a torch.save zip file.</summary>
+    /// <summary>Reads a torch.save zip file or a safetensors file.</summary>
     public static StateDict Load(string path) => Load(path, forPacking: false);
 
     /// <summary>
-    /// Reads a torch.save zip file to be folded and packed at once: its float32 tensors stay in one block of native
+    /// Reads a torch.save zip file or a safetensors file to be folded and packed at once: its float32 tensors stay in one block of native
     /// memory (<see cref="NativeStorage"/>) until <see cref="Release"/>, which the caller must call when done.
     /// </summary>
     internal static StateDict LoadForPacking(string path) => Load(path, forPacking: true);
@@ -65,11 +67,16 @@ public sealed class StateDict
         catch (UnauthorizedAccessException) { throw new WeightsException($"{path}: permission denied"); }
     }
 
-    /// <summary>Reads a torch.save zip from a seekable stream; <paramref name="name"/> names it in errors.</summary>
+    /// <summary>Reads a torch.save zip or a safetensors file from a seekable stream; <paramref name="name"/> names it in errors.</summary>
     public static StateDict Load(Stream stream, string name) => Load(stream, name, forPacking: false);
 
     private static StateDict Load(Stream stream, string name, bool forPacking)
     {
+        if (SafeTensors.Matches(stream))
+        {
+            var tensors = SafeTensors.Read(stream, name, forPacking, out var native);
+            return new StateDict(name, tensors, native);
+        }
         ZipArchive zip;
         try
         {
@@ -80,7 +87,7 @@ public sealed class StateDict
             throw new WeightsException(
                 IsLegacyPickle(stream) ? $"{name}: legacy (pre-1.6) torch.save format; re-save it in the zip format with torch.save(torch.load(f), f2)"
                 : StartsLikeZip(stream) ? $"{name}: corrupt zip archive ({Printable.Quote(e.Message.TrimEnd('.'), 200)})"
-                : $"{name}: not a torch.save file (expected a zip archive with data.pkl)");
+                : $"{name}: not a torch.save or safetensors file (expected a zip archive with data.pkl, or a safetensors header)");
         }
         try
         {
@@ -118,39 +125,41 @@ public sealed class StateDict
     }
 
     /// <summary>
-    /// A block for every storage the archive holds, as their entries declare them (a line of alignment each), or
-    /// none when they declare more than the unpickler would accept: it then refuses the file as it always did.
+    /// A block for every storage the archive holds, as float32 values (twice the bytes their entries declare, in case
+    /// they are float16 or bfloat16: the block is only reserved, its pages mapped as they are used; a line of alignment
+    /// each), or none when they declare more than the unpickler would accept: it then refuses the file as it always did.
     /// </summary>
     private static NativeStorage? NativeFor(ZipArchive zip, string prefix)
     {
-        long total = 0;
+        long total = 0, reserve = 0;
         foreach (var e in zip.Entries)
         {
             if (!e.FullName.StartsWith(prefix + "data/", StringComparison.Ordinal)) continue;
-            total += Math.Max(0, e.Length) + 64;
+            total += Math.Max(0, e.Length);
+            reserve += 2 * Math.Max(0, e.Length) + 64;
             if (total > TorchZip.MaxStorageBytes) return null;
         }
-        return total == 0 ? null : new NativeStorage(total);
+        return reserve == 0 ? null : new NativeStorage(reserve);
     }
 
-    /// <summary>The float32 values of <paramref name="key"/>.</summary>
+    /// <summary>The values of <paramref name="key"/> as float32 (converted from float16, bfloat16 or float64).</summary>
     public float[] Float(string key)
     {
         var t = this[key];
-        return t.Data ?? throw new WeightsException($"{Source}: '{key}' is {t.DType}; expected float32");
+        return t.Data ?? throw NotFloating(key, t);
     }
 
     /// <summary>The float32 values of <paramref name="key"/>, where they are (no copy out of native memory).</summary>
     internal ReadOnlySpan<float> Values(string key)
     {
         var t = this[key];
-        if (t.DType != "float32") throw new WeightsException($"{Source}: '{key}' is {t.DType}; expected float32");
+        if (!t.HasValues) throw NotFloating(key, t);
         return t.Values;
     }
 
     /// <summary>
     /// Checks the state_dict holds exactly <paramref name="expected"/> (plus BatchNorm's int64
-    /// num_batches_tracked counters, which eval never reads), as float32 with the exact shapes.
+    /// num_batches_tracked counters, which eval never reads), as floating-point tensors with the exact shapes.
     /// </summary>
     public void CheckAgainst(IReadOnlyList<ParameterSpec> expected)
     {
@@ -158,7 +167,7 @@ public sealed class StateDict
         foreach (var p in expected)
         {
             if (!_tensors.TryGetValue(p.Key, out var t)) throw new WeightsException($"{Source}: missing key '{p.Key}' (expected shape {Tensor.Format(p.Shape)})");
-            if (t.DType != "float32") throw new WeightsException($"{Source}: '{p.Key}' is {t.DType}; expected float32");
+            if (!t.HasValues) throw NotFloating(p.Key, t);
             if (!t.Shape.SequenceEqual(p.Shape))
                 throw new WeightsException($"{Source}: '{p.Key}' has shape {Tensor.Format(t.Shape)}; expected {Tensor.Format(p.Shape)}");
         }
@@ -168,6 +177,10 @@ public sealed class StateDict
             throw new WeightsException($"{Source}: unexpected key '{Printable.Quote(key)}' (not a parameter of this network)");
         }
     }
+
+    private WeightsException NotFloating(string key, Tensor t) => new(FloatFormats.IsFloating(t.DType)
+        ? $"{Source}: '{Printable.Quote(key)}' is {t.DType} without values"
+        : $"{Source}: '{Printable.Quote(key)}' is {t.DType}; expected float32 (or float16, bfloat16, float64)");
 
     private static bool StartsLikeZip(Stream stream)
     {

@@ -47,14 +47,33 @@ internal static class TorchZip
                 if (n == 0) break;
                 read += n;
             }
-            if (read != data.Length || s.ReadByte() != -1)
-                throw new WeightsException($"{file}: entry {Printable.Quote(entry.FullName)} does not hold the {entry.Length} bytes its header declares");
+            if (read != data.Length || s.ReadByte() != -1) throw Short(entry, file);
         }
         catch (Exception e) when (e is InvalidDataException or IOException or NotSupportedException)
         {
-            throw new WeightsException($"{file}: entry {Printable.Quote(entry.FullName)} is corrupt ({Printable.Quote(e.Message.TrimEnd('.'), 200)})");
+            throw Corrupt(entry, file, e);
         }
     }
+
+    /// <summary>Reads the whole entry, elements of <paramref name="dtype"/>, into <paramref name="values"/> as float32 (<see cref="FloatFormats"/>).</summary>
+    public static void ReadConverted(ZipArchiveEntry entry, string file, string dtype, Span<float> values)
+    {
+        try
+        {
+            using var s = entry.Open();
+            if (!FloatFormats.ConvertFrom(s, dtype, values) || s.ReadByte() != -1) throw Short(entry, file);
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or NotSupportedException)
+        {
+            throw Corrupt(entry, file, e);
+        }
+    }
+
+    private static WeightsException Short(ZipArchiveEntry entry, string file) =>
+        new($"{file}: entry {Printable.Quote(entry.FullName)} does not hold the {entry.Length} bytes its header declares");
+
+    private static WeightsException Corrupt(ZipArchiveEntry entry, string file, Exception e) =>
+        new($"{file}: entry {Printable.Quote(entry.FullName)} is corrupt ({Printable.Quote(e.Message.TrimEnd('.'), 200)})");
 
     /// <summary>The storages of one archive, by the keys data.pkl names them with.</summary>
     public sealed class Storages(ZipArchive zip, string prefix, string file) : IStorageSource
@@ -62,6 +81,8 @@ internal static class TorchZip
         public long Length(string key) => CheckedLength(Entry(key), file, MaxStorageBytes);
 
         public void Read(string key, Span<byte> destination) => ReadInto(Entry(key), file, destination);
+
+        public void ReadConverted(string key, string dtype, Span<float> values) => TorchZip.ReadConverted(Entry(key), file, dtype, values);
 
         private ZipArchiveEntry Entry(string key) =>
             zip.GetEntry($"{prefix}data/{key}") ?? throw new WeightsException($"{file}: storage '{Printable.Quote(key)}' named by data.pkl is not in the archive");
@@ -76,4 +97,7 @@ internal interface IStorageSource
 
     /// <summary>Reads the storage into <paramref name="destination"/>, exactly <see cref="Length"/> bytes.</summary>
     void Read(string key, Span<byte> destination);
+
+    /// <summary>Reads the storage, all of it elements of floating-point <paramref name="dtype"/>, into <paramref name="values"/> as float32.</summary>
+    void ReadConverted(string key, string dtype, Span<float> values);
 }

@@ -213,49 +213,43 @@ internal sealed unsafe class Unpickler(byte[] data, string file)
         }
         if (offset < 0 || (elements > 0 && lastIndex >= storage.Elements))
             throw Error($"tensor of shape {Tensor.Format(shape)} at offset {offset} reaches past its storage of {storage.Elements} elements");
-        if (storage.DType != "float32") return new Tensor(storage.DType, shape, null);
-        bool contiguous = BitConverter.IsLittleEndian && IsContiguous(shape, stride);
+        if (!FloatFormats.IsFloating(storage.DType)) return new Tensor(storage.DType, shape, null);
+        bool contiguous = IsContiguous(shape, stride);
         float[] values;
-        if (contiguous && offset == 0 && elements == storage.Elements && !_storages.ContainsKey(storage.Key))
+        if (BitConverter.IsLittleEndian && contiguous && offset == 0 && elements == storage.Elements && !_storages.ContainsKey(storage.Key))
         {
             // The common case (every tensor torch.save writes from a state_dict has a storage of its own): read
             // straight into the tensor's floats, their pages mapped in one call first. Through a byte[], ResNet-18's
-            // 47 MB were faulted in twice, page by page: ~19,000 faults, each a trap to the host on this VM.
+            // 47 MB were faulted in twice, page by page: ~19,000 faults, each a trap to the host on this VM. Other
+            // floating dtypes are converted on the way, a chunk at a time.
             CheckStorage(storage);
-            Tensor whole;
-            float* p = _native != null ? _native.TryTake(elements) : null;
-            if (p != null)
-            {
-                _source!.Read(storage.Key, new Span<byte>(p, checked((int)(elements * 4))));
-                whole = new Tensor(shape, _native!, p);
-            }
-            else
-            {
-                values = new float[elements];
-                FreshPages.Populate(values, 0, elements);
-                _source!.Read(storage.Key, MemoryMarshal.AsBytes(values.AsSpan()));
-                whole = new Tensor("float32", shape, values);
-            }
-            _storages[storage.Key] = whole;
+            bool f32 = storage.DType == "float32";
+            var whole = Tensor.ToFill(storage.DType, shape, elements, _native, out var floats);
+            if (f32) _source!.Read(storage.Key, MemoryMarshal.AsBytes(floats));
+            else _source!.ReadConverted(storage.Key, storage.DType, floats);
+            // A later view of the storage reads its bytes from this tensor, which are the file's only for float32.
+            if (f32) _storages[storage.Key] = whole;
             return whole;
         }
+        // A view of a shared storage, or weights stored as float16, bfloat16 or float64: converted into float32 values
+        // as load_state_dict copies them into the model's parameters.
         var bytes = StorageBytes(storage);
         values = new float[elements];
         if (contiguous)
         {
-            // A view of a shared storage: one block copy.
-            MemoryMarshal.Cast<byte, float>(bytes.Slice((int)(offset * 4), (int)(elements * 4))).CopyTo(values);
-            return new Tensor("float32", shape, values);
+            int size = storage.ElementSize;
+            FloatFormats.Convert(bytes.Slice((int)(offset * size), (int)(elements * size)), storage.DType, values);
+            return new Tensor(storage.DType, shape, values);
         }
         var index = new int[shape.Length];
         for (long i = 0; i < elements; i++)
         {
             long at = offset;
             for (int d = 0; d < shape.Length; d++) at += index[d] * stride[d];
-            values[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes.Slice((int)(at * 4), 4));
+            values[i] = FloatFormats.Read(bytes, at, storage.DType);
             for (int d = shape.Length - 1; d >= 0 && ++index[d] == shape[d]; d--) index[d] = 0;
         }
-        return new Tensor("float32", shape, values);
+        return new Tensor(storage.DType, shape, values);
     }
 
     private static bool IsContiguous(int[] shape, long[] stride)
