@@ -4,10 +4,11 @@ each: the state_dict converted to float16, bfloat16 and float64 and saved with t
 weights (which copies them into its float32 parameters), on the fixture's inputs.
 
     /usr/bin/python3 tools/make_weight_formats.py fixtures/full fixtures/formats --copy-inputs
-    /usr/bin/python3 tools/make_weight_formats.py tests/fixtures/tiny tests/fixtures/formats
+    /usr/bin/python3 tools/make_weight_formats.py tests/fixtures/tiny tests/fixtures/formats --checkpoints
 
 OUT/<variant>/ gets weights.pth or weights.safetensors and input<i>.logits.npy (with --copy-inputs also input<i>.npy,
-so that tools/check_cli_parity.py can run on it). Debian has no `safetensors` package, so the files are written here
+so that tools/check_cli_parity.py can run on it; with --checkpoints also OUT/checkpoints/, a training checkpoint and a
+DataParallel state_dict of the same weights, which are refused). Debian has no `safetensors` package, so the files are written here
 from the format's specification (https://github.com/huggingface/safetensors#format): an 8-byte little-endian header
 length, a JSON header padded with spaces to a multiple of 8 bytes, then the tensors' bytes back to back, as the
 reference writer orders them (by dtype size, largest first, then by name), with a __metadata__ entry.
@@ -69,6 +70,7 @@ def main():
     ap.add_argument("fixtures")
     ap.add_argument("out")
     ap.add_argument("--copy-inputs", action="store_true")
+    ap.add_argument("--checkpoints", action="store_true", help="also a training checkpoint and a DataParallel state_dict")
     args = ap.parse_args()
 
     sd = torch.load(os.path.join(args.fixtures, "weights.pth"))
@@ -96,6 +98,15 @@ def main():
                 if args.copy_inputs:
                     shutil.copy(f, d)
         print(f"{d}: {len(inputs)} inputs")
+    if args.checkpoints:
+        # What training scripts save, which load_state_dict does not take as it is either: refused with the remedy.
+        d = os.path.join(args.out, "checkpoints")
+        os.makedirs(d, exist_ok=True)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        torch.save({"epoch": 3, "arch": "resnet18", "state_dict": sd, "best_acc1": torch.tensor(71.5),
+                    "optimizer": optimizer.state_dict()}, os.path.join(d, "checkpoint.pth"))
+        torch.save(type(sd)(("module." + k, v) for k, v in sd.items()), os.path.join(d, "dataparallel.pth"))
+        print(f"{d}: checkpoint.pth, dataparallel.pth")
 
 
 if __name__ == "__main__":

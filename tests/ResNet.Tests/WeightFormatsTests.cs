@@ -91,6 +91,21 @@ public class WeightFormatsTests
         Assert.Equal("x.pth: 'fc.bias' is int32; expected float32 (or float16, bfloat16, float64)", e.Message);
     }
 
+    /// <summary>
+    /// What training scripts save (real PyTorch files): a checkpoint dict (epoch, optimizer, …) holding the state_dict,
+    /// and a DataParallel model's state_dict ('module.' before every key). load_state_dict takes neither as it is;
+    /// the message says what the file is and how to save what it takes.
+    /// </summary>
+    [Theory]
+    [InlineData("checkpoint.pth", "a checkpoint holding a state_dict under 'state_dict', not a state_dict; save that alone: torch.save(checkpoint['state_dict'], 'weights.pth')")]
+    [InlineData("dataparallel.pth", "keys start with 'module.' ('module.conv1.weight'): saved from a DataParallel model; save model.module.state_dict() instead, which load_state_dict needs too")]
+    public void TrainingCheckpointsAreRefusedWithTheRemedy(string file, string reason)
+    {
+        string path = Path.Combine(Fixtures.Dir("formats"), "checkpoints", file);
+        var e = Assert.Throws<WeightsException>(() => TinyResNet.Load(path));
+        Assert.Equal($"{path}: {reason}", e.Message);
+    }
+
     /// <summary>A safetensors file from its parts: the header JSON as given, padded to 8 bytes, then the data.</summary>
     private static byte[] File(string header, int dataBytes, ulong? declaredLength = null)
     {

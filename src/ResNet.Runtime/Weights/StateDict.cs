@@ -166,7 +166,10 @@ public sealed class StateDict
         var wanted = expected.ToDictionary(p => p.Key);
         foreach (var p in expected)
         {
-            if (!_tensors.TryGetValue(p.Key, out var t)) throw new WeightsException($"{Source}: missing key '{p.Key}' (expected shape {Tensor.Format(p.Shape)})");
+            if (!_tensors.TryGetValue(p.Key, out var t))
+                throw new WeightsException(_tensors.ContainsKey("module." + p.Key)
+                    ? $"{Source}: keys start with 'module.' ('module.{p.Key}'): saved from a DataParallel model; save model.module.state_dict() instead, which load_state_dict needs too"
+                    : $"{Source}: missing key '{p.Key}' (expected shape {Tensor.Format(p.Shape)})");
             if (!t.HasValues) throw NotFloating(p.Key, t);
             if (!t.Shape.SequenceEqual(p.Shape))
                 throw new WeightsException($"{Source}: '{p.Key}' has shape {Tensor.Format(t.Shape)}; expected {Tensor.Format(p.Shape)}");

@@ -82,10 +82,25 @@ internal sealed unsafe class Unpickler(byte[] data, string file)
         foreach (var (key, value) in dict.Items)
         {
             if (key is not string name) throw Error("a state_dict key is not a string");
-            if (value is not Tensor tensor) throw Error($"'{Printable.Quote(name)}' is not a tensor");
+            if (value is not Tensor tensor) throw NotATensor(dict, name);
             if (!tensors.TryAdd(name, tensor)) throw Error($"duplicate key '{Printable.Quote(name)}'");
         }
         return tensors;
+    }
+
+    /// <summary>
+    /// A dict whose item <paramref name="name"/> is not a tensor: a training checkpoint (epoch, optimizer, …) holding
+    /// the state_dict under one of its keys is said to be one, with how to save the state_dict alone, which is what
+    /// load_state_dict takes too; anything else is named by its first such item.
+    /// </summary>
+    private WeightsException NotATensor(PyDict dict, string name)
+    {
+        foreach (var (key, value) in dict.Items)
+        {
+            if (key is string inner && value is PyDict nested && nested.Items.Count > 0 && nested.Items.All(i => i.Key is string && i.Value is Tensor))
+                return Error($"a checkpoint holding a state_dict under '{Printable.Quote(inner)}', not a state_dict; save that alone: torch.save(checkpoint['{Printable.Quote(inner)}'], 'weights.pth')");
+        }
+        return Error($"'{Printable.Quote(name)}' is not a tensor");
     }
 
     private object? Run()
