@@ -16,7 +16,7 @@ internal static class Program
                resnet18 --version
                resnet18 bench [options]   (resnet18 bench --help)
         FILE is a PNG or JPEG image, or a preprocessed float32 .npy tensor [3,224,224] or [1,3,224,224]; - reads one from
-        standard input (a named pipe or <(...) works too).
+        standard input (a named pipe or <(...) works too). W is a state_dict saved by torch.save, or a .safetensors file.
         """;
 
     /// <summary>Images per batch when several are given (the batch size of the throughput benchmark).</summary>
