@@ -25,9 +25,12 @@ public class WeightFormatsTests
     [MemberData(nameof(Variants))]
     public void EachFormatMatchesPyTorch(string variant)
     {
-        // Through the packing path (Load) and the arrays one (a StateDict), the same network bit for bit.
+        // Through the packing path (Load, from the file or from a stream, as embedded weights are) and the arrays one
+        // (a StateDict), the same network bit for bit.
         using var net = TinyResNet.Load(WeightsOf(variant));
         using var fromStateDict = new TinyResNet(StateDict.Load(WeightsOf(variant)));
+        using var stream = new MemoryStream(System.IO.File.ReadAllBytes(WeightsOf(variant)));
+        using var fromStream = TinyResNet.Load(stream, variant);
         for (int i = 0; i < 3; i++)
         {
             var input = Fixtures.Npy(Path.Combine(Fixtures.Dir("tiny"), $"input{i}.npy"));
@@ -36,6 +39,7 @@ public class WeightFormatsTests
             Assert.True(Fixtures.MaxDiff(logits, expected) <= 1e-4f, $"{variant} input{i}: max |Δlogit| = {Fixtures.MaxDiff(logits, expected)}");
             Assert.Equal(Fixtures.Top(expected, 5), Fixtures.Top(logits, 5));
             Assert.Equal(logits, fromStateDict.Run(input));
+            Assert.Equal(logits, fromStream.Run(input));
         }
     }
 

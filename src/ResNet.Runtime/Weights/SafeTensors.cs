@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
-using System.Text;
 using System.Text.Json;
 
 namespace ResNet.Runtime.Weights;
@@ -56,8 +55,8 @@ internal static class SafeTensors
 
     /// <summary>
     /// The tensors of the safetensors file in <paramref name="stream"/> (which <see cref="Matches"/> accepted), in
-    /// header order. Read to be packed (<paramref name="forPacking"/>), its float32 tensors go into one block of native
-    /// memory, returned in <paramref name="native"/> for the caller to release.
+    /// header order. Read to be packed (<paramref name="forPacking"/>), its floating-point tensors' float32 values go into
+    /// one block of native memory, returned in <paramref name="native"/> for the caller to release.
     /// </summary>
     public static Dictionary<string, Tensor> Read(Stream stream, string file, bool forPacking, out NativeStorage? native)
     {

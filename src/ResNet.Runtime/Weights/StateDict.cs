@@ -42,8 +42,9 @@ public sealed class StateDict
     public static StateDict Load(string path) => Load(path, forPacking: false);
 
     /// <summary>
-    /// Reads a torch.save zip file or a safetensors file to be folded and packed at once: its float32 tensors stay in one block of native
-    /// memory (<see cref="NativeStorage"/>) until <see cref="Release"/>, which the caller must call when done.
+    /// Reads a torch.save zip file or a safetensors file to be folded and packed at once: its floating-point tensors'
+    /// float32 values stay in one block of native memory (<see cref="NativeStorage"/>) until <see cref="Release"/>, which
+    /// the caller must call when done.
     /// </summary>
     internal static StateDict LoadForPacking(string path) => Load(path, forPacking: true);
 

@@ -246,8 +246,7 @@ internal sealed unsafe class Unpickler(byte[] data, string file)
             if (f32) _storages[storage.Key] = whole;
             return whole;
         }
-        // A view of a shared storage, or weights stored as float16, bfloat16 or float64: converted into float32 values
-        // as load_state_dict copies them into the model's parameters.
+        // A view of a shared storage: from the storage's bytes, converted to float32 unless they are.
         var bytes = StorageBytes(storage);
         values = new float[elements];
         if (contiguous)
