@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace ResNet.Runtime.Weights;
 
@@ -35,6 +36,9 @@ internal static class FloatFormats
         // The dtype is chosen once, not per element: ResNet-18 has 11.7 M of them.
         switch (dtype)
         {
+            case "float16" when BitConverter.IsLittleEndian:
+                HalfToSingle(MemoryMarshal.Cast<byte, ushort>(source)[..destination.Length], destination);
+                break;
             case "float16":
                 for (int i = 0; i < destination.Length; i++) destination[i] = (float)BinaryPrimitives.ReadHalfLittleEndian(source.Slice(i * 2, 2));
                 break;
@@ -69,6 +73,39 @@ internal static class FloatFormats
             done += count;
         }
         return true;
+    }
+
+    /// <summary>
+    /// float16 bits to float32, 16 at a time where 256-bit vectors run (the scalar conversion took ~15 ms of a float16
+    /// ResNet-18's loading): the exponent and mantissa shifted into a float32's place are the value times 2^-112,
+    /// exactly, subnormals included, so one multiply rescales them; infinities and NaNs get float32's all-ones exponent
+    /// instead (NaNs quiet); the sign goes back on last. Equal to <c>(float)(Half)</c> for all 65,536 patterns (a test checks).
+    /// </summary>
+    internal static void HalfToSingle(ReadOnlySpan<ushort> source, Span<float> destination)
+    {
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var scale = Vector256.Create(BitConverter.Int32BitsToSingle(0x77800000)); // 2^112
+            var magnitude = Vector256.Create(0x7FFFu);
+            var infinity = Vector256.Create(0x7C00u);
+            for (; i + 16 <= source.Length; i += 16)
+            {
+                var (lower, upper) = Vector256.Widen(Vector256.Create(source.Slice(i, 16)));
+                Widened(lower, scale, magnitude, infinity).CopyTo(destination.Slice(i, 8));
+                Widened(upper, scale, magnitude, infinity).CopyTo(destination.Slice(i + 8, 8));
+            }
+        }
+        for (; i < source.Length; i++) destination[i] = (float)BitConverter.UInt16BitsToHalf(source[i]);
+    }
+
+    private static Vector256<float> Widened(Vector256<uint> h, Vector256<float> scale, Vector256<uint> magnitude, Vector256<uint> infinity)
+    {
+        var m = h & magnitude;
+        var finite = ((m << 13).AsSingle() * scale).AsUInt32();
+        // NaNs come out quiet, as the BCL's conversion and the hardware's make them.
+        var special = (m << 13) | Vector256.Create(0x7F800000u) | (Vector256.GreaterThan(m, infinity) & Vector256.Create(0x00400000u));
+        return (Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(m, infinity), special, finite) | ((h & Vector256.Create(0x8000u)) << 16)).AsSingle();
     }
 
     /// <summary>bfloat16 is float32's upper half: widening is a shift.</summary>
