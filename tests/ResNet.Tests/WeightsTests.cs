@@ -149,13 +149,16 @@ public class WeightsTests
         Assert.Contains("'fc.weight' has shape [19, 239]; expected [19, 240]", e.Message);
     }
 
-    [Fact]
-    public void AFloatingTensorWithoutValuesIsNamed()
+    /// <summary>An integer tensor where a parameter belongs, or a floating-point one without values (made by hand).</summary>
+    [Theory]
+    [InlineData("int32", "x.pth: 'fc.bias' is int32; expected float32 (or float16, bfloat16, float64)")]
+    [InlineData("float64", "x.pth: 'fc.bias' is float64 without values")]
+    public void ATensorWithoutFloatValuesIsNamed(string dtype, string message)
     {
         var sd = StateDict.Load(TinyWeights);
-        var bad = StateDict.FromTensors("x.pth", sd.Keys.Select(k => KeyValuePair.Create(k, k == "fc.bias" ? new Tensor("float64", [19], null) : sd[k])));
+        var bad = StateDict.FromTensors("x.pth", sd.Keys.Select(k => KeyValuePair.Create(k, k == "fc.bias" ? new Tensor(dtype, [19], null) : sd[k])));
         var e = Assert.Throws<WeightsException>(() => bad.CheckAgainst(TinyResNet.Network.Parameters));
-        Assert.Equal("x.pth: 'fc.bias' is float64 without values", e.Message);
+        Assert.Equal(message, e.Message);
     }
 
     [Theory]
