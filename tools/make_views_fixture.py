@@ -1,6 +1,7 @@
 """Writes tests/fixtures/views/views.pth with torch.save: tensors that share storages, as views at an offset,
 before and after the tensor that is their whole storage, and non-contiguous ones, in float32 and in the other
-floating dtypes, so that the reader's paths for them are tested on a file real PyTorch wrote. Values are aranges, so the test states them without Python.
+floating dtypes, so that the reader's paths for them are tested on a file real PyTorch wrote. Values are aranges,
+so the test states them without Python.
 
     /usr/bin/python3 tools/make_views_fixture.py tests/fixtures/views/views.pth
 """
