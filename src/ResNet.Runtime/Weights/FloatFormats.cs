@@ -45,7 +45,10 @@ internal static class FloatFormats
             case "bfloat16":
                 for (int i = 0; i < destination.Length; i++) destination[i] = BFloat16(BinaryPrimitives.ReadUInt16LittleEndian(source.Slice(i * 2, 2)));
                 break;
-            default:
+            case "float64":
+                for (int i = 0; i < destination.Length; i++) destination[i] = (float)BinaryPrimitives.ReadDoubleLittleEndian(source.Slice(i * 8, 8));
+                break;
+            default: // float32 on a big-endian machine
                 for (int i = 0; i < destination.Length; i++) destination[i] = Read(source, i, dtype);
                 break;
         }
