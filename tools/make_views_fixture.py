@@ -1,11 +1,14 @@
 """Writes tests/fixtures/views/views.pth with torch.save: tensors that share storages, as views at an offset,
 before and after the tensor that is their whole storage, and non-contiguous ones, in float32 and in the other
 floating dtypes, so that the reader's paths for them are tested on a file real PyTorch wrote. Values are aranges,
-so the test states them without Python.
+so the test states them without Python. The same state_dict also goes into views-legacy.pth, in torch.save's legacy
+format (PyTorch before 1.6), and into views-legacy-v1.pth, whose tensors are pickled as PyTorch 0.3 pickled them
+(torch._utils._rebuild_tensor, without the _v2); torch.load reads each back equal to the state_dict, checked here.
 
-    /usr/bin/python3 tools/make_views_fixture.py tests/fixtures/views/views.pth
+    /usr/bin/python3 tools/make_views_fixture.py tests/fixtures/views
 """
 import collections
+import os
 import sys
 
 import torch
@@ -28,4 +31,28 @@ sd["half_whole"] = h
 sd["half_tail"] = h[3:]
 sd["bf16_transposed"] = torch.arange(10, 16, dtype=torch.bfloat16).view(2, 3).t()
 sd["f64_middle"] = torch.arange(600, 606, dtype=torch.float64)[1:4]
-torch.save(sd, sys.argv[1])
+
+
+class PickledAsInPyTorch03:
+    """A tensor that pickles as PyTorch 0.3's did: _rebuild_tensor(storage, offset, size, stride)."""
+
+    def __init__(self, t):
+        self.t = t
+
+    def __reduce__(self):
+        t = self.t
+        return torch._utils._rebuild_tensor, (t.storage(), t.storage_offset(), tuple(t.size()), t.stride())
+
+
+out = sys.argv[1]
+files = {"views.pth": (sd, {}), "views-legacy.pth": (sd, {"_use_new_zipfile_serialization": False}),
+         "views-legacy-v1.pth": (collections.OrderedDict((k, PickledAsInPyTorch03(v)) for k, v in sd.items()),
+                                 {"_use_new_zipfile_serialization": False})}
+for name, (obj, kwargs) in files.items():
+    path = os.path.join(out, name)
+    torch.save(obj, path, **kwargs)
+    back = torch.load(path)
+    assert list(back) == list(sd), name
+    for k, v in sd.items():
+        assert back[k].dtype == v.dtype and back[k].shape == v.shape and torch.equal(back[k], v), (name, k)
+    print(path)

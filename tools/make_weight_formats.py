@@ -1,6 +1,6 @@
 """Writes a fixture directory's weights in the other formats and dtypes a user may bring, with PyTorch's logits for
-each: the state_dict converted to float16, bfloat16 and float64 and saved with torch.save, and saved as safetensors
-(float32, float16, bfloat16). The logits are those of the fixture's model after `load_state_dict` of the converted
+each: the state_dict converted to float16, bfloat16 and float64 and saved with torch.save, saved in torch.save's legacy
+format (PyTorch before 1.6; float32 and float16), and saved as safetensors (float32, float16, bfloat16). The logits are those of the fixture's model after `load_state_dict` of the converted
 weights (which copies them into its float32 parameters), on the fixture's inputs.
 
     /usr/bin/python3 tools/make_weight_formats.py fixtures/full fixtures/formats --copy-inputs
@@ -77,7 +77,8 @@ def main():
     inputs = sorted(f for f in glob.glob(os.path.join(args.fixtures, "input*.npy")) if not f.endswith(".logits.npy"))
     model = model_for(args.fixtures)
     variants = [("float16-pth", torch.float16, "pth"), ("bfloat16-pth", torch.bfloat16, "pth"),
-                ("float64-pth", torch.float64, "pth"), ("float32-safetensors", torch.float32, "safetensors"),
+                ("float64-pth", torch.float64, "pth"), ("float32-legacy-pth", torch.float32, "legacy"),
+                ("float16-legacy-pth", torch.float16, "legacy"), ("float32-safetensors", torch.float32, "safetensors"),
                 ("float16-safetensors", torch.float16, "safetensors"),
                 ("bfloat16-safetensors", torch.bfloat16, "safetensors")]
     for name, dtype, fmt in variants:
@@ -86,6 +87,8 @@ def main():
         os.makedirs(d, exist_ok=True)
         if fmt == "pth":
             torch.save(converted, os.path.join(d, "weights.pth"))
+        elif fmt == "legacy":
+            torch.save(converted, os.path.join(d, "weights.pth"), _use_new_zipfile_serialization=False)
         else:
             write_safetensors(os.path.join(d, "weights.safetensors"), converted)
         model.load_state_dict(converted)

@@ -56,7 +56,7 @@ public class ParityTests
         Assert.Equal(expected, fromStream.Run(input));
         Assert.Equal(expected, fromStateDict.Run(input));
         var e = Assert.Throws<WeightsException>(() => TinyResNet.Load(new MemoryStream(new byte[100]), "zeros.pth"));
-        Assert.Equal("zeros.pth: not a torch.save or safetensors file (expected a zip archive with data.pkl, or a safetensors header)", e.Message);
+        Assert.Equal("zeros.pth: not a torch.save or safetensors file (expected a zip archive with data.pkl, a legacy torch.save pickle, or a safetensors header)", e.Message);
     }
 
     [Fact]

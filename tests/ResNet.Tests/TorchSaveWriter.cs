@@ -73,13 +73,15 @@ internal static class TorchSaveWriter
         s.Write(data);
     }
 
-    private static void Global(List<byte> p, string module, string name)
+    /// <summary>GLOBAL module.name (what pickle writes for a class or function).</summary>
+    internal static void Global(List<byte> p, string module, string name)
     {
         p.Add((byte)'c');
         p.AddRange(Encoding.ASCII.GetBytes($"{module}\n{name}\n"));
     }
 
-    private static void Str(List<byte> p, string s)
+    /// <summary>BINUNICODE s.</summary>
+    internal static void Str(List<byte> p, string s)
     {
         var b = Encoding.UTF8.GetBytes(s);
         p.Add((byte)'X');

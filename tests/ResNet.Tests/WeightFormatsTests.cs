@@ -7,15 +7,17 @@ using Xunit;
 namespace ResNet.Tests;
 
 /// <summary>
-/// Weights in the other dtypes and format users bring (tools/make_weight_formats.py, from the tiny fixture with
-/// real PyTorch): torch.save files of float16, bfloat16 and float64 tensors, and safetensors files. Each gives
+/// Weights in the other dtypes and formats users bring (tools/make_weight_formats.py, from the tiny fixture with
+/// real PyTorch): torch.save files of float16, bfloat16 and float64 tensors, legacy torch.save files (PyTorch before
+/// 1.6), and safetensors files. Each gives
 /// PyTorch's logits for a model that load_state_dict'ed it; a damaged safetensors header is refused by name.
 /// </summary>
 public class WeightFormatsTests
 {
     public static TheoryData<string> Variants() => new()
     {
-        "float16-pth", "bfloat16-pth", "float64-pth", "float32-safetensors", "float16-safetensors", "bfloat16-safetensors",
+        "float16-pth", "bfloat16-pth", "float64-pth", "float32-legacy-pth", "float16-legacy-pth", "float32-safetensors",
+        "float16-safetensors", "bfloat16-safetensors",
     };
 
     private static string WeightsOf(string variant) =>
@@ -53,6 +55,8 @@ public class WeightFormatsTests
     [InlineData("bfloat16-pth", "bfloat16")]
     [InlineData("bfloat16-safetensors", "bfloat16")]
     [InlineData("float64-pth", "float64")]
+    [InlineData("float32-legacy-pth", "float32")]
+    [InlineData("float16-legacy-pth", "float16")]
     [InlineData("float32-safetensors", "float32")]
     public void ValuesAreTheFloat32WeightsRoundedAsPyTorchRoundsThem(string variant, string dtype)
     {
@@ -187,14 +191,20 @@ public class WeightFormatsTests
 
     [Theory]
     [MemberData(nameof(BadFiles))]
-    public void BadSafetensorsAreRefusedWithTheReason(string what, byte[] bytes, string reason)
+    public void BadSafetensorsAreRefusedWithTheReason(string what, byte[] bytes, string reason) =>
+        AssertRefusedAlike(bytes, "bad.safetensors", what, reason);
+
+    /// <summary>
+    /// <paramref name="bytes"/>, named <paramref name="name"/>, are refused with a one-line message naming the file and
+    /// holding <paramref name="reason"/>; read to be packed, the same refusal (and nothing allocated is left behind).
+    /// </summary>
+    internal static void AssertRefusedAlike(byte[] bytes, string name, string what, string reason)
     {
-        var e = Assert.Throws<WeightsException>(() => StateDict.Load(new MemoryStream(bytes), "bad.safetensors"));
-        Assert.StartsWith("bad.safetensors: ", e.Message);
+        var e = Assert.Throws<WeightsException>(() => StateDict.Load(new MemoryStream(bytes), name));
+        Assert.StartsWith(name + ": ", e.Message);
         Assert.True(e.Message.Contains(reason, StringComparison.Ordinal), $"{what}: {e.Message}");
         Assert.DoesNotContain('\n', e.Message);
-        // Read to be packed, the same refusal, and nothing allocated is left behind.
-        var packing = Assert.Throws<WeightsException>(() => StateDict.LoadForPacking(new MemoryStream(bytes), "bad.safetensors"));
+        var packing = Assert.Throws<WeightsException>(() => StateDict.LoadForPacking(new MemoryStream(bytes), name));
         Assert.Equal(e.Message, packing.Message);
     }
 }

@@ -6,8 +6,9 @@ namespace ResNet.Runtime.Weights;
 /// A state_dict read from a file written by <c>torch.save</c> in its zip format: <c>data.pkl</c> (a pickle
 /// naming each tensor's storage, dtype, offset, shape and stride) and one raw little-endian file per storage.
 /// The pickle is read by <see cref="Unpickler"/>, which only understands what torch.save writes for tensors
-/// and ordered dicts and refuses anything else without executing it. A safetensors file (<see cref="SafeTensors"/>)
-/// is read too, recognised by its first bytes. Weights stored as float16, bfloat16 or float64 are converted to float32
+/// and ordered dicts and refuses anything else without executing it. torch.save's legacy format
+/// (<see cref="LegacyTorchSave"/>, PyTorch before 1.6) and safetensors files (<see cref="SafeTensors"/>) are read too,
+/// each recognised by its first bytes. Weights stored as float16, bfloat16 or float64 are converted to float32
 /// as PyTorch's load_state_dict converts them (<see cref="FloatFormats"/>).
 /// </summary>
 public sealed class StateDict
@@ -38,11 +39,11 @@ public sealed class StateDict
     public static StateDict FromTensors(string source, IEnumerable<KeyValuePair<string, Tensor>> tensors) =>
         new(source, new Dictionary<string, Tensor>(tensors));
 
-    /// <summary>Reads a torch.save zip file or a safetensors file.</summary>
+    /// <summary>Reads a torch.save file (the zip format or the legacy one) or a safetensors file.</summary>
     public static StateDict Load(string path) => Load(path, forPacking: false);
 
     /// <summary>
-    /// Reads a torch.save zip file or a safetensors file to be folded and packed at once: its floating-point tensors'
+    /// Reads a torch.save file or a safetensors file to be folded and packed at once: its floating-point tensors'
     /// float32 values stay in one block of native memory (<see cref="NativeStorage"/>) until <see cref="Release"/>, which
     /// the caller must call when done.
     /// </summary>
@@ -68,7 +69,7 @@ public sealed class StateDict
         catch (UnauthorizedAccessException) { throw new WeightsException($"{path}: permission denied"); }
     }
 
-    /// <summary>Reads a torch.save zip or a safetensors file from a seekable stream; <paramref name="name"/> names it in errors.</summary>
+    /// <summary>Reads a torch.save file or a safetensors file from a seekable stream; <paramref name="name"/> names it in errors.</summary>
     public static StateDict Load(Stream stream, string name) => Load(stream, name, forPacking: false);
 
     private static StateDict Load(Stream stream, string name, bool forPacking)
@@ -76,6 +77,11 @@ public sealed class StateDict
         if (SafeTensors.Matches(stream))
         {
             var tensors = SafeTensors.Read(stream, name, forPacking, out var native);
+            return new StateDict(name, tensors, native);
+        }
+        if (LegacyTorchSave.Matches(stream))
+        {
+            var tensors = LegacyTorchSave.Read(stream, name, forPacking, out var native);
             return new StateDict(name, tensors, native);
         }
         ZipArchive zip;
@@ -86,9 +92,9 @@ public sealed class StateDict
         catch (Exception e) when (e is InvalidDataException or ArgumentException or IOException or NotSupportedException)
         {
             throw new WeightsException(
-                IsLegacyPickle(stream) ? $"{name}: legacy (pre-1.6) torch.save format; re-save it in the zip format with torch.save(torch.load(f), f2)"
+                IsTar(stream) ? $"{name}: a tar archive, torch.save's oldest format, which torch.load(weights_only=True) refuses too; re-save it with torch.save(torch.load(f), f2)"
                 : StartsLikeZip(stream) ? $"{name}: corrupt zip archive ({Printable.Quote(e.Message.TrimEnd('.'), 200)})"
-                : $"{name}: not a torch.save or safetensors file (expected a zip archive with data.pkl, or a safetensors header)");
+                : $"{name}: not a torch.save or safetensors file (expected a zip archive with data.pkl, a legacy torch.save pickle, or a safetensors header)");
         }
         try
         {
@@ -186,17 +192,19 @@ public sealed class StateDict
         ? $"{Source}: '{Printable.Quote(key)}' is {t.DType} without values"
         : $"{Source}: '{Printable.Quote(key)}' is {t.DType}; expected float32 (or float16, bfloat16, float64)");
 
+    /// <summary>A tar header's "ustar" magic at byte 257.</summary>
+    private static bool IsTar(Stream stream)
+    {
+        if (!stream.CanSeek || stream.Length < 512) return false;
+        Span<byte> magic = stackalloc byte[5];
+        stream.Position = 257;
+        return stream.ReadAtLeast(magic, 5, throwOnEndOfStream: false) == 5 && magic.SequenceEqual("ustar"u8);
+    }
+
     private static bool StartsLikeZip(Stream stream)
     {
         if (!stream.CanSeek || stream.Length < 4) return false;
         stream.Position = 0;
         return stream.ReadByte() == 'P' && stream.ReadByte() == 'K' && stream.ReadByte() == 3 && stream.ReadByte() == 4;
-    }
-
-    private static bool IsLegacyPickle(Stream stream)
-    {
-        if (!stream.CanSeek || stream.Length < 2) return false;
-        stream.Position = 0;
-        return stream.ReadByte() == 0x80 && stream.ReadByte() is >= 2 and <= 5;
     }
 }

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Numerics;
 using System.Runtime.InteropServices;
 using System.Text;
 
@@ -8,9 +9,11 @@ namespace ResNet.Runtime.Weights;
 /// A restricted unpickler for torch.save'd state_dicts, in the spirit of <c>torch.load(weights_only=True)</c>:
 /// it interprets the pickle opcodes into plain data, and the only callables it knows are the handful
 /// torch.save uses for tensors and ordered dicts. Any other global (os.system, builtins.eval, …) is refused
-/// when it is named, before anything could call it; nothing is ever executed.
+/// when it is named, before anything could call it; nothing is ever executed. It reads one pickle from
+/// <paramref name="start"/>; <see cref="Position"/> is then where the next one begins (the legacy format is a
+/// sequence of them, <see cref="LegacyTorchSave"/>). <paramref name="what"/> names the pickle in messages.
 /// </summary>
-internal sealed unsafe class Unpickler(byte[] data, string file)
+internal sealed unsafe class Unpickler(byte[] data, string file, int start = 0, string what = "data.pkl")
 {
     private static readonly Dictionary<string, (string DType, int Size)> Storages = new()
     {
@@ -30,6 +33,7 @@ internal sealed unsafe class Unpickler(byte[] data, string file)
     {
         "collections.OrderedDict",
         "torch._utils._rebuild_tensor_v2",
+        "torch._utils._rebuild_tensor",
         "torch._utils._rebuild_parameter",
     };
 
@@ -41,16 +45,18 @@ internal sealed unsafe class Unpickler(byte[] data, string file)
     private readonly Dictionary<long, object?> _memo = new();
     /// <summary>Storages read so far, by key: a byte[], or the tensor that is the whole storage.</summary>
     private readonly Dictionary<string, object> _storages = new();
+    /// <summary>Every storage the pickle names, as it first names it (the legacy format's data is laid out by these).</summary>
+    private readonly Dictionary<string, StorageRef> _referenced = new();
     private IStorageSource? _source;
     private NativeStorage? _native;
-    private int _pos;
+    private int _pos = start;
 
     private sealed record Global(string Module, string Name)
     {
         public string FullName => $"{Module}.{Name}";
     }
 
-    private sealed record StorageRef(string Key, string DType, int ElementSize, long Elements);
+    internal sealed record StorageRef(string Key, string DType, int ElementSize, long Elements);
 
     private sealed class PyDict
     {
@@ -59,25 +65,26 @@ internal sealed unsafe class Unpickler(byte[] data, string file)
 
     private sealed class Mark;
 
+    /// <summary>Where the pickle read last ended: the next byte after its STOP.</summary>
+    public int Position => _pos;
+
+    /// <summary>Whether the last failure was the data ending inside the pickle (the caller may have given only part of a file).</summary>
+    public bool RanOut { get; private set; }
+
+    /// <summary>The storages the state_dict's pickle names, by key (after <see cref="LoadStateDict"/>).</summary>
+    public IReadOnlyDictionary<string, StorageRef> Referenced => _referenced;
+
     /// <summary>
     /// Reads the state_dict, its storages from <paramref name="storages"/>; with <paramref name="native"/>, a tensor
-    /// that is a whole float32 storage keeps its values there rather than in an array of its own.
+    /// that is a whole float32 storage keeps its values there rather than in an array of its own. Without
+    /// <paramref name="storages"/> nothing is read: the tensors have no values, and the pass only checks the pickle and
+    /// finds where it ends and which storages it names.
     /// </summary>
-    public Dictionary<string, Tensor> LoadStateDict(IStorageSource storages, NativeStorage? native = null)
+    public Dictionary<string, Tensor> LoadStateDict(IStorageSource? storages, NativeStorage? native = null)
     {
         _source = storages;
         _native = native;
-        object? result;
-        try
-        {
-            result = Run();
-        }
-        catch (OverflowException)
-        {
-            // Sizes, strides and offsets are multiplied checked: a product past 64 bits is a hostile file.
-            throw Error("a tensor size, stride or offset overflows");
-        }
-        if (result is not PyDict dict) throw Error("data.pkl does not hold a dict of tensors (a state_dict)");
+        if (LoadValue() is not PyDict dict) throw Error($"{what} does not hold a dict of tensors (a state_dict)");
         var tensors = new Dictionary<string, Tensor>();
         foreach (var (key, value) in dict.Items)
         {
@@ -86,6 +93,20 @@ internal sealed unsafe class Unpickler(byte[] data, string file)
             if (!tensors.TryAdd(name, tensor)) throw Error($"duplicate key '{Printable.Quote(name)}'");
         }
         return tensors;
+    }
+
+    /// <summary>One pickle's value: plain data (numbers, strings, tuples as arrays, lists, dicts), or the state_dict's parts.</summary>
+    public object? LoadValue()
+    {
+        try
+        {
+            return Run();
+        }
+        catch (OverflowException)
+        {
+            // Sizes, strides and offsets are multiplied checked: a product past 64 bits is a hostile file.
+            throw Error("a tensor size, stride or offset overflows");
+        }
     }
 
     /// <summary>
@@ -201,13 +222,14 @@ internal sealed unsafe class Unpickler(byte[] data, string file)
                 if (args.Length < 1 || args[0] is not Tensor) throw Error("_rebuild_parameter without a tensor");
                 return args[0];
             case "torch._utils._rebuild_tensor_v2":
+            case "torch._utils._rebuild_tensor": // PyTorch 0.3's: the same first four arguments
                 return RebuildTensor(args);
             default:
                 throw Error($"'{g.FullName}' cannot be called");
         }
     }
 
-    /// <summary>_rebuild_tensor_v2(storage, offset, size, stride, requires_grad, backward_hooks[, metadata]).</summary>
+    /// <summary>_rebuild_tensor_v2(storage, offset, size, stride, requires_grad, backward_hooks[, metadata]), or _rebuild_tensor(storage, offset, size, stride).</summary>
     private Tensor RebuildTensor(object?[] args)
     {
         if (args.Length < 4 || args[0] is not StorageRef storage || args[1] is not long offset
@@ -228,7 +250,7 @@ internal sealed unsafe class Unpickler(byte[] data, string file)
         }
         if (offset < 0 || (elements > 0 && lastIndex >= storage.Elements))
             throw Error($"tensor of shape {Tensor.Format(shape)} at offset {offset} reaches past its storage of {storage.Elements} elements");
-        if (!FloatFormats.IsFloating(storage.DType)) return new Tensor(storage.DType, shape, null);
+        if (!FloatFormats.IsFloating(storage.DType) || _source == null) return new Tensor(storage.DType, shape, null);
         bool contiguous = IsContiguous(shape, stride);
         float[] values;
         if (BitConverter.IsLittleEndian && contiguous && offset == 0 && elements == storage.Elements && !_storages.ContainsKey(storage.Key))
@@ -277,14 +299,22 @@ internal sealed unsafe class Unpickler(byte[] data, string file)
         return true;
     }
 
-    /// <summary>persistent_id = ('storage', torch.XStorage, key, location, numel).</summary>
+    /// <summary>
+    /// persistent_id = ('storage', torch.XStorage, key, location, numel), and in the legacy format a sixth item, the
+    /// view_metadata of PyTorch 0.3's storage views, which torch.save has written as None since.
+    /// </summary>
     private StorageRef PersistentLoad(object? pid)
     {
-        if (pid is not object?[] { Length: 5 } t || t[0] is not "storage" || t[1] is not Global g || t[2] is not string key || t[4] is not long numel)
+        if (pid is not object?[] { Length: 5 or 6 } t || t[0] is not "storage" || t[1] is not Global g || t[2] is not string key || t[4] is not long numel)
             throw Error("unrecognised persistent id (expected a torch storage reference)");
+        if (t.Length == 6 && t[5] != null) throw Error($"storage '{Printable.Quote(key)}' is a view of another storage (PyTorch 0.3 and earlier); not supported: re-save the file with a newer PyTorch");
         if (!Storages.TryGetValue(g.Name, out var dtype)) throw Error($"unknown storage type {Printable.Quote(g.FullName)}");
         if (numel < 0 || numel * dtype.Size > TorchZip.MaxStorageBytes) throw Error($"storage '{Printable.Quote(key)}' declares {numel} elements; out of range");
-        return new StorageRef(key, dtype.DType, dtype.Size, numel);
+        var storage = new StorageRef(key, dtype.DType, dtype.Size, numel);
+        // torch.save refuses to write one storage as two dtypes; a file that names it so is not its.
+        if (!_referenced.TryAdd(key, storage) && _referenced[key] != storage)
+            throw Error($"storage '{Printable.Quote(key)}' is named as {numel} {dtype.DType} elements and as {_referenced[key].Elements} {_referenced[key].DType}");
+        return storage;
     }
 
     /// <summary>All storages together: ResNet-18 needs 47 MB; the limit keeps a hostile file from exhausting memory.</summary>
@@ -357,7 +387,11 @@ internal sealed unsafe class Unpickler(byte[] data, string file)
 
     private ReadOnlySpan<byte> Take(long n)
     {
-        if (n < 0 || _pos + n > data.Length) throw Error("pickle is truncated");
+        if (n < 0 || _pos + n > data.Length)
+        {
+            RanOut = true;
+            throw Error("pickle is truncated");
+        }
         var span = data.AsSpan(_pos, (int)n);
         _pos += (int)n;
         return span;
@@ -371,11 +405,12 @@ internal sealed unsafe class Unpickler(byte[] data, string file)
     private string Utf8(long n) => Encoding.UTF8.GetString(Take(n));
     private byte[] Bytes(long n) => Take(n).ToArray();
 
-    private long Long1()
+    /// <summary>LONG1: a long, or a BigInteger past 8 bytes (the legacy format's magic number is 10).</summary>
+    private object Long1()
     {
         int n = U8();
-        if (n > 8) throw Error("integer too large");
         var b = Take(n);
+        if (n > 8) return new BigInteger(b, isUnsigned: false, isBigEndian: false);
         long v = 0;
         for (int i = n - 1; i >= 0; i--) v = (v << 8) | b[i];
         if (n > 0 && n < 8 && (b[n - 1] & 0x80) != 0) v -= 1L << (8 * n);
@@ -385,7 +420,11 @@ internal sealed unsafe class Unpickler(byte[] data, string file)
     private string Line()
     {
         int end = Array.IndexOf(data, (byte)'\n', _pos);
-        if (end < 0 || end - _pos > 256) throw Error("pickle GLOBAL name is truncated");
+        if (end < 0 || end - _pos > 256)
+        {
+            RanOut = end < 0;
+            throw Error("pickle GLOBAL name is truncated");
+        }
         var s = Encoding.ASCII.GetString(data, _pos, end - _pos);
         _pos = end + 1;
         return s;
