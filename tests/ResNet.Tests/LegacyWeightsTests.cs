@@ -26,6 +26,8 @@ public class LegacyWeightsTests
         public string SysInfo { get; init; } = "";
         public string StorageType { get; init; } = "FloatStorage";
         public bool ViewMetadata { get; init; }
+        /// <summary>The element count the state_dict's pickle declares for the storage.</summary>
+        public long Declared { get; init; } = 2;
         /// <summary>A second tensor 'b' on the same storage, named as this storage type.</summary>
         public string? AlsoAs { get; init; }
         public string[] Keys { get; init; } = ["k0"];
@@ -80,7 +82,9 @@ public class LegacyWeightsTests
             Global(b, "torch", storageType);
             Str(b, "k0");
             Str(b, "cpu");
-            b.AddRange([(byte)'K', 2]);
+            var declared = new byte[8];
+            BinaryPrimitives.WriteInt64LittleEndian(declared, Declared);
+            b.AddRange([0x8a, 8, .. declared]);
             if (ViewMetadata)
             {
                 Str(b, "k1");
@@ -122,6 +126,9 @@ public class LegacyWeightsTests
         { "keys not a list", new Legacy { KeysAsDict = true }.Bytes(), "the pickle after the state_dict is not the list of its storage keys" },
         { "data short", new Legacy { DataBytes = 4 }.Bytes(), "storage 'k0' ends past the end of the file (truncated?)" },
         { "storage view", new Legacy { ViewMetadata = true }.Bytes(), "storage 'k0' is a view of another storage (PyTorch 0.3 and earlier); not supported" },
+        // 2^62 float32 elements are 2^64 bytes: a product that wraps to 0 once let the empty storage through, and the
+        // view's read then ran past it (ArgumentOutOfRangeException, not a refusal).
+        { "a count that wraps", new Legacy { Declared = 1L << 62, Count = 1L << 62, DataBytes = 0 }.Bytes(), "storage 'k0' declares 4611686018427387904 elements; out of range" },
         { "two dtypes", new Legacy { AlsoAs = "HalfStorage" }.Bytes(), "storage 'k0' is named as 2 float16 elements and as 2 float32" },
         { "cut in its pickles", new Legacy().Bytes()[..150], "pickle is truncated" },
         { "pickles over the limit", new Legacy { SysInfo = new string('x', 9 << 20) }.Bytes(), "its pickles are larger than 8 MiB; not a state_dict" },

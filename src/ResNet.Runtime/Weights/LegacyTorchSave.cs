@@ -38,7 +38,7 @@ internal static class LegacyTorchSave
     /// </summary>
     public static Dictionary<string, Tensor> Read(Stream stream, string file, bool forPacking, out NativeStorage? native)
     {
-        long limit = Math.Min(stream.Length, TorchZip.MaxPickleBytes);
+        long limit = Math.Min(stream.Length, WeightLimits.PickleBytes);
         for (long size = Math.Min(FirstHead, limit); ; size = Math.Min(2 * size, limit))
         {
             var head = new byte[size];
@@ -97,7 +97,7 @@ internal static class LegacyTorchSave
         }
         catch (WeightsException) when (at is { RanOut: true } && head.Length < stream.Length)
         {
-            throw new WeightsException($"{file}: its pickles are larger than {TorchZip.MaxPickleBytes >> 20} MiB; not a state_dict");
+            throw new WeightsException($"{file}: its pickles are larger than {WeightLimits.PickleBytes >> 20} MiB; not a state_dict");
         }
     }
 

@@ -34,9 +34,6 @@ internal static class SafeTensors
         ["F8_E5M2"] = ("float8_e5m2", 1),
     };
 
-    /// <summary>A state_dict has a few hundred tensors; the cap bounds what a hostile header can make us allocate.</summary>
-    private const int MaxTensors = 100_000;
-
     private sealed record Entry(string Name, string DType, int ElementSize, int[] Shape, long Begin, long End);
 
     /// <summary>
@@ -109,7 +106,7 @@ internal static class SafeTensors
         Span<byte> head = stackalloc byte[8];
         stream.ReadExactly(head);
         ulong length = BinaryPrimitives.ReadUInt64LittleEndian(head);
-        if (length > (ulong)TorchZip.MaxPickleBytes) throw Error(file, $"header declares {length} bytes; limit is {TorchZip.MaxPickleBytes}");
+        if (length > (ulong)WeightLimits.PickleBytes) throw Error(file, $"header declares {length} bytes; limit is {WeightLimits.PickleBytes}");
         if (length > (ulong)(stream.Length - 8)) throw Error(file, $"header declares {length} bytes; the file has {stream.Length - 8} after the length");
         var json = new byte[length];
         stream.ReadExactly(json);
@@ -136,7 +133,7 @@ internal static class SafeTensors
                     SkipMetadata(ref reader, file);
                     continue;
                 }
-                if (entries.Count >= MaxTensors) throw Error(file, $"header names more than {MaxTensors} tensors");
+                if (entries.Count >= WeightLimits.Tensors) throw Error(file, $"header names more than {WeightLimits.Tensors} tensors");
                 entries.Add(ParseEntry(ref reader, name, file));
             }
             if (reader.TokenType != JsonTokenType.EndObject) throw Error(file, "header is not a JSON object of tensors");
@@ -187,7 +184,7 @@ internal static class SafeTensors
         foreach (int d in shape)
         {
             elements *= d;
-            if (elements > TorchZip.MaxStorageBytes) throw Error(file, $"{what} has shape {Tensor.Format(shape)}; out of range");
+            if (elements > WeightLimits.StorageBytes) throw Error(file, $"{what} has shape {Tensor.Format(shape)}; out of range");
         }
         long begin = offsets[0], end = offsets[1];
         if (end < begin) throw Error(file, $"{what}'s data_offsets [{begin}, {end}] end before they begin");
@@ -199,7 +196,7 @@ internal static class SafeTensors
     /// <summary>The byte ranges, in order of where they begin, back to back from 0 to the end of the data: no gaps, no overlaps.</summary>
     private static void CheckLayout(List<Entry> entries, long dataBytes, string file)
     {
-        if (dataBytes > TorchZip.MaxStorageBytes) throw Error(file, $"tensor data is {dataBytes} bytes; limit is {TorchZip.MaxStorageBytes}");
+        if (dataBytes > WeightLimits.StorageBytes) throw Error(file, $"tensor data is {dataBytes} bytes; limit is {WeightLimits.StorageBytes}");
         long at = 0;
         foreach (var e in entries.OrderBy(e => e.Begin).ThenBy(e => e.End))
         {

@@ -16,9 +16,6 @@ public sealed class StateDict
     private readonly Dictionary<string, Tensor> _tensors;
     private readonly NativeStorage? _native;
 
-    /// <summary>One storage per tensor plus a few files; far more entries is not a state_dict.</summary>
-    private const int MaxEntries = 100_000;
-
     private StateDict(string source, Dictionary<string, Tensor> tensors, NativeStorage? native = null)
     {
         Source = source;
@@ -113,11 +110,11 @@ public sealed class StateDict
 
     private static StateDict Read(ZipArchive zip, string name, bool forPacking)
     {
-        if (zip.Entries.Count > MaxEntries) throw new WeightsException($"{name}: zip archive has {zip.Entries.Count} entries; a state_dict has at most {MaxEntries}");
+        if (zip.Entries.Count > WeightLimits.Tensors) throw new WeightsException($"{name}: zip archive has {zip.Entries.Count} entries; a state_dict has at most {WeightLimits.Tensors}");
         var pickle = zip.Entries.FirstOrDefault(e => e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal) && e.FullName.Count(ch => ch == '/') == 1)
             ?? throw new WeightsException($"{name}: zip archive has no <name>/data.pkl; not a torch.save file");
         string prefix = pickle.FullName[..^"data.pkl".Length];
-        byte[] pkl = TorchZip.ReadEntry(pickle, name, TorchZip.MaxPickleBytes);
+        byte[] pkl = TorchZip.ReadEntry(pickle, name, WeightLimits.PickleBytes);
         var native = forPacking ? NativeFor(zip, prefix) : null;
         try
         {
@@ -144,7 +141,7 @@ public sealed class StateDict
             if (!e.FullName.StartsWith(prefix + "data/", StringComparison.Ordinal)) continue;
             total += Math.Max(0, e.Length);
             reserve += 2 * Math.Max(0, e.Length) + 64;
-            if (total > TorchZip.MaxStorageBytes) return null;
+            if (total > WeightLimits.StorageBytes) return null;
         }
         return reserve == 0 ? null : new NativeStorage(reserve);
     }

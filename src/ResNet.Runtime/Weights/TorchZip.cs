@@ -5,18 +5,6 @@ namespace ResNet.Runtime.Weights;
 /// <summary>Reads the parts of a torch.save zip, checking declared sizes before reading anything.</summary>
 internal static class TorchZip
 {
-    /// <summary>
-    /// A state_dict's pickle is well under a kilobyte per tensor (ResNet-18's: 20 kB); a larger one could
-    /// build millions of objects, so the cap also bounds the unpickler's memory.
-    /// </summary>
-    public const long MaxPickleBytes = 8L << 20;
-
-    /// <summary>
-    /// One storage, and all together (see Unpickler): raw bytes plus the float copy stay well under 1 GiB.
-    /// ResNet-18 needs 47 MB.
-    /// </summary>
-    public const long MaxStorageBytes = 320L << 20;
-
     public static byte[] ReadEntry(ZipArchiveEntry entry, string file, long limit)
     {
         var data = new byte[CheckedLength(entry, file, limit)];
@@ -78,7 +66,7 @@ internal static class TorchZip
     /// <summary>The storages of one archive, by the keys data.pkl names them with.</summary>
     public sealed class Storages(ZipArchive zip, string prefix, string file) : IStorageSource
     {
-        public long Length(string key) => CheckedLength(Entry(key), file, MaxStorageBytes);
+        public long Length(string key) => CheckedLength(Entry(key), file, WeightLimits.StorageBytes);
 
         public void Read(string key, Span<byte> destination) => ReadInto(Entry(key), file, destination);
 

@@ -309,16 +309,14 @@ internal sealed unsafe class Unpickler(byte[] data, string file, int start = 0, 
             throw Error("unrecognised persistent id (expected a torch storage reference)");
         if (t.Length == 6 && t[5] != null) throw Error($"storage '{Printable.Quote(key)}' is a view of another storage (PyTorch 0.3 and earlier); not supported: re-save the file with a newer PyTorch");
         if (!Storages.TryGetValue(g.Name, out var dtype)) throw Error($"unknown storage type {Printable.Quote(g.FullName)}");
-        if (numel < 0 || numel * dtype.Size > TorchZip.MaxStorageBytes) throw Error($"storage '{Printable.Quote(key)}' declares {numel} elements; out of range");
+        // Divided, not multiplied: a count near 2^62 times the element size would wrap past the check.
+        if (numel < 0 || numel > WeightLimits.StorageBytes / dtype.Size) throw Error($"storage '{Printable.Quote(key)}' declares {numel} elements; out of range");
         var storage = new StorageRef(key, dtype.DType, dtype.Size, numel);
         // torch.save refuses to write one storage as two dtypes; a file that names it so is not its.
         if (!_referenced.TryAdd(key, storage) && _referenced[key] != storage)
             throw Error($"storage '{Printable.Quote(key)}' is named as {numel} {dtype.DType} elements and as {_referenced[key].Elements} {_referenced[key].DType}");
         return storage;
     }
-
-    /// <summary>All storages together: ResNet-18 needs 47 MB; the limit keeps a hostile file from exhausting memory.</summary>
-    private const long MaxTotalStorageBytes = TorchZip.MaxStorageBytes;
 
     private long _totalStorageBytes;
 
@@ -341,7 +339,7 @@ internal sealed unsafe class Unpickler(byte[] data, string file, int start = 0, 
     private void CheckStorage(StorageRef s)
     {
         _totalStorageBytes += s.Elements * s.ElementSize;
-        if (_totalStorageBytes > MaxTotalStorageBytes) throw Error($"tensor storages add up to more than {MaxTotalStorageBytes >> 20} MiB");
+        if (_totalStorageBytes > WeightLimits.StorageBytes) throw Error($"tensor storages add up to more than {WeightLimits.StorageBytes >> 20} MiB");
         long length = _source!.Length(s.Key);
         if (length != s.Elements * s.ElementSize)
             throw Error($"storage '{Printable.Quote(s.Key)}' has {length} bytes; its {s.Elements} {s.DType} elements need {s.Elements * s.ElementSize}");
