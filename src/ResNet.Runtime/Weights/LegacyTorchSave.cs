@@ -46,7 +46,9 @@ internal static class LegacyTorchSave
             stream.ReadExactly(head);
             var layout = TryLayout(stream, head, file, limit, out int stateDictStart, out long floats);
             if (layout == null) continue;
-            native = forPacking && floats > 0 ? new NativeStorage(floats * sizeof(float)) : null;
+            // Past the limit (float16 storages count double as float32) the unpickler refuses the file, as it reads it
+            // into arrays: no block is reserved for it.
+            native = forPacking && floats > 0 && floats * sizeof(float) <= 2 * WeightLimits.StorageBytes ? new NativeStorage(floats * sizeof(float)) : null;
             try
             {
                 var tensors = new Unpickler(head, file, stateDictStart, "the state_dict's pickle").LoadStateDict(new Storages(stream, layout, file), native);
