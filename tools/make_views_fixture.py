@@ -4,12 +4,17 @@ floating dtypes, so that the reader's paths for them are tested on a file real P
 so the test states them without Python. The same state_dict also goes into views-legacy.pth, in torch.save's legacy
 format (PyTorch before 1.6), and into views-legacy-v1.pth, whose tensors are pickled as PyTorch 0.3 pickled them
 (torch._utils._rebuild_tensor, without the _v2); torch.load reads each back equal to the state_dict, checked here.
+views-big-endian.pth is views.pth as a big-endian machine's PyTorch (2.1 and later) writes it: every storage's elements
+byte-swapped, and a byteorder record saying "big", which torch.load reads to swap them back. PyTorch 1.13 neither
+writes nor reads that record, so this file is checked by swapping back here, not by torch.load.
 
     /usr/bin/python3 tools/make_views_fixture.py tests/fixtures/views
 """
 import collections
 import os
+import pickle
 import sys
+import zipfile
 
 import torch
 
@@ -56,3 +61,50 @@ for name, (obj, kwargs) in files.items():
     for k, v in sd.items():
         assert back[k].dtype == v.dtype and back[k].shape == v.shape and torch.equal(back[k], v), (name, k)
     print(path)
+
+
+class StorageSizes(pickle.Unpickler):
+    """Reads data.pkl only to learn each storage's element size (calling nothing)."""
+
+    SIZES = {"FloatStorage": 4, "HalfStorage": 2, "BFloat16Storage": 2, "DoubleStorage": 8, "LongStorage": 8}
+
+    def __init__(self, f):
+        super().__init__(f)
+        self.sizes = {}
+
+    def find_class(self, module, name):
+        if module == "torch" and name in self.SIZES:
+            return name
+        if (module, name) == ("collections", "OrderedDict"):
+            return collections.OrderedDict
+        return lambda *args: None
+
+    def persistent_load(self, pid):
+        self.sizes[pid[2]] = self.SIZES[pid[1]]
+
+
+def big_endian_copy(src, dst):
+    with zipfile.ZipFile(src) as z:
+        prefix = next(n for n in z.namelist() if n.endswith("/data.pkl"))[:-len("data.pkl")]
+        reader = StorageSizes(z.open(prefix + "data.pkl"))
+        reader.load()
+        with zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as out:
+            for name in z.namelist():
+                data = z.read(name)
+                key = name[len(prefix + "data/"):] if name.startswith(prefix + "data/") else None
+                if key is not None:
+                    size = reader.sizes[key]
+                    data = b"".join(data[i:i + size][::-1] for i in range(0, len(data), size))
+                out.writestr(name, data)
+            out.writestr(prefix + "byteorder", b"big")
+    # Swapped back, the storages are views.pth's again.
+    with zipfile.ZipFile(src) as a, zipfile.ZipFile(dst) as b:
+        for name in a.namelist():
+            key = name[len(prefix + "data/"):] if name.startswith(prefix + "data/") else None
+            if key is not None:
+                size, data = reader.sizes[key], b.read(name)
+                assert b"".join(data[i:i + size][::-1] for i in range(0, len(data), size)) == a.read(name), name
+    print(dst)
+
+
+big_endian_copy(os.path.join(out, "views.pth"), os.path.join(out, "views-big-endian.pth"))

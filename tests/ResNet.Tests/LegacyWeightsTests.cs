@@ -26,7 +26,10 @@ public class LegacyWeightsTests
         public string SysInfo { get; init; } = "";
         public string StorageType { get; init; } = "FloatStorage";
         public bool ViewMetadata { get; init; }
-        /// <summary>The element count the state_dict's pickle declares for the storage.</summary>
+        /// <summary>Tensor 'a''s one dimension and stride (a view of the whole storage unless changed).</summary>
+        public int Size { get; init; } = 2;
+        public int Stride { get; init; } = 1;
+                /// <summary>The element count the state_dict's pickle declares for the storage.</summary>
         public long Declared { get; init; } = 2;
         /// <summary>A second tensor 'b' on the same storage, named as this storage type.</summary>
         public string? AlsoAs { get; init; }
@@ -91,7 +94,7 @@ public class LegacyWeightsTests
                 b.AddRange([(byte)'K', 0, (byte)'K', 2, 0x87]);
             }
             else b.Add((byte)'N');
-            b.AddRange([(byte)'t', (byte)'Q', (byte)'K', 0, (byte)'K', 2, 0x85, (byte)'K', 1, 0x85, 0x89]);
+            b.AddRange([(byte)'t', (byte)'Q', (byte)'K', 0, (byte)'J', .. BitConverter.GetBytes(Size), 0x85, (byte)'J', .. BitConverter.GetBytes(Stride), 0x85, 0x89]);
             Global(b, "collections", "OrderedDict");
             b.AddRange([(byte)')', (byte)'R', (byte)'t', (byte)'R']);
         }
@@ -129,7 +132,9 @@ public class LegacyWeightsTests
         // 2^62 float32 elements are 2^64 bytes: a product that wraps to 0 once let the empty storage through, and the
         // view's read then ran past it (ArgumentOutOfRangeException, not a refusal).
         { "a count that wraps", new Legacy { Declared = 1L << 62, Count = 1L << 62, DataBytes = 0 }.Bytes(), "storage 'k0' declares 4611686018427387904 elements; out of range" },
-        { "two dtypes", new Legacy { AlsoAs = "HalfStorage" }.Bytes(), "storage 'k0' is named as 2 float16 elements and as 2 float32" },
+        // A stride of 0 (an expanded tensor) over a storage of 2 elements: 2^31 - 1 values, an 8 GB array.
+        { "a view of 2^31 values", new Legacy { Size = int.MaxValue, Stride = 0 }.Bytes(), "tensor values add up to more than 320 MiB" },
+                { "two dtypes", new Legacy { AlsoAs = "HalfStorage" }.Bytes(), "storage 'k0' is named as 2 float16 elements and as 2 float32" },
         { "cut in its pickles", new Legacy().Bytes()[..150], "pickle is truncated" },
         { "pickles over the limit", new Legacy { SysInfo = new string('x', 9 << 20) }.Bytes(), "its pickles are larger than 8 MiB; not a state_dict" },
     };

@@ -157,7 +157,6 @@ public class WeightFormatsTests
     public static TheoryData<string, byte[], string> BadFiles() => new()
     {
         { "header past the end", File(Two, 12, declaredLength: 1000), "not a torch.save or safetensors file" },
-        { "header over the limit", HugeHeader(), "safetensors header declares 9437184 bytes; limit is 8388608" },
         { "not JSON", File("{\"a\":", 0), "safetensors header is not valid JSON" },
         { "trailing", File("{}x", 0), "safetensors header is not valid JSON" },
         { "array", File("[]", 0), "not a torch.save or safetensors file" },
@@ -181,12 +180,17 @@ public class WeightFormatsTests
         { "metadata not strings", File("""{"__metadata__":{"format":1}}""", 0), "__metadata__ (a map of strings) is not a string" },
     };
 
-    private static byte[] HugeHeader()
+    /// <summary>
+    /// A header over the limit, as a fact of its own: as theory data its 9 MB were serialized by xunit's discovery
+    /// element by element (GBs of memory, minutes: with the other tests running, the OOM killer ended the test host).
+    /// </summary>
+    [Fact]
+    public void AHeaderOverTheLimitIsRefused()
     {
         var bytes = new byte[8 + (9 << 20)];
         BinaryPrimitives.WriteUInt64LittleEndian(bytes, 9 << 20);
         bytes[8] = (byte)'{';
-        return bytes;
+        AssertRefusedAlike(bytes, "bad.safetensors", "header over the limit", "safetensors header declares 9437184 bytes; limit is 8388608");
     }
 
     [Theory]

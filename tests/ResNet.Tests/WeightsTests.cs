@@ -25,12 +25,14 @@ public class WeightsTests
     /// <summary>
     /// Tensors sharing a storage, as PyTorch wrote them (tools/make_views_fixture.py): a tensor that is its whole
     /// storage is read straight into its floats, and views of that storage, before or after it, still get theirs. The
-    /// same in torch.save's legacy format, and with the tensors pickled as PyTorch 0.3 did.
+    /// same in torch.save's legacy format, with the tensors pickled as PyTorch 0.3 did, and as a big-endian machine
+    /// writes the file (a byteorder record of "big", the storages byte-swapped).
     /// </summary>
     [Theory]
     [InlineData("views.pth")]
     [InlineData("views-legacy.pth")]
     [InlineData("views-legacy-v1.pth")]
+    [InlineData("views-big-endian.pth")]
     public void ReadsViewsOfSharedStorages(string file)
     {
         var sd = StateDict.Load(Path.Combine(Fixtures.Dir("views"), file));
@@ -60,6 +62,7 @@ public class WeightsTests
     [Theory]
     [InlineData("views.pth")]
     [InlineData("views-legacy.pth")]
+    [InlineData("views-big-endian.pth")]
     public void ReadForPackingGivesTheSameTensorsUntilReleased(string file)
     {
         string path = Path.Combine(Fixtures.Dir("views"), file);
@@ -194,6 +197,14 @@ public class WeightsTests
     {
         var e = Assert.Throws<WeightsException>(() => StateDict.Load(new MemoryStream(Encoding.ASCII.GetBytes("hello world, not a zip")), "w.pth"));
         Assert.Equal("w.pth: not a torch.save or safetensors file (expected a zip archive with data.pkl, a legacy torch.save pickle, or a safetensors header)", e.Message);
+    }
+
+    /// <summary>torch.load knows two byte orders and refuses any other record.</summary>
+    [Fact]
+    public void AnUnknownByteOrderIsRefused()
+    {
+        var e = Assert.Throws<WeightsException>(() => StateDict.Load(Zip(("archive/data.pkl", [0x80, 2, (byte)'}', (byte)'.']), ("archive/byteorder", "middle"u8.ToArray())), "w.pth"));
+        Assert.Equal("w.pth: byteorder record is 'middle'; expected 'little' or 'big'", e.Message);
     }
 
     [Fact]

@@ -15,6 +15,26 @@ internal static class FloatFormats
     /// <summary>Whether <paramref name="dtype"/> (PyTorch's name) holds values a float32 parameter can take.</summary>
     public static bool IsFloating(string dtype) => dtype is "float32" or "float16" or "bfloat16" or "float64";
 
+    /// <summary>The bytes of one element of floating-point <paramref name="dtype"/>.</summary>
+    public static int Size(string dtype) => dtype switch
+    {
+        "float16" or "bfloat16" => 2,
+        "float32" => 4,
+        "float64" => 8,
+        _ => throw new ArgumentException($"{dtype} is not a floating-point dtype", nameof(dtype)),
+    };
+
+    /// <summary>Reverses the bytes of each <paramref name="elementSize"/>-byte element of <paramref name="data"/>, in place (big-endian to little).</summary>
+    public static void SwapBytes(Span<byte> data, int elementSize)
+    {
+        switch (elementSize)
+        {
+            case 2: BinaryPrimitives.ReverseEndianness(MemoryMarshal.Cast<byte, ushort>(data), MemoryMarshal.Cast<byte, ushort>(data)); break;
+            case 4: BinaryPrimitives.ReverseEndianness(MemoryMarshal.Cast<byte, uint>(data), MemoryMarshal.Cast<byte, uint>(data)); break;
+            case 8: BinaryPrimitives.ReverseEndianness(MemoryMarshal.Cast<byte, ulong>(data), MemoryMarshal.Cast<byte, ulong>(data)); break;
+        }
+    }
+
     /// <summary>Element <paramref name="index"/> of a little-endian storage of <paramref name="dtype"/>.</summary>
     public static float Read(ReadOnlySpan<byte> storage, long index, string dtype) => dtype switch
     {
@@ -61,7 +81,7 @@ internal static class FloatFormats
     /// </summary>
     public static bool ConvertFrom(Stream source, string dtype, Span<float> destination)
     {
-        int size = dtype switch { "float16" or "bfloat16" => 2, "float32" => 4, "float64" => 8, _ => throw new ArgumentException($"{dtype} is not a floating-point dtype", nameof(dtype)) };
+        int size = Size(dtype);
         Span<byte> chunk = stackalloc byte[16384];
         for (int done = 0; done < destination.Length;)
         {

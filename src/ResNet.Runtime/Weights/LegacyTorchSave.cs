@@ -140,7 +140,7 @@ internal static class LegacyTorchSave
     {
         public long Length(string key) => layout[key].Bytes;
 
-        public void Read(string key, Span<byte> destination)
+        public void Read(string key, int elementSize, Span<byte> destination)
         {
             stream.Position = layout[key].Offset;
             try

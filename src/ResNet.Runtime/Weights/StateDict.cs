@@ -118,7 +118,8 @@ public sealed class StateDict
         var native = forPacking ? NativeFor(zip, prefix) : null;
         try
         {
-            var tensors = new Unpickler(pkl, name).LoadStateDict(new TorchZip.Storages(zip, prefix, name), native);
+            var storages = new TorchZip.Storages(zip, prefix, name, TorchZip.IsBigEndian(zip, prefix, name));
+            var tensors = new Unpickler(pkl, name).LoadStateDict(storages, native);
             return new StateDict(name, tensors, native);
         }
         catch

@@ -63,14 +63,47 @@ internal static class TorchZip
     private static WeightsException Corrupt(ZipArchiveEntry entry, string file, Exception e) =>
         new($"{file}: entry {Printable.Quote(entry.FullName)} is corrupt ({Printable.Quote(e.Message.TrimEnd('.'), 200)})");
 
-    /// <summary>The storages of one archive, by the keys data.pkl names them with.</summary>
-    public sealed class Storages(ZipArchive zip, string prefix, string file) : IStorageSource
+    /// <summary>
+    /// What the archive's byteorder record says its storages are: "little" or "big" (torch.load refuses anything else);
+    /// without one (PyTorch before 2.1), little-endian, as torch.load then takes them too.
+    /// </summary>
+    public static bool IsBigEndian(ZipArchive zip, string prefix, string file)
+    {
+        var entry = zip.GetEntry(prefix + "byteorder");
+        if (entry == null) return false;
+        var order = ReadEntry(entry, file, 16);
+        if (order.AsSpan().SequenceEqual("little"u8)) return false;
+        if (order.AsSpan().SequenceEqual("big"u8)) return true;
+        throw new WeightsException($"{file}: byteorder record is '{Printable.Quote(System.Text.Encoding.Latin1.GetString(order))}'; expected 'little' or 'big'");
+    }
+
+    /// <summary>
+    /// The storages of one archive, by the keys data.pkl names them with; <paramref name="bigEndian"/> when its byteorder
+    /// record says so (PyTorch 2.1 and later write one; a file saved on a big-endian machine holds big-endian storages,
+    /// which torch.load swaps on a little-endian one, and so do we).
+    /// </summary>
+    public sealed class Storages(ZipArchive zip, string prefix, string file, bool bigEndian) : IStorageSource
     {
         public long Length(string key) => CheckedLength(Entry(key), file, WeightLimits.StorageBytes);
 
-        public void Read(string key, Span<byte> destination) => ReadInto(Entry(key), file, destination);
+        public void Read(string key, int elementSize, Span<byte> destination)
+        {
+            ReadInto(Entry(key), file, destination);
+            if (bigEndian) FloatFormats.SwapBytes(destination, elementSize);
+        }
 
-        public void ReadConverted(string key, string dtype, Span<float> values) => TorchZip.ReadConverted(Entry(key), file, dtype, values);
+        public void ReadConverted(string key, string dtype, Span<float> values)
+        {
+            if (!bigEndian)
+            {
+                TorchZip.ReadConverted(Entry(key), file, dtype, values);
+                return;
+            }
+            // Rare enough that a copy of the bytes, swapped and then converted, is fast enough.
+            var raw = new byte[(long)values.Length * FloatFormats.Size(dtype)];
+            Read(key, FloatFormats.Size(dtype), raw);
+            FloatFormats.Convert(raw, dtype, values);
+        }
 
         private ZipArchiveEntry Entry(string key) =>
             zip.GetEntry($"{prefix}data/{key}") ?? throw new WeightsException($"{file}: storage '{Printable.Quote(key)}' named by data.pkl is not in the archive");
@@ -83,8 +116,8 @@ internal interface IStorageSource
     /// <summary>The storage's size in bytes, as its archive declares it (refusing a missing or oversized one).</summary>
     long Length(string key);
 
-    /// <summary>Reads the storage into <paramref name="destination"/>, exactly <see cref="Length"/> bytes.</summary>
-    void Read(string key, Span<byte> destination);
+    /// <summary>Reads the storage, elements of <paramref name="elementSize"/> bytes, into <paramref name="destination"/> (exactly <see cref="Length"/> bytes), little-endian.</summary>
+    void Read(string key, int elementSize, Span<byte> destination);
 
     /// <summary>Reads the storage, all of it elements of floating-point <paramref name="dtype"/>, into <paramref name="values"/> as float32.</summary>
     void ReadConverted(string key, string dtype, Span<float> values);

@@ -262,14 +262,18 @@ internal sealed unsafe class Unpickler(byte[] data, string file, int start = 0, 
             CheckStorage(storage);
             bool f32 = storage.DType == "float32";
             var whole = Tensor.ToFill(storage.DType, shape, elements, _native, out var floats);
-            if (f32) _source!.Read(storage.Key, MemoryMarshal.AsBytes(floats));
+            if (f32) _source!.Read(storage.Key, sizeof(float), MemoryMarshal.AsBytes(floats));
             else _source!.ReadConverted(storage.Key, storage.DType, floats);
             // A later view of the storage reads its bytes from this tensor, which are the file's only for float32.
             if (f32) _storages[storage.Key] = whole;
             return whole;
         }
-        // A view of a shared storage: from the storage's bytes, converted to float32 unless they are.
+        // A view of a shared storage: from the storage's bytes, converted to float32 unless they are. Its values are an
+        // array of their own, counted against the limit too: a stride of 0 (an expanded tensor) makes a few bytes of
+        // storage 2^31 values, which mutated files made into 8 GB arrays, two at a time, until the OOM killer came.
         var bytes = StorageBytes(storage);
+        _totalValueBytes += elements * sizeof(float);
+        if (_totalValueBytes > WeightLimits.StorageBytes) throw Error($"tensor values add up to more than {WeightLimits.StorageBytes >> 20} MiB");
         values = new float[elements];
         if (contiguous)
         {
@@ -320,13 +324,16 @@ internal sealed unsafe class Unpickler(byte[] data, string file, int start = 0, 
 
     private long _totalStorageBytes;
 
+    /// <summary>The float32 values of the views read so far, which have arrays of their own.</summary>
+    private long _totalValueBytes;
+
     private ReadOnlySpan<byte> StorageBytes(StorageRef s)
     {
         if (!_storages.TryGetValue(s.Key, out var storage))
         {
             CheckStorage(s);
             var bytes = new byte[s.Elements * s.ElementSize];
-            _source!.Read(s.Key, bytes);
+            _source!.Read(s.Key, s.ElementSize, bytes);
             _storages[s.Key] = storage = bytes;
         }
         return storage is Tensor whole ? MemoryMarshal.AsBytes(whole.Values) : (byte[])storage;
