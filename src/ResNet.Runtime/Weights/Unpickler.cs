@@ -270,7 +270,7 @@ internal sealed unsafe class Unpickler(byte[] data, string file, int start = 0, 
         }
         // A view of a shared storage: from the storage's bytes, converted to float32 unless they are. Its values are an
         // array of their own, counted against the limit too: a stride of 0 (an expanded tensor) makes a few bytes of
-        // storage 2^31 values, which mutated files made into 8 GB arrays, two at a time, until the OOM killer came.
+        // storage up to 2^31 values, an 8 GB array (or an OutOfMemoryException past .NET's largest).
         var bytes = StorageBytes(storage);
         _totalValueBytes += elements * sizeof(float);
         if (_totalValueBytes > WeightLimits.StorageBytes) throw Error($"tensor values add up to more than {WeightLimits.StorageBytes >> 20} MiB");
