@@ -51,8 +51,7 @@ internal static class LegacyTorchSave
             native = forPacking && floats > 0 && floats * sizeof(float) <= 2 * WeightLimits.StorageBytes ? new NativeStorage(floats * sizeof(float)) : null;
             try
             {
-                var tensors = new Unpickler(head, file, stateDictStart, "the state_dict's pickle").LoadStateDict(new Storages(stream, layout, file), native);
-                return tensors;
+                return new Unpickler(head, file, stateDictStart, "the state_dict's pickle").LoadStateDict(new Storages(stream, layout, file), native);
             }
             catch
             {

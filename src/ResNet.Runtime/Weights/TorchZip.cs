@@ -100,8 +100,9 @@ internal static class TorchZip
                 return;
             }
             // Rare enough that a copy of the bytes, swapped and then converted, is fast enough.
-            var raw = new byte[(long)values.Length * FloatFormats.Size(dtype)];
-            Read(key, FloatFormats.Size(dtype), raw);
+            int size = FloatFormats.Size(dtype);
+            var raw = new byte[(long)values.Length * size];
+            Read(key, size, raw);
             FloatFormats.Convert(raw, dtype, values);
         }
 
