@@ -7,27 +7,39 @@ using ResNet.Runtime;
 namespace ResNet.Bench;
 
 /// <summary>
-/// A quick side-by-side: the generated network and ONNX Runtime, alternating block by block so both see the same
-/// machine noise, for each (threads, batch); prints medians and ratios.
-/// `compare [--iterations N] [--svg FILE] [--binary out/resnet18]`: with --binary the generated side is the
-/// published NativeAOT program (`resnet18 bench --json`, ten passes per block, its own median), which is what
-/// users run; without it, this process's JIT-compiled copy of the same kernels.
+/// A quick side-by-side: the generated network, ONNX Runtime and PyTorch, alternating block by block so all see
+/// the same machine noise, for each (threads, batch); prints medians and ratios.
+/// `compare [--iterations N] [--svg FILE] [--binary out/resnet18] [--python /usr/bin/python3 | --no-torch]`: with
+/// --binary the generated side is the published NativeAOT program (`resnet18 bench --json`, ten passes per block,
+/// its own median), which is what users run; without it, this process's JIT-compiled copy of the same kernels.
+/// PyTorch (tools/bench_torch.py: torchvision's resnet18, eager, on the same weights.pth) runs when that Python
+/// can import torch and torchvision; otherwise the line says why it was left out.
 /// </summary>
 internal static class Compare
 {
+    private const int PassesPerBlock = 5;
+
     public static int Run(string[] args)
     {
         int iterations = 30;
         string? svg = null, binary = null;
-        for (int i = 0; i + 1 < args.Length; i += 2)
+        string python = "/usr/bin/python3";
+        bool torchWanted = true;
+        for (int i = 0; i < args.Length; i++)
         {
-            if (args[i] == "--iterations") iterations = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
-            else if (args[i] == "--svg") svg = args[i + 1];
-            else if (args[i] == "--binary") binary = args[i + 1];
+            if (args[i] == "--no-torch") { torchWanted = false; continue; }
+            if (i + 1 >= args.Length) break;
+            if (args[i] == "--iterations") iterations = int.Parse(args[++i], CultureInfo.InvariantCulture);
+            else if (args[i] == "--svg") svg = args[++i];
+            else if (args[i] == "--binary") binary = args[++i];
+            else if (args[i] == "--python") python = args[++i];
         }
-        var rows = new List<(string Label, double Ours, double Theirs)>();
+        var rows = new List<Row>();
         var weights = binary == null ? BenchFixtures.Weights() : null;
-        Console.WriteLine("threads batch  generated ms  ORT ms  ratio  generated img/s  ORT img/s  isa");
+        string? torchSkipped = "--no-torch";
+        using var torch = torchWanted ? TorchProcess.TryStart(python, Path.Combine(BenchFixtures.Dir, "weights.pth"), out torchSkipped) : null;
+        Console.WriteLine(torch != null ? $"PyTorch {torch.Version} ({python})" : $"PyTorch left out: {torchSkipped}");
+        Console.WriteLine("threads batch  generated ms  ORT ms  PyTorch ms  ÷ORT  ÷PyTorch  generated img/s  ORT img/s  PyTorch img/s  isa");
         foreach (int threads in new[] { 1, 2 })
         foreach (int batch in new[] { 1, 8 })
         {
@@ -43,48 +55,69 @@ internal static class Compare
             var feeds = new List<NamedOnnxValue> { NamedOnnxValue.CreateFromTensor("input", new DenseTensor<float>(input, [batch, 3, 224, 224])) };
             var ours = new List<double>();
             var theirs = new List<double>();
-            // Alternate in blocks with a pause between, so neither engine's spinning threads eat the other's core.
-            for (int round = 0; round < Math.Max(1, iterations / 5); round++)
+            var torchMs = new List<double>();
+            // Alternate in blocks with a pause between, so no engine's spinning threads eat the next one's core.
+            for (int round = 0; round < Math.Max(1, iterations / PassesPerBlock); round++)
             {
                 if (binary != null) ours.Add(RunBinary(binary, threads, batch));
                 else Time(() => net!.Run(input, output), ours);
                 Thread.Sleep(30);
                 Time(() => { using (ort.Run(feeds)) { } }, theirs);
+                if (torch != null)
+                {
+                    Thread.Sleep(30);
+                    torchMs.AddRange(torch.Block(threads, batch, PassesPerBlock));
+                }
                 Thread.Sleep(binary != null ? 500 : 30);
             }
-            double mo = Median(ours), mt = Median(theirs);
+            double mo = Median(ours), mt = Median(theirs), mp = torch != null ? Median(torchMs) : double.NaN;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{threads,7} {batch,5} {mo,13:0.00} {mt,7:0.00} {mo / mt,6:0.00} {batch * 1000 / mo,16:0.0} {batch * 1000 / mt,10:0.0}  {(net != null ? net.Isa.ToString() : "native " + Path.GetFileName(binary))}"));
-            rows.Add(($"{threads} thread{(threads > 1 ? "s" : "")}, batch {batch}", batch * 1000 / mo, batch * 1000 / mt));
+                $"{threads,7} {batch,5} {mo,13:0.00} {mt,7:0.00} {Show(mp, 11, "0.00")} {mo / mt,5:0.00} {Show(mo / mp, 9, "0.00")} {batch * 1000 / mo,16:0.0} {batch * 1000 / mt,10:0.0} {Show(batch * 1000 / mp, 14, "0.0")}  {(net != null ? net.Isa.ToString() : "native " + Path.GetFileName(binary))}"));
+            rows.Add(new Row($"{threads} thread{(threads > 1 ? "s" : "")}, batch {batch}", batch * 1000 / mo, batch * 1000 / mt, batch * 1000 / mp));
         }
-        if (svg != null) File.WriteAllText(svg, Chart(rows));
+        if (svg != null) File.WriteAllText(svg, Chart(rows, torch?.Version));
         return 0;
     }
 
-    /// <summary>A grouped bar chart of images/s (generated vs ONNX Runtime), as plain SVG.</summary>
-    private static string Chart(List<(string Label, double Ours, double Theirs)> rows)
+    private sealed record Row(string Label, double Ours, double Ort, double Torch);
+
+    private static string Show(double value, int width, string format) =>
+        (double.IsNaN(value) ? "-" : value.ToString(format, CultureInfo.InvariantCulture)).PadLeft(width);
+
+    /// <summary>A grouped bar chart of images/s (generated, ONNX Runtime and, when it ran, PyTorch), as plain SVG.</summary>
+    private static string Chart(List<Row> rows, string? torchVersion)
     {
         var inv = CultureInfo.InvariantCulture;
-        double max = rows.Max(r => Math.Max(r.Ours, r.Theirs)) * 1.15;
+        var engines = new List<(string Name, string Color, Func<Row, double> Value)>
+        {
+            ("generated (this project)", "#2b7bb9", r => r.Ours),
+            ("ONNX Runtime 1.31.1", "#c0504d", r => r.Ort),
+        };
+        if (torchVersion != null) engines.Add(($"PyTorch {torchVersion}", "#9bbb59", r => r.Torch));
+        double max = rows.Max(r => engines.Max(e => e.Value(r))) * 1.15;
         int width = 640, height = 320, left = 60, bottom = 260, plot = 200, group = (width - left - 20) / rows.Count;
+        int bw = (group - 20 - 4 * (engines.Count - 1)) / engines.Count;
         var sb = new System.Text.StringBuilder();
         sb.Append(inv, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\n");
         sb.Append(inv, $"<text x=\"{left}\" y=\"20\" font-size=\"14\">ResNet-18 fp32 throughput, images/s (higher is better)</text>\n");
         sb.Append(inv, $"<line x1=\"{left}\" y1=\"{bottom}\" x2=\"{width - 10}\" y2=\"{bottom}\" stroke=\"#333\"/>\n");
         for (int i = 0; i < rows.Count; i++)
         {
-            var (label, ours, theirs) = rows[i];
-            int x = left + i * group + 10, bw = (group - 30) / 2;
-            foreach (var (value, color, dx) in new[] { (ours, "#2b7bb9", 0), (theirs, "#c0504d", bw + 4) })
+            int x = left + i * group + 10;
+            for (int k = 0; k < engines.Count; k++)
             {
-                double h = value / max * plot;
-                sb.Append(inv, $"<rect x=\"{x + dx}\" y=\"{bottom - h:0.0}\" width=\"{bw}\" height=\"{h:0.0}\" fill=\"{color}\"/>\n");
-                sb.Append(inv, $"<text x=\"{x + dx + bw / 2}\" y=\"{bottom - h - 4:0.0}\" text-anchor=\"middle\">{value:0}</text>\n");
+                double value = engines[k].Value(rows[i]), h = value / max * plot;
+                int bx = x + k * (bw + 4);
+                sb.Append(inv, $"<rect x=\"{bx}\" y=\"{bottom - h:0.0}\" width=\"{bw}\" height=\"{h:0.0}\" fill=\"{engines[k].Color}\"/>\n");
+                sb.Append(inv, $"<text x=\"{bx + bw / 2}\" y=\"{bottom - h - 4:0.0}\" text-anchor=\"middle\">{value:0}</text>\n");
             }
-            sb.Append(inv, $"<text x=\"{x + bw + 2}\" y=\"{bottom + 16}\" text-anchor=\"middle\">{label}</text>\n");
+            sb.Append(inv, $"<text x=\"{x + (engines.Count * (bw + 4) - 4) / 2}\" y=\"{bottom + 16}\" text-anchor=\"middle\">{rows[i].Label}</text>\n");
         }
-        sb.Append(inv, $"<rect x=\"{left}\" y=\"32\" width=\"12\" height=\"12\" fill=\"#2b7bb9\"/><text x=\"{left + 16}\" y=\"43\">generated (this project)</text>\n");
-        sb.Append(inv, $"<rect x=\"{left + 200}\" y=\"32\" width=\"12\" height=\"12\" fill=\"#c0504d\"/><text x=\"{left + 216}\" y=\"43\">ONNX Runtime 1.31.1</text>\n");
+        for (int k = 0; k < engines.Count; k++)
+        {
+            int lx = left + k * 180;
+            sb.Append(inv, $"<rect x=\"{lx}\" y=\"32\" width=\"12\" height=\"12\" fill=\"{engines[k].Color}\"/><text x=\"{lx + 16}\" y=\"43\">{engines[k].Name}</text>\n");
+        }
         sb.Append("</svg>\n");
         return sb.ToString();
     }
@@ -107,7 +140,7 @@ internal static class Compare
     private static void Time(Action pass, List<double> times)
     {
         pass(); // the first pass of a block warms caches after the pause
-        for (int i = 0; i < 5; i++)
+        for (int i = 0; i < PassesPerBlock; i++)
         {
             long t0 = Stopwatch.GetTimestamp();
             pass();
