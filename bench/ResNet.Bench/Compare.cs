@@ -12,8 +12,8 @@ namespace ResNet.Bench;
 /// `compare [--iterations N] [--svg FILE] [--binary out/resnet18] [--python /usr/bin/python3 | --no-torch]`: with
 /// --binary the generated side is the published NativeAOT program (`resnet18 bench --json`, ten passes per block,
 /// its own median), which is what users run; without it, this process's JIT-compiled copy of the same kernels.
-/// PyTorch (tools/bench_torch.py: torchvision's resnet18, eager, on the same weights.pth) runs when that Python
-/// can import torch and torchvision; otherwise the line says why it was left out.
+/// PyTorch (tools/bench_torch.py: torchvision's resnet18 on the same weights.pth, eager and as frozen TorchScript)
+/// runs when that Python can import torch and torchvision; otherwise the first line says why it was left out.
 /// </summary>
 internal static class Compare
 {
@@ -38,8 +38,12 @@ internal static class Compare
         var weights = binary == null ? BenchFixtures.Weights() : null;
         string? torchSkipped = "--no-torch";
         using var torch = torchWanted ? TorchProcess.TryStart(python, Path.Combine(BenchFixtures.Dir, "weights.pth"), out torchSkipped) : null;
-        Console.WriteLine(torch != null ? $"PyTorch {torch.Version} ({python})" : $"PyTorch left out: {torchSkipped}");
-        Console.WriteLine("threads batch  generated ms  ORT ms  PyTorch ms  ÷ORT  ÷PyTorch  generated img/s  ORT img/s  PyTorch img/s  isa");
+        Console.WriteLine(torch != null
+            ? string.Create(CultureInfo.InvariantCulture, $"PyTorch {torch.Version} ({python}); frozen vs eager max |Δlogit| {torch.FrozenDelta:0.0e0}")
+            : $"PyTorch left out: {torchSkipped}");
+        var names = new List<string> { "generated", "ORT" };
+        if (torch != null) names.AddRange(["PyTorch", "frozen"]);
+        Console.WriteLine($"threads batch {string.Concat(names.Select(n => $"{n + " ms",13}"))} {string.Concat(names.Skip(1).Select(n => $"{"÷" + n,9}"))}  generated img/s  isa");
         foreach (int threads in new[] { 1, 2 })
         foreach (int batch in new[] { 1, 8 })
         {
@@ -53,49 +57,47 @@ internal static class Compare
                 GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
             });
             var feeds = new List<NamedOnnxValue> { NamedOnnxValue.CreateFromTensor("input", new DenseTensor<float>(input, [batch, 3, 224, 224])) };
-            var ours = new List<double>();
-            var theirs = new List<double>();
-            var torchMs = new List<double>();
+            // One block per engine in turn, each adding its times to its own list.
+            var blocks = new List<Action<List<double>>>
+            {
+                binary != null ? times => times.Add(RunBinary(binary, threads, batch)) : times => Time(() => net!.Run(input, output), times),
+                times => Time(() => { using (ort.Run(feeds)) { } }, times),
+            };
+            if (torch != null)
+                foreach (var mode in new[] { "eager", "frozen" })
+                    blocks.Add(times => times.AddRange(torch.Block(mode, threads, batch, PassesPerBlock)));
+            var ms = blocks.Select(_ => new List<double>()).ToArray();
             // Alternate in blocks with a pause between, so no engine's spinning threads eat the next one's core.
             for (int round = 0; round < Math.Max(1, iterations / PassesPerBlock); round++)
-            {
-                if (binary != null) ours.Add(RunBinary(binary, threads, batch));
-                else Time(() => net!.Run(input, output), ours);
-                Thread.Sleep(30);
-                Time(() => { using (ort.Run(feeds)) { } }, theirs);
-                if (torch != null)
+                for (int e = 0; e < blocks.Count; e++)
                 {
-                    Thread.Sleep(30);
-                    torchMs.AddRange(torch.Block(threads, batch, PassesPerBlock));
+                    blocks[e](ms[e]);
+                    Thread.Sleep(binary != null && e == blocks.Count - 1 ? 500 : 30);
                 }
-                Thread.Sleep(binary != null ? 500 : 30);
-            }
-            double mo = Median(ours), mt = Median(theirs), mp = torch != null ? Median(torchMs) : double.NaN;
+            double[] medians = ms.Select(Median).ToArray();
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{threads,7} {batch,5} {mo,13:0.00} {mt,7:0.00} {Show(mp, 11, "0.00")} {mo / mt,5:0.00} {Show(mo / mp, 9, "0.00")} {batch * 1000 / mo,16:0.0} {batch * 1000 / mt,10:0.0} {Show(batch * 1000 / mp, 14, "0.0")}  {(net != null ? net.Isa.ToString() : "native " + Path.GetFileName(binary))}"));
-            rows.Add(new Row($"{threads} thread{(threads > 1 ? "s" : "")}, batch {batch}", batch * 1000 / mo, batch * 1000 / mt, batch * 1000 / mp));
+                $"{threads,7} {batch,5} {string.Concat(medians.Select(m => $"{m,13:0.00}"))} {string.Concat(medians.Skip(1).Select(m => $"{medians[0] / m,9:0.00}"))} {batch * 1000 / medians[0],16:0.0}  {(net != null ? net.Isa.ToString() : "native " + Path.GetFileName(binary))}"));
+            rows.Add(new Row($"{threads} thread{(threads > 1 ? "s" : "")}, batch {batch}", medians.Select(m => batch * 1000 / m).ToArray()));
         }
         if (svg != null) File.WriteAllText(svg, Chart(rows, torch?.Version));
         return 0;
     }
 
-    private sealed record Row(string Label, double Ours, double Ort, double Torch);
+    /// <summary>One (threads, batch) case: images/s per engine, in the order generated, ORT[, eager, frozen].</summary>
+    private sealed record Row(string Label, double[] ImagesPerSecond);
 
-    private static string Show(double value, int width, string format) =>
-        (double.IsNaN(value) ? "-" : value.ToString(format, CultureInfo.InvariantCulture)).PadLeft(width);
-
-    /// <summary>A grouped bar chart of images/s (generated, ONNX Runtime and, when it ran, PyTorch), as plain SVG.</summary>
+    /// <summary>A grouped bar chart of images/s (generated, ONNX Runtime and, when it ran, PyTorch both ways), as plain SVG.</summary>
     private static string Chart(List<Row> rows, string? torchVersion)
     {
         var inv = CultureInfo.InvariantCulture;
-        var engines = new List<(string Name, string Color, Func<Row, double> Value)>
+        var engines = new List<(string Name, string Color)> { ("generated (this project)", "#2b7bb9"), ("ONNX Runtime 1.31.1", "#c0504d") };
+        if (torchVersion != null)
         {
-            ("generated (this project)", "#2b7bb9", r => r.Ours),
-            ("ONNX Runtime 1.31.1", "#c0504d", r => r.Ort),
-        };
-        if (torchVersion != null) engines.Add(($"PyTorch {torchVersion}", "#9bbb59", r => r.Torch));
-        double max = rows.Max(r => engines.Max(e => e.Value(r))) * 1.15;
-        int width = 640, height = 320, left = 60, bottom = 260, plot = 200, group = (width - left - 20) / rows.Count;
+            string v = string.Join('.', torchVersion.Split('.').Take(2)); // "1.13.0a0" is Debian's 1.13
+            engines.AddRange([($"PyTorch {v} eager", "#9bbb59"), ($"PyTorch {v} frozen", "#f79646")]);
+        }
+        double max = rows.Max(r => r.ImagesPerSecond.Max()) * 1.15;
+        int width = 160 * rows.Count + 40 * engines.Count, height = 320, left = 60, bottom = 260, plot = 200, group = (width - left - 20) / rows.Count;
         int bw = (group - 20 - 4 * (engines.Count - 1)) / engines.Count;
         var sb = new System.Text.StringBuilder();
         sb.Append(inv, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\n");
@@ -106,16 +108,15 @@ internal static class Compare
             int x = left + i * group + 10;
             for (int k = 0; k < engines.Count; k++)
             {
-                double value = engines[k].Value(rows[i]), h = value / max * plot;
+                double value = rows[i].ImagesPerSecond[k], h = value / max * plot;
                 int bx = x + k * (bw + 4);
                 sb.Append(inv, $"<rect x=\"{bx}\" y=\"{bottom - h:0.0}\" width=\"{bw}\" height=\"{h:0.0}\" fill=\"{engines[k].Color}\"/>\n");
                 sb.Append(inv, $"<text x=\"{bx + bw / 2}\" y=\"{bottom - h - 4:0.0}\" text-anchor=\"middle\">{value:0}</text>\n");
             }
             sb.Append(inv, $"<text x=\"{x + (engines.Count * (bw + 4) - 4) / 2}\" y=\"{bottom + 16}\" text-anchor=\"middle\">{rows[i].Label}</text>\n");
         }
-        for (int k = 0; k < engines.Count; k++)
+        for (int k = 0, lx = left; k < engines.Count; lx += 36 + 7 * engines[k].Name.Length, k++)
         {
-            int lx = left + k * 180;
             sb.Append(inv, $"<rect x=\"{lx}\" y=\"32\" width=\"12\" height=\"12\" fill=\"{engines[k].Color}\"/><text x=\"{lx + 16}\" y=\"43\">{engines[k].Name}</text>\n");
         }
         sb.Append("</svg>\n");

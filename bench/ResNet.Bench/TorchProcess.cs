@@ -5,7 +5,7 @@ using System.Text.Json;
 namespace ResNet.Bench;
 
 /// <summary>
-/// PyTorch as a third engine in `compare`: tools/bench_torch.py kept running beside this process (importing torch
+/// PyTorch in `compare`, eager and frozen: tools/bench_torch.py kept running beside this process (importing torch
 /// takes seconds, which must not land in a block), asked for one block of passes at a time.
 /// </summary>
 internal sealed class TorchProcess : IDisposable
@@ -14,10 +14,14 @@ internal sealed class TorchProcess : IDisposable
 
     public string Version { get; }
 
-    private TorchProcess(Process process, string version)
+    /// <summary>The frozen model's largest |Δlogit| from the eager one on one input: it computes the same network.</summary>
+    public double FrozenDelta { get; }
+
+    private TorchProcess(Process process, string version, double frozenDelta)
     {
         _process = process;
         Version = version;
+        FrozenDelta = frozenDelta;
     }
 
     /// <summary>Starts the script on the weights; null, with the reason, when this Python cannot run it.</summary>
@@ -62,13 +66,14 @@ internal sealed class TorchProcess : IDisposable
             return null;
         }
         using var ready = JsonDocument.Parse(first);
-        return new TorchProcess(process, ready.RootElement.GetProperty("torch").GetString() ?? "?");
+        return new TorchProcess(process, ready.RootElement.GetProperty("torch").GetString() ?? "?",
+            ready.RootElement.GetProperty("frozen_max_abs_delta").GetDouble());
     }
 
-    /// <summary>One block: an untimed pass, then <paramref name="passes"/> timed ones, in ms each.</summary>
-    public IReadOnlyList<double> Block(int threads, int batch, int passes)
+    /// <summary>One block of <paramref name="mode"/> (eager or frozen): an untimed pass, then <paramref name="passes"/> timed ones, in ms each.</summary>
+    public IReadOnlyList<double> Block(string mode, int threads, int batch, int passes)
     {
-        _process.StandardInput.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{threads} {batch} {passes}"));
+        _process.StandardInput.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{mode} {threads} {batch} {passes}"));
         _process.StandardInput.Flush();
         string line = _process.StandardOutput.ReadLine()
             ?? throw new InvalidOperationException($"bench_torch.py ended (exit code {(_process.WaitForExit(5000) ? _process.ExitCode : -1)})");
