@@ -33,7 +33,6 @@ namespace ResNet.Generator.Emitter
                 ? $"/// Work items: batch × {rowItems} {rowWord} × {ocTiles} block group(s) (threads split the rows)."
                 : $"/// Work items: batch × {ocTiles} block group(s) × {rowItems} {rowWord} (threads split the groups).");
             w.Line("/// </summary>");
-            w.Line("[MethodImpl(MethodImplOptions.AggressiveOptimization)]");
             KernelHeader(w, plan, "input", "weights", "bias", "output", "residual");
             bool oddTail = rows > 1 && layer.OutShape.H % rows != 0;
             w.Line($"const int ItemsPerImage = {I(ocTiles * rowItems)};");
@@ -118,7 +117,8 @@ namespace ResNet.Generator.Emitter
             int cells = rows * pixels;
 
             w.Line($"/// <summary>{oc}×{(rows > 1 ? $"{rows}×" : "")}{pixels} register tile of {plan.KernelName}: x is the top-left input of the window, y the first output pixel.</summary>");
-            w.Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
+            // A tile of 24 accumulators is too large for the JIT to inline; called, it would start as tier-0 code.
+            w.Line("[MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]");
             w.Open($"private static void {TileName(plan, rows, pixels)}(float* x, float* w, float* b, float* y, float* r, float* pf)");
             w.Line($"const int InPlane = {I(inL.PlaneFloats)}, InRow = {I(inRow)};");
             for (int j = 0; j < oc; j++)

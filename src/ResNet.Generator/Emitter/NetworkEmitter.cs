@@ -22,8 +22,13 @@ namespace ResNet.Generator.Emitter
             for (int i = 0; i < isaSources.Count; i++) yield return ($"{plan.Graph.ClassName}.{plan.Isas[i].Isa.Name}.g.cs", isaSources[i]);
         }
 
+        /// <summary>
+        /// Opens a layer's kernel. Fully optimized at its first call: under tiered JIT a kernel would otherwise run
+        /// its first ~30 passes as unoptimized tier-0 code (each vector op through the stack), several times slower.
+        /// </summary>
         public static void KernelHeader(SourceWriter w, LayerPlan plan, params string[] used)
         {
+            w.Line("[MethodImpl(MethodImplOptions.AggressiveOptimization)]");
             w.Open($"public static void {plan.KernelName}(in KernelArgs args, int begin, int end)");
             w.Line("float* " + string.Join(", ", used.Select(u => $"{u} = args.{char.ToUpperInvariant(u[0])}{u.Substring(1)}")) + ";");
         }
