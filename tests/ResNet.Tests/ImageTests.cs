@@ -287,6 +287,30 @@ public class ImageTests(ITestOutputHelper output)
         Assert.True(photos.Length == 0 || skipped > 0);
     }
 
+    [Fact]
+    public void TensorsMadeOneAfterAnotherReuseTheirPlanesAndStayExact()
+    {
+        // FromFile keeps a JPEG's planes for the next image (ScratchPlanes): each tensor must still be exactly the
+        // one made from the image decoded on its own, whatever sizes and samplings came before (both orders).
+        var jpegs = Directory.GetFiles(Dir, "*.jpg").Order(StringComparer.Ordinal).ToArray();
+        var expected = jpegs.ToDictionary(f => f, f => ImageNetTransform.ToTensor(ImageNetTransform.ResizeAndCrop(ImageDecoder.Load(f))));
+        long before = Interlocked.Read(ref ScratchPlanes.Reused);
+        foreach (var file in jpegs.Concat(jpegs.Reverse()))
+            Assert.True(expected[file].AsSpan().SequenceEqual(ImageNetTransform.FromFile(file)), file);
+        Assert.True(Interlocked.Read(ref ScratchPlanes.Reused) - before >= jpegs.Length, "planes were not reused");
+    }
+
+    [Fact]
+    public void AnImageDecodedForItsPixelsKeepsPlanesOfItsOwn()
+    {
+        // ImageDecoder.Load's image converts its planes to RGB only when read: tensors made meanwhile must not use them.
+        var jpegs = Directory.GetFiles(Dir, "*.jpg").Order(StringComparer.Ordinal).ToArray();
+        var images = jpegs.Select(f => ImageDecoder.Load(f)).ToArray();
+        foreach (var file in jpegs) ImageNetTransform.FromFile(file);
+        for (int i = 0; i < jpegs.Length; i++)
+            Assert.True(ImageDecoder.Load(jpegs[i]).Pixels.AsSpan().SequenceEqual(images[i].Pixels), jpegs[i]);
+    }
+
     /// <summary>Runs <paramref name="decode"/> with the JPEG blocks a pixel window leaves out filled with <paramref name="poison"/>.</summary>
     private static T Poisoned<T>(int poison, Func<T> decode, out long skipped)
     {

@@ -52,7 +52,9 @@ public static class ImageNetTransform
         }
         try
         {
-            return behind != null ? ImageParallel.Collect(behind) : ToTensor(ResizeAndCrop(image));
+            float[] tensor = behind != null ? ImageParallel.Collect(behind) : ToTensor(ResizeAndCrop(image));
+            image.ReleaseScratch(); // its planes, if kept, serve the next image (nothing else has seen them)
+            return tensor;
         }
         catch (InputException e) when (!e.Message.StartsWith(name + ": ", StringComparison.Ordinal))
         {

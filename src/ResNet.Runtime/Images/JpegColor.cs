@@ -46,6 +46,18 @@ internal static unsafe class JpegColor
             progress?.WaitFor(to);
             JpegColor.Rows(components, width, maxH, maxV, space, output, from, to, x0, x1);
         }
+
+        public override void ReleaseScratch()
+        {
+            foreach (var c in components)
+            {
+                if (!c.PlaneKept) continue;
+                c.PlaneKept = false;
+                var plane = c.Plane;
+                c.Plane = [];
+                ScratchPlanes.Return(plane);
+            }
+        }
     }
 
     private static void Rows(JpegDecoder.Component[] components, int width, int maxH, int maxV, Space space, byte* output, int from, int to, int x0, int x1)

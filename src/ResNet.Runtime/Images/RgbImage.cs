@@ -30,9 +30,15 @@ public sealed class RgbImage
     /// </summary>
     internal RowSource? PendingRows => Volatile.Read(ref _pixels) == null ? Volatile.Read(ref _source) : null;
 
+    /// <summary>
+    /// Gives back the scratch memory the rows are made from (a JPEG decoded for a tensor: <see cref="ScratchPlanes"/>).
+    /// Only for an image nothing reads any more.
+    /// </summary>
+    internal void ReleaseScratch() => Interlocked.Exchange(ref _source, null)?.ReleaseScratch();
+
     private byte[] Materialize()
     {
-        var source = Volatile.Read(ref _source)!;
+        var source = Volatile.Read(ref _source) ?? throw new InvalidOperationException("the image's scratch memory was released");
         var pixels = source.All(Width, Height);
         Interlocked.CompareExchange(ref _pixels, pixels, null);
         Volatile.Write(ref _source, null); // the planes are no longer needed
@@ -48,6 +54,9 @@ internal abstract unsafe class RowSource
 
     /// <summary>Rows [<paramref name="from"/>, <paramref name="to"/>), width × 3 bytes each, one after another at <paramref name="output"/>.</summary>
     public abstract void Rows(int from, int to, byte* output);
+
+    /// <summary>Gives back scratch memory the rows were made from, if any; no row is asked for afterwards.</summary>
+    public virtual void ReleaseScratch() { }
 
     /// <summary>Every row, as one array (split across the cores when worth it).</summary>
     public byte[] All(int width, int height)
