@@ -22,11 +22,11 @@ internal static class ScratchPlanes
     {
         for (int attempt = 0; attempt < 2; attempt++)
         {
-            int best = -1;
+            int best = -1, bestLength = int.MaxValue;
             for (int i = 0; i < Kept.Length; i++)
             {
-                var a = Volatile.Read(ref Kept[i]);
-                if (a != null && a.Length >= length && (best < 0 || a.Length < Kept[best]!.Length)) best = i;
+                var a = Volatile.Read(ref Kept[i]); // other threads take and give back meanwhile: read each slot once
+                if (a != null && a.Length >= length && a.Length < bestLength) (best, bestLength) = (i, a.Length);
             }
             if (best < 0) break;
             var taken = Interlocked.Exchange(ref Kept[best], null);
