@@ -290,14 +290,28 @@ public class ImageTests(ITestOutputHelper output)
     [Fact]
     public void TensorsMadeOneAfterAnotherReuseTheirPlanesAndStayExact()
     {
-        // FromFile keeps a JPEG's planes for the next image (ScratchPlanes): each tensor must still be exactly the
+        // FromFile keeps a JPEG's planes for the next image (ScratchBuffers): each tensor must still be exactly the
         // one made from the image decoded on its own, whatever sizes and samplings came before (both orders).
         var jpegs = Directory.GetFiles(Dir, "*.jpg").Order(StringComparer.Ordinal).ToArray();
         var expected = jpegs.ToDictionary(f => f, f => ImageNetTransform.ToTensor(ImageNetTransform.ResizeAndCrop(ImageDecoder.Load(f))));
-        long before = Interlocked.Read(ref ScratchPlanes.Reused);
+        long before = Interlocked.Read(ref ScratchBuffers.Reused);
         foreach (var file in jpegs.Concat(jpegs.Reverse()))
             Assert.True(expected[file].AsSpan().SequenceEqual(ImageNetTransform.FromFile(file)), file);
-        Assert.True(Interlocked.Read(ref ScratchPlanes.Reused) - before >= jpegs.Length, "planes were not reused");
+        Assert.True(Interlocked.Read(ref ScratchBuffers.Reused) - before >= jpegs.Length, "planes were not reused");
+    }
+
+    [Fact]
+    public void StreamedPngsReuseTheirScanlinesAndStayExact()
+    {
+        // A streamed PNG's scanline buffer is kept for the next one of its size (ScratchBuffers), unfiltered in place
+        // again: every tensor must still be the one the image gives decoded on its own.
+        var pngs = new[] { LargePng(16, 2, 3, seed: 4), LargePng(8, 2, 3, seed: 1), LargePng(8, 6, 4, seed: 2), LargePng(8, 2, 3, seed: 3) };
+        var expected = pngs.Select(b => ImageNetTransform.ToTensor(ImageNetTransform.ResizeAndCrop(ImageDecoder.Decode(b, "x.png")))).ToArray();
+        long before = Interlocked.Read(ref ScratchBuffers.Reused);
+        for (int round = 0; round < 2; round++)
+            for (int i = 0; i < pngs.Length; i++)
+                Assert.True(expected[i].AsSpan().SequenceEqual(ImageNetTransform.FromBytes(pngs[i], "x.png")), $"png {i}, round {round}");
+        Assert.True(Interlocked.Read(ref ScratchBuffers.Reused) - before >= 4, "scanlines were not reused");
     }
 
     [Fact]

@@ -55,7 +55,7 @@ internal static unsafe class JpegColor
                 c.PlaneKept = false;
                 var plane = c.Plane;
                 c.Plane = [];
-                ScratchPlanes.Return(plane);
+                ScratchBuffers.Return(plane);
             }
         }
     }

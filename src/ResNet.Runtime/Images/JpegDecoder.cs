@@ -34,7 +34,7 @@ internal sealed unsafe class JpegDecoder
         public int BlocksW, BlocksH;    // blocks covering the whole MCU grid (the plane's size / 8)
         public int OwnBlocksW, OwnBlocksH; // blocks a non-interleaved scan codes: ceil(Width / 8) × ceil(Height / 8)
         public byte[] Plane = [];       // BlocksW·8 × BlocksH·8 samples
-        public bool PlaneKept;          // Plane came from ScratchPlanes and goes back there once the tensor is made
+        public bool PlaneKept;          // Plane came from ScratchBuffers and goes back there once the tensor is made
         public int NeedBx0, NeedBx1, NeedBy0, NeedBy1; // the blocks transformed: all, or those a pixel window uses
         public short[]? Coefficients;   // progressive only: 64 per block
         public int DcPrediction;
@@ -211,9 +211,9 @@ internal sealed unsafe class JpegDecoder
             long samples = (long)c.BlocksW * 8 * c.BlocksH * 8;
             if (samples > Array.MaxLength) throw new InputException($"{_name}: {_width}×{_height} JPEG is too large to decode");
             // With a window the image is decoded for a tensor, and nothing else sees its planes: they come from and
-            // go back to ScratchPlanes. The pixels outside the window are unspecified either way.
+            // go back to ScratchBuffers. The pixels outside the window are unspecified either way.
             bool fresh = true;
-            c.Plane = _window != null ? ScratchPlanes.Rent((int)samples, out fresh) : GC.AllocateUninitializedArray<byte>((int)samples);
+            c.Plane = _window != null ? ScratchBuffers.Rent((int)samples, out fresh) : GC.AllocateUninitializedArray<byte>((int)samples);
             c.PlaneKept = _window != null;
             (c.NeedBx0, c.NeedBx1, c.NeedBy0, c.NeedBy1) = (0, c.BlocksW, 0, c.BlocksH);
             if (_window is PixelWindow window) c.Limit(window, _maxH, _maxV);

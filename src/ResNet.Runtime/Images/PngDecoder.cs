@@ -51,10 +51,15 @@ internal static class PngDecoder
     private static RgbImage? Streamed(byte[] bytes, PngStructure.File file, string name, Func<RgbImage, bool> rowsStarting, PixelWindow window)
     {
         var h = file.Header;
-        var raw = PngStructure.RawBuffer(file, name);
+        // Only the transform asks for a streamed image (rowsStarting), and nobody else sees its scanlines: kept buffers.
+        var raw = PngStructure.RawBuffer(file, name, kept: true);
         var rows = new StreamedRows(raw, h, file.Palette, name, window);
         var image = new RgbImage(h.Width, h.Height, rows);
-        if (!rowsStarting(image)) return null;
+        if (!rowsStarting(image))
+        {
+            ScratchBuffers.Return(raw);
+            return null;
+        }
         bool started = false;
         try
         {
@@ -96,6 +101,8 @@ internal static class PngDecoder
 
         /// <summary>Whole scanlines inflated so far (the inflater publishes them, or its failure).</summary>
         public RowProgress Inflated { get; } = new();
+
+        public override void ReleaseScratch() => ScratchBuffers.Return(raw);
 
         public override void Rows(int from, int to, byte* output)
         {

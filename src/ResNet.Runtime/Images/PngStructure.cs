@@ -132,13 +132,18 @@ internal static class PngStructure
         return raw;
     }
 
-    /// <summary>The buffer <see cref="Inflate(byte[], File, string, byte[], Action{int}?)"/> fills: the filtered scanlines' size.</summary>
-    public static byte[] RawBuffer(File file, string name)
+    /// <summary>
+    /// The buffer <see cref="Inflate(byte[], File, string, byte[], Action{int}?)"/> fills: the filtered scanlines' size.
+    /// <paramref name="kept"/>: from <see cref="ScratchBuffers"/> (an image no caller sees, made into a tensor), to go back there.
+    /// </summary>
+    public static byte[] RawBuffer(File file, string name, bool kept = false)
     {
         long expected = file.Header.RawBytes();
         if (expected > Array.MaxLength) throw Corrupt(name, $"{expected} bytes of image data is more than one buffer holds");
-        var raw = new byte[expected];
-        FreshPages.Populate(raw, 0, raw.Length);
+        bool fresh = true;
+        // Exactly as long: Inflate fills the whole buffer. Its old bytes are all overwritten.
+        var raw = kept ? ScratchBuffers.Rent((int)expected, out fresh, exact: true) : new byte[expected];
+        if (fresh) FreshPages.Populate(raw, 0, raw.Length);
         return raw;
     }
 

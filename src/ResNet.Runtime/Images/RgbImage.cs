@@ -31,7 +31,7 @@ public sealed class RgbImage
     internal RowSource? PendingRows => Volatile.Read(ref _pixels) == null ? Volatile.Read(ref _source) : null;
 
     /// <summary>
-    /// Gives back the scratch memory the rows are made from (a JPEG decoded for a tensor: <see cref="ScratchPlanes"/>).
+    /// Gives back the scratch memory the rows are made from (a JPEG's planes or a streamed PNG's scanlines, decoded for a tensor: <see cref="ScratchBuffers"/>).
     /// Only for an image nothing reads any more.
     /// </summary>
     internal void ReleaseScratch() => Interlocked.Exchange(ref _source, null)?.ReleaseScratch();

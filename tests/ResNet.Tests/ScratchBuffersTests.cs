@@ -3,7 +3,9 @@ using Xunit;
 
 namespace ResNet.Tests;
 
-public class ScratchPlanesTests
+/// <summary>In the image tests' collection, which runs alone: no decoding elsewhere takes or gives back buffers meanwhile.</summary>
+[Collection(nameof(ImageTests))]
+public class ScratchBuffersTests
 {
     [Fact]
     public void APlaneIsNeverHeldByTwoAtOnce()
@@ -16,12 +18,12 @@ public class ScratchPlanesTests
             var rng = new Random(id);
             for (int i = 0; i < 20_000; i++)
             {
-                var plane = ScratchPlanes.Rent(1000 + rng.Next(3) * 500, out _);
+                var plane = ScratchBuffers.Rent(1000 + rng.Next(3) * 500, out _);
                 if (plane.Length < 1000) { Interlocked.Increment(ref short_); continue; }
                 plane.AsSpan(0, 1000).Fill((byte)id);
                 Thread.SpinWait(rng.Next(50));
                 if (plane.AsSpan(0, 1000).IndexOfAnyExcept((byte)id) >= 0) Interlocked.Increment(ref twice);
-                ScratchPlanes.Return(plane);
+                ScratchBuffers.Return(plane);
             }
         })).ToList();
         threads.ForEach(t => t.Start());
@@ -33,7 +35,18 @@ public class ScratchPlanesTests
     [Fact]
     public void ASmallerKeptPlaneIsNotHandedOutForALargerOne()
     {
-        ScratchPlanes.Return(new byte[100]);
-        Assert.True(ScratchPlanes.Rent(5000, out _).Length >= 5000);
+        ScratchBuffers.Return(new byte[100]);
+        Assert.True(ScratchBuffers.Rent(5000, out _).Length >= 5000);
+    }
+
+    [Fact]
+    public void AFullSetOfSlotsMakesRoomForTheBufferGivenBack()
+    {
+        // Sizes no image asks for any more must not hold the slots: the buffer given back replaces one of them.
+        for (int i = 0; i < 10; i++) ScratchBuffers.Return(new byte[100]);
+        var buffer = new byte[5000];
+        ScratchBuffers.Return(buffer);
+        Assert.Same(buffer, ScratchBuffers.Rent(5000, out bool fresh, exact: true));
+        Assert.False(fresh);
     }
 }
