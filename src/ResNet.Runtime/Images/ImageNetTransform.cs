@@ -53,7 +53,7 @@ public static class ImageNetTransform
         try
         {
             float[] tensor = behind != null ? ImageParallel.Collect(behind) : ToTensor(ResizeAndCrop(image));
-            image.ReleaseScratch(); // its planes, if kept, serve the next image (nothing else has seen them)
+            image.ReleaseScratch(); // its kept buffers, if any, serve the next image (nothing else has seen them)
             return tensor;
         }
         catch (InputException e) when (!e.Message.StartsWith(name + ": ", StringComparison.Ordinal))

@@ -48,8 +48,8 @@ internal static class ScratchBuffers
     }
 
     /// <summary>
-    /// Keeps <paramref name="buffer"/> for a later image: in a free slot, else in place of the buffer kept longest
-    /// ago (round the slots in turn), so that sizes no image asks for any more do not hold the slots forever.
+    /// Keeps <paramref name="buffer"/> for a later image: in a free slot, else in place of a kept one (the slots
+    /// in turn), so that sizes no image asks for any more do not hold the slots forever.
     /// </summary>
     public static void Return(byte[] buffer)
     {
