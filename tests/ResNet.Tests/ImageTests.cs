@@ -288,11 +288,12 @@ public class ImageTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void TensorsMadeOneAfterAnotherReuseTheirPlanesAndStayExact()
+    public void TensorsMadeOneAfterAnotherReuseTheirBuffersAndStayExact()
     {
-        // FromFile keeps a JPEG's planes for the next image (ScratchBuffers): each tensor must still be exactly the
-        // one made from the image decoded on its own, whatever sizes and samplings came before (both orders).
-        var jpegs = Directory.GetFiles(Dir, "*.jpg").Order(StringComparer.Ordinal).ToArray();
+        // FromFile keeps a JPEG's planes and a PNG's pixels for the next image (ScratchBuffers): each tensor must still
+        // be exactly the one made from the image decoded on its own, whatever sizes, samplings, color types and
+        // interlacing came before (both orders).
+        var jpegs = Directory.GetFiles(Dir, "*.jpg").Concat(Directory.GetFiles(Dir, "*.png")).Order(StringComparer.Ordinal).ToArray();
         var expected = jpegs.ToDictionary(f => f, f => ImageNetTransform.ToTensor(ImageNetTransform.ResizeAndCrop(ImageDecoder.Load(f))));
         long before = Interlocked.Read(ref ScratchBuffers.Reused);
         foreach (var file in jpegs.Concat(jpegs.Reverse()))
@@ -312,6 +313,22 @@ public class ImageTests(ITestOutputHelper output)
             for (int i = 0; i < pngs.Length; i++)
                 Assert.True(expected[i].AsSpan().SequenceEqual(ImageNetTransform.FromBytes(pngs[i], "x.png")), $"png {i}, round {round}");
         Assert.True(Interlocked.Read(ref ScratchBuffers.Reused) - before >= 4, "scanlines were not reused");
+
+        // With the one offer slot taken (as in a batch, whose images decode two at a time) they are not streamed:
+        // inflated beside the unfiltering, into kept scanlines and pixels.
+        var other = ImageParallel.Offer(() => 0)!;
+        try
+        {
+            before = Interlocked.Read(ref ScratchBuffers.Reused);
+            for (int round = 0; round < 2; round++)
+                for (int i = 0; i < pngs.Length; i++)
+                    Assert.True(expected[i].AsSpan().SequenceEqual(ImageNetTransform.FromBytes(pngs[i], "x.png")), $"png {i}, round {round}, not streamed");
+            Assert.True(Interlocked.Read(ref ScratchBuffers.Reused) - before >= 8, "scanlines and pixels were not reused");
+        }
+        finally
+        {
+            Assert.True(ImageParallel.Withdraw(other));
+        }
     }
 
     [Fact]

@@ -25,18 +25,22 @@ internal static class PngDecoder
         var needed = window ?? new PixelWindow(0, h.Width, 0, h.Height);
         bool pipelined = !h.Interlaced && ImageParallel.Worthwhile(h.RawBytes() * InflateStepsPerByte);
         if (pipelined && rowsStarting != null && Streamed(bytes, file, name, rowsStarting, needed) is RgbImage streamed) return streamed;
-        var rgb = new byte[(long)h.Width * h.Height * 3];
+        // Only the transform asks for rows (rowsStarting): then nobody else sees these pixels or scanlines, which
+        // come from and go back to ScratchBuffers (a batch's PNGs are decoded here, not streamed).
+        long size = (long)h.Width * h.Height * 3;
+        bool kept = rowsStarting != null && size <= ScratchBuffers.MaxKeptBytes;
+        var rgb = kept ? ScratchBuffers.Rent((int)size, out _, exact: true) : new byte[size];
         if (pipelined)
         {
-            using var inflating = new InflatePipeline(bytes, file, name);
+            using var inflating = new InflatePipeline(bytes, file, name, kept);
             Pass(inflating.Raw, 0, h, file.Palette, h.Passes().Single(), rgb, name, inflating.WaitFor, needed);
             inflating.Finish();
-            return new RgbImage(h.Width, h.Height, rgb);
+            return new RgbImage(h.Width, h.Height, rgb, kept);
         }
         byte[] raw = PngStructure.Inflate(bytes, file, name);
         long at = 0;
         foreach (var pass in h.Passes()) at = Pass(raw, at, h, file.Palette, pass, rgb, name, null, needed);
-        return new RgbImage(h.Width, h.Height, rgb);
+        return new RgbImage(h.Width, h.Height, rgb, kept);
     }
 
     /// <summary>
@@ -155,11 +159,14 @@ internal static class PngDecoder
     private sealed class InflatePipeline : IDisposable
     {
         private readonly Task _inflater;
+        private readonly bool _kept;
         private int _filled;
 
-        public InflatePipeline(byte[] bytes, PngStructure.File file, string name)
+        /// <summary><paramref name="kept"/>: the scanlines come from ScratchBuffers and go back there once inflating is over.</summary>
+        public InflatePipeline(byte[] bytes, PngStructure.File file, string name, bool kept)
         {
-            Raw = PngStructure.RawBuffer(file, name);
+            _kept = kept;
+            Raw = PngStructure.RawBuffer(file, name, kept);
             // Its own thread, as the JPEG decoder's IDCT: a pool thread could be long in coming when the pool is busy.
             _inflater = Task.Factory.StartNew(() => PngStructure.Inflate(bytes, file, name, Raw, filled => Volatile.Write(ref _filled, filled)),
                 CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
@@ -184,6 +191,7 @@ internal static class PngDecoder
         public void Dispose()
         {
             try { _inflater.Wait(); } catch (AggregateException) { /* reported through WaitFor or Finish, or the unfiltering failed first */ }
+            if (_kept) ScratchBuffers.Return(Raw); // the inflater is done with it, and so is the unfiltering
         }
     }
 

@@ -5,6 +5,7 @@ public sealed class RgbImage
 {
     private byte[]? _pixels;
     private RowSource? _source;
+    private readonly bool _pixelsKept;
 
     /// <summary>An image over <paramref name="pixels"/> (width × height × 3 bytes).</summary>
     public RgbImage(int width, int height, byte[] pixels)
@@ -12,6 +13,9 @@ public sealed class RgbImage
         (Width, Height) = (width, height);
         _pixels = pixels.Length == (long)width * height * 3 ? pixels : throw new ArgumentException("pixel buffer size does not match the dimensions");
     }
+
+    /// <summary>An image over <paramref name="pixels"/>, which come from <see cref="ScratchBuffers"/> if <paramref name="kept"/>.</summary>
+    internal RgbImage(int width, int height, byte[] pixels, bool kept) : this(width, height, pixels) => _pixelsKept = kept;
 
     /// <summary>An image whose rows <paramref name="source"/> produces when they are first needed.</summary>
     internal RgbImage(int width, int height, RowSource source) => (Width, Height, _source) = (width, height, source);
@@ -31,10 +35,14 @@ public sealed class RgbImage
     internal RowSource? PendingRows => Volatile.Read(ref _pixels) == null ? Volatile.Read(ref _source) : null;
 
     /// <summary>
-    /// Gives back the scratch memory the rows are made from (a JPEG's planes or a streamed PNG's scanlines, decoded for a tensor: <see cref="ScratchBuffers"/>).
+    /// Gives back the scratch memory the image is made from (a JPEG's planes, a PNG's scanlines or pixels, decoded for a tensor: <see cref="ScratchBuffers"/>).
     /// Only for an image nothing reads any more.
     /// </summary>
-    internal void ReleaseScratch() => Interlocked.Exchange(ref _source, null)?.ReleaseScratch();
+    internal void ReleaseScratch()
+    {
+        Interlocked.Exchange(ref _source, null)?.ReleaseScratch();
+        if (_pixelsKept && Interlocked.Exchange(ref _pixels, null) is byte[] pixels) ScratchBuffers.Return(pixels);
+    }
 
     private byte[] Materialize()
     {

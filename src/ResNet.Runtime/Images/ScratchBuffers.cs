@@ -1,7 +1,7 @@
 namespace ResNet.Runtime.Images;
 
 /// <summary>
-/// A few large buffers kept between images made into tensors: decoded JPEG planes and PNG scanlines. A fresh array's
+/// A few large buffers kept between images made into tensors: decoded JPEG planes, PNG scanlines and pixels. A fresh array's
 /// pages are new to the process each time (the GC decommits the large-object regions it frees), and on a VM that
 /// traps page faults filling them costs more than the decoding: a program classifying photo after photo spent
 /// ~2.5 ms of ~5 per 768×576 JPEG on it. Only buffers no caller can see are kept: those of an image decoded for a
@@ -10,7 +10,7 @@ namespace ResNet.Runtime.Images;
 internal static class ScratchBuffers
 {
     /// <summary>Buffers larger than this are not kept (a 12-megapixel photo's luma is 12 MB).</summary>
-    private const int MaxKeptBytes = 8 << 20;
+    public const int MaxKeptBytes = 8 << 20;
 
     private static readonly byte[]?[] Kept = new byte[]?[6];
 
