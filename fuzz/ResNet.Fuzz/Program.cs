@@ -17,7 +17,8 @@ public static class Program
     {
         Action<byte[]> target = args.FirstOrDefault() switch
         {
-            // Whole, then as FromFile decodes it (only the crop's source window): both must refuse alike or succeed.
+            // Whole, then only the crop's source window, then through FromBytes (streamed where it can be, its buffers
+            // kept from one input to the next: ScratchBuffers): all must refuse alike or succeed.
             "image" => bytes =>
             {
                 try
@@ -26,8 +27,15 @@ public static class Program
                 }
                 finally
                 {
-                    ImageNetTransform.ToTensor(ImageNetTransform.ResizeAndCrop(
-                        ImageDecoder.Decode(bytes, "fuzz.img", ImageDecoder.DefaultMaxPixels, null, ImageNetTransform.SourceWindow)));
+                    try
+                    {
+                        ImageNetTransform.ToTensor(ImageNetTransform.ResizeAndCrop(
+                            ImageDecoder.Decode(bytes, "fuzz.img", ImageDecoder.DefaultMaxPixels, null, ImageNetTransform.SourceWindow)));
+                    }
+                    finally
+                    {
+                        ImageNetTransform.FromBytes(bytes, "fuzz.img");
+                    }
                 }
             },
             "weights" => bytes => StateDict.Load(new MemoryStream(bytes), "fuzz.pth"),
