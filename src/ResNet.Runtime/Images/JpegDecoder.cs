@@ -210,11 +210,11 @@ internal sealed unsafe class JpegDecoder
             // The kernels write through pointers, so the plane's size must never wrap (possible with --max-pixels raised).
             long samples = (long)c.BlocksW * 8 * c.BlocksH * 8;
             if (samples > Array.MaxLength) throw new InputException($"{_name}: {_width}×{_height} JPEG is too large to decode");
-            // With a window the image is decoded for a tensor, and nothing else sees its planes: they come from and
-            // go back to ScratchBuffers. The pixels outside the window are unspecified either way.
+            // Only the transform asks for rows (rowsStarting), as the PNG decoder tells too: then nothing else sees the
+            // planes, which come from and go back to ScratchBuffers. Their old bytes are overwritten where read.
             bool fresh = true;
-            c.Plane = _window != null ? ScratchBuffers.Rent((int)samples, out fresh) : GC.AllocateUninitializedArray<byte>((int)samples);
-            c.PlaneKept = _window != null;
+            c.PlaneKept = _rowsStarting != null;
+            c.Plane = c.PlaneKept ? ScratchBuffers.Rent((int)samples, out fresh) : GC.AllocateUninitializedArray<byte>((int)samples);
             (c.NeedBx0, c.NeedBx1, c.NeedBy0, c.NeedBy1) = (0, c.BlocksW, 0, c.BlocksH);
             if (_window is PixelWindow window) c.Limit(window, _maxH, _maxV);
             if (fresh) FreshPages.Populate(c.Plane, (long)c.NeedBy0 * 64 * c.BlocksW, (long)c.NeedBy1 * 64 * c.BlocksW);
