@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace ResNet.Runtime;
@@ -40,6 +41,7 @@ public abstract unsafe partial class GeneratedNetwork
     }
 
     /// <summary>Clears the halo of buffer <paramref name="buffer"/> for the first <paramref name="n"/> images.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void ZeroHalo(int buffer, int n)
     {
         var l = _haloLayouts[buffer];

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ResNet.Runtime.Generic;
 
 namespace ResNet.Runtime;
@@ -63,6 +64,7 @@ public abstract unsafe partial class GeneratedNetwork
     internal bool RunsGeneric(int layer) =>
         GenericKernels && (_convGeometry[layer].Groups > 0 || _winogradGeometry[layer].Groups > 0 || _rowWinogradGeometry[layer].Groups > 0);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void RunLayerCore(int layer, int n)
     {
         if (_zeroHaloBefore[layer] >= 0) ZeroHalo(_zeroHaloBefore[layer], n);

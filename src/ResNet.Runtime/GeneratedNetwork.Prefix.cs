@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace ResNet.Runtime;
@@ -113,6 +114,7 @@ public abstract unsafe partial class GeneratedNetwork
     /// as they share them evenly, then each image left over on all threads (3 images on 2 threads: 2 + 1 instead of
     /// one thread taking two); returns the first layer left.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int RunPrefix(int n)
     {
         int apart = _pool == null ? n : n - n % Threads;
@@ -123,9 +125,11 @@ public abstract unsafe partial class GeneratedNetwork
         return _prefixEnd;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PrefixImages(in KernelArgs args, int begin, int end) =>
         ((GeneratedNetwork)GCHandle.FromIntPtr((IntPtr)args.Shape).Target!).RunPrefixImages(begin, end, shared: false);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void RunPrefixImages(int begin, int end, bool shared)
     {
         int slot = 0;

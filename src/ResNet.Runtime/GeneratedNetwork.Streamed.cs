@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace ResNet.Runtime;
 
 /// <summary>
@@ -40,6 +41,7 @@ public abstract unsafe partial class GeneratedNetwork
     /// final values: packs the new ones. Calls give the same <paramref name="image"/> and never fewer rows than
     /// before. Allocates nothing.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void StreamInputRows(ReadOnlySpan<float> image, int rows)
     {
         CheckStreamed(image);
@@ -53,6 +55,7 @@ public abstract unsafe partial class GeneratedNetwork
     /// Runs, on this thread, the first layer's next band of rows if the rows given so far hold all its input;
     /// false when none is ready (or the first layer does not run in bands). Allocates nothing.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool RunReadyBand()
     {
         CheckBegun();
@@ -74,6 +77,7 @@ public abstract unsafe partial class GeneratedNetwork
     /// Finishes the streamed pass with the whole of <paramref name="image"/> (rows not yet given are packed now):
     /// <paramref name="output"/> receives what Run(image, output) would. Allocates nothing.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void RunStreamed(ReadOnlySpan<float> image, Span<float> output)
     {
         CheckStreamed(image);

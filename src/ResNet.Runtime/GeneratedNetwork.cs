@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using ResNet.Runtime.Weights;
 
@@ -7,6 +8,9 @@ namespace ResNet.Runtime;
 /// What every generated network shares: buffers allocated once at the sizes the generator computed, packed
 /// weights, input/output conversion between NCHW and the kernels' blocked layout, and the public API
 /// (Run, Classify). A generated subclass supplies the layouts, the weight packing calls and the forward pass.
+/// Every method a pass runs is <c>AggressiveOptimization</c>, as are the generated layer methods and kernels: under
+/// tiered JIT they were recompiled around a JIT app's passes 30 and 60 on a core the pass needed (30–130 ms of
+/// stalls spread over ~10 passes); now they are compiled once, at the first pass (~30 ms more there).
 /// </summary>
 public abstract unsafe partial class GeneratedNetwork : IDisposable
 {
@@ -111,6 +115,7 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
     /// at most <see cref="MaxBatch"/>); <paramref name="output"/> receives n × <see cref="OutputLength"/> values.
     /// Allocates nothing.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Run(ReadOnlySpan<float> input, Span<float> output)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -130,6 +135,7 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
     /// wrote 4.2 MB of fresh memory per batch of 7, and on a VM whose page faults trap to the host its ~1,000 faults
     /// took longer than the batch's first layer). Allocates nothing.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Run(IReadOnlyList<float[]> images, Span<float> output)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -144,6 +150,7 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
     }
 
     /// <summary>What every Run does before packing its <paramref name="n"/> images: checks the output, maps this thread's stack and tile scratch, clears the input's halo.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void BeginPacking(int n, Span<float> output)
     {
         if (output.Length < n * OutputLength) throw new ArgumentException($"output has {output.Length} floats; expected {n * OutputLength}", nameof(output));
@@ -166,6 +173,7 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
     private bool UsesTiles => !Exact && _layout.TileFloats > 0;
 
     /// <summary>Every layer on the packed input of <paramref name="n"/> images, then their outputs.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void RunLayers(int n, Span<float> output)
     {
         for (int l = RunsPrefix(n) ? RunPrefix(n) : 0; l < Info.Layers.Count; l++)
@@ -254,6 +262,7 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
     internal int BatchedFrom(int layer) => _layout.BatchedFrom?[layer] ?? 0;
 
     /// <summary>Runs one kernel over work items [0, count); layers call this in order, so profiling can attribute time.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     protected void RunKernel(delegate*<in KernelArgs, int, int, void> kernel, in KernelArgs args, int count, bool endsLayer = true)
     {
         if (_bandEnd > 0)
@@ -290,6 +299,7 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
     /// image and up to <see cref="PrivateTransformThreads"/> threads, each thread transforms into its own scratch
     /// slot and goes straight on to GEMM items; otherwise the transform is split across the threads and joined.
     /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     protected void RunWinograd(delegate*<in KernelArgs, int, int, void> input, in KernelArgs inputArgs, int inputItems,
         delegate*<in KernelArgs, int, int, void> main, in KernelArgs mainArgs, int mainItems, int n)
     {
@@ -322,6 +332,7 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
         LayerObserver?.Invoke(layer);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Dispatch(delegate*<in KernelArgs, int, int, void> kernel, in KernelArgs args, int count)
     {
         if (_pool != null) _pool.Run(kernel, args, _skipItems, count);
@@ -565,6 +576,7 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
     private readonly record struct PackJob(int Slot, int WeightFloats, int BiasFloats, PackAction Pack, int ScratchFloats);
 
     /// <summary>Rows [<paramref name="from"/>, <paramref name="to"/>) of every channel of one image into image slot <paramref name="i"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void PackRows(ReadOnlySpan<float> image, int i, int from, int to)
     {
         var l = _inputLayout;
@@ -580,6 +592,7 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Unpack(TensorLayoutInfo l, float* src, int n, int channels, Span<float> output)
     {
         for (int i = 0; i < n; i++)

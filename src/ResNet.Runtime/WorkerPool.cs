@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace ResNet.Runtime;
 
 /// <summary>
@@ -7,6 +9,7 @@ namespace ResNet.Runtime;
 /// unfinished shares, and the caller spins until the last item is done: nothing is allocated per layer.
 /// Between layers a worker spins briefly before blocking, because the next layer is usually microseconds away
 /// and waking a blocked thread costs tens of them — unless the pool has more threads than processors.
+/// What runs per layer is <c>AggressiveOptimization</c>, for the reason <see cref="GeneratedNetwork"/> gives.
 /// </summary>
 public sealed unsafe class WorkerPool : IDisposable
 {
@@ -50,9 +53,11 @@ public sealed unsafe class WorkerPool : IDisposable
     internal bool Polls => _spinsBeforeSleep > 0;
 
     /// <summary>Runs <paramref name="kernel"/> over work items [0, count) on all threads and returns when every item is done.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Run(delegate*<in KernelArgs, int, int, void> kernel, in KernelArgs args, int count) => Run(kernel, args, 0, count);
 
     /// <summary>Runs <paramref name="kernel"/> over work items [begin, end) on all threads and returns when every item is done.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Run(delegate*<in KernelArgs, int, int, void> kernel, in KernelArgs args, int begin, int end)
     {
         if (_workers.Length == 0 || end - begin < 2)
@@ -66,6 +71,7 @@ public sealed unsafe class WorkerPool : IDisposable
     }
 
     /// <summary>One run at a time: networks may share a pool, but not run on it at once.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Enter()
     {
         ObjectDisposedException.ThrowIf(_stopping, this);
@@ -75,6 +81,7 @@ public sealed unsafe class WorkerPool : IDisposable
 
     private int _running;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void RunCore(delegate*<in KernelArgs, int, int, void> kernel, in KernelArgs args, int begin, int end)
     {
         _kernel = kernel;
@@ -99,6 +106,7 @@ public sealed unsafe class WorkerPool : IDisposable
     /// <paramref name="kernel"/> over [0, count) as the three-argument Run does, each thread reading its own
     /// slot (its args' input advanced likewise). No join between the two: a thread needs only what it wrote itself.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Run(delegate*<in KernelArgs, int, int, void> prologue, in KernelArgs prologueArgs, int prologueCount,
         delegate*<in KernelArgs, int, int, void> kernel, in KernelArgs args, int count, long slotFloats)
     {
@@ -137,6 +145,7 @@ public sealed unsafe class WorkerPool : IDisposable
     /// Items are claimed one at a time, so a thread that finishes early (its core was busier) takes the
     /// rest of another's share instead of spinning at the join.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void RunShare(int index)
     {
         var args = _args;
@@ -271,6 +280,7 @@ public sealed unsafe class WorkerPool : IDisposable
 
         private Action? _job;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void Loop()
         {
             int seen = _startGeneration;

@@ -33,6 +33,13 @@ namespace ResNet.Generator.Emitter
             w.Line("float* " + string.Join(", ", used.Select(u => $"{u} = args.{char.ToUpperInvariant(u[0])}{u.Substring(1)}")) + ";");
         }
 
+        /// <summary>
+        /// Marks a method every pass calls (the layer methods and their dispatch): compiled optimized at once, it is
+        /// never call-counted and recompiled, so a JIT app's passes ~30 and ~60 no longer wait while tiered
+        /// compilation rewrites dozens of them on a core the pass needs.
+        /// </summary>
+        public const string PassMethod = "[MethodImpl(MethodImplOptions.AggressiveOptimization)]";
+
         private static SourceWriter Header(NetworkPlan plan)
         {
             var w = new SourceWriter();
@@ -241,6 +248,7 @@ namespace ResNet.Generator.Emitter
                 w.Line($"/// <summary>{l.Description}: {l.InShape} → {l.OutShape}.</summary>");
                 if (lp.Winograd is WinogradPlan wg)
                 {
+                    w.Line(PassMethod);
                     w.Open($"private void {l.MethodName}_{isa}(int n)");
                     w.Open("if (Exact)");
                     w.Line($"RunKernel(&{isa}Kernels.{lp.KernelName}, {args}, n * {I(WorkItems(l, isaPlan, lp))});");
@@ -266,6 +274,7 @@ namespace ResNet.Generator.Emitter
                 }
                 else if (lp.RowWinograd is RowWinogradPlan rp)
                 {
+                    w.Line(PassMethod);
                     w.Open($"private void {l.MethodName}_{isa}(int n)");
                     w.Open("if (Exact)");
                     w.Line($"RunKernel(&{isa}Kernels.{lp.KernelName}, {args}, n * {I(WorkItems(l, isaPlan, lp))});");
@@ -276,6 +285,7 @@ namespace ResNet.Generator.Emitter
                 }
                 else
                 {
+                    w.Line(PassMethod);
                     w.Line($"private void {l.MethodName}_{isa}(int n) =>");
                     w.Line($"    RunKernel(&{isa}Kernels.{lp.KernelName}, {args}, n * {I(WorkItems(l, isaPlan, lp))});");
                 }
