@@ -11,12 +11,46 @@ namespace ResNet.Native;
 /// <summary>`resnet18`: classify images with the generated ResNet-18. Exit 0 all ok, 1 some input failed, 2 usage.</summary>
 internal static class Program
 {
+    /// <summary>What a usage error prints after its reason.</summary>
     private const string Usage = """
-        usage: resnet18 [--weights W.pth] [--top K] [--json] [--logits] [--exact] [--threads N] [--offline] [--no-cache] [--max-pixels N] FILE|DIR...
+        usage: resnet18 [options] FILE|DIR...
                resnet18 --version
-               resnet18 bench [options]   (resnet18 bench --help)
-        FILE is a PNG or JPEG image, or a preprocessed float32 .npy tensor [3,224,224] or [1,3,224,224]; - reads one from
-        standard input (a named pipe or <(...) works too). W is a state_dict saved by torch.save, or a .safetensors file.
+               resnet18 bench [options]
+        resnet18 --help and resnet18 bench --help describe the options.
+        """;
+
+    private const string Help = """
+        usage: resnet18 [options] FILE|DIR...
+               resnet18 --version
+               resnet18 bench [options]   (times the network; resnet18 bench --help)
+
+        Classifies images with ResNet-18 as torchvision's resnet18() with its eval transform does, and prints
+        each file's top classes with their ImageNet labels.
+
+        FILE is a PNG or JPEG image, or a preprocessed float32 .npy tensor [3,224,224] or [1,3,224,224]; - reads
+        one from standard input. DIR stands for the PNG and JPEG files in it, sorted by name.
+
+        options:
+          --weights W      a state_dict saved by torch.save, or a .safetensors file. Without it: $RESNET18_WEIGHTS,
+                           weights embedded at build time, then torch.hub's resnet18-f37072fd.pth in
+                           $TORCH_HOME/hub/checkpoints (TORCH_HOME: $XDG_CACHE_HOME/torch or ~/.cache/torch),
+                           downloaded there when absent
+          --top K          classes per file (default 5, at most 1000)
+          --json           one JSON object per line per file instead of a table
+          --logits         add the 1000 logits to each file's output
+          --exact          direct convolution everywhere instead of Winograd (closer to PyTorch's rounding; slower)
+          --threads N      threads for the network and for decoding images (default: all cores)
+          --offline        never download the weights
+          --no-cache       neither read nor write packed weights in $XDG_CACHE_HOME/resnet18 (~/.cache/resnet18)
+          --max-pixels N   refuse larger images (default 89478485, PIL's limit)
+          --version        the version, the instruction set in use, where the weights would come from
+          -h, --help       this text
+
+        environment: RESNET18_WEIGHTS (as above), RESNET18_OFFLINE=1 (as --offline), RESNET18_WEIGHTS_URL (download
+        from there instead), RESNET18_ISA=avx2|portable (force those kernels), RESNET18_TIMING=1 (where the time went).
+
+        exit status: 0 when every file was classified, 1 when any failed (each failure is one line on standard
+        error naming the file, or a JSON line with --json), 2 on a usage error.
         """;
 
     /// <summary>Images per batch when several are given (the batch size of the throughput benchmark).</summary>
@@ -61,7 +95,7 @@ internal static class Program
         if (args.Length > 0 && args[0] == "bench") return BenchCommand.Run(args[1..]);
         if (args.Length == 1 && args[0] is "-h" or "--help")
         {
-            StandardOutput.WriteLine(Usage);
+            StandardOutput.WriteLine(Help);
             return 0;
         }
         var options = Options.Parse(args, out var error);

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text.Json;
+using System.Text.RegularExpressions;
+using ResNet.Native;
 using ResNet.Runtime;
 using ResNet.Runtime.Weights;
 using Xunit;
@@ -121,6 +123,23 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
         Assert.Contains("--top needs an integer", err);
         Assert.Equal(2, Run().Exit);
         Assert.Equal(2, Run("--bogus", "x.png").Exit);
+        Assert.Contains("resnet18 --help", err);
+    }
+
+    [Fact]
+    public void HelpDescribesEveryOptionAndEachIsAccepted()
+    {
+        var (exit, @out, _) = Run("--help");
+        Assert.Equal(0, exit);
+        var listed = Regex.Matches(@out, "(?m)^ {2,}(?:-h, )?(--[a-z-]+)( [A-Z])?")
+            .Select(m => (Option: m.Groups[1].Value, TakesValue: m.Groups[2].Success)).ToList();
+        Assert.Equal(["--weights", "--top", "--json", "--logits", "--exact", "--threads", "--offline", "--no-cache", "--max-pixels", "--version", "--help"],
+            listed.Select(l => l.Option));
+        foreach (var (option, takesValue) in listed.Where(l => l.Option != "--help"))
+        {
+            string[] args = takesValue ? [option, "3", "x.png"] : [option, "x.png"];
+            Assert.True(Options.Parse(args, out var error) != null, $"{option}: {error}");
+        }
     }
 
     [Fact]
@@ -490,6 +509,16 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
         foreach (var layer in ResNet18.Network.Layers)
             Assert.Matches($@"(?m)^{System.Text.RegularExpressions.Regex.Escape(layer.Name)} +[0-9.]+ +[0-9.]+ +[0-9]+%$", @out);
         Assert.Contains("generic (", @out);
+    }
+
+    [Fact]
+    public void BenchHelpDescribesEveryOptionOfItsUsage()
+    {
+        var (exit, @out, _) = Run("bench", "--help");
+        Assert.Equal(0, exit);
+        var options = Regex.Matches(BenchCommand.Usage, @"\[(--[a-z]+)").Select(m => m.Groups[1].Value).ToList();
+        Assert.Equal(9, options.Count);
+        foreach (var option in options) Assert.Matches($"(?m)^ +{option} ", @out);
     }
 
     [Fact]
