@@ -59,6 +59,11 @@ for f in images:
     close = logits is not None and float(np.abs(np.array(logits, dtype=np.float32) - torch_logits[f]).max()) <= bound
     bands = re.search(r"first-layer bands run behind the decoding (\d+)", one.stderr)
     streamed += bool(bands and int(bands.group(1)) > 0)
+    # The published binary's start, noted by StartPages.c's constructor, reaches the report.
+    since = re.search(r"since the process's first constructor: Main at ([\d.]+) ms, this line at ([\d.]+) ms", one.stderr)
+    if not (since and 0 < float(since.group(1)) < float(since.group(2))):
+        print(f"FAIL {f}: RESNET18_TIMING gives no time since the start: {one.stderr.strip().splitlines()[-1:]}")
+        failed = True
     if not (same and close):
         print(f"FAIL {f} alone: " + ("logits differ from the one-thread run's" if not same else "max |dlogit| over the bound"))
         failed = True

@@ -58,6 +58,7 @@ internal static class Program
 
     private static int Main(string[] args)
     {
+        Timing.MainEntered();
         try
         {
             return Run(args);

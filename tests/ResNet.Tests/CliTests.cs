@@ -512,6 +512,23 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
     }
 
     [Fact]
+    public void TimingCountsFromTheStartTheConstructorNoted()
+    {
+        Assert.Equal("", Timing.SinceStart()); // under `dotnet` no constructor of ours runs
+        Timing.MainEntered();
+        long started = Timing.MonotonicNs() - 5_000_000;
+        Environment.SetEnvironmentVariable("RESNET18_STARTED_NS", started.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        try
+        {
+            Assert.Matches(@"^; since the process's first constructor: Main at (4\.9|5\.0) ms, this line at [5-9]\.\d ms$", Timing.SinceStart());
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("RESNET18_STARTED_NS", null);
+        }
+    }
+
+    [Fact]
     public void BenchHelpDescribesEveryOptionOfItsUsage()
     {
         var (exit, @out, _) = Run("bench", "--help");
