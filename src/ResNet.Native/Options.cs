@@ -6,6 +6,7 @@ namespace ResNet.Native;
 internal sealed class Options
 {
     public string? Weights { get; set; }
+    public string? Labels { get; set; }
     public int Top { get; set; } = 5;
     public bool Json { get; set; }
     public bool Logits { get; set; }
@@ -31,6 +32,10 @@ internal sealed class Options
                 case "--weights":
                     o.Weights = Value();
                     if (o.Weights == null) { error = "--weights needs a file"; return null; }
+                    break;
+                case "--labels":
+                    o.Labels = Value();
+                    if (o.Labels == null) { error = "--labels needs a file"; return null; }
                     break;
                 case "--top":
                     {

@@ -25,7 +25,7 @@ internal static class Program
                resnet18 bench [options]   (times the network; resnet18 bench --help)
 
         Classifies images with ResNet-18 as torchvision's resnet18() with its eval transform does, and prints
-        each file's top classes with their ImageNet labels.
+        each file's top classes with their labels.
 
         FILE is a PNG or JPEG image, or a preprocessed float32 .npy tensor [3,224,224] or [1,3,224,224]; - reads
         one from standard input. DIR stands for the PNG and JPEG files in it, sorted by name.
@@ -35,9 +35,11 @@ internal static class Program
                            weights embedded at build time, then torch.hub's resnet18-f37072fd.pth in
                            $TORCH_HOME/hub/checkpoints (TORCH_HOME: $XDG_CACHE_HOME/torch or ~/.cache/torch),
                            downloaded there when absent
-          --top K          classes per file (default 5, at most 1000)
+          --top K          classes per file (default 5)
+          --labels FILE    the class names, one per line or a JSON array, one per output (default: ImageNet's,
+                           for a network with its 1000 outputs; otherwise classes are printed by index)
           --json           one JSON object per line per file instead of a table
-          --logits         add the 1000 logits to each file's output
+          --logits         add the logits (one per class) to each file's output
           --exact          direct convolution everywhere instead of Winograd (closer to PyTorch's rounding; slower)
           --threads N      threads for the network and for decoding images (default: all cores)
           --offline        never download the weights
@@ -111,6 +113,16 @@ internal static class Program
         {
             PrintVersion(resolver);
             return 0;
+        }
+        IReadOnlyList<string>? labels;
+        try
+        {
+            labels = LabelsFile.For(options.Labels, ResNet18.Network.Output.Elements);
+        }
+        catch (ResNetException e)
+        {
+            Console.Error.WriteLine($"resnet18: {e.Message}"); // before any weights are fetched
+            return 1;
         }
         var files = ExpandInputs(options.Files, out var emptyDirectories);
         // Nothing named exists (a typo, a directory without images): said below without fetching 46 MB of weights first.
@@ -229,7 +241,7 @@ internal static class Program
                         Fail(file, $"{file}: the network's output is not finite (NaN or infinity): the input holds NaN, infinite or extremely large values", options.Json);
                         continue;
                     }
-                    var top = Classification.TopK(own, options.Top, ImageNetLabels.All);
+                    var top = Classification.TopK(own, options.Top, labels);
                     float[]? raw = options.Logits ? own.ToArray() : null;
                     if (options.Json) StandardOutput.WriteLine(JsonOut.Result(file, top, raw));
                     else WriteTable(file, top, raw);
@@ -355,16 +367,21 @@ internal static class Program
     private static void WriteTable(string file, IReadOnlyList<Prediction> top, float[]? logits)
     {
         var text = new StringBuilder(file).AppendLine();
-        for (int i = 0; i < top.Count; i++)
-            text.Append(CultureInfo.InvariantCulture, $"  {i + 1,2}  {top[i].Probability * 100,7:0.00}%  {top[i].Label} ({top[i].Index})").AppendLine();
+        for (int i = 0; i < top.Count; i++) text.AppendLine(Row(i + 1, top[i]));
         if (logits != null) text.Append("  logits: ").AppendJoin(' ', logits.Select(JsonOut.Num)).AppendLine();
         StandardOutput.Write(text.ToString());
     }
+
+    /// <summary>One line of the table: rank, probability, and the label with the index, or the index alone when the classes have no names.</summary>
+    internal static string Row(int rank, Prediction p) => string.Create(CultureInfo.InvariantCulture,
+        $"  {rank,2}  {p.Probability * 100,7:0.00}%  {(p.Label is { } label ? $"{label} ({p.Index})" : $"class {p.Index}")}");
 
     private static void PrintVersion(WeightsResolver resolver)
     {
         string version = typeof(Program).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "?";
         StandardOutput.WriteLine($"resnet18 {version.Split('+')[0]}");
+        int classes = ResNet18.Network.Output.Elements;
+        StandardOutput.WriteLine($"network: ResNet-18 generated for {classes} classes{(classes == ImageNetLabels.All.Count ? " (ImageNet's; named unless --labels names them otherwise)" : " (named by --labels, else by index)")}");
         StandardOutput.WriteLine($"instruction set: {IsaLauncher.Describe()}");
         StandardOutput.WriteLine($"weights: {resolver.Describe()}");
         StandardOutput.WriteLine($"packed weights cache: {WeightsResolver.PackedCacheDirectory ?? "none (no home directory or absolute $XDG_CACHE_HOME)"} (--no-cache to bypass)");

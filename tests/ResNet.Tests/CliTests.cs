@@ -113,6 +113,7 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
         Assert.Equal(0, exit);
         Assert.Contains($"weights: {home}/.cache/torch/hub/checkpoints/resnet18-f37072fd.pth", @out);
         Assert.Contains($"packed weights cache: {home}/.cache/resnet18", @out);
+        Assert.Contains("network: ResNet-18 generated for 1000 classes (ImageNet's", @out);
     }
 
     [Fact]
@@ -133,7 +134,7 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
         Assert.Equal(0, exit);
         var listed = Regex.Matches(@out, "(?m)^ {2,}(?:-h, )?(--[a-z-]+)( [A-Z])?")
             .Select(m => (Option: m.Groups[1].Value, TakesValue: m.Groups[2].Success)).ToList();
-        Assert.Equal(["--weights", "--top", "--json", "--logits", "--exact", "--threads", "--offline", "--no-cache", "--max-pixels", "--version", "--help"],
+        Assert.Equal(["--weights", "--top", "--labels", "--json", "--logits", "--exact", "--threads", "--offline", "--no-cache", "--max-pixels", "--version", "--help"],
             listed.Select(l => l.Option));
         foreach (var (option, takesValue) in listed.Where(l => l.Option != "--help"))
         {
@@ -152,6 +153,58 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
         Assert.Contains(Path.Combine(_home, "torch", "hub", "checkpoints", "resnet18-f37072fd.pth"), line);
         Assert.Contains("$RESNET18_WEIGHTS", line);
         Assert.DoesNotContain("   at ", err);
+    }
+
+    /// <summary>The class names of a labels file, as lines (CRLF, a last newline) or as a JSON array, in the table and in JSON.</summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void LabelsFromAFileNameTheClasses(bool json)
+    {
+        string path = Path.Combine(_home, json ? "classes.json" : "classes.txt");
+        var names = Enumerable.Range(0, 1000).Select(i => $"kind \"{i}\" ünï").ToArray();
+        File.WriteAllText(path, json ? JsonSerializer.Serialize(names) : string.Join("\r\n", names) + "\r\n");
+        var (exit, @out, err) = Run("--weights", _weights.Path, "--labels", path, "--top", "3", Image("gray8.png"));
+        Assert.True(exit == 0, err);
+        var rows = Regex.Matches(@out, @"(?m)^ +\d +[\d.]+%  kind ""(\d+)"" ünï \((\d+)\)$");
+        Assert.Equal(3, rows.Count);
+        Assert.All(rows, m => Assert.Equal(m.Groups[1].Value, m.Groups[2].Value));
+        var line = JsonDocument.Parse(Run("--weights", _weights.Path, "--labels", path, "--json", Image("gray8.png")).Out).RootElement;
+        var first = line.GetProperty("top")[0];
+        Assert.Equal(names[first.GetProperty("index").GetInt32()], first.GetProperty("label").GetString());
+    }
+
+    /// <summary>ImageNet's names only for a network with its 1000 outputs: one generated for other classes prints indices.</summary>
+    [Fact]
+    public void ClassesWithoutNamesArePrintedByIndex()
+    {
+        Assert.Same(ImageNetLabels.All, LabelsFile.For(null, 1000));
+        Assert.Null(LabelsFile.For(null, 10));
+        var top = Classification.TopK([0f, 3f, 1f], 2, LabelsFile.For(null, 3));
+        Assert.Equal("   1    84.38%  class 1", Program.Row(1, top[0]));
+        Assert.Equal("   2    11.42%  class 2", Program.Row(2, top[1]));
+        Assert.Equal("   1    84.38%  b (1)", Program.Row(1, Classification.TopK([0f, 3f, 1f], 1, ["a", "b", "c"])[0]));
+    }
+
+    [Fact]
+    public void ABadLabelsFileIsOneLineBeforeAnyWeights()
+    {
+        string three = Path.Combine(_home, "three.txt"), binary = Path.Combine(_home, "binary.txt"), notArray = Path.Combine(_home, "object.json");
+        File.WriteAllText(three, "a\nb\nc\n");
+        File.WriteAllBytes(binary, [0x61, 0x80, 0x0a]);
+        File.WriteAllText(notArray, "[\"a\", 2]");
+        foreach (var (file, reason) in new[]
+                 {
+                     (three, "3 labels; the network has 1000 outputs, one label each"), (binary, "not UTF-8 text"),
+                     (notArray, "label 1 is not a string"), (Path.Combine(_home, "missing.txt"), "no such file"), (_home, "is a directory"),
+                 })
+        {
+            // --offline and no weights: a labels file checked only after the weights were looked for would say so instead.
+            var (exit, @out, err) = Run("--offline", "--labels", file, Image("gray8.png"));
+            Assert.Equal(1, exit);
+            Assert.Equal("", @out);
+            Assert.Equal($"resnet18: {file}: {reason}", err.TrimEnd('\n'));
+        }
     }
 
     [Fact]

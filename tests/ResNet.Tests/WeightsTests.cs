@@ -159,6 +159,24 @@ public class WeightsTests
         Assert.Contains("'fc.weight' has shape [19, 239]; expected [19, 240]", e.Message);
     }
 
+    /// <summary>A model fine-tuned to other classes: only the output layer's rows differ, and the message says what to do.</summary>
+    [Fact]
+    public void OtherClassesAreNamedWithTheRemedy()
+    {
+        var sd = StateDict.Load(TinyWeights);
+        var tenClasses = StateDict.FromTensors("x.pth", sd.Keys.Select(k => KeyValuePair.Create(k,
+            k == "fc.weight" ? new Tensor("float32", [10, 240], new float[10 * 240]) : k == "fc.bias" ? new Tensor("float32", [10], new float[10]) : sd[k])));
+        var e = Assert.Throws<WeightsException>(() => tenClasses.CheckAgainst(TinyResNet.Network.Parameters));
+        Assert.Equal("x.pth: 'fc.weight' has shape [10, 240]; expected [19, 240]: a model with 10 outputs (fine-tuned to other classes?) "
+                     + "needs the network generated for them: set out_features to 10 in the layer spec (arch/resnet18.json) and build again", e.Message);
+        // Rows that differ anywhere else are not a matter of classes.
+        var conv = TinyResNet.Network.Parameters[0];
+        var otherRows = StateDict.FromTensors("x.pth", sd.Keys.Select(k => KeyValuePair.Create(k,
+            k == conv.Key ? new Tensor("float32", [conv.Shape[0] + 1, .. conv.Shape[1..]], new float[(conv.Shape[0] + 1) * conv.Shape[1..].Aggregate(1, (a, b) => a * b)]) : sd[k])));
+        e = Assert.Throws<WeightsException>(() => otherRows.CheckAgainst(TinyResNet.Network.Parameters));
+        Assert.EndsWith($"expected {Tensor.Format(conv.Shape)}", e.Message);
+    }
+
     /// <summary>An integer tensor where a parameter belongs, or a floating-point one without values (made by hand).</summary>
     [Theory]
     [InlineData("int32", "x.pth: 'fc.bias' is int32; expected float32 (or float16, bfloat16, float64)")]

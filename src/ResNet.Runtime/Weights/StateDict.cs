@@ -177,13 +177,25 @@ public sealed class StateDict
                     : $"{Source}: missing key '{p.Key}' (expected shape {Tensor.Format(p.Shape)})");
             if (!t.HasValues) throw NotFloating(p.Key, t);
             if (!t.Shape.SequenceEqual(p.Shape))
-                throw new WeightsException($"{Source}: '{p.Key}' has shape {Tensor.Format(t.Shape)}; expected {Tensor.Format(p.Shape)}");
+                throw new WeightsException($"{Source}: '{p.Key}' has shape {Tensor.Format(t.Shape)}; expected {Tensor.Format(p.Shape)}{OtherClasses(expected, p, t.Shape)}");
         }
         foreach (var key in _tensors.Keys)
         {
             if (wanted.ContainsKey(key) || key.EndsWith(".num_batches_tracked", StringComparison.Ordinal)) continue;
             throw new WeightsException($"{Source}: unexpected key '{Printable.Quote(key)}' (not a parameter of this network)");
         }
+    }
+
+    /// <summary>
+    /// The remedy when only the output layer's row count differs: a model fine-tuned to other classes, which the
+    /// generated network (its sizes fixed when generated) cannot take without being generated for them.
+    /// </summary>
+    private static string OtherClasses(IReadOnlyList<ParameterSpec> expected, ParameterSpec p, int[] shape)
+    {
+        bool outputLayer = expected.Count >= 2 && (p == expected[^1] || p == expected[^2]);
+        if (!outputLayer || shape.Length != p.Shape.Length || shape.Length == 0 || shape[0] == p.Shape[0] || !shape.AsSpan(1).SequenceEqual(p.Shape.AsSpan(1)))
+            return "";
+        return $": a model with {shape[0]} outputs (fine-tuned to other classes?) needs the network generated for them: set out_features to {shape[0]} in the layer spec (arch/resnet18.json) and build again";
     }
 
     private WeightsException NotFloating(string key, Tensor t) => new(FloatFormats.IsFloating(t.DType)
