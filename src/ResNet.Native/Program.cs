@@ -381,7 +381,7 @@ internal static class Program
         string version = typeof(Program).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "?";
         StandardOutput.WriteLine($"resnet18 {version.Split('+')[0]}");
         int classes = ResNet18.Network.Output.Elements;
-        StandardOutput.WriteLine($"network: ResNet-18 generated for {classes} classes{(classes == ImageNetLabels.All.Count ? " (ImageNet's; named unless --labels names them otherwise)" : " (named by --labels, else by index)")}");
+        StandardOutput.WriteLine($"network: ResNet-18 generated for {classes} classes{(classes == ImageNetLabels.All.Count ? " (ImageNet's names, or --labels)" : " (named by --labels, else by index)")}");
         StandardOutput.WriteLine($"instruction set: {IsaLauncher.Describe()}");
         StandardOutput.WriteLine($"weights: {resolver.Describe()}");
         StandardOutput.WriteLine($"packed weights cache: {WeightsResolver.PackedCacheDirectory ?? "none (no home directory or absolute $XDG_CACHE_HOME)"} (--no-cache to bypass)");
