@@ -35,7 +35,8 @@ internal static class LabelsFile
         catch (UnauthorizedAccessException) { throw Error(path, "permission denied"); }
         catch (DecoderFallbackException) { throw Error(path, "not UTF-8 text"); }
         catch (IOException e) { throw Error(path, e.Message.ReplaceLineEndings(" ")); }
-        var labels = text.TrimStart('\uFEFF').TrimStart().StartsWith('[') ? FromJson(path, text) : FromLines(text);
+        // ReadAllText has taken off a byte-order mark.
+        var labels = text.TrimStart().StartsWith('[') ? FromJson(path, text) : FromLines(text);
         if (labels.Count != outputs)
             throw Error(path, $"{labels.Count} labels; the network has {outputs} outputs, one label each");
         return labels;
@@ -43,7 +44,7 @@ internal static class LabelsFile
 
     private static List<string> FromLines(string text)
     {
-        var lines = text.TrimStart('\uFEFF').Split('\n').Select(l => l.TrimEnd('\r')).ToList();
+        var lines = text.Split('\n').Select(l => l.TrimEnd('\r')).ToList();
         if (lines.Count > 0 && lines[^1].Length == 0) lines.RemoveAt(lines.Count - 1);
         return lines;
     }
@@ -52,7 +53,7 @@ internal static class LabelsFile
     {
         try
         {
-            using var doc = JsonDocument.Parse(text.TrimStart('\uFEFF'));
+            using var doc = JsonDocument.Parse(text);
             if (doc.RootElement.ValueKind != JsonValueKind.Array) throw Error(path, "expected a JSON array of strings");
             var labels = new List<string>();
             foreach (var e in doc.RootElement.EnumerateArray())

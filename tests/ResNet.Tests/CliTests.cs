@@ -187,6 +187,16 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
     }
 
     [Fact]
+    public void ALabelsFilesByteOrderMarkIsNotPartOfTheFirstLabel()
+    {
+        string lines = Path.Combine(_home, "bom.txt"), json = Path.Combine(_home, "bom.json");
+        File.WriteAllText(lines, "a\r\nb \nc", new System.Text.UTF8Encoding(true));
+        File.WriteAllText(json, " [\"a\", \"b \", \"c\"]\n", new System.Text.UTF8Encoding(true));
+        Assert.Equal(["a", "b ", "c"], LabelsFile.Load(lines, 3));
+        Assert.Equal(["a", "b ", "c"], LabelsFile.Load(json, 3));
+    }
+
+    [Fact]
     public void ABadLabelsFileIsOneLineBeforeAnyWeights()
     {
         string three = Path.Combine(_home, "three.txt"), binary = Path.Combine(_home, "binary.txt"), notArray = Path.Combine(_home, "object.json");
