@@ -41,6 +41,17 @@ version = subprocess.run([binary, "--version"], capture_output=True, text=True).
 failed = f"generated for {classes} classes" not in version
 if failed:
     print(f"FAIL: --version does not say the binary was generated for {classes} classes: {version!r}")
+# Without weights of its own it neither looks for nor downloads torchvision's, which cannot fit it.
+with tempfile.TemporaryDirectory() as home:
+    bare = subprocess.run([binary, photos[0]], capture_output=True, text=True,
+                          env={**{k: v for k, v in os.environ.items() if not k.startswith("RESNET18_")},
+                               "HOME": home, "XDG_CACHE_HOME": home, "TORCH_HOME": home})
+expected_error = f"resnet18: no weights: this build is generated for {classes} classes, which torchvision's ImageNet weights do not fit"
+if bare.returncode != 1 or not bare.stderr.startswith(expected_error) or bare.stderr.count("\n") != 1:
+    print(f"FAIL: without --weights: exit {bare.returncode}, {bare.stderr!r}")
+    failed = True
+else:
+    print(f"ok   without --weights: {bare.stderr.strip()}")
 with torch.inference_mode():
     for photo, line in zip(photos, run.stdout.splitlines(), strict=True):
         r = json.loads(line)

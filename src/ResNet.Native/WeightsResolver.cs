@@ -18,7 +18,18 @@ internal sealed class WeightsResolver(string? explicitPath, bool offline)
 
     public string CachePath => Path.Combine(TorchHub.CheckpointDirectory(), TorchHub.FileName(Url));
 
-    private enum Source { Option, Environment, Embedded, Cache, Download, Nowhere }
+    private enum Source { Option, Environment, Embedded, Cache, Download, Nowhere, OtherClasses }
+
+    /// <summary>
+    /// A build generated for other classes than ImageNet's 1000 (a fine-tuned model): torchvision's weights, the
+    /// torch.hub default, cannot fit it, so it looks there only when $RESNET18_WEIGHTS_URL names weights of its own.
+    /// </summary>
+    private static bool HubWeightsFit =>
+        ResNet18.Network.Output.Elements == ImageNetLabels.All.Count || Environment.GetEnvironmentVariable("RESNET18_WEIGHTS_URL") is { Length: > 0 };
+
+    private static string OtherClassesReason =>
+        $"this build is generated for {ResNet18.Network.Output.Elements} classes, which torchvision's ImageNet weights do not fit; "
+        + "pass its own with --weights, $RESNET18_WEIGHTS or $RESNET18_WEIGHTS_URL";
 
     /// <summary>The first place in the search order that applies now: the one order both --version and loading follow.</summary>
     private (Source Kind, string Path) Locate()
@@ -26,6 +37,7 @@ internal sealed class WeightsResolver(string? explicitPath, bool offline)
         if (explicitPath != null) return (Source.Option, explicitPath);
         if (Environment.GetEnvironmentVariable("RESNET18_WEIGHTS") is { Length: > 0 } env) return (Source.Environment, env);
         if (HasEmbedded) return (Source.Embedded, "embedded weights");
+        if (!HubWeightsFit) return (Source.OtherClasses, CachePath);
         if (File.Exists(CachePath)) return (Source.Cache, CachePath);
         return (Offline ? Source.Nowhere : Source.Download, CachePath);
     }
@@ -41,6 +53,7 @@ internal sealed class WeightsResolver(string? explicitPath, bool offline)
             Source.Embedded => "embedded in this binary",
             Source.Cache => $"{path} (torch.hub cache)",
             Source.Download => $"{path} (absent: would be downloaded from {Url})",
+            Source.OtherClasses => $"none: {OtherClassesReason}",
             _ => $"none: {path} is absent and downloading is disabled (--offline / $RESNET18_OFFLINE)",
         };
     }
@@ -68,6 +81,8 @@ internal sealed class WeightsResolver(string? explicitPath, bool offline)
                     return ResNet18.Load(stream, path, options, identifiedBy: Environment.ProcessPath);
             case Source.Nowhere:
                 throw new WeightsException($"no weights: looked for --weights, $RESNET18_WEIGHTS and {path}; downloading is disabled (--offline or $RESNET18_OFFLINE)");
+            case Source.OtherClasses:
+                throw new WeightsException($"no weights: {OtherClassesReason}");
             case Source.Download:
                 Download();
                 break;
