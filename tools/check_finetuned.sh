@@ -17,4 +17,7 @@ if ! dotnet publish "$work/src/ResNet.Native" -c Release -o "$work/out" > "$work
     cat "$work/publish.log"
     exit 1
 fi
-/usr/bin/python3 "$repo/tools/check_finetuned.py" "$work/out/resnet18" "$classes" 1e-4 "$@"
+# Both kernel paths (the AVX2 one as the x86-64-v3 build inside the binary runs it).
+for isa in "" avx2; do
+    RESNET18_ISA=$isa /usr/bin/python3 "$repo/tools/check_finetuned.py" "$work/out/resnet18" "$classes" 1e-4 "$@"
+done
