@@ -10,7 +10,7 @@ namespace ResNet.Runtime;
 /// (Run, Classify). A generated subclass supplies the layouts, the weight packing calls and the forward pass.
 /// Every method a pass runs is <c>AggressiveOptimization</c>, as are the generated layer methods and kernels: under
 /// tiered JIT they were recompiled around a JIT app's passes 30 and 60 on a core the pass needed (30–130 ms of
-/// stalls spread over ~10 passes); now they are compiled once, at the first pass (~30 ms more there).
+/// stalls spread over ~10 passes); now they are compiled once, at the first pass (~20 ms more there).
 /// </summary>
 public abstract unsafe partial class GeneratedNetwork : IDisposable
 {
@@ -262,6 +262,8 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
     internal int BatchedFrom(int layer) => _layout.BatchedFrom?[layer] ?? 0;
 
     /// <summary>Runs one kernel over work items [0, count); layers call this in order, so profiling can attribute time.</summary>
+    // Not inlined into the ~60 generated layer methods that call it (nor is RunWinograd): under the JIT that made the
+    // first pass's compilation ~15–20 ms longer, for one call saved per layer.
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     protected void RunKernel(delegate*<in KernelArgs, int, int, void> kernel, in KernelArgs args, int count, bool endsLayer = true)
     {

@@ -34,9 +34,9 @@ namespace ResNet.Generator.Emitter
         }
 
         /// <summary>
-        /// Marks a method every pass calls (the layer methods and their dispatch): compiled optimized at once, it is
-        /// never call-counted and recompiled, so a JIT app's passes ~30 and ~60 no longer wait while tiered
-        /// compilation rewrites dozens of them on a core the pass needs.
+        /// Marks a method every pass calls (the layer methods; their one-switch dispatch is left to tiering):
+        /// compiled optimized at once, it is never call-counted and recompiled, so a JIT app's passes ~30 and ~60 no
+        /// longer wait while tiered compilation rewrites dozens of them on a core the pass needs.
         /// </summary>
         public const string PassMethod = "[MethodImpl(MethodImplOptions.AggressiveOptimization)]";
 
