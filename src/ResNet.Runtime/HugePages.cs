@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 
@@ -60,6 +61,7 @@ internal static unsafe class HugePages
     public static void Prefault(void* p, nuint bytes) => Prefault(p, bytes, SlowHugePage);
 
     /// <summary><see cref="Prefault(void*, nuint)"/> with the slow fault's threshold in Stopwatch ticks (tests: −1, every one slow).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Prefault(void* p, nuint bytes, long slowHugePage)
     {
         if (bytes < HugePage || !OperatingSystem.IsLinux()) return;

@@ -1,5 +1,6 @@
 using System.Reflection;
 using ResNet.Runtime;
+using ResNet.Runtime.Weights;
 using Xunit;
 
 namespace ResNet.Tests;
@@ -50,6 +51,34 @@ public class TieredCompilationTests
         foreach (var m in methods.Where(m => m.ReturnType != typeof(float[])))
             Assert.True(m.MethodImplementationFlags.HasFlag(MethodImplAttributes.AggressiveOptimization),
                 $"{type.Name}.{m} is left to tiered compilation");
+    }
+
+    /// <summary>Loading's loops over every weight: left to tiering they ran as tier-0 code until on-stack replacement.</summary>
+    public static TheoryData<Type, string> LoadingLoops() => new()
+    {
+        { typeof(Packing), "Conv" },
+        { typeof(Packing), "Linear" },
+        { typeof(Packing), "Winograd" },
+        { typeof(Packing), "Transform" },
+        { typeof(Packing), "TransformBlock" },
+        { typeof(Packing), "RowWinograd" },
+        { typeof(Packing), "RowWinogradSplit" },
+        { typeof(Folding), "Fold" },
+        { typeof(Folding), "ScaleRow" },
+        { typeof(FloatFormats), "Convert" },
+        { typeof(FloatFormats), "HalfToSingle" },
+        { typeof(FloatFormats), "SwapBytes" },
+        { typeof(HugePages), "Prefault" },
+    };
+
+    [Theory]
+    [MemberData(nameof(LoadingLoops))]
+    public void LoadingsLoopsAreOptimizedFromTheirFirstCall(Type type, string name)
+    {
+        var methods = type.GetMethods(Any).Where(m => m.Name == name).ToList();
+        Assert.NotEmpty(methods);
+        // The one with the loop: Fold's and Prefault's other overloads only pass on to it.
+        Assert.Contains(methods, m => m.MethodImplementationFlags.HasFlag(MethodImplAttributes.AggressiveOptimization));
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -25,6 +26,7 @@ internal static class FloatFormats
     };
 
     /// <summary>Reverses the bytes of each <paramref name="elementSize"/>-byte element of <paramref name="data"/>, in place (big-endian to little).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void SwapBytes(Span<byte> data, int elementSize)
     {
         switch (elementSize)
@@ -46,6 +48,7 @@ internal static class FloatFormats
     };
 
     /// <summary>Converts the contiguous little-endian elements in <paramref name="source"/> to <paramref name="destination"/>, one for one.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Convert(ReadOnlySpan<byte> source, string dtype, Span<float> destination)
     {
         if (dtype == "float32" && BitConverter.IsLittleEndian)
@@ -104,6 +107,7 @@ internal static class FloatFormats
     /// exactly, subnormals included, so one multiply rescales them; infinities and NaNs get float32's all-ones exponent
     /// instead (NaNs quiet); the sign goes back on last. Equal to <c>(float)(Half)</c> for all 65,536 patterns (a test checks).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void HalfToSingle(ReadOnlySpan<ushort> source, Span<float> destination)
     {
         int i = 0;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace ResNet.Runtime.Weights;
@@ -46,6 +47,7 @@ public static class Folding
         return (wf, bf);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Fold(ReadOnlySpan<float> w, ReadOnlySpan<float> b, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta,
         ReadOnlySpan<float> mean, ReadOnlySpan<float> variance, double eps,
         Span<float> wf, Span<float> bf)
@@ -64,6 +66,7 @@ public static class Folding
     /// double is exact and both roundings are IEEE round-to-nearest, so the vectors give the scalar loop's floats
     /// (the scalar loop was a fifth of an uncached load's time).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ScaleRow(ReadOnlySpan<float> src, double scale, Span<float> dst)
     {
         int i = 0;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace ResNet.Runtime.Weights;
@@ -12,6 +13,7 @@ public static class Packing
     /// OIHW convolution weights → [oc group][ic block][kh][kw][ic in block][oc block in group][oc in block],
     /// where a group is the <paramref name="ocTile"/> output blocks one micro-kernel computes.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Conv(ReadOnlySpan<float> w, Conv2dParams c, int inBlock, int outBlock, int ocTile, Span<float> packed)
     {
         int icBlocks = (c.InChannels + inBlock - 1) / inBlock;
@@ -41,6 +43,7 @@ public static class Packing
     /// [out][in] Linear weights, where `in` indexes the flattened C×H×W input, → [out group][ic block][h][w]
     /// [ic in block][out block in group][out in block]: the order the kernel walks the blocked input.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Linear(ReadOnlySpan<float> w, LinearParams l, TensorShape inShape, TensorLayoutInfo input, int outBlock, int outTile, Span<float> packed)
     {
         int outBlocks = (l.OutFeatures + outBlock - 1) / outBlock;
@@ -89,6 +92,7 @@ public static class Packing
     /// 3×3 OIHW weights → U = G·g·Gᵀ (in double) for F(<paramref name="m"/>×m, 3×3), laid out
     /// [oc group][position 0..(m+2)²−1][ic][oc block in group][oc in block], the order the Winograd GEMMs stream them.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Winograd(ReadOnlySpan<float> w, Conv2dParams c, int m, int block, int ocTile, Span<float> packed)
     {
         if (c.KernelH != 3 || c.KernelW != 3) throw new ArgumentException("Winograd F(m×m,3×3) needs 3×3 kernels");
@@ -134,6 +138,7 @@ public static class Packing
     };
 
     /// <summary>U = G·g·Gᵀ of one 3×3 kernel, in double, into column <paramref name="o"/> of the [position][o] rows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Transform(ReadOnlySpan<float> k3, double[] g, int alpha, Span<double> gg, float[] u, int block, int o)
     {
         for (int i = 0; i < alpha; i++)
@@ -153,6 +158,7 @@ public static class Packing
     /// most of the packing in a load without the cache): the same double operations in the same order, no fused
     /// multiply-adds, so the same floats (PackingTests).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void TransformBlock(ReadOnlySpan<float> w, Conv2dParams c, int ob, int ic, double[] g, int alpha, int block, Span<double> taps, float[] u)
     {
         for (int o = 0; o < block; o++)
@@ -198,6 +204,7 @@ public static class Packing
     /// double), laid out [oc group][position][ic][phase][kw][oc block in group][oc in block], the order its GEMMs
     /// stream them.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void RowWinograd(ReadOnlySpan<float> w, Conv2dParams c, int m, int block, int ocTile, Span<float> packed)
     {
         int phases = c.StrideH, r = RowTaps(c);
@@ -228,6 +235,7 @@ public static class Packing
     /// and 2 (in double), then slot m + 1, kernel row 1 as it is; each [input block][kw][channel in block][oc block
     /// in group][oc], the order its GEMMs stream them.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void RowWinogradSplit(ReadOnlySpan<float> w, Conv2dParams c, int m, int block, int ocTile, Span<float> packed)
     {
         var tc = Shared.ToomCook.For(m, 2);
