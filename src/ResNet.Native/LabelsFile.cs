@@ -25,16 +25,11 @@ internal static class LabelsFile
         string text;
         try
         {
-            // Opening a directory fails as access denied, which would name the wrong reason.
-            if (Directory.Exists(path)) throw Error(path, "is a directory");
-            var info = new FileInfo(path);
-            if (info.Exists && info.Length > MaxBytes) throw Error(path, $"{info.Length} bytes; a labels file has at most {MaxBytes}");
+            if (FileFailures.BeforeOpening(path, MaxBytes, "a labels file") is { } reason) throw Error(path, reason);
             text = File.ReadAllText(path, new UTF8Encoding(false, throwOnInvalidBytes: true));
         }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { throw Error(path, "no such file"); }
-        catch (UnauthorizedAccessException) { throw Error(path, "permission denied"); }
         catch (DecoderFallbackException) { throw Error(path, "not UTF-8 text"); }
-        catch (IOException e) { throw Error(path, e.Message.ReplaceLineEndings(" ")); }
+        catch (Exception e) when (FileFailures.Of(e) is { } reason) { throw Error(path, reason); }
         // ReadAllText has taken off a byte-order mark.
         var labels = text.TrimStart().StartsWith('[') ? FromJson(path, text) : FromLines(text);
         if (labels.Count != outputs)

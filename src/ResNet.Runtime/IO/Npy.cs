@@ -19,10 +19,7 @@ public static partial class Npy
     {
         try
         {
-            var info = new FileInfo(path);
-            if (Directory.Exists(path)) throw new InputException($"{path}: is a directory");
-            if (!info.Exists) throw new InputException($"{path}: no such file");
-            if (info.Length > 1L << 30) throw new InputException($"{path}: {info.Length} bytes is too large for an input tensor");
+            if (FileFailures.BeforeOpening(path, 1L << 30, "an input tensor") is { } reason) throw new InputException($"{path}: {reason}");
             using var file = File.OpenHandle(path);
             long length = RandomAccess.GetLength(file);
             // The header is a few hundred bytes: read a page, and again up to its whole length if numpy's is longer.
@@ -43,8 +40,7 @@ public static partial class Npy
                 for (int i = 0; i < data.Length; i++) data[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes.Slice(4 * i, 4));
             return (dims, data);
         }
-        catch (UnauthorizedAccessException) { throw new InputException($"{path}: permission denied"); }
-        catch (IOException e) { throw new InputException($"{path}: cannot read ({e.Message})"); }
+        catch (Exception e) when (FileFailures.Of(e) is { } reason) { throw new InputException($"{path}: {reason}"); }
     }
 
     /// <summary>The file was shorter when read than when measured: changed meanwhile.</summary>

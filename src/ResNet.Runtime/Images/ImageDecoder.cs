@@ -24,14 +24,10 @@ public static class ImageDecoder
         byte[] bytes;
         try
         {
-            if (Directory.Exists(path)) throw new InputException($"{path}: is a directory");
-            var info = new FileInfo(path);
-            if (!info.Exists) throw new InputException($"{path}: no such file");
-            if (info.Length > 1L << 30) throw new InputException($"{path}: {info.Length} bytes is too large for an image file");
+            if (FileFailures.BeforeOpening(path, 1L << 30, "an image file") is { } reason) throw new InputException($"{path}: {reason}");
             bytes = File.ReadAllBytes(path);
         }
-        catch (UnauthorizedAccessException) { throw new InputException($"{path}: permission denied"); }
-        catch (IOException e) { throw new InputException($"{path}: cannot read ({e.Message})"); }
+        catch (Exception e) when (FileFailures.Of(e) is { } reason) { throw new InputException($"{path}: {reason}"); }
         return Decode(bytes, path, maxPixels, rowsStarting, window);
     }
 

@@ -54,16 +54,15 @@ public sealed class StateDict
 
     private static StateDict Load(string path, bool forPacking)
     {
+        FileStream stream;
         try
         {
-            // Opening a directory fails as access denied, which would name the wrong reason.
-            if (Directory.Exists(path)) throw new WeightsException($"{path}: is a directory");
-            using var stream = File.OpenRead(path);
-            return Load(stream, path, forPacking);
+            if (FileFailures.BeforeOpening(path) is { } reason) throw new WeightsException($"{path}: {reason}");
+            stream = File.OpenRead(path);
         }
-        catch (FileNotFoundException) { throw new WeightsException($"{path}: no such file"); }
-        catch (DirectoryNotFoundException) { throw new WeightsException($"{path}: no such file"); }
-        catch (UnauthorizedAccessException) { throw new WeightsException($"{path}: permission denied"); }
+        catch (Exception e) when (FileFailures.Of(e) is { } reason) { throw new WeightsException($"{path}: {reason}"); }
+        // Only the opening is mapped here: reading, the formats' readers name what they found wrong.
+        using (stream) return Load(stream, path, forPacking);
     }
 
     /// <summary>Reads a torch.save file or a safetensors file from a seekable stream; <paramref name="name"/> names it in errors.</summary>

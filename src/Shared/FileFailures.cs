@@ -1,0 +1,34 @@
+namespace ResNet.Runtime;
+
+/// <summary>
+/// The reason, in the words every one-line error uses, why a file named on the command line cannot be read: the
+/// images, input tensors and weights the library reads and the labels file the command reads. Compiled into both,
+/// as the runtime's internals are not the command's to call.
+/// </summary>
+internal static class FileFailures
+{
+    /// <summary>
+    /// Why <paramref name="path"/> is not worth opening (a directory, no file, more than <paramref name="maxBytes"/>
+    /// bytes for <paramref name="what"/>), or null. Opening a directory fails as access denied, which would name
+    /// the wrong reason, so it is asked first.
+    /// </summary>
+    public static string? BeforeOpening(string path, long maxBytes = long.MaxValue, string what = "")
+    {
+        if (Directory.Exists(path)) return "is a directory";
+        var info = new FileInfo(path);
+        if (!info.Exists) return "no such file";
+        return info.Length > maxBytes ? $"{info.Length} bytes is too large for {what} (at most {maxBytes})" : null;
+    }
+
+    /// <summary>
+    /// The reason for an exception from opening or reading a file, or null when it is not the file system's (so an
+    /// exception filter lets it pass). A file removed after <see cref="BeforeOpening"/> is still "no such file".
+    /// </summary>
+    public static string? Of(Exception e) => e switch
+    {
+        FileNotFoundException or DirectoryNotFoundException => "no such file",
+        UnauthorizedAccessException => "permission denied",
+        IOException io => $"cannot read ({io.Message.ReplaceLineEndings(" ")})",
+        _ => null,
+    };
+}
