@@ -30,11 +30,14 @@ public abstract unsafe partial class GeneratedNetwork
     /// </summary>
     public void BeginStreamedInput()
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        MapThreadMemory();
-        if (_zeroInputHalo) ZeroHalo(_inputLayout.Buffer, 1);
-        _streamedRows = 0;
-        _streamedItems = 0;
+        lock (_turn)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            MapThreadMemory();
+            if (_zeroInputHalo) ZeroHalo(_inputLayout.Buffer, 1);
+            _streamedRows = 0;
+            _streamedItems = 0;
+        }
     }
 
     /// <summary>
@@ -45,11 +48,14 @@ public abstract unsafe partial class GeneratedNetwork
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void StreamInputRows(ReadOnlySpan<float> image, int rows)
     {
-        CheckStreamed(image);
-        if (rows < _streamedRows || rows > Info.Input.H)
-            throw new ArgumentOutOfRangeException(nameof(rows), $"{rows} rows: expected {_streamedRows}…{Info.Input.H}, never fewer than the last call's");
-        PackRows(image, 0, _streamedRows, rows);
-        _streamedRows = rows;
+        lock (_turn)
+        {
+            CheckStreamed(image);
+            if (rows < _streamedRows || rows > Info.Input.H)
+                throw new ArgumentOutOfRangeException(nameof(rows), $"{rows} rows: expected {_streamedRows}…{Info.Input.H}, never fewer than the last call's");
+            PackRows(image, 0, _streamedRows, rows);
+            _streamedRows = rows;
+        }
     }
 
     /// <summary>
@@ -59,19 +65,22 @@ public abstract unsafe partial class GeneratedNetwork
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool RunReadyBand()
     {
-        CheckBegun();
-        if (ReadyItems(_streamedRows) <= _streamedItems) return false;
-        (_bandBegin, _bandEnd) = (_streamedItems, _streamedItems + Bands.Items);
-        try
+        lock (_turn)
         {
-            ForwardLayer(0, 1);
+            CheckBegun();
+            if (ReadyItems(_streamedRows) <= _streamedItems) return false;
+            (_bandBegin, _bandEnd) = (_streamedItems, _streamedItems + Bands.Items);
+            try
+            {
+                ForwardLayer(0, 1);
+            }
+            finally
+            {
+                _bandEnd = 0;
+            }
+            _streamedItems += Bands.Items;
+            return true;
         }
-        finally
-        {
-            _bandEnd = 0;
-        }
-        _streamedItems += Bands.Items;
-        return true;
     }
 
     /// <summary>
@@ -81,18 +90,21 @@ public abstract unsafe partial class GeneratedNetwork
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void RunStreamed(ReadOnlySpan<float> image, Span<float> output)
     {
-        CheckStreamed(image);
-        if (output.Length < OutputLength) throw new ArgumentException($"output has {output.Length} floats; expected {OutputLength}", nameof(output));
-        PackRows(image, 0, _streamedRows, Info.Input.H);
-        _streamedRows = -1;
-        _skipItems = _streamedItems;
-        try
+        lock (_turn)
         {
-            RunLayers(1, output);
-        }
-        finally
-        {
-            _skipItems = 0;
+            CheckStreamed(image);
+            if (output.Length < OutputLength) throw new ArgumentException($"output has {output.Length} floats; expected {OutputLength}", nameof(output));
+            PackRows(image, 0, _streamedRows, Info.Input.H);
+            _streamedRows = -1;
+            _skipItems = _streamedItems;
+            try
+            {
+                RunLayers(1, output);
+            }
+            finally
+            {
+                _skipItems = 0;
+            }
         }
     }
 

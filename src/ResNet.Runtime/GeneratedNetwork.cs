@@ -25,6 +25,13 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
     private readonly bool _ownsPool;
     private bool _disposed;
 
+    /// <summary>
+    /// Taken by every call that uses the buffers: a network has one set, so calls from several threads take turns
+    /// (each gets its own image's logits), and Dispose waits for the run in progress. Networks sharing a pool share
+    /// its lock, so they take turns on it too. Uncontended it costs a compare-and-swap per call.
+    /// </summary>
+    private readonly Lock _turn;
+
     /// <summary>Allocates activation buffers for <see cref="NetworkOptions.MaxBatch"/> images in the chosen layout.</summary>
     protected GeneratedNetwork(NetworkInfo info, NetworkOptions? options)
     {
@@ -75,6 +82,7 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
         // A slot per layer, and one more per layer for a batched variant's second weight set (BatchedWeights).
         _weights = new float*[2 * info.Layers.Count];
         if (Threads > 1) _pool = options.Workers ?? new WorkerPool(Threads);
+        _turn = _pool?.Turns ?? new Lock();
         _pool?.MapStacks(UsesTiles);
         _ownsPool = options.Workers == null;
         _biases = new float*[2 * info.Layers.Count];
@@ -118,14 +126,17 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Run(ReadOnlySpan<float> input, Span<float> output)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
         int n = input.Length / InputLength;
         if (n < 1 || n * InputLength != input.Length)
             throw new ArgumentException($"input has {input.Length} floats; expected a multiple of {InputLength} ({Info.Input})", nameof(input));
         if (n > MaxBatch) throw new ArgumentException($"batch of {n} exceeds MaxBatch {MaxBatch}", nameof(input));
-        BeginPacking(n, output);
-        for (int i = 0; i < n; i++) PackRows(input.Slice(i * InputLength, InputLength), i, 0, Info.Input.H);
-        RunLayers(n, output);
+        lock (_turn)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            BeginPacking(n, output);
+            for (int i = 0; i < n; i++) PackRows(input.Slice(i * InputLength, InputLength), i, 0, Info.Input.H);
+            RunLayers(n, output);
+        }
     }
 
     /// <summary>
@@ -138,15 +149,18 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Run(IReadOnlyList<float[]> images, Span<float> output)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
         int n = images.Count;
         if (n < 1 || n > MaxBatch) throw new ArgumentException($"batch of {n} images; expected 1 to MaxBatch {MaxBatch}", nameof(images));
         for (int i = 0; i < n; i++)
             if (images[i]?.Length != InputLength)
                 throw new ArgumentException($"image {i} has {images[i]?.Length ?? 0} floats; expected {InputLength} ({Info.Input})", nameof(images));
-        BeginPacking(n, output);
-        for (int i = 0; i < n; i++) PackRows(images[i], i, 0, Info.Input.H);
-        RunLayers(n, output);
+        lock (_turn)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            BeginPacking(n, output);
+            for (int i = 0; i < n; i++) PackRows(images[i], i, 0, Info.Input.H);
+            RunLayers(n, output);
+        }
     }
 
     /// <summary>What every Run does before packing its <paramref name="n"/> images: checks the output, maps this thread's stack and tile scratch, clears the input's halo.</summary>
@@ -206,7 +220,11 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
     {
         var layout = _layout.Tensors[tensor];
         var all = new float[Info.Tensors[tensor].Elements * (image + 1)];
-        Unpack(layout, _buffers[layout.Buffer], image + 1, Info.Tensors[tensor].C, all);
+        lock (_turn)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            Unpack(layout, _buffers[layout.Buffer], image + 1, Info.Tensors[tensor].C, all);
+        }
         return all.AsSpan(Info.Tensors[tensor].Elements * image).ToArray();
     }
 
@@ -222,10 +240,13 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
     /// </summary>
     public void RunLayer(int layer, int batch = 1)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
         if ((uint)layer >= (uint)Info.Layers.Count) throw new ArgumentOutOfRangeException(nameof(layer));
         if (batch < 1 || batch > MaxBatch) throw new ArgumentOutOfRangeException(nameof(batch));
-        RunLayerCore(layer, batch);
+        lock (_turn)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            RunLayerCore(layer, batch);
+        }
     }
 
     /// <summary>The buffer with index <paramref name="index"/> (an [image][block][h][w][c] array).</summary>
@@ -353,9 +374,12 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
     /// </summary>
     public double[]? ProfileLayers(bool enable)
     {
-        _layerTimes = enable ? new double[Info.Layers.Count] : null;
-        _layerCursor = 0;
-        return _layerTimes;
+        lock (_turn)
+        {
+            _layerTimes = enable ? new double[Info.Layers.Count] : null;
+            _layerCursor = 0;
+            return _layerTimes;
+        }
     }
 
     /// <summary>Refuses a state_dict with a missing, unexpected, wrongly typed or wrongly shaped entry, naming the key.</summary>
@@ -617,10 +641,10 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
     }
 
 
-    /// <summary>Frees the native buffers and weights.</summary>
+    /// <summary>Frees the native buffers and weights, once a run in progress on another thread has returned.</summary>
     public void Dispose()
     {
-        Free();
+        lock (_turn) Free();
         GC.SuppressFinalize(this);
     }
 
@@ -639,7 +663,7 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
             Dispose();
             return;
         }
-        _disposed = true;
+        lock (_turn) _disposed = true;
         GC.SuppressFinalize(this);
     }
 

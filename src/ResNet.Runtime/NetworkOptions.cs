@@ -63,8 +63,8 @@ public sealed record NetworkOptions
     /// <summary>
     /// Worker threads started beforehand to run the layers on, in place of the <see cref="Threads"/> − 1 the
     /// network would start itself (their count, the caller included, replaces <see cref="Threads"/>). The network
-    /// does not stop them: the pool's owner disposes it, after the network. Networks may share a pool if their
-    /// runs never overlap (an overlapping run throws). Worth it when the threads can start while a core is idle:
+    /// does not stop them: the pool's owner disposes it, after the network. Networks may share a pool: their runs
+    /// take turns on it. Worth it when the threads can start while a core is idle:
     /// a thread started while every core is busy waits for the scheduler's next tick before
     /// <see cref="Thread.Start()"/> returns (1–4 ms measured here).
     /// </summary>

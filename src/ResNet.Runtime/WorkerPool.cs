@@ -49,6 +49,9 @@ public sealed unsafe class WorkerPool : IDisposable
     /// <summary>Threads taking part in each kernel, the caller included.</summary>
     public int Threads { get; }
 
+    /// <summary>What the networks running on this pool take turns with (a network's calls hold it): one pass at a time.</summary>
+    internal Lock Turns { get; } = new();
+
     /// <summary>Whether idle workers poll for the next layer before blocking (not when the pool oversubscribes the processors).</summary>
     internal bool Polls => _spinsBeforeSleep > 0;
 
@@ -70,13 +73,13 @@ public sealed unsafe class WorkerPool : IDisposable
         finally { Volatile.Write(ref _running, 0); }
     }
 
-    /// <summary>One run at a time: networks may share a pool, but not run on it at once.</summary>
+    /// <summary>One run at a time (networks on the pool take turns through <see cref="Turns"/>; this catches other callers).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Enter()
     {
         ObjectDisposedException.ThrowIf(_stopping, this);
         if (Interlocked.Exchange(ref _running, 1) != 0)
-            throw new InvalidOperationException("this WorkerPool is already running a layer: networks sharing a pool must not run at the same time");
+            throw new InvalidOperationException("this WorkerPool is already running a layer: its Run calls must not overlap (networks sharing it take turns)");
     }
 
     private int _running;
