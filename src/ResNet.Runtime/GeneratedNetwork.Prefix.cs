@@ -29,6 +29,16 @@ public abstract unsafe partial class GeneratedNetwork
     /// <summary>The one buffer alive across the prefix's boundary (its last layer's output).</summary>
     private int _prefixOutputBuffer;
 
+    /// <summary>
+    /// Buffers whose halo a batch clears after its prefix: first written inside the prefix, where the clearing before
+    /// that write (<see cref="_zeroHaloBefore"/>) cleared the thread's frame, and written again after it in the batch's
+    /// own arena, whose halos then held whatever the memory's other tenants last left there.
+    /// </summary>
+    private int[] _zeroHaloAfterPrefix = [];
+
+    /// <summary>How many buffers a batch clears the halo of after its prefix (tests check a network has some).</summary>
+    internal int HalosClearedAfterPrefix => _zeroHaloAfterPrefix.Length;
+
     private PrefixFrame[]? _frames;
     private int[]? _frameBusy;
     private GCHandle _self;
@@ -87,6 +97,8 @@ public abstract unsafe partial class GeneratedNetwork
         _prefixEnd = PrefixEnd(Info, _layout.BatchedFrom);
         if (_prefixEnd == 0) return;
         _prefixOutputBuffer = _layout.Tensors[Info.Layers[_prefixEnd - 1].Output].Buffer;
+        int Writer(int buffer, int from) => Enumerable.Range(from, Info.Layers.Count - from).FirstOrDefault(l => _layout.Tensors[Info.Layers[l].Output].Buffer == buffer, -1);
+        _zeroHaloAfterPrefix = _layout.HaloZeroed.Where(b => b != _inputLayout.Buffer && Writer(b, 0) is >= 0 and var f && f < _prefixEnd && Writer(b, _prefixEnd) >= 0).ToArray();
         int input = _inputLayout.Buffer, boundary = _prefixOutputBuffer;
         if (moveBoundary || boundary != input && Overlap(_layout.BufferOffsets[input], _layout.BufferFloats[input], _layout.BufferOffsets[boundary], _layout.BufferFloats[boundary]))
             _buffers[boundary] = Allocate((long)_layout.BufferFloats[boundary] * MaxBatch);
@@ -122,6 +134,7 @@ public abstract unsafe partial class GeneratedNetwork
         if (_pool != null) _pool.Run(&PrefixImages, args, 0, apart); // apart 0 (fewer images than threads): an empty range
         else PrefixImages(args, 0, apart);
         if (apart < n) RunPrefixImages(apart, n, shared: true);
+        foreach (int b in _zeroHaloAfterPrefix) ZeroHalo(b, n);
         return _prefixEnd;
     }
 

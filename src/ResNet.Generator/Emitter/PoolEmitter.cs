@@ -21,18 +21,20 @@ namespace ResNet.Generator.Emitter
             w.Line("/// Padding counts as −∞ (windows are clipped to the image), as in PyTorch. Work items: batch × rows × blocks (threads split the rows).");
             w.Line("/// </summary>");
             KernelHeader(w, plan, "input", "output");
-            w.Line($"const int InH = {I(layer.InShape.H)}, InW = {I(layer.InShape.W)}, OutH = {I(layer.OutShape.H)}, Blocks = {I(inL.Blocks)};");
+            // Columns whose whole window lies inside the image take no bounds checks (all but the edges).
+            int lo = (p.Padding.W + p.Stride.W - 1) / p.Stride.W;
+            int last = layer.InShape.W - 1 - (p.Kernel.W - 1) * p.Dilation.W + p.Padding.W; // largest ow·stride whose window ends inside
+            int hi = last < 0 ? 0 : System.Math.Min(layer.OutShape.W, last / p.Stride.W + 1);
+            if (hi < lo) hi = lo;
+            // Only the edge columns check against the width: without edges it would be an unused constant (a warning).
+            string inW = lo > 0 || hi < layer.OutShape.W ? $", InW = {I(layer.InShape.W)}" : "";
+            w.Line($"const int InH = {I(layer.InShape.H)}{inW}, OutH = {I(layer.OutShape.H)}, Blocks = {I(inL.Blocks)};");
             w.Line($"const int InPlane = {I(inL.PlaneFloats)}, InRow = {I(inL.PaddedW * inL.Block)}, OutPlane = {I(outL.PlaneFloats)}, OutRow = {I(outL.PaddedW * outL.Block)};");
             w.Open("for (int item = begin; item < end; item++)");
             w.Line("int n = item / (OutH * Blocks), oh = item / Blocks % OutH, block = item % Blocks;");
             w.Line($"float* x = input + n * {I(inL.ImageFloats)} + block * InPlane + {I(inL.Origin)};");
             w.Line($"float* y = output + n * {I(outL.ImageFloats)} + block * OutPlane + {I(outL.Origin)} + oh * OutRow;");
             w.Line($"int h0 = oh * {I(p.Stride.H)} - {I(p.Padding.H)};");
-            // Columns whose whole window lies inside the image take no bounds checks (all but the edges).
-            int lo = (p.Padding.W + p.Stride.W - 1) / p.Stride.W;
-            int last = layer.InShape.W - 1 - (p.Kernel.W - 1) * p.Dilation.W + p.Padding.W; // largest ow·stride whose window ends inside
-            int hi = last < 0 ? 0 : System.Math.Min(layer.OutShape.W, last / p.Stride.W + 1);
-            if (hi < lo) hi = lo;
             void Column(string owExpr, bool check)
             {
                 w.Line($"int w0 = {owExpr} * {I(p.Stride.W)} - {I(p.Padding.W)};");
