@@ -11,7 +11,8 @@ namespace ResNet.Generator.Tests;
 /// <summary>
 /// The generator specializes every kernel to its shapes, so an unusual shape is where a planner or emitter bug would
 /// hide. Seeded random reshapes of the tiny ResNet that keep it a valid network (input size, stem, pool, widths,
-/// size-preserving kernels, block strides, pooled size, classes) must each generate code that compiles and computes
+/// size-preserving kernels, block strides, pooled size, classes; no max pool, no stem BatchNorm, an extra block, an
+/// identity residual in place of a downsample, no classifier bias) must each generate code that compiles and computes
 /// what the reference kernels compute, on every instruction set this machine runs, Winograd, exact and generic, at
 /// batch 1 and 3 and with the input streamed (bit for bit batch 1's); and the generator must never throw.
 /// </summary>
@@ -135,7 +136,8 @@ public class ShapeFuzzTests(ITestOutputHelper log)
         int pk = Pick(1, 2, 3), ps = Pick(1, 2), pp = rng.Next(0, pk / 2 + 1);
         bool ceil = rng.Next(2) == 0;
         // Too small an input for this stem and pool leaves nothing to convolve (the generator refuses that): draw again.
-        if (Math.Min(Pooled(Conv(h, kh, sh, ph, dh), pk, ps, pp, ceil), Pooled(Conv(w, kw, sw, pw, dw), pk, ps, pp, ceil)) < 1)
+        if (Math.Min(Conv(h, kh, sh, ph, dh), Conv(w, kw, sw, pw, dw)) < 1
+            || Math.Min(Pooled(Conv(h, kh, sh, ph, dh), pk, ps, pp, ceil), Pooled(Conv(w, kw, sw, pw, dw), pk, ps, pp, ceil)) < 1)
             return Reshape(rng, name);
         (pool["kernel_size"], pool["stride"], pool["padding"], pool["ceil_mode"]) = (pk, ps, pp, ceil);
         what.Add($"pool {pk}/{ps} pad {pp}{(ceil ? " ceil" : "")}");
@@ -185,6 +187,39 @@ public class ShapeFuzzTests(ITestOutputHelper log)
         var fc = Module("fc");
         (fc["in_features"], fc["out_features"]) = (c3 * oh * ow, classes);
         what.Add($"pooled {oh}×{ow}, {classes} classes");
+
+        // The structure: what torchvision's ResNets vary or a user's edit might.
+        var top = spec["modules"]!.AsArray();
+        JsonNode Named(JsonArray list, string n) => list.Single(m => (string)m!["name"]! == n)!;
+        if (rng.Next(4) == 0)
+        {
+            top.Remove(Named(top, "maxpool"));
+            what.Add("no max pool");
+        }
+        if (rng.Next(4) == 0)
+        {
+            top.Remove(Named(top, "bn1"));
+            conv1["bias"] = true;
+            what.Add("stem without BatchNorm (a bias)");
+        }
+        if (rng.Next(4) == 0)
+        {
+            var stage = Module("layer1")["modules"]!.AsArray();
+            var copy = Module("layer1.0").DeepClone().AsObject();
+            copy["name"] = "1";
+            stage.Add(copy);
+            what.Add("layer1 of two blocks");
+        }
+        if (strides[0] == 1 && c1 == c2 && rng.Next(2) == 0)
+        {
+            Module("layer2.0")["modules"]!.AsArray().Remove(Named(Module("layer2.0")["modules"]!.AsArray(), "downsample"));
+            what.Add("layer2.0 without downsample");
+        }
+        if (rng.Next(4) == 0)
+        {
+            fc["bias"] = false;
+            what.Add("fc without bias");
+        }
         return (spec.ToJsonString(), string.Join(", ", what));
     }
 }
