@@ -99,6 +99,13 @@ internal static class Fixtures
     public static Runtime.GeneratedNetwork Build(string network, Runtime.Weights.StateDict weights, Runtime.NetworkOptions options) =>
         network == "ResNet18" ? new Runtime.ResNet18(weights, options) : new TinyResNet(weights, options);
 
+    /// <summary>
+    /// Fails with <paramref name="what"/> unless <paramref name="task"/> ends within <paramref name="seconds"/>: a hang
+    /// (a worker that missed a layer, a lock never released) fails its test instead of stopping the run.
+    /// </summary>
+    public static async Task EndsWithin(Task task, int seconds, string what) =>
+        Xunit.Assert.True(await Task.WhenAny(task, Task.Delay(TimeSpan.FromSeconds(seconds))) == task, what);
+
     /// <summary>max |a − b|.</summary>
     public static float MaxDiff(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {

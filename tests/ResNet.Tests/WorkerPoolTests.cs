@@ -15,7 +15,7 @@ public class WorkerPoolTests
         // Workers start asleep and may not be running yet when the first Run publishes its work: none may miss it
         // (one that did would leave Run waiting forever, hence the time limit).
         var work = Task.Run(() => Rounds(threads, 500));
-        Assert.True(await Task.WhenAny(work, Task.Delay(TimeSpan.FromSeconds(60))) == work, "a Run did not finish: a worker missed it");
+        await Fixtures.EndsWithin(work, 60, "a Run did not finish: a worker missed it");
         await work;
     }
 
@@ -29,7 +29,7 @@ public class WorkerPoolTests
         int threads = Environment.ProcessorCount + 2;
         using (var over = new WorkerPool(threads)) Assert.False(over.Polls);
         var work = Task.Run(() => Rounds(threads, 200));
-        Assert.True(await Task.WhenAny(work, Task.Delay(TimeSpan.FromSeconds(60))) == work, "a Run did not finish: a worker missed it");
+        await Fixtures.EndsWithin(work, 60, "a Run did not finish: a worker missed it");
         await work;
     }
 
@@ -96,7 +96,7 @@ public class WorkerPoolTests
         {
             unsafe { pool.Run(&Block, default, 2); }
         });
-        Assert.True(await Task.WhenAny(second, Task.Delay(TimeSpan.FromSeconds(60))) == second, "an overlapping Run went ahead");
+        await Fixtures.EndsWithin(second, 60, "an overlapping Run went ahead");
         var e = await Assert.ThrowsAsync<InvalidOperationException>(() => second);
         Assert.Contains("must not overlap", e.Message);
         release.Set();
@@ -141,7 +141,7 @@ public class WorkerPoolTests
             var pool = new WorkerPool(2);
             var posted = pool.RunOnWorker(() => round);
             pool.Dispose();
-            Assert.True(await Task.WhenAny(posted, Task.Delay(TimeSpan.FromSeconds(30))) == posted, "posted work was dropped");
+            await Fixtures.EndsWithin(posted, 30, "posted work was dropped");
             Assert.Equal(round, await posted);
         }
     }
