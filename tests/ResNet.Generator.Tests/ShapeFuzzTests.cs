@@ -136,9 +136,9 @@ public class ShapeFuzzTests(ITestOutputHelper log)
         int pk = Pick(1, 2, 3), ps = Pick(1, 2), pp = rng.Next(0, pk / 2 + 1);
         bool ceil = rng.Next(2) == 0;
         // Too small an input for this stem and pool leaves nothing to convolve (the generator refuses that): draw again.
-        if (Math.Min(Conv(h, kh, sh, ph, dh), Conv(w, kw, sw, pw, dw)) < 1
-            || Math.Min(Pooled(Conv(h, kh, sh, ph, dh), pk, ps, pp, ceil), Pooled(Conv(w, kw, sw, pw, dw), pk, ps, pp, ceil)) < 1)
-            return Reshape(rng, name);
+        int stemH = Conv(h, kh, sh, ph, dh), stemW = Conv(w, kw, sw, pw, dw);
+        int pooledH = Pooled(stemH, pk, ps, pp, ceil), pooledW = Pooled(stemW, pk, ps, pp, ceil);
+        if (Math.Min(Math.Min(stemH, stemW), Math.Min(pooledH, pooledW)) < 1) return Reshape(rng, name);
         (pool["kernel_size"], pool["stride"], pool["padding"], pool["ceil_mode"]) = (pk, ps, pp, ceil);
         what.Add($"pool {pk}/{ps} pad {pp}{(ceil ? " ceil" : "")}");
 
@@ -147,7 +147,6 @@ public class ShapeFuzzTests(ITestOutputHelper log)
         // A wide last stage only where it is small (the reference kernels are scalar): where the planner may give
         // its Winograd layers a batched variant, as ResNet-18's layer4 has.
         int Stage(int size) => (size - 1) / strides[1] + 1;
-        int pooledH = Pooled(Conv(h, kh, sh, ph, dh), pk, ps, pp, ceil), pooledW = Pooled(Conv(w, kw, sw, pw, dw), pk, ps, pp, ceil);
         bool small = Stage((pooledH - 1) / strides[0] + 1) * Stage((pooledW - 1) / strides[0] + 1) <= 64;
         int c1 = Pick(1, 5, 8, 16, 17), c2 = Pick(3, 8, 16, 24, 33), c3 = small && rng.Next(3) == 0 ? Pick(160, 256) : Pick(8, 16, 40, 48);
         void Width(string path, int cin, int cout)
