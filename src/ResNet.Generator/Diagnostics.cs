@@ -32,6 +32,10 @@ namespace ResNet.Generator
             "{0} ({1}): {2}");
         public static readonly DiagnosticDescriptor SlowPath = new DiagnosticDescriptor("RN1011", "Layer uses a slower kernel",
             "{0} ({1}): {2}", Category, DiagnosticSeverity.Info, isEnabledByDefault: true);
+        /// <summary>A warning, not an error: specs from other exporters may carry extra attributes, but a typo here
+        /// ("strides") would otherwise leave the default in force without a word.</summary>
+        public static readonly DiagnosticDescriptor UnknownProperty = new DiagnosticDescriptor("RN1012", "Unknown property",
+            "{0} ({1}): unknown property '{2}' on a {3}, ignored; {4}", Category, DiagnosticSeverity.Warning, isEnabledByDefault: true);
 
         public static DiagnosticDescriptor ById(string id) => id switch
         {
@@ -45,6 +49,7 @@ namespace ResNet.Generator
             "RN1008" => BadStructure,
             "RN1009" => Unsupported,
             "RN1010" => TooLarge,
+            "RN1012" => UnknownProperty,
             _ => SlowPath,
         };
 

@@ -50,6 +50,35 @@ public class DiagnosticTests
         Assert.DoesNotContain(result.Diagnostics, x => x.Id == "CS8785");
     }
 
+    /// <summary>An unknown property is a warning (other exporters may add attributes), yet a typo must not pass unseen.</summary>
+    [Theory]
+    [InlineData("\"strides\": 2", "$.modules[0].strides (conv1): unknown property 'strides' on a Conv2d, ignored; did you mean 'stride'?")]
+    [InlineData("\"Padding\": 1", "did you mean 'padding'?")]
+    [InlineData("\"weight_init\": \"kaiming\"", "unknown property 'weight_init' on a Conv2d, ignored; a Conv2d has name, type, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode")]
+    public void UnknownPropertyIsAWarningAndTheCodeIsStillGenerated(string extra, string fragment)
+    {
+        string conv = Conv.Replace("\"padding\": 1}", "\"padding\": 1, " + extra + "}");
+        var (_, result, output) = GeneratorHarness.Run("/arch/typo.json", Net(conv));
+        var d = Assert.Single(result.Diagnostics);
+        Assert.Equal(("RN1012", DiagnosticSeverity.Warning), (d.Id, d.Severity));
+        Assert.Contains(fragment, d.GetMessage(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.NotEmpty(result.GeneratedTrees);
+        Assert.Empty(output.GetDiagnostics().Where(x => x.Severity == DiagnosticSeverity.Error));
+    }
+
+    [Fact]
+    public void UnknownPropertiesAreReportedOnContainersAndTheTopLevel()
+    {
+        string json = "{\"name\": \"Bad\", \"input\": [3, 8, 8], \"inputs\": 1, \"modules\": [{\"name\": \"s\", \"type\": \"Sequential\", \"stride\": 2, \"modules\": [" + Conv + "]}]}";
+        var (_, result, _) = GeneratorHarness.Run("/arch/extra.json", json);
+        var messages = result.Diagnostics.Select(x => (x.Id, x.GetMessage(System.Globalization.CultureInfo.InvariantCulture))).ToList();
+        Assert.Equal(2, messages.Count);
+        Assert.All(messages, m => Assert.Equal("RN1012", m.Id));
+        Assert.Contains(messages, m => m.Item2.Contains("$.inputs (network): unknown property 'inputs' on a network, ignored; did you mean 'input'?"));
+        Assert.Contains(messages, m => m.Item2.Contains("$.modules[0].stride (s): unknown property 'stride' on a Sequential, ignored; a Sequential has name, type, modules"));
+        Assert.NotEmpty(result.GeneratedTrees);
+    }
+
     [Fact]
     public void DiagnosticPointsAtTheModuleLine()
     {

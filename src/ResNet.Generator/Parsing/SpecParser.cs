@@ -32,7 +32,8 @@ namespace ResNet.Generator.Parsing
         {
             var parser = new SpecParser(path, text);
             var spec = parser.ParseNetwork();
-            return (parser._diagnostics.Count == 0 ? spec : null, parser._diagnostics.ToEquatableArray());
+            bool failed = parser._diagnostics.Exists(d => Diagnostics.ById(d.Id).DefaultSeverity == Microsoft.CodeAnalysis.DiagnosticSeverity.Error);
+            return (failed ? null : spec, parser._diagnostics.ToEquatableArray());
         }
 
         private NetworkSpec? ParseNetwork()
@@ -57,6 +58,8 @@ namespace ResNet.Generator.Parsing
                 else ReportProperty("$", "network", nameNode, "name", "must be a C# identifier such as \"ResNet18\"");
             }
 
+            // The top level's "type" is the exporter's class name ("ResNet"), informative only.
+            ReportUnknown(root, "$", "network", "network", new[] { "name", "type", "input", "modules" });
             var input = ParseInput(root);
             var modules = ParseChildren(root, "$", "", "network", required: true);
             if (input == null || modules == null) return null;
@@ -199,6 +202,7 @@ namespace ResNet.Generator.Parsing
                 case "Sequential":
                 case "BasicBlock":
                     {
+                        fields.Read.Add("modules");
                         var kids = ParseChildren(node, jsonPath, path + ".", path, required: true);
                         if (kids == null) return null;
                         children = kids.Value;
@@ -213,7 +217,64 @@ namespace ResNet.Generator.Parsing
                 ReportProperty(jsonPath, path, stray, "modules", $"is not allowed on a {type}; only Sequential and BasicBlock have children");
                 return null;
             }
+            ReportUnknown(node, jsonPath, path, type, fields.Read);
             return new ModuleSpec(name, path, jsonPath, type, location, conv, bn, pool, avg, linear, inplace, children);
+        }
+
+        /// <summary>RN1012 for each member of <paramref name="node"/> not among <paramref name="known"/>, naming the closest known one.</summary>
+        private void ReportUnknown(JsonNode node, string jsonPath, string module, string type, IReadOnlyList<string> known)
+        {
+            foreach (var member in node.Members)
+            {
+                if (Contains(known, member.Key)) continue;
+                string? near = Closest(member.Key, known);
+                string expected = (near != null ? $"did you mean '{near}'? " : "") + $"a {type} has {string.Join(", ", known)}";
+                Report(Diagnostics.UnknownProperty, Locate(member.Value).Span, $"{jsonPath}.{member.Key}", module, member.Key, type, expected);
+            }
+        }
+
+        private static bool Contains(IReadOnlyList<string> list, string s)
+        {
+            foreach (var x in list)
+            {
+                if (x == s) return true;
+            }
+            return false;
+        }
+
+        /// <summary>The known name within a couple of edits of <paramref name="key"/> ("strides", "Stride", "dilaton"), if any.</summary>
+        private static string? Closest(string key, IReadOnlyList<string> known)
+        {
+            string? best = null;
+            int bestDistance = Math.Min(2, key.Length / 3);
+            foreach (var k in known)
+            {
+                int d = Distance(key.ToLowerInvariant(), k);
+                if (d <= bestDistance && (best == null || d < bestDistance))
+                {
+                    best = k;
+                    bestDistance = d;
+                }
+            }
+            return best;
+        }
+
+        private static int Distance(string a, string b)
+        {
+            var row = new int[b.Length + 1];
+            for (int j = 0; j <= b.Length; j++) row[j] = j;
+            for (int i = 1; i <= a.Length; i++)
+            {
+                int diagonal = row[0];
+                row[0] = i;
+                for (int j = 1; j <= b.Length; j++)
+                {
+                    int above = row[j];
+                    row[j] = Math.Min(Math.Min(row[j] + 1, row[j - 1] + 1), diagonal + (a[i - 1] == b[j - 1] ? 0 : 1));
+                    diagonal = above;
+                }
+            }
+            return row[b.Length];
         }
 
         internal void ReportProperty(string jsonPath, string module, JsonNode at, string property, string expected) =>
@@ -288,9 +349,18 @@ namespace ResNet.Generator.Parsing
 
             public bool Ok { get; private set; } = true;
 
+            /// <summary>Every property asked for, in order: what this module type knows, for <see cref="ReportUnknown"/>.</summary>
+            public List<string> Read { get; } = new List<string> { "name", "type" };
+
+            private JsonNode? Get(string name)
+            {
+                if (!Read.Contains(name)) Read.Add(name);
+                return _node.Get(name);
+            }
+
             public int? Int(string name, int? fallback, int min)
             {
-                var v = _node.Get(name);
+                var v = Get(name);
                 if (v == null) return fallback ?? Fail<int>(_node, name, $"is missing; expected an integer from {min} to {MaxDimension}");
                 if (TryInt(v, min, out int result)) return result;
                 return Fail<int>(v, name, $"is {Show(v)}; expected an integer from {min} to {MaxDimension}");
@@ -298,7 +368,7 @@ namespace ResNet.Generator.Parsing
 
             public Pair? Pair(string name, Pair? fallback, int min)
             {
-                var v = _node.Get(name);
+                var v = Get(name);
                 string expected = $"an integer from {min} to {MaxDimension} or a pair [h, w] of them";
                 if (v == null) return fallback ?? Fail<Pair>(_node, name, $"is missing; expected {expected}");
                 if (TryInt(v, min, out int single)) return new Pair(single, single);
@@ -309,7 +379,7 @@ namespace ResNet.Generator.Parsing
 
             public bool? Bool(string name, bool fallback)
             {
-                var v = _node.Get(name);
+                var v = Get(name);
                 if (v == null) return fallback;
                 if (v.Kind == JsonKind.True) return true;
                 if (v.Kind == JsonKind.False) return false;
@@ -318,7 +388,7 @@ namespace ResNet.Generator.Parsing
 
             public double? Double(string name, double fallback, bool positive)
             {
-                var v = _node.Get(name);
+                var v = Get(name);
                 if (v == null) return fallback;
                 if (v.Kind == JsonKind.Null && !positive) return null;
                 if (v.Kind == JsonKind.Number && (!positive || v.Number > 0)) return v.Number;
@@ -327,7 +397,7 @@ namespace ResNet.Generator.Parsing
 
             public string? String(string name, string? fallback, Func<string, bool> valid, string expected)
             {
-                var v = _node.Get(name);
+                var v = Get(name);
                 if (v == null)
                 {
                     if (fallback != null) return fallback;
