@@ -15,6 +15,9 @@ internal static class BenchCommand
 {
     public const string Usage = "usage: resnet18 bench [--threads N] [--batch B] [--iterations M] [--kernels generated|generic|reference] [--isa avx512|avx2|portable] [--weights W.pth] [--exact] [--layers] [--json]";
 
+    /// <summary>Each pass's time is kept for the median: a bound keeps that array small (10⁵ passes are ~15 minutes).</summary>
+    private const int MaxIterations = 100_000;
+
     private const string Help = Usage + """
 
 
@@ -23,7 +26,7 @@ internal static class BenchCommand
 
           --threads N        threads (default: all cores)
           --batch B          images per pass (default 1, at most 256)
-          --iterations M     timed passes (default 20; 3 at most with --kernels reference)
+          --iterations M     timed passes (default 20, at most 100000; 3 at most with --kernels reference)
           --kernels K        generated (default); generic: the same algorithm per layer, written once for any
                              shape; reference: the scalar kernels the tests use as the oracle
           --isa I            avx512, avx2 or portable kernels (default: the best this CPU runs)
@@ -49,7 +52,7 @@ internal static class BenchCommand
             switch (args[i])
             {
                 case "--batch" when int.TryParse(Next(), out batch) && batch is >= 1 and <= 256: break;
-                case "--iterations" when int.TryParse(Next(), out iterations) && iterations >= 1: break;
+                case "--iterations" when int.TryParse(Next(), out iterations) && iterations is >= 1 and <= MaxIterations: break;
                 case "--threads" when int.TryParse(Next(), out threads) && threads is >= 1 and <= 256: break;
                 case "--kernels" when Next() is "generated" or "generic" or "reference" && (kernels = args[i]) != null: break;
                 case "--isa" when ParseIsa(Next()) is InstructionSet s && (isa = s) != null: break;
@@ -61,8 +64,9 @@ internal static class BenchCommand
                 case "--layers": layers = true; break;
                 case "--exact": exact = true; break;
                 default:
-                    Console.Error.WriteLine($"resnet18 bench: bad or incomplete option '{string.Join(' ', args[option..(i + 1)])}'");
+                    Console.Error.WriteLine($"resnet18 bench: {UsageError(args[option], option < i ? args[i] : null)}");
                     Console.Error.WriteLine(Usage);
+                    Console.Error.WriteLine("resnet18 bench --help describes the options.");
                     return 2;
             }
         }
@@ -199,6 +203,22 @@ internal static class BenchCommand
             c9 = Vector128.MultiplyAddEstimate(a, b, c9); c10 = Vector128.MultiplyAddEstimate(a, b, c10); c11 = Vector128.MultiplyAddEstimate(a, b, c11);
         }
         return (c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11).ToScalar();
+    }
+
+    /// <summary>Why <paramref name="option"/> (given <paramref name="value"/>, or nothing after it) was refused, in the words the classifying command uses.</summary>
+    private static string UsageError(string option, string? value)
+    {
+        string? needs = option switch
+        {
+            "--batch" or "--threads" => "an integer from 1 to 256",
+            "--iterations" => $"an integer from 1 to {MaxIterations}",
+            "--kernels" => "generated, generic or reference",
+            "--isa" => "avx512, avx2 or portable",
+            "--weights" => "a file",
+            _ => null,
+        };
+        if (needs == null) return $"unknown option '{option}'";
+        return value == null ? $"{option} needs {needs}" : $"{option} needs {needs}, not '{value}'";
     }
 
     private static InstructionSet? ParseIsa(string? s) => s switch

@@ -601,11 +601,18 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
         foreach (var option in options) Assert.Matches($"(?m)^ +{option} ", @out);
     }
 
-    [Fact]
-    public void BenchRefusesAnUnknownKernelChoice()
+    [Theory]
+    [InlineData("--kernels fast", "--kernels needs generated, generic or reference, not 'fast'")]
+    [InlineData("--batch 0", "--batch needs an integer from 1 to 256, not '0'")]
+    [InlineData("--threads 1000", "--threads needs an integer from 1 to 256, not '1000'")]
+    [InlineData("--iterations", "--iterations needs an integer from 1 to 100000")]
+    [InlineData("--iterations 2147483647", "--iterations needs an integer from 1 to 100000, not '2147483647'")]
+    [InlineData("--isa avx9", "--isa needs avx512, avx2 or portable, not 'avx9'")]
+    [InlineData("--batches 2", "unknown option '--batches'")]
+    public void BenchSaysWhyAnOptionIsRefused(string args, string reason)
     {
-        var (exit, _, err) = Run("bench", "--kernels", "fast");
+        var (exit, _, err) = Run(["bench", .. args.Split(' ')]);
         Assert.Equal(2, exit);
-        Assert.StartsWith("resnet18 bench: bad or incomplete option '--kernels fast'", err);
+        Assert.StartsWith($"resnet18 bench: {reason}\n{BenchCommand.Usage}\n", err.ReplaceLineEndings("\n"));
     }
 }
