@@ -74,6 +74,11 @@ internal static class Program
             // Standard error itself, or anything else of the system's that no reader turned into a message already.
             return Report($"resnet18: {OneLine(e)}");
         }
+        catch (OutOfMemoryException e)
+        {
+            // The network's buffers (a large --batch, a tight ulimit -v): one input's own failure is reported with it.
+            return Report($"resnet18: out of memory: {e.Message}");
+        }
     }
 
     /// <summary>The command's last word when it cannot go on: one line on standard error if that still works; exit 1.</summary>

@@ -191,10 +191,11 @@ internal static class PackedCache
             File.Move(temp, file, overwrite: true);
             return true;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e)
         {
             try { File.Delete(temp); } catch (Exception) { /* nothing more to do: the cache is an optimisation */ }
-            return false;
+            if (e is IOException or UnauthorizedAccessException) return false;
+            throw; // not the file system's: the caller's to report, with no half-written file left behind
         }
     }
 

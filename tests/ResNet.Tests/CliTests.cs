@@ -601,6 +601,23 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
         foreach (var option in options) Assert.Matches($"(?m)^ +{option} ", @out);
     }
 
+    [Fact]
+    public async Task OutOfMemoryIsOneLineNotAStackTrace()
+    {
+        // 2 GB of address space starts the JIT'd command but not batch 256's 1 GB activation arena beside it.
+        var psi = new ProcessStartInfo("/bin/sh") { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add("-c");
+        psi.ArgumentList.Add("ulimit -v 2000000 && exec dotnet \"$0\" bench --batch 256 --iterations 1 --threads 1");
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "resnet18.dll"));
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        string err = await p.StandardError.ReadToEndAsync();
+        await Fixtures.EndsWithin(p.WaitForExitAsync(), 120, "the command");
+        Assert.Equal("", await stdout);
+        Assert.Equal(1, p.ExitCode);
+        Assert.Matches(@"^resnet18: out of memory: cannot map \d+ bytes\n$", err.ReplaceLineEndings("\n"));
+    }
+
     [Theory]
     [InlineData("--kernels fast", "--kernels needs generated, generic or reference, not 'fast'")]
     [InlineData("--batch 0", "--batch needs an integer from 1 to 256, not '0'")]
