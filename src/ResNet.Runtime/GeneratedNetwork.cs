@@ -66,29 +66,40 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
         long arenaFloats = Aligned((long)_layout.ArenaFloats * MaxBatch);
         bool scratchInArena = _layout.ScratchOffset >= 0 && scratchFloats <= (long)ArenaScratchSlots * _layout.ScratchFloats * MaxBatch;
         long regionFloats = arenaFloats + (scratchInArena ? 0 : Aligned(scratchFloats));
-        float* region = Allocate(regionFloats);
-        // A one-image run waits for its first inference, which would also wait for the kernel to zero each
-        // huge page as a layer first touches it: fault them in now, while (in the CLI) an image decodes on the
-        // other core. Measured here: a one-image run's median 19.7 → 18.6 ms with this and the stack mapping
-        // below. Only at batch 1: a larger MaxBatch may never be used whole.
-        if (MaxBatch == 1) HugePages.Prefault(region, (nuint)(regionFloats * sizeof(float)));
-        MapThreadMemory(); // the constructing thread is usually the one that runs the network
-        // Offsets are per image and 64-byte aligned; scaled by the batch, buffers that never overlap per image
-        // still do not.
-        _buffers = new float*[_layout.BufferFloats.Length];
-        for (int b = 0; b < _buffers.Length; b++) _buffers[b] = region + (long)_layout.BufferOffsets[b] * MaxBatch;
-        (_zeroHaloBefore, _zeroInputHalo, _haloLayouts) = HaloClearings(info, _layout);
-        _scratch = scratchInArena ? region + (long)_layout.ScratchOffset * MaxBatch : region + arenaFloats;
-        // A slot per layer, and one more per layer for a batched variant's second weight set (BatchedWeights).
-        _weights = new float*[2 * info.Layers.Count];
-        if (Threads > 1) _pool = options.Workers ?? new WorkerPool(Threads);
-        _turn = _pool?.Turns ?? new Lock();
-        _pool?.MapStacks(UsesTiles);
-        _ownsPool = options.Workers == null;
-        _biases = new float*[2 * info.Layers.Count];
-        if (GenericKernels) AllocateGeneric();
-        // Generic kernels and MaxBatch 1 have no prefix: no frames, so RunsPrefix is false.
-        if (MaxBatch >= 2 && options.ImageMajorPrefix && !GenericKernels) AllocatePrefix((int)Aligned(_layout.ArenaFloats), options.MovePrefixBoundary);
+        // What this allocates (native memory, the worker threads) is released at once if a later step fails:
+        // a caller that catches the failure and tries a smaller MaxBatch must not wait for the finalizer.
+        try
+        {
+            float* region = Allocate(regionFloats);
+            // A one-image run waits for its first inference, which would also wait for the kernel to zero each
+            // huge page as a layer first touches it: fault them in now, while (in the CLI) an image decodes on the
+            // other core. Measured here: a one-image run's median 19.7 → 18.6 ms with this and the stack mapping
+            // below. Only at batch 1: a larger MaxBatch may never be used whole.
+            if (MaxBatch == 1) HugePages.Prefault(region, (nuint)(regionFloats * sizeof(float)));
+            MapThreadMemory(); // the constructing thread is usually the one that runs the network
+            // Offsets are per image and 64-byte aligned; scaled by the batch, buffers that never overlap per image
+            // still do not.
+            _buffers = new float*[_layout.BufferFloats.Length];
+            for (int b = 0; b < _buffers.Length; b++) _buffers[b] = region + (long)_layout.BufferOffsets[b] * MaxBatch;
+            (_zeroHaloBefore, _zeroInputHalo, _haloLayouts) = HaloClearings(info, _layout);
+            _scratch = scratchInArena ? region + (long)_layout.ScratchOffset * MaxBatch : region + arenaFloats;
+            // A slot per layer, and one more per layer for a batched variant's second weight set (BatchedWeights).
+            _weights = new float*[2 * info.Layers.Count];
+            if (Threads > 1) _pool = options.Workers ?? new WorkerPool(Threads);
+            _ownsPool = options.Workers == null;
+            _turn = _pool?.Turns ?? new Lock();
+            _pool?.MapStacks(UsesTiles);
+            _biases = new float*[2 * info.Layers.Count];
+            if (GenericKernels) AllocateGeneric();
+            // Generic kernels and MaxBatch 1 have no prefix: no frames, so RunsPrefix is false.
+            if (MaxBatch >= 2 && options.ImageMajorPrefix && !GenericKernels) AllocatePrefix((int)Aligned(_layout.ArenaFloats), options.MovePrefixBoundary);
+        }
+        catch
+        {
+            Free();
+            GC.SuppressFinalize(this);
+            throw;
+        }
     }
 
     /// <summary>The graph this network computes.</summary>

@@ -93,9 +93,16 @@ namespace ResNet.Generator.Emitter
             w.Line();
             w.Line("/// <summary>Builds the network from a state_dict: checks every key and shape, folds BatchNorm, packs weights for the chosen instruction set.</summary>");
             w.Open($"public {g.ClassName}(StateDict weights, NetworkOptions? options = null) : base(Network, options)");
+            // As Load does: a refused state_dict releases the buffers and threads the base constructor took at once.
+            w.Open("try");
             w.Line("CheckWeights(weights);");
             w.Line("Prepare(weights);");
             w.Line("CompletePacking();");
+            w.Close();
+            w.Open("catch");
+            w.Line("Dispose();");
+            w.Line("throw;");
+            w.Close();
             w.Close();
             w.Line();
             w.Line($"private {g.ClassName}(NetworkOptions? options) : base(Network, options) {{ }}");
