@@ -42,6 +42,8 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
             throw new NotSupportedException($"this process cannot run the {Isa} kernels (best available: {NetworkOptions.Best})");
         if (options.MaxBatch < 1 || options.MaxBatch > 4096)
             throw new ArgumentOutOfRangeException(nameof(options), $"MaxBatch must be between 1 and 4096, not {options.MaxBatch}");
+        if (options.Workers == null && (options.Threads < 1 || options.Threads > 1024))
+            throw new ArgumentOutOfRangeException(nameof(options), $"Threads must be between 1 and 1024, not {options.Threads}");
         MaxBatch = options.MaxBatch;
         GenericKernels = options.GenericKernels;
         Exact = options.Exact;
@@ -57,7 +59,7 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
             throw new NotSupportedException($"a kernel of this network keeps {_layout.TileFloats} floats of tiles; a thread's tile scratch holds {TileScratch.Bytes / sizeof(float)}");
         _inputLayout = _layout.Tensors[0];
         _outputLayout = _layout.Tensors[info.Layers[^1].Output];
-        Threads = options.Workers?.Threads ?? Math.Max(1, options.Threads);
+        Threads = options.Workers?.Threads ?? options.Threads;
         // The activations' arena in one zeroed region: a few huge pages rather than thousands of small ones. The
         // scratch has a slot per image, or per thread when each thread keeps its own transformed input
         // (RunWinograd); the generator placed room for two per image in the arena, else it follows the arena.

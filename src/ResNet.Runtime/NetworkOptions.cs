@@ -57,7 +57,7 @@ public sealed record NetworkOptions
     /// <summary>Whether a packed-cache hit may be mapped instead of read (tests turn it off to exercise reading).</summary>
     internal bool MapPackedCache { get; init; } = true;
 
-    /// <summary>Threads each layer is split across (the caller included); default: every core this process may use.</summary>
+    /// <summary>Threads each layer is split across (the caller included), 1 to 1024; default: every core this process may use.</summary>
     public int Threads { get; init; } = Environment.ProcessorCount;
 
     /// <summary>
