@@ -20,14 +20,15 @@ public class FailedConstructionTests
         .Count(t => File.Exists(Path.Combine(t, "comm")) && File.ReadAllText(Path.Combine(t, "comm")).StartsWith("resnet18 worke", StringComparison.Ordinal));
 
     /// <summary>
-    /// The worker count once it has come down to <paramref name="expected"/>, or after 5 s: a joined thread's managed
-    /// end comes a moment before its task leaves /proc, while a leaked worker waits for work forever.
+    /// The worker count once it is <paramref name="expected"/>, or as it is after 5 s: a joined thread's managed end
+    /// comes a moment before its task leaves /proc, and a started one names itself a moment after it appears there,
+    /// while a leaked worker waits for work forever.
     /// </summary>
-    private static int WorkersSettledAt(int expected)
+    private static int WorkersOnceAt(int expected)
     {
         var until = DateTime.UtcNow.AddSeconds(5);
         int n;
-        while ((n = Workers()) > expected && DateTime.UtcNow < until) Thread.Sleep(10);
+        while ((n = Workers()) != expected && DateTime.UtcNow < until) Thread.Sleep(10);
         return n;
     }
 
@@ -53,12 +54,12 @@ public class FailedConstructionTests
         var missing = StateDict.FromTensors("x.pth", good.Keys.Where(k => k != "layer4.1.bn2.running_var").Select(k => KeyValuePair.Create(k, good[k])));
         GC.Collect();
         GC.WaitForPendingFinalizers();
-        int before = WorkersSettledAt(0);
+        int before = WorkersOnceAt(0);
         var e = Assert.Throws<WeightsException>(() => new ResNet18(missing, new NetworkOptions { Threads = 3, MaxBatch = 2 }));
         Assert.Contains("missing key 'layer4.1.bn2.running_var'", e.Message);
-        Assert.Equal(before, WorkersSettledAt(before));
+        Assert.Equal(before, WorkersOnceAt(before));
         // And the same options with the weights complete do start two workers (the count sees them).
         using var net = new ResNet18(good, new NetworkOptions { Threads = 3, MaxBatch = 2 });
-        Assert.Equal(before + 2, Workers());
+        Assert.Equal(before + 2, WorkersOnceAt(before + 2));
     }
 }
