@@ -5,6 +5,9 @@ using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.Diagnostics;
 using Microsoft.CodeAnalysis.Text;
+using ResNet.Runtime;
+using ResNet.Runtime.Reference;
+using ResNet.Runtime.Weights;
 
 namespace ResNet.Generator.Tests;
 
@@ -58,6 +61,26 @@ internal static class GeneratorHarness
         ms.Position = 0;
         context = new AssemblyLoadContext("generated", isCollectible: true);
         return context.LoadFromStream(ms);
+    }
+
+    /// <summary>
+    /// Generated class <paramref name="className"/>, loaded in a collectible context, with what the reference kernels
+    /// compute for it: seeded random weights and <paramref name="images"/> smooth test images.
+    /// </summary>
+    public static ReferenceRun AgainstReference(Compilation compilation, string className, int images, out AssemblyLoadContext context)
+    {
+        var type = Load(compilation, out context).GetType($"ResNet.Generated.{className}")!;
+        var info = (NetworkInfo)type.GetProperty("Network")!.GetValue(null)!;
+        var weights = RandomWeights.For(info, seed: 9);
+        var input = Enumerable.Range(0, images * info.Input.Elements).Select(i => MathF.Sin(i * 0.37f)).ToArray();
+        var expected = new ReferenceNetwork(info, weights).Run(input);
+        return new ReferenceRun(type, info, weights, input, expected, Math.Max(1f, expected.Max(MathF.Abs)));
+    }
+
+    /// <summary>A generated network's class, its reference logits and their largest magnitude (the tolerance's scale).</summary>
+    public sealed record ReferenceRun(Type Type, NetworkInfo Info, StateDict Weights, float[] Input, float[] Expected, float Scale)
+    {
+        public GeneratedNetwork Create(NetworkOptions options) => (GeneratedNetwork)Activator.CreateInstance(Type, Weights, options)!;
     }
 
     private static ImmutableArray<MetadataReference> References()

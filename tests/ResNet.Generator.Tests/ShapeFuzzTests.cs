@@ -1,8 +1,6 @@
 using System.Text.Json.Nodes;
 using Microsoft.CodeAnalysis;
 using ResNet.Runtime;
-using ResNet.Runtime.Reference;
-using ResNet.Runtime.Weights;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -54,22 +52,17 @@ public class ShapeFuzzTests(ITestOutputHelper log)
 
     private static void Check(Compilation output, string className, string what)
     {
-        var assembly = GeneratorHarness.Load(output, out var context);
+        var run = GeneratorHarness.AgainstReference(output, className, images: 3, out var context);
+        var (info, input, expected, scale) = (run.Info, run.Input, run.Expected, run.Scale);
         try
         {
-            var type = assembly.GetType($"ResNet.Generated.{className}")!;
-            var info = (NetworkInfo)type.GetProperty("Network")!.GetValue(null)!;
-            var weights = RandomWeights.For(info, seed: 9);
-            var input = Enumerable.Range(0, 3 * info.Input.Elements).Select(i => MathF.Sin(i * 0.37f)).ToArray();
-            var expected = new ReferenceNetwork(info, weights).Run(input);
-            float scale = Math.Max(1f, expected.Max(MathF.Abs));
             foreach (var isa in Enum.GetValues<InstructionSet>().Where(NetworkOptions.IsSupported))
             foreach (var mode in new[] { "Winograd", "exact", "generic" })
             {
-                using var net = (GeneratedNetwork)Activator.CreateInstance(type, weights, new NetworkOptions
+                using var net = run.Create(new NetworkOptions
                 {
                     InstructionSet = isa, Exact = mode == "exact", GenericKernels = mode == "generic", MaxBatch = 3, Threads = 2,
-                })!;
+                });
                 var image = input.AsSpan(0, info.Input.Elements);
                 var one = net.Run(image);
                 // Three images on two threads: the prefix takes two apart and the third on both; a batched variant may run.

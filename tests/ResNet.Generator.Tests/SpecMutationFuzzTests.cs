@@ -2,8 +2,6 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Microsoft.CodeAnalysis;
 using ResNet.Runtime;
-using ResNet.Runtime.Reference;
-using ResNet.Runtime.Weights;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -70,21 +68,15 @@ public class SpecMutationFuzzTests(ITestOutputHelper log)
 
     private static void Check(Compilation output, string className)
     {
-        var assembly = GeneratorHarness.Load(output, out var context);
+        var run = GeneratorHarness.AgainstReference(output, className, images: 1, out var context);
         try
         {
-            var type = assembly.GetType($"ResNet.Generated.{className}")!;
-            var info = (NetworkInfo)type.GetProperty("Network")!.GetValue(null)!;
-            var weights = RandomWeights.For(info, seed: 9);
-            var input = Enumerable.Range(0, info.Input.Elements).Select(i => MathF.Sin(i * 0.37f)).ToArray();
-            var expected = new ReferenceNetwork(info, weights).Run(input);
-            float scale = Math.Max(1f, expected.Max(MathF.Abs));
             foreach (var isa in Enum.GetValues<InstructionSet>().Where(NetworkOptions.IsSupported))
             foreach (bool exact in new[] { false, true })
             {
-                using var net = (GeneratedNetwork)Activator.CreateInstance(type, weights, new NetworkOptions { InstructionSet = isa, Exact = exact, Threads = 1 })!;
-                float diff = net.Run(input).Zip(expected, (a, b) => Math.Abs(a - b)).Max();
-                if (!(diff <= 1e-4f * scale)) throw new Exception($"{isa}{(exact ? " exact" : "")}: max |Δ| = {diff} (logits up to {scale})");
+                using var net = run.Create(new NetworkOptions { InstructionSet = isa, Exact = exact, Threads = 1 });
+                float diff = net.Run(run.Input).Zip(run.Expected, (a, b) => Math.Abs(a - b)).Max();
+                if (!(diff <= 1e-4f * run.Scale)) throw new Exception($"{isa}{(exact ? " exact" : "")}: max |Δ| = {diff} (logits up to {run.Scale})");
             }
         }
         finally
