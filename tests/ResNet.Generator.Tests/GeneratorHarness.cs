@@ -24,6 +24,18 @@ internal static class GeneratorHarness
         return ResNetGenerator.PlanSafely(parsed.Spec, "ResNet.Generated").Plan!;
     }
 
+    /// <summary>
+    /// (seed, specs) for seeds 3 to 2 + N, N read from environment variable <paramref name="variable"/> (none when it is
+    /// unset): how a fuzz test adds a longer search to the default run's seeds 1 and 2.
+    /// </summary>
+    public static Xunit.TheoryData<int, int> MoreSeeds(string variable, int specs)
+    {
+        var data = new Xunit.TheoryData<int, int>();
+        int n = int.TryParse(Environment.GetEnvironmentVariable(variable), out var v) ? v : 0;
+        for (int seed = 3; seed < 3 + n; seed++) data.Add(seed, specs);
+        return data;
+    }
+
     public static CSharpCompilation EmptyCompilation() => CSharpCompilation.Create("Generated",
         [CSharpSyntaxTree.ParseText("namespace Probe { }")],
         References(),

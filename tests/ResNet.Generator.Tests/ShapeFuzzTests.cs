@@ -17,13 +17,7 @@ namespace ResNet.Generator.Tests;
 public class ShapeFuzzTests(ITestOutputHelper log)
 {
     /// <summary>RESNET18_SHAPE_FUZZ=N adds N seeds of 12 specs each (from 3 on): for a longer search than the default run's.</summary>
-    public static TheoryData<int, int> MoreSeeds()
-    {
-        var data = new TheoryData<int, int>();
-        int n = int.TryParse(Environment.GetEnvironmentVariable("RESNET18_SHAPE_FUZZ"), out var v) ? v : 0;
-        for (int seed = 3; seed < 3 + n; seed++) data.Add(seed, 12);
-        return data;
-    }
+    public static TheoryData<int, int> MoreSeeds() => GeneratorHarness.MoreSeeds("RESNET18_SHAPE_FUZZ", 12);
 
     [Theory]
     [InlineData(1, 6)]

@@ -16,18 +16,13 @@ namespace ResNet.Generator.Tests;
 /// </summary>
 public class SpecMutationFuzzTests(ITestOutputHelper log)
 {
-    /// <summary>RESNET18_SPEC_FUZZ=N runs N seeds of 30 edited specs instead of the default two of 12.</summary>
-    public static TheoryData<int, int> Seeds()
-    {
-        var data = new TheoryData<int, int>();
-        int n = int.TryParse(Environment.GetEnvironmentVariable("RESNET18_SPEC_FUZZ"), out var v) ? v : 0;
-        if (n == 0) { data.Add(1, 12); data.Add(2, 12); }
-        for (int seed = 3; seed < 3 + n; seed++) data.Add(seed, 30);
-        return data;
-    }
+    /// <summary>RESNET18_SPEC_FUZZ=N adds N seeds of 30 edited specs each (from 3 on) to the default two of 12.</summary>
+    public static TheoryData<int, int> MoreSeeds() => GeneratorHarness.MoreSeeds("RESNET18_SPEC_FUZZ", 30);
 
     [Theory]
-    [MemberData(nameof(Seeds))]
+    [InlineData(1, 12)]
+    [InlineData(2, 12)]
+    [MemberData(nameof(MoreSeeds))]
     public void EditedSpecsGetADiagnosticOrWorkingCode(int seed, int specs)
     {
         var rng = new Random(seed);
