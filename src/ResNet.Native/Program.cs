@@ -130,8 +130,9 @@ internal static class Program
             return 1;
         }
         var files = ExpandInputs(options.Files, out var emptyDirectories);
-        // Nothing named exists (a typo, a directory without images): said below without fetching 46 MB of weights first.
-        bool anyInput = files.Any(f => f == StreamInput.StandardInput ? StreamInput.StandardInputRedirected : File.Exists(f));
+        // Nothing named can be read (a typo, a broken link, a directory without images): said below without fetching 46 MB
+        // of weights first.
+        bool anyInput = files.Any(f => f == StreamInput.StandardInput ? StreamInput.StandardInputRedirected : FileFailures.BeforeOpening(f) is null);
         // The x86-64-v4 build carries no HTTPS stack, which would double its size and the relocations each start
         // applies (`--version` 6.1 → 5.2 ms without it): weights to download are downloaded by the v3 build.
 #if RESNET_VARIANT_AVX512
@@ -300,7 +301,7 @@ internal static class Program
     private static void FailInput(string file, Exception problem, bool json) =>
         Fail(file, problem is ResNetException ? problem.Message : $"{file}: {OneLine(problem)}", json);
 
-    /// <summary>Files stay in order; a directory becomes its PNG and JPEG files, sorted by name (or, with none, one of <paramref name="emptyDirectories"/>).</summary>
+    /// <summary>Files stay in order; a directory becomes its PNG and JPEG files (regular files, or links to them), sorted by name (or, with none, one of <paramref name="emptyDirectories"/>).</summary>
     private static List<string> ExpandInputs(List<string> args, out List<string> emptyDirectories)
     {
         var files = new List<string>();
@@ -310,8 +311,10 @@ internal static class Program
             if (a != StreamInput.StandardInput && Directory.Exists(a))
             {
                 int before = files.Count;
+                // A listing's named pipe, socket or device is skipped as its subdirectories are: opening a named pipe
+                // waits for a writer, forever in a directory of photos. Named on its own, it is read as a stream.
                 files.AddRange(Directory.EnumerateFiles(a)
-                    .Where(f => Path.GetExtension(f).ToLowerInvariant() is ".png" or ".jpg" or ".jpeg")
+                    .Where(f => Path.GetExtension(f).ToLowerInvariant() is ".png" or ".jpg" or ".jpeg" && !StreamInput.Is(f))
                     .Order(StringComparer.Ordinal));
                 if (files.Count == before) emptyDirectories.Add(a);
             }

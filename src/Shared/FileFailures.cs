@@ -16,8 +16,26 @@ internal static class FileFailures
     {
         if (Directory.Exists(path)) return "is a directory";
         var info = new FileInfo(path);
-        if (!info.Exists) return "no such file";
+        if (!info.Exists) return NoSuchFile(path);
+        // A link whose target is gone "exists" (.NET falls back to the link itself), and opening it would say only
+        // "no such file" of a name the user can see in a listing.
+        if (info.LinkTarget is { } target && FinalTarget(info) is { Exists: false }) return $"is a broken symbolic link to '{target}'";
         return info.Length > maxBytes ? $"{info.Length} bytes is too large for {what} (at most {maxBytes})" : null;
+    }
+
+    /// <summary>
+    /// "no such file", but for a name .NET could not have opened: a file name is bytes, .NET decodes it as UTF-8 (in
+    /// the command line and in a directory's listing alike) with U+FFFD for what is not, and cannot encode that back.
+    /// </summary>
+    private static string NoSuchFile(string path) => path.Contains('\uFFFD')
+        ? "no such file by this name: it is not valid UTF-8 (shown with U+FFFD), which this program cannot open by name; rename the file"
+        : "no such file";
+
+    /// <summary>Where a chain of links ends, or null when it cannot be followed (a loop: opening the file says so).</summary>
+    private static FileSystemInfo? FinalTarget(FileInfo link)
+    {
+        try { return link.ResolveLinkTarget(returnFinalTarget: true); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
     }
 
     /// <summary>

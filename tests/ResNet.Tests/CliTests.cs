@@ -514,6 +514,27 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
     }
 
     [Fact]
+    public void ADirectorysNamedPipeIsSkippedAndItsBrokenLinkNamed()
+    {
+        // A named pipe in a listing was opened as an image and waited for a writer forever; a link whose target is gone
+        // was "no such file", of a name the listing shows.
+        string dir = Directory.CreateDirectory(Path.Combine(_home, "photos")).FullName;
+        File.Copy(Image("gray8.png"), Path.Combine(dir, "a.png"));
+        using (var mkfifo = Process.Start("mkfifo", [Path.Combine(dir, "b.jpg")])) mkfifo.WaitForExit();
+        File.CreateSymbolicLink(Path.Combine(dir, "c.jpg"), "gone.jpg");
+        var (exit, @out, err) = Run("--weights", _weights.Path, "--json", dir);
+        Assert.Equal(1, exit);
+        Assert.Equal("", err);
+        var lines = @out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+        Assert.Equal([Path.Combine(dir, "a.png"), Path.Combine(dir, "c.jpg")], lines.Select(l => l.GetProperty("file").GetString()));
+        Assert.Equal(5, lines[0].GetProperty("top").GetArrayLength());
+        Assert.Equal($"{dir}/c.jpg: is a broken symbolic link to 'gone.jpg'", lines[1].GetProperty("error").GetString());
+        // Alone, the broken link is nothing to classify: said without fetching weights (there are none here).
+        (exit, @out, err) = Run(new Dictionary<string, string> { ["RESNET18_OFFLINE"] = "1" }, Path.Combine(dir, "c.jpg"));
+        Assert.Equal((1, "", $"resnet18: {dir}/c.jpg: is a broken symbolic link to 'gone.jpg'"), (exit, @out, err.Trim()));
+    }
+
+    [Fact]
     public void BadFilesMixedWithGoodOnesEachGetOneLine()
     {
         string empty = Path.Combine(_home, "empty.png");

@@ -48,6 +48,36 @@ public sealed class FileFailureTests : IDisposable
     }
 
     [Theory]
+    [MemberData(nameof(Readers))]
+    public void BrokenLinkAndUndecodableNameAreNamed(string reader)
+    {
+        string link = Path.Combine(_dir, "link");
+        File.CreateSymbolicLink(link, "gone");
+        Assert.Equal($"{link}: is a broken symbolic link to 'gone'", Read(reader, link));
+        // A name that is not UTF-8 (Latin-1's "é" here) reaches .NET as U+FFFD, from a listing as from the command line.
+        Shell("touch \"$1/caf$(printf '\\351')\"");
+        try
+        {
+            string listed = Directory.EnumerateFiles(_dir, "caf*").Single();
+            Assert.Equal($"{_dir}/caf\uFFFD", listed);
+            Assert.Equal($"{listed}: no such file by this name: it is not valid UTF-8 (shown with U+FFFD), which this program cannot open by name; rename the file",
+                Read(reader, listed));
+        }
+        finally
+        {
+            Shell("rm -- \"$1\"/caf*"); // nor can .NET remove it
+        }
+    }
+
+    /// <summary>Runs <paramref name="script"/> with this test's directory as $1: .NET cannot name a file that is not UTF-8.</summary>
+    private void Shell(string script)
+    {
+        using var shell = System.Diagnostics.Process.Start("/bin/sh", ["-c", script, "sh", _dir]);
+        shell.WaitForExit();
+        Assert.Equal(0, shell.ExitCode);
+    }
+
+    [Theory]
     [InlineData("image", 1L << 30, "an image file")]
     [InlineData("npy", 1L << 30, "an input tensor")]
     [InlineData("labels", 16L << 20, "a labels file")]
