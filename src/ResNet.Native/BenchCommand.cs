@@ -64,7 +64,7 @@ internal static class BenchCommand
                 case "--layers": layers = true; break;
                 case "--exact": exact = true; break;
                 default:
-                    Console.Error.WriteLine($"resnet18 bench: {UsageError(args[option], option < i ? args[i] : null)}");
+                    Console.Error.WriteLine(Printable.Line($"resnet18 bench: {UsageError(args[option], option < i ? args[i] : null)}"));
                     Console.Error.WriteLine(Usage);
                     Console.Error.WriteLine("resnet18 bench --help describes the options.");
                     return 2;
@@ -82,7 +82,7 @@ internal static class BenchCommand
         }
         catch (ResNetException e)
         {
-            Console.Error.WriteLine($"resnet18: {e.Message}");
+            Console.Error.WriteLine(Printable.Line($"resnet18: {e.Message}"));
             return 1;
         }
         var input = new float[batch * ResNet18.Network.Input.Elements];

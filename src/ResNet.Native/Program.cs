@@ -86,7 +86,7 @@ internal static class Program
     {
         try
         {
-            Console.Error.WriteLine(line);
+            Console.Error.WriteLine(Printable.Line(line));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -109,7 +109,7 @@ internal static class Program
         var options = Options.Parse(args, out var error);
         if (options == null)
         {
-            Console.Error.WriteLine($"resnet18: {error}");
+            Console.Error.WriteLine(Printable.Line($"resnet18: {error}"));
             Console.Error.WriteLine(Usage);
             return 2;
         }
@@ -126,7 +126,7 @@ internal static class Program
         }
         catch (ResNetException e)
         {
-            Console.Error.WriteLine($"resnet18: {e.Message}"); // before any weights are fetched
+            Console.Error.WriteLine(Printable.Line($"resnet18: {e.Message}")); // before any weights are fetched
             return 1;
         }
         var files = ExpandInputs(options.Files, out var emptyDirectories);
@@ -283,15 +283,18 @@ internal static class Program
     /// <summary>A failure to get or load the weights, on one line (ours name the file and the reason already); the exit code.</summary>
     private static int WeightsFailure(Exception e)
     {
-        Console.Error.WriteLine(e is ResNetException ? $"resnet18: {e.Message}" : $"resnet18: cannot load the weights: {OneLine(e)}");
+        Console.Error.WriteLine(Printable.Line(e is ResNetException ? $"resnet18: {e.Message}" : $"resnet18: cannot load the weights: {OneLine(e)}"));
         return 1;
     }
 
-    /// <summary>One input's failure: a JSON line on stdout with --json, else one line on stderr.</summary>
+    /// <summary>
+    /// One input's failure: a JSON line on stdout with --json, else one line on stderr (a file named with a newline
+    /// shows a '?' there, as `ls` shows it).
+    /// </summary>
     private static void Fail(string input, string message, bool json)
     {
         if (json) StandardOutput.WriteLine(JsonOut.Error(input, message));
-        else Console.Error.WriteLine($"resnet18: {message}");
+        else Console.Error.WriteLine(Printable.Line($"resnet18: {message}"));
     }
 
     /// <summary>
@@ -374,7 +377,7 @@ internal static class Program
     /// </summary>
     private static void WriteTable(string file, IReadOnlyList<Prediction> top, float[]? logits)
     {
-        var text = new StringBuilder(file).AppendLine();
+        var text = new StringBuilder(Printable.Line(file)).AppendLine(); // one line per file name, as in the errors
         for (int i = 0; i < top.Count; i++) text.AppendLine(Row(i + 1, top[i]));
         if (logits != null) text.Append("  logits: ").AppendJoin(' ', logits.Select(JsonOut.Num)).AppendLine();
         StandardOutput.Write(text.ToString());

@@ -535,6 +535,24 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
     }
 
     [Fact]
+    public void AFileNamedWithANewlineIsStillOneLine()
+    {
+        // Errors are one line, and the table has one line per file name: control characters show as '?', as `ls`
+        // shows them; the JSON lines keep the name as it is.
+        string named = Path.Combine(_home, "two\nlines.png");
+        File.Copy(Image("gray8.png"), named);
+        string missing = Path.Combine(_home, "tab\there.jpg");
+        var (exit, @out, err) = Run("--weights", _weights.Path, "--top", "1", named, missing);
+        Assert.Equal(1, exit);
+        Assert.Equal($"resnet18: {_home}/tab?here.jpg: no such file", err.TrimEnd('\n'));
+        Assert.StartsWith($"{_home}/two?lines.png\n   1 ", @out);
+        Assert.Equal(2, @out.Count(c => c == '\n'));
+        (_, @out, _) = Run("--weights", _weights.Path, "--json", named, missing);
+        var lines = @out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+        Assert.Equal([named, missing], lines.Select(l => l.GetProperty("file").GetString()));
+    }
+
+    [Fact]
     public void BadFilesMixedWithGoodOnesEachGetOneLine()
     {
         string empty = Path.Combine(_home, "empty.png");
