@@ -19,7 +19,7 @@ internal static class FileFailures
         if (!info.Exists) return NoSuchFile(path);
         // A link whose target is gone "exists" (.NET falls back to the link itself), and opening it would say only
         // "no such file" of a name the user can see in a listing.
-        if (info.LinkTarget is { } target && FinalTarget(info) is { Exists: false }) return $"is a broken symbolic link to '{target}'";
+        if (info.LinkTarget is { } target && TargetIsGone(info)) return $"is a broken symbolic link to '{target}'";
         return info.Length > maxBytes ? $"{info.Length} bytes is too large for {what} (at most {maxBytes})" : null;
     }
 
@@ -31,11 +31,26 @@ internal static class FileFailures
         ? "no such file by this name: it is not valid UTF-8 (shown with U+FFFD), which this program cannot open by name; rename the file"
         : "no such file";
 
-    /// <summary>Where a chain of links ends, or null when it cannot be followed (a loop: opening the file says so).</summary>
-    private static FileSystemInfo? FinalTarget(FileInfo link)
+    /// <summary>
+    /// Whether following the links from <paramref name="link"/> ends at nothing. The system is asked first, not only
+    /// the links' text: /dev/fd/63 (a shell's <c>&lt;(…)</c>) links to "pipe:[…]", no such name, yet it opens. .NET
+    /// reports a loop as not found too, so the links are then followed by their text, which tells a loop (left to
+    /// opening, which names it) from a missing end.
+    /// </summary>
+    private static bool TargetIsGone(FileInfo link)
     {
-        try { return link.ResolveLinkTarget(returnFinalTarget: true); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
+        try
+        {
+            if (!OperatingSystem.IsWindows())
+            {
+                File.GetUnixFileMode(link.FullName); // stat(2), which follows the links
+                return false;
+            }
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return false; }
+        try { return link.ResolveLinkTarget(returnFinalTarget: true) is { Exists: false }; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return false; }
     }
 
     /// <summary>

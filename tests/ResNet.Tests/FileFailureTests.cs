@@ -69,6 +69,17 @@ public sealed class FileFailureTests : IDisposable
         }
     }
 
+    [Fact]
+    public void APipesMagicLinkIsNotBroken()
+    {
+        // A shell's <(…) is /dev/fd/63, a link to "pipe:[…]": no such path, yet it opens; it was called broken.
+        using var reader = new System.IO.Pipes.AnonymousPipeServerStream(System.IO.Pipes.PipeDirection.In);
+        using (var writer = new System.IO.Pipes.AnonymousPipeClientStream(System.IO.Pipes.PipeDirection.Out, reader.ClientSafePipeHandle))
+            writer.Write("a\nb\nc\n"u8); // closed: the three lines wait in the pipe, then its end
+        string path = $"/proc/self/fd/{reader.SafePipeHandle.DangerousGetHandle()}";
+        Assert.Equal(["a", "b", "c"], LabelsFile.Load(path, 3));
+    }
+
     /// <summary>Runs <paramref name="script"/> with this test's directory as $1: .NET cannot name a file that is not UTF-8.</summary>
     private void Shell(string script)
     {
