@@ -525,11 +525,11 @@ public abstract unsafe partial class GeneratedNetwork : IDisposable
         string? cacheFile = null;
         if (_cacheDirectory != null)
         {
-            prepare(null);
+            prepare(null); // the sizes, which name the mode (CacheMode)
             cacheFile = PackedCache.FileFor(_cacheDirectory, key, Info.Name, Isa, CacheMode, _layout.Signature);
-            if (TryMapCache(cacheFile)) return;
+            if (cacheFile != null && TryMapCache(cacheFile)) return;
             var jobs = TakeJobs();
-            if (PackedCache.TryRead(cacheFile, Ranges(jobs))) return;
+            if (cacheFile != null && PackedCache.TryRead(cacheFile, Ranges(jobs))) return;
         }
         var packed = Pack(read(), prepare);
         if (cacheFile != null)

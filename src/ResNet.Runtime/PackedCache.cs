@@ -25,11 +25,36 @@ internal static class PackedCache
     /// </summary>
     private const int Version = 4;
 
-    public static string FileFor(string directory, string weightsPath, string network, InstructionSet isa, string mode, string signature)
+    /// <summary>
+    /// The packed copy's file for the weights at <paramref name="weightsPath"/>, or null when nothing can stand for
+    /// their contents: the copy is keyed by the path, size and modification time of the file holding them (so two
+    /// links to one file share its copy, and a link pointed at another file finds that file's).
+    /// </summary>
+    public static string? FileFor(string directory, string weightsPath, string network, InstructionSet isa, string mode, string signature)
+    {
+        if (Holder(weightsPath) is not { } file) return null;
+        string contents = Hash(string.Join("\n", file.Length, file.LastWriteTimeUtc.Ticks, signature, Version));
+        return Path.Combine(directory, $"{Family(file.FullName, network, isa, mode)}{contents}.packed");
+    }
+
+    /// <summary>
+    /// The file whose bytes are the weights: at the end of a symbolic link, since FileInfo describes the link itself,
+    /// whose size and time stay the same when the file it names is rewritten (that stale copy was a hit). Null for a
+    /// pipe or a device (a shell's &lt;(cat w.pth) links to "pipe:[…]"; a named pipe's size is 0): read once, with
+    /// nothing to key a copy by, and a copy written for each would never be hit.
+    /// </summary>
+    private static FileInfo? Holder(string weightsPath)
     {
         var info = new FileInfo(weightsPath);
-        string contents = Hash(string.Join("\n", info.Exists ? info.Length : -1, info.Exists ? info.LastWriteTimeUtc.Ticks : 0, signature, Version));
-        return Path.Combine(directory, $"{Family(info.FullName, network, isa, mode)}{contents}.packed");
+        try
+        {
+            if (info.LinkTarget != null) info = info.ResolveLinkTarget(returnFinalTarget: true) as FileInfo;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null; // a loop: its reader says so
+        }
+        return info is { Exists: true, Length: > 0 } ? info : null;
     }
 
     /// <summary>

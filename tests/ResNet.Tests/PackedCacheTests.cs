@@ -279,6 +279,15 @@ public sealed class PackedCacheTests : IDisposable
         Assert.Throws<ObjectDisposedException>(() => packed.Run(Input));
     }
 
+    /// <summary>The weights file rewritten in place with every class's bias one more, a minute later.</summary>
+    private void RewriteWithFcBiasPlusOne()
+    {
+        var sd = StateDict.Load(_weights);
+        var tensors = sd.Keys.Where(k => sd[k].Data != null).Select(k => (k, k == "fc.bias" ? new Tensor("float32", sd[k].Shape, sd[k].Data!.Select(v => v + 1f).ToArray()) : sd[k])).ToList();
+        using (var file = File.Create(_weights)) TorchSaveWriter.Write(file, tensors);
+        File.SetLastWriteTimeUtc(_weights, DateTime.UtcNow.AddMinutes(1));
+    }
+
     [Fact]
     public void ModesAndInstructionSetsKeepSeparateFiles()
     {
@@ -293,14 +302,47 @@ public sealed class PackedCacheTests : IDisposable
         var before = Logits(InstructionSet.Portable, false, Cache);
         var oldFile = Assert.Single(Directory.GetFiles(Cache));
         // Same path, different contents and time: the old file must not be used.
-        var sd = StateDict.Load(_weights);
-        var tensors = sd.Keys.Where(k => sd[k].Data != null).Select(k => (k, k == "fc.bias" ? new Tensor("float32", sd[k].Shape, sd[k].Data!.Select(v => v + 1f).ToArray()) : sd[k])).ToList();
-        using (var file = File.Create(_weights)) TorchSaveWriter.Write(file, tensors);
-        File.SetLastWriteTimeUtc(_weights, DateTime.UtcNow.AddMinutes(1));
+        RewriteWithFcBiasPlusOne();
         var after = Logits(InstructionSet.Portable, false, Cache);
         Assert.Equal(before.Select(v => v + 1f).ToArray(), after, (a, b) => Math.Abs(a - b) < 1e-4f);
         // The new copy replaced the stale one instead of piling up beside it.
         Assert.NotEqual(oldFile, Assert.Single(Directory.GetFiles(Cache)));
+    }
+
+    /// <summary>
+    /// A link's own size and time (what .NET's FileInfo gives for a link) do not change when the file it names is
+    /// rewritten: keyed by them, the stale copy was a hit. Keyed by the file at the end of the links, it misses.
+    /// </summary>
+    [Fact]
+    public void ALinkedWeightsFileIsKeyedByTheFileItNames()
+    {
+        string link = Path.Combine(_dir, "current.pth");
+        File.CreateSymbolicLink(link, _weights);
+        var options = new NetworkOptions { InstructionSet = InstructionSet.Portable, PackedCache = Cache };
+        float[] before;
+        using (var net = TinyResNet.Load(link, options)) before = net.Run(Input);
+        RewriteWithFcBiasPlusOne();
+        using (var net = TinyResNet.Load(link, options))
+            Assert.Equal(before.Select(v => v + 1f).ToArray(), net.Run(Input), (a, b) => Math.Abs(a - b) < 1e-4f);
+    }
+
+    /// <summary>A pipe (a shell's &lt;(cat w.pth)) is read once and has no size or time to key a copy by: never cached.</summary>
+    [Fact]
+    public async Task WeightsFromAPipeAreNotCached()
+    {
+        var fresh = Logits(InstructionSet.Portable, false, null);
+        using var reader = new System.IO.Pipes.AnonymousPipeServerStream(System.IO.Pipes.PipeDirection.In);
+        var bytes = File.ReadAllBytes(_weights);
+        var writing = Task.Run(() =>
+        {
+            using var writer = new System.IO.Pipes.AnonymousPipeClientStream(System.IO.Pipes.PipeDirection.Out, reader.ClientSafePipeHandle);
+            writer.Write(bytes);
+        });
+        string path = $"/proc/self/fd/{reader.SafePipeHandle.DangerousGetHandle()}";
+        using (var net = TinyResNet.Load(path, new NetworkOptions { InstructionSet = InstructionSet.Portable, PackedCache = Cache }))
+            Assert.Equal(fresh, net.Run(Input));
+        await writing;
+        Assert.False(Directory.Exists(Cache) && Directory.EnumerateFileSystemEntries(Cache).Any());
     }
 
     [Fact]
