@@ -19,7 +19,11 @@ internal static class FileFailures
         if (!info.Exists) return NoSuchFile(path);
         // A link whose target is gone "exists" (.NET falls back to the link itself), and opening it would say only
         // "no such file" of a name the user can see in a listing.
-        if (info.LinkTarget is { } target && TargetIsGone(info)) return $"is a broken symbolic link to '{target}'";
+        if (info.LinkTarget is { } target)
+        {
+            if (TargetIsGone(info)) return $"is a broken symbolic link to '{target}'";
+            if (FinalTarget(info) is { Exists: true } file) info = file; // the size is the file's, not the link's
+        }
         return info.Length > maxBytes ? $"{info.Length} bytes is too large for {what} (at most {maxBytes})" : null;
     }
 
@@ -49,8 +53,14 @@ internal static class FileFailures
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return false; }
-        try { return link.ResolveLinkTarget(returnFinalTarget: true) is { Exists: false }; }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return false; }
+        return FinalTarget(link) is { Exists: false };
+    }
+
+    /// <summary>The file at the end of <paramref name="link"/>'s links, or null for a loop (opening it says so).</summary>
+    private static FileInfo? FinalTarget(FileInfo link)
+    {
+        try { return link.ResolveLinkTarget(returnFinalTarget: true) as FileInfo; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
     }
 
     /// <summary>

@@ -98,5 +98,9 @@ public sealed class FileFailureTests : IDisposable
         string path = Path.Combine(_dir, "large");
         using (var f = File.Create(path)) f.SetLength(limit + 1);
         Assert.Equal($"{path}: {limit + 1} bytes is too large for {what} (at most {limit})", Read(reader, path));
+        // Behind a link the size is the file's (FileInfo gives a link's own).
+        string link = Path.Combine(_dir, "link");
+        File.CreateSymbolicLink(link, path);
+        Assert.Equal($"{link}: {limit + 1} bytes is too large for {what} (at most {limit})", Read(reader, link));
     }
 }
