@@ -129,7 +129,7 @@ internal static class Program
             Console.Error.WriteLine(Printable.Line($"resnet18: {e.Message}")); // before any weights are fetched
             return 1;
         }
-        var files = ExpandInputs(options.Files, out var emptyDirectories);
+        var files = ExpandInputs(options.Files, out var failedDirectories);
         // Nothing named can be read (a typo, a broken link, a directory without images): said below without fetching 46 MB
         // of weights first.
         bool anyInput = files.Any(f => f == StreamInput.StandardInput ? StreamInput.StandardInputRedirected : FileFailures.BeforeOpening(f) is null);
@@ -145,7 +145,7 @@ internal static class Program
         }
 #endif
         // A directory without images is a failed input, reported like a file that fails; the others still run.
-        foreach (var directory in emptyDirectories) Fail(directory, $"{directory}: no PNG or JPEG files in this directory", options.Json);
+        foreach (var (directory, reason) in failedDirectories) Fail(directory, $"{directory}: {reason}", options.Json);
         if (files.Count == 0) return 1;
         if (!anyInput)
         {
@@ -198,7 +198,7 @@ internal static class Program
         {
             return WeightsFailure(e);
         }
-        int failures = emptyDirectories.Count;
+        int failures = failedDirectories.Count;
         try
         {
             var logits = new float[batch * model.OutputLength];
@@ -304,22 +304,36 @@ internal static class Program
     private static void FailInput(string file, Exception problem, bool json) =>
         Fail(file, problem is ResNetException ? problem.Message : $"{file}: {OneLine(problem)}", json);
 
-    /// <summary>Files stay in order; a directory becomes its PNG and JPEG files (regular files, or links to them), sorted by name (or, with none, one of <paramref name="emptyDirectories"/>).</summary>
-    private static List<string> ExpandInputs(List<string> args, out List<string> emptyDirectories)
+    /// <summary>
+    /// Files stay in order; a directory becomes its PNG and JPEG files (regular files, or links to them), sorted by
+    /// name, or, with none or when it cannot be listed, one of <paramref name="failedDirectories"/> with the reason.
+    /// <paramref name="list"/> lists a directory (tests fail it: as root, which CI is, no directory refuses a listing).
+    /// </summary>
+    internal static List<string> ExpandInputs(List<string> args, out List<(string Directory, string Reason)> failedDirectories,
+        Func<string, IEnumerable<string>>? list = null)
     {
+        list ??= Directory.EnumerateFiles;
         var files = new List<string>();
-        emptyDirectories = [];
+        failedDirectories = [];
         foreach (var a in args)
         {
             if (a != StreamInput.StandardInput && Directory.Exists(a))
             {
                 int before = files.Count;
-                // A listing's named pipe, socket or device is skipped as its subdirectories are: opening a named pipe
-                // waits for a writer, forever in a directory of photos. Named on its own, it is read as a stream.
-                files.AddRange(Directory.EnumerateFiles(a)
-                    .Where(f => Path.GetExtension(f).ToLowerInvariant() is ".png" or ".jpg" or ".jpeg" && !StreamInput.Is(f))
-                    .Order(StringComparer.Ordinal));
-                if (files.Count == before) emptyDirectories.Add(a);
+                try
+                {
+                    // A listing's named pipe, socket or device is skipped as its subdirectories are: opening a named
+                    // pipe waits for a writer, forever in a directory of photos. Named on its own, it is read as a stream.
+                    files.AddRange(list(a)
+                        .Where(f => Path.GetExtension(f).ToLowerInvariant() is ".png" or ".jpg" or ".jpeg" && !StreamInput.Is(f))
+                        .Order(StringComparer.Ordinal));
+                }
+                catch (Exception e) when (FileFailures.Of(e) is { } reason)
+                {
+                    failedDirectories.Add((a, reason)); // unreadable: the other inputs still run
+                    continue;
+                }
+                if (files.Count == before) failedDirectories.Add((a, "no PNG or JPEG files in this directory"));
             }
             else
             {

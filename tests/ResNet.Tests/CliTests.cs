@@ -535,6 +535,21 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
     }
 
     [Fact]
+    public void ADirectoryThatCannotBeListedIsOneFailedInput()
+    {
+        // It ended the whole run with "resnet18: UnauthorizedAccessException: …" (seen as another user; as root, which
+        // CI is, no directory refuses a listing, hence the listing passed in here).
+        string locked = Directory.CreateDirectory(Path.Combine(_home, "locked")).FullName;
+        string open = Fixtures.Dir("images");
+        var files = Program.ExpandInputs([locked, open, "x.png"], out var failed,
+            d => d == locked ? throw new UnauthorizedAccessException($"Access to the path '{d}' is denied.") : Directory.EnumerateFiles(d));
+        Assert.Equal([(locked, "permission denied")], failed);
+        Assert.Equal("x.png", files[^1]);
+        Assert.All(files[..^1], f => Assert.StartsWith(open + "/", f));
+        Assert.NotEmpty(files[..^1]);
+    }
+
+    [Fact]
     public void AFileNamedWithANewlineIsStillOneLine()
     {
         // Errors are one line, and the table has one line per file name: control characters show as '?', as `ls`
