@@ -45,6 +45,30 @@ public sealed class HubTests : IDisposable
     }
 
     [Fact]
+    public async Task ACacheDirectoryThatCannotBeMadeIsNamed()
+    {
+        // A TORCH_HOME under a file: it was "UnauthorizedAccessException: …" or "DirectoryNotFoundException: …" whole.
+        string file = Path.Combine(_cache, "file");
+        File.WriteAllText(file, "");
+        using var server = new LoopbackServer(ctx => Serve(ctx, _weights));
+        var e = await Assert.ThrowsAsync<WeightsException>(() =>
+            TorchHub.DownloadAsync(server.Url("resnet18-f37072fd.pth"), Path.Combine(file, "hub", "checkpoints", "resnet18-f37072fd.pth"), "f37072fd"));
+        Assert.Equal($"{file}/hub/checkpoints: cannot create this directory to download the weights into (a part of its path is missing or not a directory)", e.Message);
+    }
+
+    [Fact]
+    public async Task ADirectoryThatTakesNoFileIsSaidBeforeDownloading()
+    {
+        // /proc/self exists and takes no new file, even from root (which CI is: a read-only directory would not do).
+        bool asked = false;
+        using var server = new LoopbackServer(ctx => { asked = true; Serve(ctx, _weights); });
+        var e = await Assert.ThrowsAsync<WeightsException>(() =>
+            TorchHub.DownloadAsync(server.Url("resnet18-f37072fd.pth"), "/proc/self/resnet18-f37072fd.pth", "f37072fd"));
+        Assert.StartsWith("/proc/self: cannot save the download there (", e.Message);
+        Assert.False(asked);
+    }
+
+    [Fact]
     public async Task NotFoundLeavesNothing()
     {
         using var server = new LoopbackServer(ctx => { ctx.Response.StatusCode = 404; ctx.Response.Close(); });

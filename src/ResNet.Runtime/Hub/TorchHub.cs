@@ -54,20 +54,37 @@ public static partial class TorchHub
         HttpClient? client = null, CancellationToken cancellationToken = default)
     {
         string dir = Path.GetDirectoryName(Path.GetFullPath(destination))!;
-        Directory.CreateDirectory(dir);
+        try
+        {
+            Directory.CreateDirectory(dir);
+        }
+        catch (Exception e) when (Unwritable(e) is { } reason)
+        {
+            throw new WeightsException($"{dir}: cannot create this directory to download the weights into ({reason})");
+        }
         string temp = Path.Combine(dir, $".{Path.GetFileName(destination)}.{Guid.NewGuid():N}.partial");
+        FileStream output;
+        try
+        {
+            // Before the request: a directory that cannot take the file is said before 46 MB arrive, not after.
+            output = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None);
+        }
+        catch (Exception e) when (Unwritable(e) is { } reason)
+        {
+            throw new WeightsException($"{dir}: cannot save the download there ({reason})");
+        }
         var owned = client == null ? new HttpClient { Timeout = TimeSpan.FromMinutes(30) } : null;
         try
         {
-            using var response = await (client ?? owned!).GetAsync(url, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
-            if (!response.IsSuccessStatusCode)
-                throw new WeightsException($"{url}: download failed: HTTP {(int)response.StatusCode} {response.ReasonPhrase}");
-            long total = response.Content.Headers.ContentLength ?? -1;
+            long total, received = 0;
             using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-            long received = 0;
-            await using (var input = await response.Content.ReadAsStreamAsync(cancellationToken))
-            await using (var output = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            await using (output)
             {
+                using var response = await (client ?? owned!).GetAsync(url, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+                if (!response.IsSuccessStatusCode)
+                    throw new WeightsException($"{url}: download failed: HTTP {(int)response.StatusCode} {response.ReasonPhrase}");
+                total = response.Content.Headers.ContentLength ?? -1;
+                await using var input = await response.Content.ReadAsStreamAsync(cancellationToken);
                 var buffer = new byte[1 << 16];
                 int n;
                 while ((n = await input.ReadAsync(buffer, cancellationToken)) > 0)
@@ -89,6 +106,10 @@ public static partial class TorchHub
         {
             throw new WeightsException($"{url}: download failed: {e.Message}");
         }
+        catch (UnauthorizedAccessException)
+        {
+            throw new WeightsException($"{destination}: cannot save the download there (permission denied)");
+        }
         catch (IOException e) when (e is not FileNotFoundException)
         {
             throw new WeightsException($"{url}: download failed: {e.Message}");
@@ -103,6 +124,15 @@ public static partial class TorchHub
             if (File.Exists(temp)) File.Delete(temp);
         }
     }
+
+    /// <summary>Why a directory cannot be made, in a few words, or null when the exception is not the file system's.</summary>
+    private static string? Unwritable(Exception e) => e switch
+    {
+        UnauthorizedAccessException => "permission denied",
+        FileNotFoundException or DirectoryNotFoundException => "a part of its path is missing or not a directory",
+        IOException io => io.Message.ReplaceLineEndings(" "),
+        _ => null,
+    };
 
     [GeneratedRegex(@"-([a-f0-9]*)\.")]
     private static partial Regex HashPattern();
