@@ -28,6 +28,15 @@ internal static unsafe partial class IsaLauncher
         _ => null,
     };
 
+    /// <summary>
+    /// Why RESNET18_ISA cannot be followed (a value other than avx512, avx2 or portable), or null: a typo that ran the
+    /// default kernels instead would time or test other kernels than the user meant.
+    /// </summary>
+    public static string? RequestError =>
+        Environment.GetEnvironmentVariable("RESNET18_ISA") is { Length: > 0 } value && Requested == null
+            ? $"RESNET18_ISA must be avx512, avx2 or portable, not '{value}'"
+            : null;
+
     /// <summary>The instruction set to build networks with: the request if this process can run it, else the best it can.</summary>
     public static InstructionSet Effective => Requested is InstructionSet r && NetworkOptions.IsSupported(r) ? r : NetworkOptions.Best;
 

@@ -31,11 +31,11 @@ internal sealed class Options
             {
                 case "--weights":
                     o.Weights = Value();
-                    if (o.Weights == null) { error = "--weights needs a file"; return null; }
+                    if (string.IsNullOrEmpty(o.Weights)) { error = "--weights needs a file"; return null; }
                     break;
                 case "--labels":
                     o.Labels = Value();
-                    if (o.Labels == null) { error = "--labels needs a file"; return null; }
+                    if (string.IsNullOrEmpty(o.Labels)) { error = "--labels needs a file"; return null; }
                     break;
                 case "--top":
                     {
@@ -75,6 +75,8 @@ internal sealed class Options
             }
         }
         if (o.Files.Count == 0 && !o.Version) { error = "no input files"; return null; }
+        // An unset shell variable ("$photo") more often than not: the .NET file APIs throw on an empty path.
+        if (o.Files.Contains("")) { error = "an input file name is empty"; return null; }
         return o;
     }
 }

@@ -100,6 +100,11 @@ internal static class Program
 #if RESNET_VARIANT_AVX2
         IsaLauncher.ExtractSelf();
 #endif
+        if (IsaLauncher.RequestError is { } isaError)
+        {
+            Console.Error.WriteLine(Printable.Line($"resnet18: {isaError}"));
+            return 2;
+        }
         if (args.Length > 0 && args[0] == "bench") return BenchCommand.Run(args[1..]);
         if (args.Length == 1 && args[0] is "-h" or "--help")
         {

@@ -125,6 +125,17 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
         Assert.Equal(2, Run().Exit);
         Assert.Equal(2, Run("--bogus", "x.png").Exit);
         Assert.Contains("resnet18 --help", err);
+        // An empty name was passed on, to fail as "ArgumentException: The value cannot be an empty string".
+        (exit, _, err) = Run("--weights", "", "x.png");
+        Assert.Equal((2, "resnet18: --weights needs a file"), (exit, err.Split('\n')[0]));
+        (exit, _, err) = Run("--weights", _weights.Path, "x.png", ""); // this one was a stack trace
+        Assert.Equal((2, "resnet18: an input file name is empty"), (exit, err.Split('\n')[0]));
+        // A mistyped RESNET18_ISA ran the default kernels in silence, benchmarks too.
+        foreach (var args in new[] { new[] { "x.png" }, ["bench", "--iterations", "1"] })
+        {
+            (exit, _, err) = Run(new Dictionary<string, string> { ["RESNET18_ISA"] = "avx3" }, args);
+            Assert.Equal((2, "resnet18: RESNET18_ISA must be avx512, avx2 or portable, not 'avx3'"), (exit, err.Trim()));
+        }
     }
 
     [Fact]
