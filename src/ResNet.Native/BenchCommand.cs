@@ -56,7 +56,7 @@ internal static class BenchCommand
                 case "--threads" when int.TryParse(Next(), out threads) && threads is >= 1 and <= 256: break;
                 case "--kernels" when Next() is "generated" or "generic" or "reference" && (kernels = args[i]) != null: break;
                 case "--isa" when ParseIsa(Next()) is InstructionSet s && (isa = s) != null: break;
-                case "--weights" when (weightsPath = Next()) != null: break;
+                case "--weights" when (weightsPath = Next()) is { Length: > 0 }: break; // an empty name failed as a stack trace
                 case "--json": json = true; break;
                 case "-h" or "--help":
                     StandardOutput.WriteLine(Help);
