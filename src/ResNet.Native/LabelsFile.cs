@@ -17,7 +17,7 @@ internal static class LabelsFile
         path != null ? Load(path, outputs) : outputs == ImageNetLabels.All.Count ? ImageNetLabels.All : null;
 
     /// <summary>
-    /// One label per line (the usual classes.txt; a last empty line and Windows line ends are ignored), or a JSON
+    /// One label per line (the usual classes.txt; empty lines at the end and Windows line ends are ignored), or a JSON
     /// array of strings (a dataset's `classes` as json.dump writes it). Exactly one per output.
     /// </summary>
     public static IReadOnlyList<string> Load(string path, int outputs)
@@ -33,14 +33,18 @@ internal static class LabelsFile
         // ReadAllText has taken off a byte-order mark.
         var labels = text.TrimStart().StartsWith('[') ? FromJson(path, text) : FromLines(text);
         if (labels.Count != outputs)
-            throw Error(path, $"{labels.Count} labels; the network has {outputs} outputs, one label each");
+        {
+            int empty = labels.Count(l => l.Length == 0);
+            throw Error(path, $"{labels.Count} labels{(empty > 0 ? $" ({empty} of them empty)" : "")}; the network has {outputs} outputs, one label each");
+        }
         return labels;
     }
 
     private static List<string> FromLines(string text)
     {
         var lines = text.Split('\n').Select(l => l.TrimEnd('\r')).ToList();
-        if (lines.Count > 0 && lines[^1].Length == 0) lines.RemoveAt(lines.Count - 1);
+        // Blank lines after the last name are an editor's, not classes (they made "1002 labels" of 1000 names).
+        while (lines.Count > 0 && lines[^1].Length == 0) lines.RemoveAt(lines.Count - 1);
         return lines;
     }
 

@@ -205,6 +205,12 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
         File.WriteAllText(json, " [\"a\", \"b \", \"c\"]\n", new System.Text.UTF8Encoding(true));
         Assert.Equal(["a", "b ", "c"], LabelsFile.Load(lines, 3));
         Assert.Equal(["a", "b ", "c"], LabelsFile.Load(json, 3));
+        // Blank lines at the end are not classes; one inside is, and the count says so.
+        File.WriteAllText(lines, "a\nb\nc\n\r\n\n");
+        Assert.Equal(["a", "b", "c"], LabelsFile.Load(lines, 3));
+        File.WriteAllText(lines, "a\n\nb\nc\n");
+        Assert.Equal($"{lines}: 4 labels (1 of them empty); the network has 3 outputs, one label each",
+            Assert.ThrowsAny<ResNetException>(() => LabelsFile.Load(lines, 3)).Message);
     }
 
     [Fact]
