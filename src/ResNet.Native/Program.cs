@@ -330,7 +330,7 @@ internal static class Program
                     // A listing's named pipe, socket or device is skipped as its subdirectories are: opening a named
                     // pipe waits for a writer, forever in a directory of photos. Named on its own, it is read as a stream.
                     files.AddRange(list(a)
-                        .Where(f => Path.GetExtension(f).ToLowerInvariant() is ".png" or ".jpg" or ".jpeg" && !StreamInput.Is(f))
+                        .Where(f => IsImageName(f) && !StreamInput.Is(f))
                         .Order(StringComparer.Ordinal));
                 }
                 catch (Exception e) when (FileFailures.Of(e) is { } reason)
@@ -347,6 +347,13 @@ internal static class Program
         }
         return files;
     }
+
+    /// <summary>
+    /// The names a directory's PNG and JPEG files go by: .jfif is what browsers save many JPEGs as, .jpe an older
+    /// spelling. (A file is decoded by its first bytes, whatever its name.)
+    /// </summary>
+    internal static bool IsImageName(string file) =>
+        Path.GetExtension(file).ToLowerInvariant() is ".png" or ".jpg" or ".jpeg" or ".jpe" or ".jfif";
 
     private static string OneLine(Exception e) =>
         e is OutOfMemoryException ? "out of memory" : $"{e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}";

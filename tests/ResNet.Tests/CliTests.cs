@@ -551,6 +551,17 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
         Assert.Equal((1, "", $"resnet18: {dir}/c.jpg: is a broken symbolic link to 'gone.jpg'"), (exit, @out, err.Trim()));
     }
 
+    [Theory]
+    [InlineData("a.png", true)]
+    [InlineData("a.JPG", true)]
+    [InlineData("a.jpeg", true)]
+    [InlineData("a.jpe", true)]
+    [InlineData("a.jfif", true)] // browsers save JPEGs so; it was skipped
+    [InlineData("a.webp", false)]
+    [InlineData("a.npy", false)]
+    [InlineData("png", false)]
+    public void ADirectorysImagesAreKnownByTheirNames(string name, bool image) => Assert.Equal(image, Program.IsImageName(name));
+
     [Fact]
     public void ADirectoryThatCannotBeListedIsOneFailedInput()
     {
