@@ -434,6 +434,35 @@ public sealed class PackedCacheTests : IDisposable
     }
 
     [Fact]
+    public void AKilledWritersTemporaryFileGoesAtTheNextWrite()
+    {
+        // A run killed while writing its copy left ~97 MB under "name.packed.PID.tmp" for ever.
+        var now = DateTime.UtcNow;
+        string kept = FakeCopy("ResNet18-avx512-winograd-000000000001-aaaa.packed", 1 << 20, now);
+        string Temp(string pid, DateTime written)
+        {
+            string path = Path.Combine(Cache, $"ResNet18-avx512-winograd-000000000002-aaaa.packed.{pid}.tmp");
+            File.WriteAllText(path, "half");
+            File.SetLastWriteTimeUtc(path, written);
+            return path;
+        }
+        string gone = Temp("2147483647", now); // no such process
+        string writing = Temp(Environment.ProcessId.ToString(), now); // a live writer's
+        string old = Temp("1", now - PackedCache.Abandoned - TimeSpan.FromMinutes(1)); // a live process, a number reused
+        string foreign = Path.Combine(Cache, "notes.packed.x.tmp");
+        File.WriteAllText(foreign, "not ours");
+        File.SetLastWriteTimeUtc(foreign, now.AddYears(-1));
+
+        PackedCache.Prune(Cache, Path.GetFileName(kept), PackedCache.Budget, now);
+
+        Assert.False(File.Exists(gone));
+        Assert.True(File.Exists(writing));
+        Assert.False(File.Exists(old));
+        Assert.True(File.Exists(foreign));
+        Assert.True(File.Exists(kept));
+    }
+
+    [Fact]
     public void WritingACopyPrunesCopiesOfOtherWeightsFilesUnusedForAWeek()
     {
         string stale = FakeCopy("ResNet18-avx512-winograd-000000000009-aaaa.packed", 1 << 20, DateTime.UtcNow - PackedCache.Unused - TimeSpan.FromHours(1));
