@@ -258,28 +258,13 @@ internal static class PackedCache
             }
             try { f.Delete(); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { /* left for a later write */ }
         }
-        RemoveAbandonedWrites(directory, now);
+        // "name.packed.PID.tmp", WriteReplacing's: a killed run's half-written copy, gone at the next write, which such a
+        // run's next one makes.
+        AbandonedFiles.Remove(directory, "*.packed.*.tmp", name => Path.GetExtension(Path.GetFileNameWithoutExtension(name)).TrimStart('.'), now, Abandoned);
     }
 
-    /// <summary>A temporary file whose writer is gone, however recent; or this old, whatever the process of that number.</summary>
+    /// <summary>A temporary file goes when its writer is gone, however recent, or this old, whatever the process of that number.</summary>
     internal static readonly TimeSpan Abandoned = TimeSpan.FromHours(1);
-
-    /// <summary>
-    /// A run killed while it wrote a copy (Ctrl-C, a timeout's SIGTERM: no finally block runs) left its temporary file,
-    /// ~97 MB, for ever: <see cref="WriteReplacing"/>'s "name.packed.PID.tmp". Removed when that process is gone (Linux)
-    /// or the file was last written <see cref="Abandoned"/> ago, at the next write, which such a run's next one makes.
-    /// </summary>
-    private static void RemoveAbandonedWrites(string directory, DateTime now)
-    {
-        foreach (var f in new DirectoryInfo(directory).EnumerateFiles("*.packed.*.tmp"))
-        {
-            string pid = Path.GetExtension(Path.GetFileNameWithoutExtension(f.Name)).TrimStart('.');
-            if (pid.Length == 0 || !pid.All(char.IsAsciiDigit)) continue; // not named as ours
-            bool writerGone = OperatingSystem.IsLinux() && !Directory.Exists($"/proc/{pid}");
-            if (!writerGone && f.LastWriteTimeUtc >= now - Abandoned) continue;
-            try { f.Delete(); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { /* left for a later write */ }
-        }
-    }
 
     /// <summary>The format version a packed copy was written in; 0 for a file that is not one of ours (or unreadable).</summary>
     private static int FormatOf(string file)

@@ -35,6 +35,24 @@ public sealed class HubTests : IDisposable
     }
 
     [Fact]
+    public async Task AKilledDownloadsPartialFileGoesAtTheNextDownload()
+    {
+        // Ctrl-C during a download left ".name.GUID.partial", up to 46 MB, for ever.
+        string prefix = Convert.ToHexStringLower(SHA256.HashData(_weights))[..8];
+        string name = $"tiny-{prefix}.pth";
+        string gone = Path.Combine(_cache, $".{name}.2147483647-0123.partial"); // no such process
+        string live = Path.Combine(_cache, $".{name}.{Environment.ProcessId}-4567.partial"); // a download under way
+        string other = Path.Combine(_cache, ".other.pth.2147483647-89ab.partial"); // another file's: its own download's to judge
+        foreach (var f in new[] { gone, live, other }) File.WriteAllText(f, "part");
+        using var server = new LoopbackServer(ctx => Serve(ctx, _weights));
+        await TorchHub.DownloadAsync(server.Url(name), Path.Combine(_cache, name), prefix);
+        Assert.False(File.Exists(gone));
+        Assert.True(File.Exists(live));
+        Assert.True(File.Exists(other));
+        Assert.Equal(_weights, File.ReadAllBytes(Path.Combine(_cache, name)));
+    }
+
+    [Fact]
     public async Task WrongHashLeavesNothing()
     {
         using var server = new LoopbackServer(ctx => Serve(ctx, _weights));

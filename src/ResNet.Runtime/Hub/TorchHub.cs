@@ -62,7 +62,10 @@ public static partial class TorchHub
         {
             throw new WeightsException($"{dir}: cannot create this directory to download the weights into ({reason})");
         }
-        string temp = Path.Combine(dir, $".{Path.GetFileName(destination)}.{Guid.NewGuid():N}.partial");
+        // ".name.PID-GUID.partial": a download killed part way (Ctrl-C) is removed by the next one, once its process is gone.
+        string name = Path.GetFileName(destination);
+        AbandonedFiles.Remove(dir, $".{name}.*.partial", f => f[(name.Length + 2)..].Split('-')[0], DateTime.UtcNow, TimeSpan.FromDays(1));
+        string temp = Path.Combine(dir, $".{name}.{Environment.ProcessId}-{Guid.NewGuid():N}.partial");
         FileStream output;
         try
         {

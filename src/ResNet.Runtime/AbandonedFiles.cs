@@ -1,0 +1,33 @@
+namespace ResNet.Runtime;
+
+/// <summary>
+/// Temporary files of writers killed mid-write (Ctrl-C, a timeout's SIGTERM: no finally block runs), which nothing
+/// else would ever remove: the packed cache's copies (~97 MB) and the weights' downloads (~46 MB). Each such name
+/// carries its writer's process id.
+/// </summary>
+internal static class AbandonedFiles
+{
+    /// <summary>
+    /// Removes the files in <paramref name="directory"/> matching <paramref name="pattern"/> whose writer, the process
+    /// <paramref name="writer"/> reads from the name (null: not named as ours, left), is gone (Linux), or that were
+    /// last written <paramref name="abandoned"/> before <paramref name="now"/>, whatever process has that number now.
+    /// One that cannot be removed is left for the next time.
+    /// </summary>
+    public static void Remove(string directory, string pattern, Func<string, string?> writer, DateTime now, TimeSpan abandoned)
+    {
+        try
+        {
+            foreach (var f in new DirectoryInfo(directory).EnumerateFiles(pattern))
+            {
+                if (writer(f.Name) is not { Length: > 0 } pid || !pid.All(char.IsAsciiDigit)) continue;
+                bool gone = OperatingSystem.IsLinux() && !Directory.Exists($"/proc/{pid}");
+                if (!gone && f.LastWriteTimeUtc >= now - abandoned) continue;
+                try { f.Delete(); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // An unlistable directory: its writes fail too, and say so.
+        }
+    }
+}
