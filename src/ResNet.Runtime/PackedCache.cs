@@ -46,14 +46,7 @@ internal static class PackedCache
     private static FileInfo? Holder(string weightsPath)
     {
         var info = new FileInfo(weightsPath);
-        try
-        {
-            if (info.LinkTarget != null) info = info.ResolveLinkTarget(returnFinalTarget: true) as FileInfo;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return null; // a loop: its reader says so
-        }
+        if (info.LinkTarget != null) info = FileFailures.FinalTarget(info); // null for a loop: its reader says so
         return info is { Exists: true, Length: > 0 } ? info : null;
     }
 

@@ -18,7 +18,7 @@ internal static class FileFailures
         var info = new FileInfo(path);
         if (!info.Exists) return NoSuchFile(path);
         // A link whose target is gone "exists" (.NET falls back to the link itself), and opening it would say only
-        // "no such file" of a name the user can see in a listing.
+        // "no such file" of a name the user can see in a listing; a link's Length is its own, not its file's.
         if (info.LinkTarget is { } target)
         {
             if (TargetIsGone(info)) return $"is a broken symbolic link to '{target}'";
@@ -57,7 +57,7 @@ internal static class FileFailures
     }
 
     /// <summary>The file at the end of <paramref name="link"/>'s links, or null for a loop (opening it says so).</summary>
-    private static FileInfo? FinalTarget(FileInfo link)
+    internal static FileInfo? FinalTarget(FileInfo link)
     {
         try { return link.ResolveLinkTarget(returnFinalTarget: true) as FileInfo; }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }

@@ -64,7 +64,9 @@ public static partial class TorchHub
         }
         // ".name.PID-GUID.partial": a download killed part way (Ctrl-C) is removed by the next one, once its process is gone.
         string name = Path.GetFileName(destination);
-        AbandonedFiles.Remove(dir, $".{name}.*.partial", f => f[(name.Length + 2)..].Split('-')[0], DateTime.UtcNow, TimeSpan.FromDays(1));
+        string ours = $".{name}.";
+        AbandonedFiles.Remove(dir, $"{ours}*.partial", // the pattern's * and ? in a URL's file name would match others' names
+            f => f.StartsWith(ours, StringComparison.Ordinal) ? f[ours.Length..].Split('-')[0] : null, DateTime.UtcNow, TimeSpan.FromDays(1));
         string temp = Path.Combine(dir, $".{name}.{Environment.ProcessId}-{Guid.NewGuid():N}.partial");
         FileStream output;
         try
