@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using ResNet.Runtime;
 
 namespace ResNet.Native;
 
@@ -111,6 +112,9 @@ internal static unsafe partial class ExtractedImage
         {
             // Stale images only cost disk space.
         }
+        // Extract's ".name.PID.tmp" of a run killed while it wrote (~10 MB, for ever otherwise).
+        AbandonedFiles.Remove(directory, $".{Prefix}*.*.tmp",
+            name => Path.GetExtension(Path.GetFileNameWithoutExtension(name)).TrimStart('.'), DateTime.UtcNow, TimeSpan.FromHours(1));
     }
 
     /// <summary>Other versions' images kept beside the current one (if run within the week): installed versions used in turn.</summary>

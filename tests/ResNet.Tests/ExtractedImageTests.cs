@@ -92,6 +92,18 @@ public sealed class ExtractedImageTests : IDisposable
     }
 
     [Fact]
+    public void AKilledExtractionsTemporaryFileGoesAtTheNextExtraction()
+    {
+        Directory.CreateDirectory(Dir);
+        string gone = Path.Combine(Dir, $".{ExtractedImage.Prefix}1111111111111111.2147483647.tmp"); // no such process
+        string live = Path.Combine(Dir, $".{ExtractedImage.Prefix}2222222222222222.{Environment.ProcessId}.tmp"); // being written
+        foreach (var f in new[] { gone, live }) File.WriteAllBytes(f, [1]);
+        Assert.Equal(_image, OpenAndRead());
+        Assert.False(File.Exists(gone));
+        Assert.True(File.Exists(live));
+    }
+
+    [Fact]
     public void AnUpgradeKeepsOnlyTheMostRecentlyRunOtherVersions()
     {
         // Rebuilds pile up images all run within the week: the most recently run few stay, the rest go.

@@ -2,8 +2,9 @@ namespace ResNet.Runtime;
 
 /// <summary>
 /// Temporary files of writers killed mid-write (Ctrl-C, a timeout's SIGTERM: no finally block runs), which nothing
-/// else would ever remove: the packed cache's copies (~97 MB) and the weights' downloads (~46 MB). Each such name
-/// carries its writer's process id.
+/// else would ever remove: the packed cache's copies (~97 MB), the weights' downloads (~46 MB) and the command's
+/// extracted x86-64-v3 build (~10 MB). Each such name carries its writer's process id. Compiled into the runtime and
+/// the command, as <c>FileFailures</c> is.
 /// </summary>
 internal static class AbandonedFiles
 {
