@@ -64,7 +64,7 @@ internal static class BenchCommand
                 case "--layers": layers = true; break;
                 case "--exact": exact = true; break;
                 default:
-                    Console.Error.WriteLine(Printable.Line($"resnet18 bench: {UsageError(args[option], option < i ? args[i] : null)}"));
+                    Program.ErrorLine($"resnet18 bench: {UsageError(args[option], option < i ? args[i] : null)}");
                     Console.Error.WriteLine(Usage);
                     Console.Error.WriteLine("resnet18 bench --help describes the options.");
                     return 2;
@@ -82,7 +82,7 @@ internal static class BenchCommand
         }
         catch (ResNetException e)
         {
-            Console.Error.WriteLine(Printable.Line($"resnet18: {e.Message}"));
+            Program.ErrorLine($"resnet18: {e.Message}");
             return 1;
         }
         var input = new float[batch * ResNet18.Network.Input.Elements];
@@ -221,7 +221,8 @@ internal static class BenchCommand
         return value == null ? $"{option} needs {needs}" : $"{option} needs {needs}, not '{value}'";
     }
 
-    private static InstructionSet? ParseIsa(string? s) => s switch
+    /// <summary>`--isa`'s names, which RESNET18_ISA takes too (in any case).</summary>
+    internal static InstructionSet? ParseIsa(string? s) => s switch
     {
         "avx512" => InstructionSet.Avx512,
         "avx2" => InstructionSet.Avx2,

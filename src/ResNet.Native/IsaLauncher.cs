@@ -20,13 +20,7 @@ internal static unsafe partial class IsaLauncher
     private const string DownloadMarker = "RESNET18_DOWNLOAD";      // avx2-build (v4 → v3), then done (v3 → v4)
 
     /// <summary>The kernels the user asked for with RESNET18_ISA, if any.</summary>
-    public static InstructionSet? Requested => Environment.GetEnvironmentVariable("RESNET18_ISA")?.ToLowerInvariant() switch
-    {
-        "avx512" => InstructionSet.Avx512,
-        "avx2" => InstructionSet.Avx2,
-        "portable" => InstructionSet.Portable,
-        _ => null,
-    };
+    public static InstructionSet? Requested => BenchCommand.ParseIsa(Environment.GetEnvironmentVariable("RESNET18_ISA")?.ToLowerInvariant());
 
     /// <summary>
     /// Why RESNET18_ISA cannot be followed (a value other than avx512, avx2 or portable), or null: a typo that ran the

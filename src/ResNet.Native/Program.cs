@@ -81,12 +81,18 @@ internal static class Program
         }
     }
 
+    /// <summary>
+    /// A line on standard error: every error is one, even for a file named with a newline (control characters show
+    /// as '?', as `ls` shows them).
+    /// </summary>
+    internal static void ErrorLine(string line) => Console.Error.WriteLine(Printable.Line(line));
+
     /// <summary>The command's last word when it cannot go on: one line on standard error if that still works; exit 1.</summary>
     private static int Report(string line)
     {
         try
         {
-            Console.Error.WriteLine(Printable.Line(line));
+            ErrorLine(line);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -102,7 +108,7 @@ internal static class Program
 #endif
         if (IsaLauncher.RequestError is { } isaError)
         {
-            Console.Error.WriteLine(Printable.Line($"resnet18: {isaError}"));
+            ErrorLine($"resnet18: {isaError}");
             return 2;
         }
         if (args.Length > 0 && args[0] == "bench") return BenchCommand.Run(args[1..]);
@@ -114,7 +120,7 @@ internal static class Program
         var options = Options.Parse(args, out var error);
         if (options == null)
         {
-            Console.Error.WriteLine(Printable.Line($"resnet18: {error}"));
+            ErrorLine($"resnet18: {error}");
             Console.Error.WriteLine(Usage);
             return 2;
         }
@@ -131,7 +137,7 @@ internal static class Program
         }
         catch (ResNetException e)
         {
-            Console.Error.WriteLine(Printable.Line($"resnet18: {e.Message}")); // before any weights are fetched
+            ErrorLine($"resnet18: {e.Message}"); // before any weights are fetched
             return 1;
         }
         var files = ExpandInputs(options.Files, out var failedDirectories);
@@ -288,18 +294,15 @@ internal static class Program
     /// <summary>A failure to get or load the weights, on one line (ours name the file and the reason already); the exit code.</summary>
     private static int WeightsFailure(Exception e)
     {
-        Console.Error.WriteLine(Printable.Line(e is ResNetException ? $"resnet18: {e.Message}" : $"resnet18: cannot load the weights: {OneLine(e)}"));
+        ErrorLine(e is ResNetException ? $"resnet18: {e.Message}" : $"resnet18: cannot load the weights: {OneLine(e)}");
         return 1;
     }
 
-    /// <summary>
-    /// One input's failure: a JSON line on stdout with --json, else one line on stderr (a file named with a newline
-    /// shows a '?' there, as `ls` shows it).
-    /// </summary>
+    /// <summary>One input's failure: a JSON line on stdout with --json, else one line on stderr.</summary>
     private static void Fail(string input, string message, bool json)
     {
         if (json) StandardOutput.WriteLine(JsonOut.Error(input, message));
-        else Console.Error.WriteLine(Printable.Line($"resnet18: {message}"));
+        else ErrorLine($"resnet18: {message}");
     }
 
     /// <summary>
