@@ -114,7 +114,7 @@ internal static unsafe partial class ExtractedImage
         }
         // Extract's ".name.PID.tmp" of a run killed while it wrote (~10 MB, for ever otherwise).
         AbandonedFiles.Remove(directory, $".{Prefix}*.*.tmp",
-            name => Path.GetExtension(Path.GetFileNameWithoutExtension(name)).TrimStart('.'), DateTime.UtcNow, TimeSpan.FromHours(1));
+            AbandonedFiles.PidBeforeExtension, DateTime.UtcNow, TimeSpan.FromHours(1));
     }
 
     /// <summary>Other versions' images kept beside the current one (if run within the week): installed versions used in turn.</summary>

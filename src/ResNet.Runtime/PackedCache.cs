@@ -253,7 +253,7 @@ internal static class PackedCache
         }
         // "name.packed.PID.tmp", WriteReplacing's: a killed run's half-written copy, gone at the next write, which such a
         // run's next one makes.
-        AbandonedFiles.Remove(directory, "*.packed.*.tmp", name => Path.GetExtension(Path.GetFileNameWithoutExtension(name)).TrimStart('.'), now, Abandoned);
+        AbandonedFiles.Remove(directory, "*.packed.*.tmp", AbandonedFiles.PidBeforeExtension, now, Abandoned);
     }
 
     /// <summary>A temporary file goes when its writer is gone, however recent, or this old, whatever the process of that number.</summary>

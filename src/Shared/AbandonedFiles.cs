@@ -8,6 +8,9 @@ namespace ResNet.Runtime;
 /// </summary>
 internal static class AbandonedFiles
 {
+    /// <summary>The process id in a name "….PID.tmp", as the packed cache and the extracted build name their temporary files.</summary>
+    public static string PidBeforeExtension(string name) => Path.GetExtension(Path.GetFileNameWithoutExtension(name)).TrimStart('.');
+
     /// <summary>
     /// Removes the files in <paramref name="directory"/> matching <paramref name="pattern"/> whose writer, the process
     /// <paramref name="writer"/> reads from the name (null: not named as ours, left), is gone (Linux), or that were
