@@ -49,6 +49,18 @@ internal static partial class StreamInput
     /// <summary>Whether standard input has something to read: not a terminal, where reading would wait for typing.</summary>
     public static bool StandardInputRedirected => Console.IsInputRedirected;
 
+    /// <summary>
+    /// Whether descriptor 0 is open for reading: a closed one was opened write-only on /dev/null before the runtime
+    /// started (StandardFds.c), so that it is not some other file by the time "-" is read.
+    /// </summary>
+    private static bool StandardInputReadable => (Fcntl(0, FGetFl) & OAccMode) is not OWronly;
+
+    private const int FGetFl = 3, OAccMode = 3, OWronly = 1;
+
+    // fcntl is variadic; F_GETFL reads no third argument.
+    [LibraryImport(Libc.Name, EntryPoint = "fcntl")]
+    private static partial int Fcntl(int fd, int command);
+
     /// <summary>Everything <paramref name="input"/> held, or the reason there is nothing to decode (the same each time).</summary>
     public static byte[] Bytes(string input)
     {
@@ -64,6 +76,7 @@ internal static partial class StreamInput
     private static byte[] ReadWhole(string input)
     {
         bool stdin = input == StandardInput;
+        if (stdin && !StandardInputReadable) throw new InputException($"{input}: standard input is closed (or open only for writing)");
         if (stdin && !StandardInputRedirected) throw new InputException($"{input}: standard input is a terminal; pipe an image or .npy tensor into it");
         try
         {

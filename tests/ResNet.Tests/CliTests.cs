@@ -422,6 +422,29 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
     }
 
     [Fact]
+    public async Task StandardInputNotOpenForReadingIsRefusedInOneLine()
+    {
+        // The published command opens a closed standard input write-only on /dev/null before its runtime starts
+        // (StandardFds.c; .ci/run runs `<&-` against it): reading "-" then names the cause instead of "permission
+        // denied", or decoding whatever file the runtime had opened as descriptor 0. Here, under the JIT, the same
+        // state by `0>/dev/null`.
+        var psi = new ProcessStartInfo("sh") { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add("-c");
+        psi.ArgumentList.Add("exec \"$0\" \"$@\" 0>/dev/null");
+        psi.ArgumentList.Add("dotnet");
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "resnet18.dll"));
+        foreach (var a in new[] { "--weights", _weights.Path, "-", Image("gray8.png") }) psi.ArgumentList.Add(a);
+        psi.Environment["XDG_CACHE_HOME"] = Path.Combine(_home, "cache");
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        string err = await p.StandardError.ReadToEndAsync();
+        await Fixtures.EndsWithin(p.WaitForExitAsync(), 120, "the command");
+        Assert.Equal(1, p.ExitCode);
+        Assert.Equal("resnet18: -: standard input is closed (or open only for writing)", Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+        Assert.Contains("gray8.png", await stdout); // the other input still ran
+    }
+
+    [Fact]
     public void TableShowsRankPercentLabelIndex()
     {
         var (exit, @out, _) = Run("--weights", _weights.Path, Image("gray8.png"));
