@@ -2,7 +2,8 @@
 depth (written by a small PNG encoder here, since PIL cannot write 16-bit color, low bit depths or
 interlacing), JPEGs (from PIL: baseline, progressive, 4:4:4, 4:2:2, 4:2:0, gray, CMYK and YCCK, tiny; from libjpeg-turbo's
 cjpeg, the same library PIL decodes with: 4:4:0, 4:1:1, 3:1 and mixed sampling, restart intervals, RGB, separate
-scans per component), and for each, what PIL and torchvision's ImageNet eval transform give on
+scans per component), BMPs (written here: every header size, bit depth, bit-field layout and run-length coding PIL
+reads, and by PIL), and for each, what PIL and torchvision's ImageNet eval transform give on
 `Image.open(f).convert('RGB')`:
 
   images.json       per file: SHA-256 of the decoded RGB pixels, of the uint8 224×224×3 Resize(256)+CenterCrop(224)
@@ -77,6 +78,132 @@ def png(path, rows, color_type, depth, palette=None, trns=None, interlace=False)
     body += chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
     with open(path, "wb") as f:
         f.write(b"\x89PNG\r\n\x1a\n" + body)
+
+
+def bmp(path, pixels, bits, header=40, compression=0, palette=None, colors=None, masks=None, topdown=False,
+        offset_into_palette=False, rle=None):
+    """pixels: H×W array of palette indices (bits <= 8), of 16-bit values (16) or H×W×4 of the bytes each pixel
+    stores (24/32: the first 3 or 4). rle: the coded data, replacing pixels' rows."""
+    h, w = pixels.shape[:2]
+    stride = ((w * bits + 31) >> 3) & ~3
+    data = b""
+    if rle is not None:
+        data = rle
+    else:
+        for row in (pixels if topdown else pixels[::-1]):
+            if bits <= 8:
+                bitstr = "".join(format(int(v), f"0{bits}b") for v in row)
+                line = bytes(int(bitstr[i:i + 8].ljust(8, "0"), 2) for i in range(0, len(bitstr), 8))
+            elif bits == 16:
+                line = b"".join(struct.pack("<H", int(v)) for v in row)
+            else:
+                line = bytes(np.asarray(row[:, :bits // 8], dtype=np.uint8).reshape(-1))
+            data += line + b"\0" * (stride - len(line))
+    entry = 3 if header == 12 else 4
+    pal = b"" if palette is None else b"".join(bytes([int(b), int(g), int(r)]) + b"\0" * (entry - 3) for r, g, b in palette)
+    if header == 12:
+        info = struct.pack("<IHHHH", 12, w, h, 1, bits)
+    else:
+        info = struct.pack("<IiiHHIIiiII", header, w, -h if topdown else h, 1, bits, compression, len(data), 2835, 2835,
+                           len(palette) if colors is None and palette is not None else (colors or 0), 0)
+        if masks is not None and header > 40:
+            info += b"".join(struct.pack("<I", m) for m in masks) + b"\0" * (header - 40 - 4 * len(masks))
+        else:
+            info += b"\0" * (header - 40)
+    extra = b"".join(struct.pack("<I", m) for m in masks) if masks is not None and header == 40 else b""
+    offset = 14 + len(info) + len(extra) + len(pal)
+    stated = 14 + len(info) if offset_into_palette else offset  # PIL then reads the data after the palette
+    with open(path, "wb") as f:
+        f.write(b"BM" + struct.pack("<IHHI", offset + len(data), 0, 0, stated) + info + extra + pal + data)
+
+
+def rle8_rows(indices):
+    """RLE8 of every row (runs of equal values, literal runs of 3+ distinct ones, an end of line each), then EOB."""
+    out = b""
+    for row in indices[::-1]:
+        row = [int(v) for v in row]
+        i = 0
+        while i < len(row):
+            j = i
+            while j < len(row) and j - i < 255 and row[j] == row[i]:
+                j += 1
+            if j - i >= 2 or len(row) - i < 3:
+                out += bytes([j - i, row[i]])
+                i = j
+            else:
+                k = min(len(row), i + 200)
+                lit = row[i:k]
+                out += bytes([0, len(lit)] + lit) + (b"\0" if len(lit) % 2 else b"")
+                i = k
+        out += b"\0\0"
+    return out + b"\0\1"
+
+
+def rle4_rows(indices):
+    """RLE4 of every row: encoded runs of two alternating nibbles and literal runs of an even length."""
+    out = b""
+    for row in indices[::-1]:
+        row = [int(v) for v in row]
+        i = 0
+        while i < len(row):
+            if len(row) - i >= 8 and (i // 8) % 2 == 0:
+                lit = row[i:i + 8]
+                out += bytes([0, 8] + [lit[k] << 4 | lit[k + 1] for k in range(0, 8, 2)])
+                i += 8
+            else:
+                n = min(len(row) - i, 5)
+                out += bytes([n, row[i] << 4 | row[min(i + 1, len(row) - 1)]])
+                i += n
+        out += b"\0\0"
+    return out + b"\0\1"
+
+
+def bmp_fixtures(out, rng, large):
+    """Every layout PIL's BmpImagePlugin reads (own writer) and what PIL writes; returns the names."""
+    names = []
+
+    def add(name):
+        names.append(name)
+        return f"{out}/{name}"
+
+    if large:
+        for photo in sorted(glob.glob("/usr/share/darknet/data/*.jpg"))[:3]:
+            Image.open(photo).save(add(os.path.basename(photo)[:-4] + ".bmp"))
+        return names
+    h, w = 29, 37
+    rgbx = noise(rng, h, w, 4, 255)
+    bmp(add("bgr24_37x29.bmp"), rgbx, 24)
+    bmp(add("bgr24_5x3_topdown.bmp"), noise(rng, 3, 5, 4, 255), 24, topdown=True)
+    bmp(add("bgrx32.bmp"), rgbx, 32)
+    bmp(add("bgra32_v4.bmp"), rgbx, 32, header=108, compression=3, masks=[0xFF0000, 0xFF00, 0xFF, 0xFF000000])
+    bmp(add("rgba32_v5.bmp"), rgbx, 32, header=124, compression=3, masks=[0xFF, 0xFF00, 0xFF0000, 0xFF000000])
+    bmp(add("xbgr32_masks_after_header.bmp"), rgbx, 32, compression=3, masks=[0xFF000000, 0xFF0000, 0xFF00])
+    bmp(add("abgr32_os2v2.bmp"), rgbx, 32, header=64, compression=3, masks=[0xFF000000, 0xFF0000, 0xFF00, 0xFF])
+    bmp(add("bgr24_bitfields.bmp"), rgbx, 24, compression=3, masks=[0xFF0000, 0xFF00, 0xFF])
+    words = noise(rng, h, w, 1, 65535)[..., 0]
+    bmp(add("bgr555.bmp"), words, 16)
+    bmp(add("bgr555_bitfields.bmp"), words, 16, compression=3, masks=[0x7C00, 0x3E0, 0x1F])
+    bmp(add("bgr565_v4.bmp"), words, 16, header=108, compression=3, masks=[0xF800, 0x7E0, 0x1F, 0])
+    for bits in (1, 4, 8):
+        n = 2 ** bits
+        bmp(add(f"palette{bits}.bmp"), noise(rng, h, w, 1, n - 1)[..., 0], bits, palette=rng.integers(0, 256, (n, 3)))
+    bmp(add("palette8_short.bmp"), noise(rng, h, w, 1, 255)[..., 0], 8, palette=rng.integers(0, 256, (20, 3)))  # gray past 20
+    bmp(add("palette8_gray.bmp"), noise(rng, h, w, 1, 255)[..., 0], 8, palette=[(i, i, i) for i in range(256)])
+    bmp(add("palette1_black_white.bmp"), noise(rng, h, w, 1, 1)[..., 0], 1, palette=[(0, 0, 0), (255, 255, 255)])
+    bmp(add("palette8_offset_into_palette.bmp"), noise(rng, h, w, 1, 255)[..., 0], 8,
+        palette=rng.integers(0, 256, (256, 3)), offset_into_palette=True)
+    bmp(add("os2_bgr24.bmp"), rgbx, 24, header=12)
+    bmp(add("os2_palette8.bmp"), noise(rng, h, w, 1, 255)[..., 0], 8, header=12, palette=rng.integers(0, 256, (256, 3)))
+    runs = noise(rng, h, w, 1, 255)[..., 0] // 40 * 40  # long runs of equal values, and literal stretches
+    bmp(add("rle8.bmp"), runs, 8, compression=1, palette=rng.integers(0, 256, (256, 3)), rle=rle8_rows(runs))
+    nibbles = noise(rng, h, w, 1, 15)[..., 0]
+    bmp(add("rle4.bmp"), nibbles, 4, compression=2, palette=rng.integers(0, 256, (16, 3)), rle=rle4_rows(nibbles))
+    src = Image.fromarray(noise(rng, 31, 43, 3, 255).astype(np.uint8))
+    src.save(add("pil_rgb.bmp"))
+    src.convert("L").save(add("pil_gray.bmp"))
+    src.convert("P").save(add("pil_palette.bmp"))
+    src.convert("1").save(add("pil_bilevel.bmp"))
+    return names
 
 
 def noise(rng, h, w, c, maxv):
@@ -193,6 +320,8 @@ def main():
             add(f"original_{name}")
             Image.open(photo).save(f"{args.out}/progressive_{name}", quality=92, progressive=True); add(f"progressive_{name}")
             Image.open(photo).save(f"{args.out}/{name[:-4]}.png"); add(f"{name[:-4]}.png")
+
+    made.extend(bmp_fixtures(args.out, np.random.default_rng(7), args.large))
 
     meta = []
     for name in made:

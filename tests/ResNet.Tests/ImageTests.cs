@@ -53,6 +53,7 @@ public class ImageTests(ITestOutputHelper output)
     [Theory]
     [MemberData(nameof(Files), ".png")]
     [MemberData(nameof(Files), ".jpg")]
+    [MemberData(nameof(Files), ".bmp")]
     public void DecodingAndPreprocessingAreBitExactWithPilAndTorchvision(string file)
     {
         var entry = Entry(Dir, file);
