@@ -3,7 +3,9 @@ depth (written by a small PNG encoder here, since PIL cannot write 16-bit color,
 interlacing), JPEGs (from PIL: baseline, progressive, 4:4:4, 4:2:2, 4:2:0, gray, CMYK and YCCK, tiny; from libjpeg-turbo's
 cjpeg, the same library PIL decodes with: 4:4:0, 4:1:1, 3:1 and mixed sampling, restart intervals, RGB, separate
 scans per component), BMPs (written here: every header size, bit depth, bit-field layout and run-length coding PIL
-reads, and by PIL), and for each, what PIL and torchvision's ImageNet eval transform give on
+reads, and by PIL), GIFs (written here: code sizes, a full LZW table with and without a clear, interlacing of every
+height, local/global/no color tables, an image off the screen's origin or past its edge, transparency, extensions;
+and by PIL, animations too), and for each, what PIL and torchvision's ImageNet eval transform give on
 `Image.open(f).convert('RGB')`:
 
   images.json       per file: SHA-256 of the decoded RGB pixels, of the uint8 224×224×3 Resize(256)+CenterCrop(224)
@@ -158,18 +160,27 @@ def rle4_rows(indices):
     return out + b"\0\1"
 
 
-def bmp_fixtures(out, rng, large):
-    """Every layout PIL's BmpImagePlugin reads (own writer) and what PIL writes; returns the names."""
-    names = []
-
+def adder(out, names):
+    """add(name): notes the name, returns its path."""
     def add(name):
         names.append(name)
         return f"{out}/{name}"
+    return add
 
+
+def photos_as(ext, add, names):
+    """Three of darknet's photos saved by PIL as ext (a GIF quantized, and interlaced)."""
+    for photo in sorted(glob.glob("/usr/share/darknet/data/*.jpg"))[:3]:
+        Image.open(photo).save(add(os.path.basename(photo)[:-4] + ext))
+    return names
+
+
+def bmp_fixtures(out, rng, large):
+    """Every layout PIL's BmpImagePlugin reads (own writer) and what PIL writes; returns the names."""
+    names = []
+    add = adder(out, names)
     if large:
-        for photo in sorted(glob.glob("/usr/share/darknet/data/*.jpg"))[:3]:
-            Image.open(photo).save(add(os.path.basename(photo)[:-4] + ".bmp"))
-        return names
+        return photos_as(".bmp", add, names)
     h, w = 29, 37
     rgbx = noise(rng, h, w, 4, 255)
     bmp(add("bgr24_37x29.bmp"), rgbx, 24)
@@ -203,6 +214,136 @@ def bmp_fixtures(out, rng, large):
     src.convert("L").save(add("pil_gray.bmp"))
     src.convert("P").save(add("pil_palette.bmp"))
     src.convert("1").save(add("pil_bilevel.bmp"))
+    return names
+
+
+def lzw(indices, min_size, clear_when_full=True):
+    """GIF's LZW of a flat sequence of indices, as sub-blocks ending with an empty one. Without clear_when_full the
+    encoder keeps going with a full table (a "deferred clear")."""
+    clear, end = 1 << min_size, (1 << min_size) + 1
+    acc = nbits = 0
+    out = bytearray()
+
+    def emit(code, size):
+        nonlocal acc, nbits
+        acc |= code << nbits
+        nbits += size
+        while nbits >= 8:
+            out.append(acc & 255)
+            acc >>= 8
+            nbits -= 8
+
+    def reset():
+        return {}, end + 1, min_size + 1
+
+    table, nxt, size = reset()
+    emit(clear, size)
+    prefix = None
+    first = True  # the decoder adds no entry for the first code after a clear
+    for c in [int(v) for v in indices]:
+        if prefix is None:
+            prefix = c
+            continue
+        if (prefix, c) in table:
+            prefix = table[(prefix, c)]
+            continue
+        emit(prefix, size)
+        if first:
+            first = False
+        if nxt < 4096:
+            table[(prefix, c)] = nxt
+            # The decoder, one entry behind, reads the next code wider once it has added entry 2^size - 1.
+            if nxt == (1 << size) and size < 12:
+                size += 1
+            nxt += 1
+        elif clear_when_full:
+            emit(clear, size)
+            table, nxt, size = reset()
+            first = True
+        prefix = c
+    emit(prefix, size)
+    if not first and nxt == (1 << size) and size < 12:
+        size += 1
+    emit(end, size)
+    if nbits:
+        out.append(acc & 255)
+    blocks = b"".join(bytes([len(out[i:i + 255])]) + bytes(out[i:i + 255]) for i in range(0, len(out), 255))
+    return blocks + b"\0"
+
+
+def gif(path, screen, frames, global_table=None, extensions=b"", junk=b""):
+    """frames: dicts with indices (H×W), at (x, y), table (local), interlace, transparency, min_size, full_table."""
+    w, h = screen
+    flags = 0
+    if global_table is not None:
+        bits = max(1, int(np.ceil(np.log2(len(global_table)))))
+        flags = 0x80 | (bits - 1)
+    out = b"GIF89a" + struct.pack("<HHBBB", w, h, flags, 0, 0)
+    if global_table is not None:
+        out += bytes(np.asarray(global_table, dtype=np.uint8).reshape(-1))
+    out += extensions
+    for f in frames:
+        px = np.asarray(f["indices"])
+        fh, fw = px.shape
+        if f.get("transparency") is not None:
+            out += b"!\xf9\x04" + struct.pack("<BHB", 1, 10, f["transparency"]) + b"\0"
+        out += junk
+        table = f.get("table")
+        fl = 0x40 if f.get("interlace") else 0
+        if table is not None:
+            bits = max(1, int(np.ceil(np.log2(len(table)))))
+            fl |= 0x80 | (bits - 1)
+        x, y = f.get("at", (0, 0))
+        out += b"," + struct.pack("<HHHHB", x, y, fw, fh, fl)
+        if table is not None:
+            out += bytes(np.asarray(table, dtype=np.uint8).reshape(-1))
+        rows = px
+        if f.get("interlace"):
+            order = list(range(0, fh, 8)) + list(range(4, fh, 8)) + list(range(2, fh, 4)) + list(range(1, fh, 2))
+            rows = px[order]
+        size = f.get("min_size", 8)
+        out += bytes([size]) + lzw(rows.reshape(-1), size, not f.get("full_table"))
+    with open(path, "wb") as fh_:
+        fh_.write(out + b";")
+
+
+def gif_fixtures(out, rng, large):
+    """GIF layouts PIL reads (own writer, and PIL's); returns the names."""
+    names = []
+    add = adder(out, names)
+    if large:
+        return photos_as(".gif", add, names)
+    h, w = 29, 37
+    table = rng.integers(0, 256, (256, 3))
+    idx = noise(rng, h, w, 1, 255)[..., 0]
+    gif(add("gif_global.gif"), (w, h), [dict(indices=idx)], global_table=table)
+    gif(add("gif_local.gif"), (w, h), [dict(indices=idx, table=table[::-1])], global_table=table)
+    gif(add("gif_no_table.gif"), (w, h), [dict(indices=idx)])  # gray
+    gif(add("gif_local_gray_ramp.gif"), (w, h), [dict(indices=idx, table=[(i, i, i) for i in range(256)])], global_table=table)
+    gif(add("gif_local_gray_ramp_alone.gif"), (w, h), [dict(indices=idx, table=[(i, i, i) for i in range(256)])])
+    gif(add("gif_short_table.gif"), (w, h), [dict(indices=idx)], global_table=table[:16])  # gray past entry 16
+    for size in (2, 4):
+        gif(add(f"gif_code_size_{size}.gif"), (w, h), [dict(indices=idx % (1 << size), min_size=size)], global_table=table[:1 << size])
+    big = rng.integers(0, 256, (120, 140))  # noise: the 4096-entry table fills several times
+    gif(add("gif_table_full_clear.gif"), (140, 120), [dict(indices=big)], global_table=table)
+    gif(add("gif_table_full_deferred.gif"), (140, 120), [dict(indices=big, full_table=True)], global_table=table)
+    for rows in (1, 2, 3, 5, 9, 29):
+        gif(add(f"gif_interlaced_{rows}.gif"), (w, rows), [dict(indices=idx[:rows], interlace=True)], global_table=table)
+    gif(add("gif_offset.gif"), (w + 9, h + 4), [dict(indices=idx, at=(5, 3))], global_table=table)
+    gif(add("gif_offset_transparent.gif"), (w + 9, h + 4), [dict(indices=idx, at=(5, 3), transparency=77)], global_table=table)
+    gif(add("gif_past_screen.gif"), (20, 10), [dict(indices=idx, at=(4, 2))], global_table=table)
+    ext = b"!\xfe\x05hello\x03abc\0" + b"!\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\0" + b"!\x01\x02ab\0"
+    gif(add("gif_extensions_and_junk.gif"), (w, h), [dict(indices=idx, transparency=3)], global_table=table,
+        extensions=ext, junk=b"\x07\x07")
+    gif(add("gif_two_frames.gif"), (w, h), [dict(indices=idx), dict(indices=idx[::-1], table=table[::-1])], global_table=table)
+    src = Image.fromarray(noise(rng, 31, 43, 3, 255).astype(np.uint8))
+    src.save(add("pil.gif"))
+    src.quantize(7).save(add("pil_7_colors.gif"), optimize=True)
+    src.convert("L").save(add("pil_gray.gif"))
+    src.convert("1").save(add("pil_bilevel.gif"))
+    src.save(add("pil_transparent.gif"), transparency=5)
+    frames = [src, src.transpose(Image.Transpose.FLIP_LEFT_RIGHT), src.convert("L").convert("RGB")]
+    frames[0].save(add("pil_animated.gif"), save_all=True, append_images=frames[1:], duration=50, loop=0)
     return names
 
 
@@ -322,6 +463,7 @@ def main():
             Image.open(photo).save(f"{args.out}/{name[:-4]}.png"); add(f"{name[:-4]}.png")
 
     made.extend(bmp_fixtures(args.out, np.random.default_rng(7), args.large))
+    made.extend(gif_fixtures(args.out, np.random.default_rng(8), args.large))
 
     meta = []
     for name in made:

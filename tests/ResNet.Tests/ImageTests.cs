@@ -54,6 +54,7 @@ public class ImageTests(ITestOutputHelper output)
     [MemberData(nameof(Files), ".png")]
     [MemberData(nameof(Files), ".jpg")]
     [MemberData(nameof(Files), ".bmp")]
+    [MemberData(nameof(Files), ".gif")]
     public void DecodingAndPreprocessingAreBitExactWithPilAndTorchvision(string file)
     {
         var entry = Entry(Dir, file);

@@ -1,7 +1,7 @@
 namespace ResNet.Runtime.Images;
 
 /// <summary>
-/// Decodes PNG, JPEG and BMP into RGB the way torchvision's default loader does (<c>PIL.Image.open(f).convert('RGB')</c>):
+/// Decodes PNG, JPEG, BMP and GIF (its first image) into RGB the way torchvision's default loader does (<c>PIL.Image.open(f).convert('RGB')</c>):
 /// alpha dropped without compositing, gray replicated, palette expanded, no EXIF rotation. Dimensions are
 /// checked against a pixel limit before any pixel memory is allocated.
 /// </summary>
@@ -31,14 +31,15 @@ public static class ImageDecoder
         return Decode(bytes, path, maxPixels, rowsStarting, window);
     }
 
-    /// <summary>Whether the bytes start like a PNG, JPEG or BMP file (its name, else null).</summary>
+    /// <summary>Whether the bytes start like a PNG, JPEG, BMP or GIF file (its name, else null).</summary>
     public static string? Format(ReadOnlySpan<byte> b) =>
         b.Length >= 8 && b[..8].SequenceEqual(PngMagic) ? "PNG" :
         b.Length >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF ? "JPEG" :
-        BmpStructure.IsBmp(b) ? "BMP" : null;
+        BmpStructure.IsBmp(b) ? "BMP" :
+        GifStructure.IsGif(b) ? "GIF" : null;
 
     /// <summary>What <see cref="Decode(byte[], string, long)"/> says of bytes in none of the formats.</summary>
-    public const string NotAnImage = "not a PNG, JPEG or BMP image (the supported formats)";
+    public const string NotAnImage = "not a PNG, JPEG, BMP or GIF image (the supported formats)";
 
     private static ReadOnlySpan<byte> PngMagic => [0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A];
 
@@ -48,7 +49,7 @@ public static class ImageDecoder
     /// </summary>
     public const long DefaultMemoryBudget = 860L << 20;
 
-    /// <summary>Decodes PNG, JPEG or BMP bytes; <paramref name="name"/> names the file in errors.</summary>
+    /// <summary>Decodes PNG, JPEG, BMP or GIF bytes; <paramref name="name"/> names the file in errors.</summary>
     public static RgbImage Decode(byte[] bytes, string name, long maxPixels = DefaultMaxPixels) => Decode(bytes, name, maxPixels, null, null);
 
     /// <summary><see cref="Decode(byte[], string, long)"/> with <see cref="Load(string, long, Func{RgbImage, bool}?, Func{int, int, PixelWindow}?)"/>'s options.</summary>
@@ -89,6 +90,16 @@ public static class ImageDecoder
                 Admit();
             });
             return BmpDecoder.Decode(bytes, bmp, name);
+        }
+        if (format == "GIF")
+        {
+            var gif = GifStructure.Check(bytes, name, h =>
+            {
+                (width, height) = (h.Width, h.Height);
+                decodeBytes = (long)h.Width * h.Height * 3 + (long)h.FrameWidth * h.FrameHeight;
+                Admit();
+            });
+            return GifDecoder.Decode(bytes, gif, name);
         }
         var jpeg = JpegStructure.Check(bytes, name);
         var f = jpeg.Frame;
