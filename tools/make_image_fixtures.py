@@ -5,7 +5,8 @@ cjpeg, the same library PIL decodes with: 4:4:0, 4:1:1, 3:1 and mixed sampling, 
 scans per component), BMPs (written here: every header size, bit depth, bit-field layout and run-length coding PIL
 reads, and by PIL), GIFs (written here: code sizes, a full LZW table with and without a clear, interlacing of every
 height, local/global/no color tables, an image off the screen's origin or past its edge, transparency, extensions;
-and by PIL, animations too), and for each, what PIL and torchvision's ImageNet eval transform give on
+and by PIL, animations too), Netpbm (written here: P1 to P6, maximum values from 1 to 65535, comments in the header
+and data; and by PIL), and for each, what PIL and torchvision's ImageNet eval transform give on
 `Image.open(f).convert('RGB')`:
 
   images.json       per file: SHA-256 of the decoded RGB pixels, of the uint8 224×224×3 Resize(256)+CenterCrop(224)
@@ -347,6 +348,53 @@ def gif_fixtures(out, rng, large):
     return names
 
 
+def pnm(path, kind, samples, maxval=255, header_comment=b"", plain_sep=b" "):
+    """samples: H×W (gray, bits) or H×W×3 (P3/P6) integers. header_comment goes between the width and the height."""
+    h, w = samples.shape[:2]
+    head = b"P%d\n%d%s %d\n" % (kind, w, header_comment, h)
+    if kind not in (1, 4):
+        head += b"%d\n" % maxval
+    flat = [int(v) for v in samples.reshape(-1)]
+    if kind in (1, 2, 3):
+        lines, per = [], w * (3 if kind == 3 else 1)
+        for i in range(0, len(flat), per):
+            lines.append(plain_sep.join(b"%d" % v for v in flat[i:i + per]))
+        data = b"\n".join(lines) + b"\n"
+    elif kind == 4:
+        data = b"".join(bytes(int("".join(str(v) for v in row).ljust((w + 7) // 8 * 8, "0")[i:i + 8], 2)
+                                    for i in range(0, (w + 7) // 8 * 8, 8)) for row in samples)
+    else:
+        data = b"".join(struct.pack(">H" if maxval > 255 else "B", v) for v in flat)
+    with open(path, "wb") as f:
+        f.write(head + data)
+
+
+def netpbm_fixtures(out, rng):
+    """Netpbm as PIL reads it (own writer, and PIL's); returns the names."""
+    names = []
+    add = adder(out, names)
+    h, w = 29, 37
+    pnm(add("p6.ppm"), 6, noise(rng, h, w, 3, 255))
+    pnm(add("p6_max1000.ppm"), 6, noise(rng, h, w, 3, 1000), maxval=1000)
+    pnm(add("p6_max100.ppm"), 6, noise(rng, h, w, 3, 110), maxval=100)  # samples above it: clamped
+    pnm(add("p5.pgm"), 5, noise(rng, h, w, 1, 255)[..., 0], header_comment=b" # a comment\n")
+    pnm(add("p5_max15.pgm"), 5, noise(rng, h, w, 1, 15)[..., 0], maxval=15)
+    pnm(add("p5_max65535.pgm"), 5, noise(rng, h, w, 1, 600)[..., 0], maxval=65535)  # clamped to 255 as PIL's I -> RGB
+    pnm(add("p5_max300.pgm"), 5, noise(rng, h, w, 1, 300)[..., 0], maxval=300)
+    pnm(add("p4.pbm"), 4, noise(rng, h, w, 1, 1)[..., 0])
+    pnm(add("p3.ppm"), 3, noise(rng, h, w, 3, 255), header_comment=b"#comment inside the width token\n")
+    pnm(add("p3_max7.ppm"), 3, noise(rng, h, w, 3, 7), maxval=7, plain_sep=b"\t\n# a comment line\n")
+    pnm(add("p2.pgm"), 2, noise(rng, h, w, 1, 255)[..., 0])
+    pnm(add("p2_max1000.pgm"), 2, noise(rng, h, w, 1, 1000)[..., 0], maxval=1000)
+    pnm(add("p1.pbm"), 1, noise(rng, h, w, 1, 1)[..., 0], plain_sep=b"")
+    src = Image.fromarray(noise(rng, 31, 43, 3, 255).astype(np.uint8))
+    src.save(add("pil.ppm"))
+    src.convert("L").save(add("pil.pgm"))
+    src.convert("1").save(add("pil.pbm"))
+    Image.fromarray(noise(rng, 31, 43, 1, 700)[..., 0].astype(np.int32)).save(add("pil_16bit.pgm"))
+    return names
+
+
 def noise(rng, h, w, c, maxv):
     # Smooth gradients plus noise: photo-like enough to exercise rounding everywhere.
     y, x = np.mgrid[0:h, 0:w]
@@ -464,6 +512,8 @@ def main():
 
     made.extend(bmp_fixtures(args.out, np.random.default_rng(7), args.large))
     made.extend(gif_fixtures(args.out, np.random.default_rng(8), args.large))
+    if not args.large:
+        made.extend(netpbm_fixtures(args.out, np.random.default_rng(9)))
 
     meta = []
     for name in made:

@@ -27,9 +27,9 @@ internal static class Program
         Classifies images with ResNet-18 as torchvision's resnet18() with its eval transform does, and prints
         each file's top classes with their labels.
 
-        FILE is a PNG, JPEG, BMP or GIF image (its first frame), or a preprocessed float32 .npy tensor
-        [3,224,224] or [1,3,224,224]; - reads one from standard input. DIR stands for the image files in it
-        (.png, .jpg, .jpeg, .jpe, .jfif, .bmp, .dib, .gif), sorted by name.
+        FILE is a PNG, JPEG, BMP, GIF (its first frame), PPM, PGM or PBM image, or a preprocessed float32 .npy
+        tensor [3,224,224] or [1,3,224,224]; - reads one from standard input. DIR stands for the image files in
+        it (.png, .jpg, .jpeg, .jpe, .jfif, .bmp, .dib, .gif, .ppm, .pgm, .pbm, .pnm), sorted by name.
 
         options:
           --weights W      a state_dict saved by torch.save, or a .safetensors file. Without it: $RESNET18_WEIGHTS,
@@ -342,7 +342,7 @@ internal static class Program
                     failedDirectories.Add((a, reason)); // unreadable: the other inputs still run
                     continue;
                 }
-                if (files.Count == before) failedDirectories.Add((a, "no PNG, JPEG, BMP or GIF files in this directory"));
+                if (files.Count == before) failedDirectories.Add((a, "no image files (PNG, JPEG, BMP, GIF, PPM, PGM, PBM) in this directory"));
             }
             else
             {
@@ -357,7 +357,7 @@ internal static class Program
     /// spelling. (A file is decoded by its first bytes, whatever its name.)
     /// </summary>
     internal static bool IsImageName(string file) =>
-        Path.GetExtension(file).ToLowerInvariant() is ".png" or ".jpg" or ".jpeg" or ".jpe" or ".jfif" or ".bmp" or ".dib" or ".gif";
+        Path.GetExtension(file).ToLowerInvariant() is ".png" or ".jpg" or ".jpeg" or ".jpe" or ".jfif" or ".bmp" or ".dib" or ".gif" or ".ppm" or ".pgm" or ".pbm" or ".pnm";
 
     private static string OneLine(Exception e) =>
         e is OutOfMemoryException ? "out of memory" : $"{e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}";

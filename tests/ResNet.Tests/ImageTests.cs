@@ -55,6 +55,9 @@ public class ImageTests(ITestOutputHelper output)
     [MemberData(nameof(Files), ".jpg")]
     [MemberData(nameof(Files), ".bmp")]
     [MemberData(nameof(Files), ".gif")]
+    [MemberData(nameof(Files), ".ppm")]
+    [MemberData(nameof(Files), ".pgm")]
+    [MemberData(nameof(Files), ".pbm")]
     public void DecodingAndPreprocessingAreBitExactWithPilAndTorchvision(string file)
     {
         var entry = Entry(Dir, file);

@@ -21,6 +21,7 @@ public class MutationTests
         "images/progressive.jpg", "images/restart_progressive.jpg", "images/mixed_2x2_1x1_2x1.jpg", "images/cmyk.jpg",
         "images/bgr24_5x3_topdown.bmp", "images/palette4.bmp", "images/bgr565_v4.bmp", "images/rle8.bmp", "images/rle4.bmp",
         "images/gif_interlaced_9.gif", "images/gif_table_full_deferred.gif", "images/gif_extensions_and_junk.gif", "images/pil_animated.gif",
+        "images/p3_max7.ppm", "images/p1.pbm", "images/p5_max300.pgm",
         "tiny/input0.npy", "tiny/weights.pth", "formats/float16-pth/weights.pth", "formats/bfloat16-safetensors/weights.safetensors",
         "formats/float32-safetensors/weights.safetensors", "formats/float32-legacy-pth/weights.pth", "views/views-legacy-v1.pth",
     };
