@@ -102,6 +102,15 @@ public class BmpTests
         { "rle-literal-cut", Bmp(4, 2, 8, [0, 4, 1, 2], compression: 1), "corrupt BMP: RLE literal run runs past the end of the file" },
     };
 
+    [Fact]
+    public void ABmpLargerThanOneArrayIsRefusedUnderARaisedPixelLimit()
+    {
+        // 30000×30000 run-length coded in a few bytes: allowed by --max-pixels 4e9, too large for one RGB array.
+        var file = With(With(Bmp(4, 2, 8, [0, 1], compression: 1), 18, 30000), 22, 30000);
+        var e = Assert.Throws<InputException>(() => ImageDecoder.Decode(file, "t.bmp", 4_000_000_000));
+        Assert.Equal("t.bmp: 30000×30000 BMP is too large to decode (its RGB pixels are more than one buffer holds)", e.Message);
+    }
+
     [Theory]
     [MemberData(nameof(Bad))]
     public void BadBmpsFailWithOneLine(string _, byte[] file, string reason)

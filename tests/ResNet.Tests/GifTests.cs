@@ -67,6 +67,14 @@ public class GifTests
         { "bomb-past-screen", Gif([(byte)',', 0x60, 0xEA, 0x60, 0xEA, 1, 0, 1, 0, 0, 8, 0]), "60001×60001 = 3600120001 pixels exceeds the limit of 89478485 (possible decompression bomb; raise it with --max-pixels)" },
     };
 
+    [Fact]
+    public void AGifLargerThanOneArrayIsRefusedUnderARaisedPixelLimit()
+    {
+        var file = Gif(Image(4, 2, Clear, 1), width: 60000, height: 60000);
+        var e = Assert.Throws<InputException>(() => ImageDecoder.Decode(file, "t.gif", 4_000_000_000));
+        Assert.Equal("t.gif: 60000×60000 GIF is too large to decode (its RGB pixels are more than one buffer holds)", e.Message);
+    }
+
     [Theory]
     [MemberData(nameof(Bad))]
     public void BadGifsFailWithOneLine(string _, byte[] file, string reason)

@@ -50,6 +50,13 @@ public class NetpbmTests
         { "P6 30000 30000 255\n", "30000×30000 = 900000000 pixels exceeds the limit of 89478485 (possible decompression bomb; raise it with --max-pixels)" },
     };
 
+    [Fact]
+    public void ANetpbmImageLargerThanOneArrayIsRefusedUnderARaisedPixelLimit()
+    {
+        var e = Assert.Throws<InputException>(() => ImageDecoder.Decode("P6 30000 30000 255\n"u8.ToArray(), "t.ppm", 4_000_000_000));
+        Assert.Equal("t.ppm: 30000×30000 PPM is too large to decode (its RGB pixels are more than one buffer holds)", e.Message);
+    }
+
     [Theory]
     [MemberData(nameof(Bad))]
     public void BadNetpbmFilesFailWithOneLine(string file, string reason)

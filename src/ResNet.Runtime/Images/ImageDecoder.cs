@@ -72,6 +72,13 @@ public static class ImageDecoder
             if (decodeBytes + bytes.Length > budget)
                 throw new InputException($"{name}: decoding this {width}×{height} {format} needs about {(decodeBytes + bytes.Length) >> 20} MiB, more than the {budget >> 20} MiB allowed (raise --max-pixels to allow more)");
         }
+        // The formats decoded straight into one RGB array: it must be one array (a raised --max-pixels allows more).
+        void AdmitOneArray()
+        {
+            Admit();
+            if ((long)width * height * 3 > Array.MaxLength)
+                throw new InputException($"{name}: {width}×{height} {format} is too large to decode (its RGB pixels are more than one buffer holds)");
+        }
         if (format == "PNG")
         {
             var png = PngStructure.Check(bytes, name, h =>
@@ -88,7 +95,7 @@ public static class ImageDecoder
             {
                 (width, height) = (h.Width, h.Height);
                 decodeBytes = (long)h.Width * h.Height * (h.Rle ? 4 : 3);
-                Admit();
+                AdmitOneArray();
             });
             return BmpDecoder.Decode(bytes, bmp, name);
         }
@@ -98,7 +105,7 @@ public static class ImageDecoder
             {
                 (width, height) = (h.Width, h.Height);
                 decodeBytes = (long)h.Width * h.Height * 3 + (long)h.FrameWidth * h.FrameHeight;
-                Admit();
+                AdmitOneArray();
             });
             return GifDecoder.Decode(bytes, gif, name);
         }
@@ -108,7 +115,7 @@ public static class ImageDecoder
             {
                 (width, height, format) = (h.Width, h.Height, h.Format);
                 decodeBytes = (long)h.Width * h.Height * (3 + (h.Plain ? 4 * h.Channels : 0)) + (h.Plain ? bytes.Length : 0);
-                Admit();
+                AdmitOneArray();
             });
             return NetpbmDecoder.Decode(bytes, pnm, name);
         }
