@@ -1,6 +1,6 @@
 """End-to-end image parity: `resnet18 --weights W --json --logits IMAGES...` against torchvision 0.14 + PIL
 (resnet18 with the same weights, Image.open(f).convert('RGB'), the ImageNet eval transform).
-PNG, JPEG, BMP, GIF and Netpbm alike (the JPEG decoder reproduces libjpeg-turbo's pixels): max |dlogit| <= bound, the same top-5,
+PNG, JPEG, BMP, GIF, TIFF and Netpbm alike (the JPEG decoder reproduces libjpeg-turbo's pixels): max |dlogit| <= bound, the same top-5,
 and torchvision's category names for them. Then each image alone, as a one-image run decodes it (its tensor made
 row by row behind the decoding, conv1 run on the rows as they come): within the bound of PyTorch too, and bit for
 bit the logits of the same one-image run on one thread, which runs the whole tensor at once. (Not the batch's:

@@ -6,7 +6,9 @@ scans per component), BMPs (written here: every header size, bit depth, bit-fiel
 reads, and by PIL), GIFs (written here: code sizes, a full LZW table with and without a clear, interlacing of every
 height, local/global/no color tables, an image off the screen's origin or past its edge, transparency, extensions;
 and by PIL, animations too), Netpbm (written here: P1 to P6, maximum values from 1 to 65535, comments in the header
-and data; and by PIL), and for each, what PIL and torchvision's ImageNet eval transform give on
+and data; and by PIL), TIFFs (written here: strips, tiles, separate planes, both byte orders, BigTIFF, uncompressed, LZW,
+Deflate and PackBits, differencing, bit-reversed bytes, every sample layout PIL reads; and by PIL through libtiff),
+and for each, what PIL and torchvision's ImageNet eval transform give on
 `Image.open(f).convert('RGB')`:
 
   images.json       per file: SHA-256 of the decoded RGB pixels, of the uint8 224×224×3 Resize(256)+CenterCrop(224)
@@ -395,6 +397,242 @@ def netpbm_fixtures(out, rng):
     return names
 
 
+def packbits(data):
+    """PackBits: runs of 3 or more equal bytes as repeats, the rest as literals of up to 128."""
+    out, i, n = bytearray(), 0, len(data)
+    while i < n:
+        j = i
+        while j < n and j - i < 128 and data[j] == data[i]:
+            j += 1
+        if j - i >= 3:
+            out += bytes([257 - (j - i), data[i]])
+            i = j
+            continue
+        j = i
+        while j < n and j - i < 128 and not (j + 2 < n and data[j] == data[j + 1] == data[j + 2]):
+            j += 1
+        out += bytes([j - i - 1]) + data[i:j]
+        i = j
+    return bytes(out)
+
+
+def tiff_lzw(data):
+    """TIFF's LZW: MSB-first codes, Clear 256, EOI 257, the width growing one code early (as libtiff writes)."""
+    out, acc, nacc = bytearray(), 0, 0
+
+    def emit(code, width):
+        nonlocal acc, nacc
+        acc = (acc << width) | code
+        nacc += width
+        while nacc >= 8:
+            out.append((acc >> (nacc - 8)) & 255)
+            nacc -= 8
+
+    table, width, nxt = {bytes([i]): i for i in range(256)}, 9, 258
+    emit(256, width)
+    w = b""
+    for c in data:
+        wc = w + bytes([c])
+        if wc in table:
+            w = wc
+            continue
+        emit(table[w], width)
+        table[wc] = nxt
+        nxt += 1
+        if nxt > (1 << width) - 1 and width < 12:
+            width += 1
+        if nxt == 4094:
+            emit(256, width)
+            table, width, nxt = {bytes([i]): i for i in range(256)}, 9, 258
+        w = bytes([c])
+    if w:
+        emit(table[w], width)
+        nxt += 1
+        if nxt > (1 << width) - 1 and width < 12:
+            width += 1
+    emit(257, width)
+    if nacc:
+        out.append((acc << (8 - nacc)) & 255)
+    return bytes(out)
+
+
+def reverse_bits(data):
+    return bytes(int(f"{b:08b}"[::-1], 2) for b in data)
+
+
+def tiff(path, samples, bits, photometric, order="<", compression=1, predictor=1, planar=1, rows_per_strip=None,
+         tile=None, extra=None, fillorder=1, colormap=None, bits_tag=None, bigtiff=False):
+    """samples: H×W×C integers. A classic TIFF of one image: strips (rows_per_strip) or tiles (tile = (w, h)),
+    chunky or planar, any of raw (1), LZW (5), Deflate (8, 32946) and PackBits (32773), with horizontal
+    differencing (predictor 2) and bit-reversed bytes (fill order 2) applied as the format says; BigTIFF's
+    8-byte offsets with bigtiff."""
+    h, w, c = samples.shape
+
+    def pack(block):  # rows × cols × channels → bytes, each row padded to a byte; differencing starts each row
+        if predictor == 2:
+            block = block.copy()
+            block[:, 1:] = (block[:, 1:] - block[:, :-1]) % (1 << bits)
+        rows = []
+        for row in block:
+            flat = [int(v) for v in row.reshape(-1)]
+            if bits == 16:
+                rows.append(struct.pack(order + "%dH" % len(flat), *flat))
+            elif bits == 8:
+                rows.append(bytes(flat))
+            else:
+                s = "".join(format(v, f"0{bits}b") for v in flat)
+                s = s.ljust((len(s) + 7) // 8 * 8, "0")
+                rows.append(bytes(int(s[i:i + 8], 2) for i in range(0, len(s), 8)))
+        return b"".join(rows)
+
+    def compress(raw):
+        data = {1: lambda d: d, 5: tiff_lzw, 8: zlib.compress, 32946: zlib.compress, 32773: packbits}[compression](raw)
+        return reverse_bits(data) if fillorder == 2 else data
+
+    planes = [samples] if planar == 1 else [samples[..., k:k + 1] for k in range(c)]
+    chunks = []
+    for plane in planes:
+        if tile:
+            tw, th = tile
+            padded = np.zeros(((h + th - 1) // th * th, (w + tw - 1) // tw * tw, plane.shape[2]), dtype=np.int64)
+            padded[:h, :w] = plane
+            for ty in range(0, h, th):
+                for tx in range(0, w, tw):
+                    chunks.append(compress(pack(padded[ty:ty + th, tx:tx + tw])))
+        else:
+            rps = rows_per_strip or h
+            for y in range(0, h, rps):
+                chunks.append(compress(pack(plane[y:y + rps])))
+    magic = (b"II+\0" if order == "<" else b"MM\0+") if bigtiff else (b"II*\0" if order == "<" else b"MM\0*")
+    body = bytearray(magic) + (struct.pack(order + "HHQ", 8, 0, 0) if bigtiff else b"\0\0\0\0")
+    offsets = []
+    for chunk in chunks:
+        offsets.append(len(body))
+        body += chunk
+        if len(body) % 2:
+            body += b"\0"
+    entries = {256: (4, [w]), 257: (4, [h]), 258: (3, bits_tag or [bits] * c), 259: (3, [compression]),
+               262: (3, [photometric]), 277: (3, [c]), 284: (3, [planar])}
+    if fillorder != 1:
+        entries[266] = (3, [fillorder])
+    if predictor != 1:
+        entries[317] = (3, [predictor])
+    if extra is not None:
+        entries[338] = (3, list(extra))
+    if colormap is not None:
+        entries[320] = (3, [int(v) for v in colormap.T.reshape(-1)])
+    long = 16 if bigtiff else 4
+    if tile:
+        entries.update({322: (3, [tile[0]]), 323: (3, [tile[1]]), 324: (long, offsets), 325: (long, [len(x) for x in chunks])})
+    else:
+        entries.update({273: (long, offsets), 278: (4, [rows_per_strip or h]), 279: (long, [len(x) for x in chunks])})
+    ifd_at = len(body)
+    inline, count_fmt, entry_size = (8, "Q", 20) if bigtiff else (4, "I", 12)
+    struct.pack_into(order + count_fmt, body, 8 if bigtiff else 4, ifd_at)
+    ifd = bytearray(struct.pack(order + ("Q" if bigtiff else "H"), len(entries)))
+    extra_data, base = bytearray(), ifd_at + (8 if bigtiff else 2) + entry_size * len(entries) + inline
+    for tag in sorted(entries):
+        kind, values = entries[tag]
+        fmt = {3: "H", 4: "I", 16: "Q"}[kind]
+        data = struct.pack(order + fmt * len(values), *values)
+        if len(data) <= inline:
+            field = data.ljust(inline, b"\0")
+        else:
+            field = struct.pack(order + count_fmt, base + len(extra_data))
+            extra_data += data
+        ifd += struct.pack(order + "HH" + count_fmt, tag, kind, len(values)) + field
+    ifd += struct.pack(order + count_fmt, 0)
+    with open(path, "wb") as f:
+        f.write(bytes(body + ifd + extra_data))
+
+
+def tiff_fixtures(out, rng, large):
+    """TIFFs of the layouts PIL reads (own writer: strips, tiles, planes, both byte orders, every lossless
+    compression, differencing, bit-reversed bytes; and PIL's own, written through libtiff); returns the names."""
+    names = []
+    add = adder(out, names)
+    if large:
+        for photo in sorted(glob.glob("/usr/share/darknet/data/*.jpg"))[:3]:
+            Image.open(photo).save(add(os.path.basename(photo)[:-4] + ".tif"), compression="tiff_lzw")
+        return names
+    h, w = 29, 37
+    rgb = noise(rng, h, w, 3, 255)
+    tiff(add("tiff_rgb_strips.tif"), rgb, 8, 2, rows_per_strip=7)
+    tiff(add("tiff_rgb_mm.tiff"), rgb, 8, 2, order=">")
+    tiff(add("tiff_rgb_lzw_predictor.tif"), rgb, 8, 2, compression=5, predictor=2, rows_per_strip=10)
+    tiff(add("tiff_rgb_lzw_mm.tif"), noise(rng, 61, 67, 3, 255), 8, 2, order=">", compression=5)
+    tiff(add("tiff_rgb_deflate_predictor_mm.tif"), rgb, 8, 2, order=">", compression=8, predictor=2)
+    tiff(add("tiff_rgb_deflate32946.tif"), rgb, 8, 2, compression=32946, rows_per_strip=4)
+    tiff(add("tiff_rgb_packbits.tif"), rgb, 8, 2, compression=32773, rows_per_strip=3)
+    tiff(add("tiff_rgb_tiles.tif"), rgb, 8, 2, tile=(16, 16))
+    tiff(add("tiff_rgb_tiles_lzw_predictor.tif"), rgb, 8, 2, tile=(32, 16), compression=5, predictor=2)
+    tiff(add("tiff_rgb_planar.tif"), rgb, 8, 2, planar=2, rows_per_strip=8)
+    tiff(add("tiff_rgb_planar_lzw.tif"), rgb, 8, 2, planar=2, compression=5, predictor=2, rows_per_strip=8)
+    tiff(add("tiff_rgb_planar_tiles_deflate.tif"), rgb, 8, 2, planar=2, compression=8, tile=(16, 16))
+    tiff(add("tiff_rgb_fillorder2.tif"), rgb, 8, 2, fillorder=2)
+    tiff(add("tiff_rgb_bits_once.tif"), rgb, 8, 2, bits_tag=[8])  # one BitsPerSample value for all three
+    rgba = noise(rng, h, w, 4, 255)
+    tiff(add("tiff_rgba.tif"), rgba, 8, 2, extra=[2])
+    tiff(add("tiff_rgba_no_extra_tag.tif"), rgba, 8, 2)
+    tiff(add("tiff_rgbx.tif"), rgba, 8, 2, extra=[0], compression=5)
+    premultiplied = rgba.copy()
+    premultiplied[..., :3] = premultiplied[..., :3] * premultiplied[..., 3:] // 255
+    premultiplied[0, :5, 3] = [0, 1, 2, 254, 255]
+    tiff(add("tiff_rgba_associated.tif"), premultiplied, 8, 2, extra=[1])
+    tiff(add("tiff_rgba_associated_deflate.tif"), premultiplied, 8, 2, extra=[1], compression=8)
+    tiff(add("tiff_rgba_planar.tif"), rgba, 8, 2, extra=[2], planar=2)
+    tiff(add("tiff_rgbxx.tif"), noise(rng, h, w, 5, 255), 8, 2, extra=[0, 0])
+    tiff(add("tiff_rgbax.tif"), noise(rng, h, w, 5, 255), 8, 2, extra=[2, 0], compression=32773)
+    rgb16 = noise(rng, h, w, 3, 65535)
+    tiff(add("tiff_rgb16.tif"), rgb16, 16, 2)
+    tiff(add("tiff_rgb16_lzw_predictor_mm.tif"), rgb16, 16, 2, order=">", compression=5, predictor=2)
+    tiff(add("tiff_rgba16_associated.tif"), noise(rng, h, w, 4, 65535), 16, 2, extra=[1], compression=8)
+    tiff(add("tiff_rgba16.tif"), noise(rng, h, w, 4, 65535), 16, 2, extra=[2], order=">")
+    gray = noise(rng, h, w, 1, 255)
+    tiff(add("tiff_gray8.tif"), gray, 8, 1)
+    tiff(add("tiff_gray8_white_is_zero_lzw.tif"), gray, 8, 0, compression=5, predictor=2)
+    tiff(add("tiff_gray8_fillorder2_packbits.tif"), gray, 8, 1, compression=32773, fillorder=2)
+    tiff(add("tiff_gray4.tif"), noise(rng, h, w, 1, 15), 4, 1, rows_per_strip=5)
+    tiff(add("tiff_gray4_white_is_zero_fillorder2.tif"), noise(rng, h, w, 1, 15), 4, 0, fillorder=2, compression=8)
+    tiff(add("tiff_gray2.tif"), noise(rng, h, w, 1, 3), 2, 1, compression=5)
+    tiff(add("tiff_gray16.tif"), noise(rng, h, w, 1, 600), 16, 1)
+    tiff(add("tiff_gray16_deflate_predictor_mm.tif"), noise(rng, h, w, 1, 600), 16, 1, order=">", compression=8, predictor=2)
+    tiff(add("tiff_gray16_white_is_zero.tif"), noise(rng, h, w, 1, 600), 16, 0)
+    tiff(add("tiff_gray_alpha.tif"), noise(rng, h, w, 2, 255), 8, 1, extra=[2], compression=5)
+    tiff(add("tiff_bilevel.tif"), noise(rng, h, w, 1, 1), 1, 1)
+    tiff(add("tiff_bilevel_white_is_zero_packbits.tif"), noise(rng, h, w, 1, 1), 1, 0, compression=32773)
+    tiff(add("tiff_bilevel_fillorder2_tiles.tif"), noise(rng, h, w, 1, 1), 1, 0, fillorder=2, tile=(16, 16))
+    for bits in (1, 2, 4, 8):
+        n = 1 << bits
+        colormap = rng.integers(0, 65536, (n, 3))
+        tiff(add(f"tiff_palette{bits}.tif"), noise(rng, h, w, 1, n - 1), bits, 3, colormap=colormap,
+             compression=5 if bits == 8 else 1)
+    pa = np.concatenate([noise(rng, h, w, 1, 255), noise(rng, h, w, 1, 255)], axis=2)
+    tiff(add("tiff_palette_alpha.tif"), pa, 8, 3, colormap=rng.integers(0, 65536, (256, 3)), extra=[2])
+    cmyk = noise(rng, h, w, 4, 255)
+    tiff(add("tiff_cmyk.tif"), cmyk, 8, 5)
+    tiff(add("tiff_cmyk_lzw_predictor.tif"), cmyk, 8, 5, compression=5, predictor=2)
+    tiff(add("tiff_cmykx.tif"), noise(rng, h, w, 5, 255), 8, 5, extra=[0])
+    tiff(add("tiff_cmyk16.tif"), noise(rng, h, w, 4, 65535), 16, 5)
+    tiff(add("tiff_bigtiff.tif"), noise(rng, h, w, 3, 255), 8, 2, bigtiff=True, compression=5, rows_per_strip=5)
+    gray_tiles = noise(rng, h, w, 1, 255)
+    tiff(add("tiff_bigtiff_tiles.tif"), gray_tiles, 8, 1, bigtiff=True, tile=(16, 32))
+    # PIL 9.4 takes a big-endian BigTIFF for a classic TIFF and cannot open it: the same samples, for a test that
+    # reads it as the little-endian one (not a fixture of PIL's, so not named .tif).
+    tiff(f"{out}/tiff_bigtiff_tiles_mm.bin", gray_tiles, 8, 1, bigtiff=True, order=">", tile=(16, 32))
+    src = Image.fromarray(noise(rng, 31, 43, 3, 255).astype(np.uint8))
+    src.save(add("pil.tif"))
+    src.save(add("pil_lzw.tif"), compression="tiff_lzw")
+    src.save(add("pil_deflate.tif"), compression="tiff_adobe_deflate")
+    src.save(add("pil_packbits.tif"), compression="packbits")
+    src.convert("P").save(add("pil_palette.tif"))
+    src.convert("1").save(add("pil_bilevel_lzw.tif"), compression="tiff_lzw")
+    src.convert("RGBA").save(add("pil_rgba_deflate.tif"), compression="tiff_deflate")
+    src.convert("CMYK").save(add("pil_cmyk.tif"))
+    src.save(add("pil_pages.tif"), save_all=True, append_images=[src.convert("L")])
+    return names
+
+
 def noise(rng, h, w, c, maxv):
     # Smooth gradients plus noise: photo-like enough to exercise rounding everywhere.
     y, x = np.mgrid[0:h, 0:w]
@@ -514,6 +752,7 @@ def main():
     made.extend(gif_fixtures(args.out, np.random.default_rng(8), args.large))
     if not args.large:
         made.extend(netpbm_fixtures(args.out, np.random.default_rng(9)))
+    made.extend(tiff_fixtures(args.out, np.random.default_rng(10), args.large))
 
     meta = []
     for name in made:

@@ -27,9 +27,9 @@ internal static class Program
         Classifies images with ResNet-18 as torchvision's resnet18() with its eval transform does, and prints
         each file's top classes with their labels.
 
-        FILE is a PNG, JPEG, BMP, GIF (its first frame), PPM, PGM or PBM image, or a preprocessed float32 .npy
+        FILE is a PNG, JPEG, BMP, GIF (its first frame), TIFF (its first page), PPM, PGM or PBM image, or a preprocessed float32 .npy
         tensor [3,224,224] or [1,3,224,224]; - reads one from standard input. DIR stands for the image files in
-        it (.png, .jpg, .jpeg, .jpe, .jfif, .bmp, .dib, .gif, .ppm, .pgm, .pbm, .pnm), sorted by name.
+        it (.png, .jpg, .jpeg, .jpe, .jfif, .bmp, .dib, .gif, .tif, .tiff, .ppm, .pgm, .pbm, .pnm), sorted by name.
 
         options:
           --weights W      a state_dict saved by torch.save, or a .safetensors file. Without it: $RESNET18_WEIGHTS,
@@ -314,7 +314,7 @@ internal static class Program
         Fail(file, problem is ResNetException ? problem.Message : $"{file}: {OneLine(problem)}", json);
 
     /// <summary>
-    /// Files stay in order; a directory becomes its PNG and JPEG files (regular files, or links to them), sorted by
+    /// Files stay in order; a directory becomes its image files (regular files, or links to them), sorted by
     /// name, or, with none or when it cannot be listed, one of <paramref name="failedDirectories"/> with the reason.
     /// <paramref name="list"/> lists a directory (tests fail it: as root, which CI is, no directory refuses a listing).
     /// </summary>
@@ -342,7 +342,7 @@ internal static class Program
                     failedDirectories.Add((a, reason)); // unreadable: the other inputs still run
                     continue;
                 }
-                if (files.Count == before) failedDirectories.Add((a, "no image files (PNG, JPEG, BMP, GIF, PPM, PGM, PBM) in this directory"));
+                if (files.Count == before) failedDirectories.Add((a, "no image files (PNG, JPEG, BMP, GIF, TIFF, PPM, PGM, PBM) in this directory"));
             }
             else
             {
@@ -353,11 +353,12 @@ internal static class Program
     }
 
     /// <summary>
-    /// The names a directory's PNG and JPEG files go by: .jfif is what browsers save many JPEGs as, .jpe an older
-    /// spelling. (A file is decoded by its first bytes, whatever its name.)
+    /// The names a directory's image files go by: torchvision's ImageFolder list but .webp, and .gif, .dib, .pbm, .pnm,
+    /// .jfif (what browsers save many JPEGs as) and .jpe (an older spelling). A file is decoded by its first bytes,
+    /// whatever its name.
     /// </summary>
     internal static bool IsImageName(string file) =>
-        Path.GetExtension(file).ToLowerInvariant() is ".png" or ".jpg" or ".jpeg" or ".jpe" or ".jfif" or ".bmp" or ".dib" or ".gif" or ".ppm" or ".pgm" or ".pbm" or ".pnm";
+        Path.GetExtension(file).ToLowerInvariant() is ".png" or ".jpg" or ".jpeg" or ".jpe" or ".jfif" or ".bmp" or ".dib" or ".gif" or ".tif" or ".tiff" or ".ppm" or ".pgm" or ".pbm" or ".pnm";
 
     private static string OneLine(Exception e) =>
         e is OutOfMemoryException ? "out of memory" : $"{e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}";

@@ -23,7 +23,7 @@ internal static partial class StreamInput
 
     private const int PieceBytes = 1 << 20;
 
-    /// <summary>Enough of the start to tell PNG (8 bytes of magic), JPEG (3), BMP (2), GIF (6), Netpbm (3) and .npy (6).</summary>
+    /// <summary>Enough of the start to tell PNG (8 bytes of magic), JPEG (3), BMP (2), GIF (6), Netpbm (3), TIFF (4) and .npy (6).</summary>
     private const int HeadBytes = 8;
 
     /// <summary>Each stream's bytes, or the reason it has none (Lazy keeps a factory's exception too), by name.</summary>

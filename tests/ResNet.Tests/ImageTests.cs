@@ -58,6 +58,8 @@ public class ImageTests(ITestOutputHelper output)
     [MemberData(nameof(Files), ".ppm")]
     [MemberData(nameof(Files), ".pgm")]
     [MemberData(nameof(Files), ".pbm")]
+    [MemberData(nameof(Files), ".tif")]
+    [MemberData(nameof(Files), ".tiff")]
     public void DecodingAndPreprocessingAreBitExactWithPilAndTorchvision(string file)
     {
         var entry = Entry(Dir, file);

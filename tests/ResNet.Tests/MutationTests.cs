@@ -22,6 +22,8 @@ public class MutationTests
         "images/bgr24_5x3_topdown.bmp", "images/palette4.bmp", "images/bgr565_v4.bmp", "images/rle8.bmp", "images/rle4.bmp",
         "images/gif_interlaced_9.gif", "images/gif_table_full_deferred.gif", "images/gif_extensions_and_junk.gif", "images/pil_animated.gif",
         "images/p3_max7.ppm", "images/p1.pbm", "images/p5_max300.pgm",
+        "images/tiff_rgb_lzw_predictor.tif", "images/tiff_rgb_planar_tiles_deflate.tif", "images/tiff_palette4.tif",
+        "images/tiff_bilevel_white_is_zero_packbits.tif", "images/tiff_rgba16_associated.tif", "images/tiff_bigtiff.tif",
         "tiny/input0.npy", "tiny/weights.pth", "formats/float16-pth/weights.pth", "formats/bfloat16-safetensors/weights.safetensors",
         "formats/float32-safetensors/weights.safetensors", "formats/float32-legacy-pth/weights.pth", "views/views-legacy-v1.pth",
     };

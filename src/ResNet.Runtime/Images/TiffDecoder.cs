@@ -1,0 +1,265 @@
+using System.Buffers.Binary;
+using System.IO.Compression;
+
+namespace ResNet.Runtime.Images;
+
+/// <summary>
+/// A checked TIFF's pixels as RGB, PIL's bytes: each chunk (strip or tile, of one plane or all) decompressed as libtiff
+/// does (LZW with its early code-width change, zlib, PackBits; bit-reversed bytes reversed first, horizontal
+/// differencing undone after), its samples made 8-bit as PIL's unpackers make them (low depths scaled, 16-bit gray
+/// clamped, 16-bit color's high byte), then converted as PIL's convert('RGB') does: gray replicated, palette looked
+/// up, premultiplied alpha divided out, CMYK as nk − c·nk/255, other alpha dropped.
+/// </summary>
+internal static class TiffDecoder
+{
+    public static RgbImage Decode(byte[] b, TiffStructure.Header h, string name)
+    {
+        int width = h.Width, height = h.Height, n = h.Samples;
+        var pixels = GC.AllocateUninitializedArray<byte>(checked(width * height * 3));
+        // Three 8-bit color samples land in the output as they are; other layouts go through one 8-bit sample array.
+        bool direct = h.Kind == TiffStructure.PixelKind.Rgb && n == 3 && h.Bits == 8 && !h.Planar;
+        byte[] samples = direct ? pixels : GC.AllocateUninitializedArray<byte>(checked(width * height * n));
+
+        int chunkSamples = h.ChunkSamples;
+        long rowBytes = h.ChunkRowBytes;
+        long perPlane = (long)h.Across * h.Down;
+        byte[]? chunk = null;
+        for (long i = 0; i < h.ChunkCount; i++)
+        {
+            int plane = (int)(i / perPlane), across = (int)(i % perPlane % h.Across), down = (int)(i % perPlane / h.Across);
+            int x0 = across * h.ChunkWidth, y0 = down * h.ChunkHeight;
+            int rows = Math.Min(h.ChunkHeight, height - y0), cols = Math.Min(h.ChunkWidth, width - x0);
+            ReadOnlySpan<byte> data;
+            if (h.Compression == 1 && !h.ReversedBits)
+                data = b.AsSpan((int)h.Offsets[i], (int)(rowBytes * rows));
+            else
+            {
+                // libtiff decodes a strip's rows inside the image and a tile's every row.
+                int stored = h.Tiled ? h.ChunkHeight : rows;
+                int size = checked((int)(rowBytes * stored));
+                if (chunk is null || chunk.Length < size) chunk = GC.AllocateUninitializedArray<byte>(size);
+                Span<byte> output = chunk.AsSpan(0, size);
+                byte[] source = b;
+                int start = (int)h.Offsets[i], count = h.Compression == 1 ? size : (int)h.Counts![i];
+                if (h.ReversedBits)
+                {
+                    source = b.AsSpan(start, count).ToArray();
+                    foreach (ref byte v in source.AsSpan()) v = ReverseBits(v);
+                    start = 0;
+                }
+                var input = source.AsSpan(start, count);
+                string where = $"{(h.Tiled ? "tile" : "strip")} {i}";
+                switch (h.Compression)
+                {
+                    case 1: input.CopyTo(output); break;
+                    case 5: Lzw(input, output, name, where); break;
+                    case 32773: PackBits(input, output, name, where); break;
+                    default: Inflate(source, start, count, output, name, where); break;
+                }
+                if (h.Predictor) Undifference(output, (int)rowBytes, chunkSamples, h.Bits, h.BigEndian);
+                data = output;
+            }
+            for (int r = 0; r < rows; r++)
+            {
+                var row = data.Slice((int)(r * rowBytes), (int)rowBytes);
+                var target = samples.AsSpan(((y0 + r) * width + x0) * n);
+                if (direct || h.Bits == 8 && !h.Inverted && !h.Planar)
+                {
+                    row[..(cols * n)].CopyTo(target);
+                    continue;
+                }
+                for (int x = 0; x < cols; x++)
+                    for (int s = 0; s < chunkSamples; s++)
+                        target[x * n + plane + s] = Sample8(h, row, x * chunkSamples + s);
+            }
+        }
+        if (!direct) ToRgb(h, samples, pixels);
+        return new RgbImage(width, height, pixels);
+    }
+
+    /// <summary>Sample <paramref name="index"/> of a row as PIL's unpacker gives it for the layout's mode.</summary>
+    private static byte Sample8(TiffStructure.Header h, ReadOnlySpan<byte> row, int index)
+    {
+        int v;
+        switch (h.Bits)
+        {
+            case 8: v = row[index]; break;
+            case 16:
+                int wide = h.BigEndian ? BinaryPrimitives.ReadUInt16BigEndian(row[(2 * index)..]) : BinaryPrimitives.ReadUInt16LittleEndian(row[(2 * index)..]);
+                // I;16 → RGB clamps; a color sample keeps its high byte.
+                return (byte)(h.Kind == TiffStructure.PixelKind.Gray16 ? Math.Min(wide, 255) : wide >> 8);
+            default:
+                int perByte = 8 / h.Bits, shift = 8 - h.Bits * (index % perByte + 1);
+                v = (row[index / perByte] >> shift) & ((1 << h.Bits) - 1);
+                if (h.Kind == TiffStructure.PixelKind.Palette) return (byte)v;
+                v = v * 255 / ((1 << h.Bits) - 1);
+                break;
+        }
+        return (byte)(h.Inverted ? 255 - v : v);
+    }
+
+    private static void ToRgb(TiffStructure.Header h, byte[] samples, byte[] pixels)
+    {
+        int n = h.Samples;
+        long count = (long)h.Width * h.Height;
+        for (long p = 0, i = 0, o = 0; p < count; p++, i += n, o += 3)
+        {
+            switch (h.Kind)
+            {
+                case TiffStructure.PixelKind.Gray:
+                case TiffStructure.PixelKind.Gray16:
+                    pixels[o] = pixels[o + 1] = pixels[o + 2] = samples[i];
+                    break;
+                case TiffStructure.PixelKind.Palette:
+                    int e = 3 * samples[i];
+                    pixels[o] = h.Palette![e];
+                    pixels[o + 1] = h.Palette[e + 1];
+                    pixels[o + 2] = h.Palette[e + 2];
+                    break;
+                case TiffStructure.PixelKind.Rgb:
+                    pixels[o] = samples[i];
+                    pixels[o + 1] = samples[i + 1];
+                    pixels[o + 2] = samples[i + 2];
+                    break;
+                case TiffStructure.PixelKind.RgbAssociated:
+                    // PIL's RGBa unpacker: color · 255 / alpha, truncated and clipped; nothing where alpha is 0.
+                    int a = samples[i + 3];
+                    for (int c = 0; c < 3; c++)
+                        pixels[o + c] = a == 0 ? (byte)0 : a == 255 ? samples[i + c] : (byte)Math.Min(255, samples[i + c] * 255 / a);
+                    break;
+                default:
+                    int nk = 255 - samples[i + 3];
+                    for (int c = 0; c < 3; c++) pixels[o + c] = (byte)(nk - MulDiv255(samples[i + c], nk));
+                    break;
+            }
+        }
+    }
+
+    private static int MulDiv255(int a, int b)
+    {
+        int t = a * b + 128;
+        return ((t >> 8) + t) >> 8;
+    }
+
+    private static byte ReverseBits(byte v) => (byte)(((v * 0x80200802UL) & 0x0884422110UL) * 0x0101010101UL >> 32);
+
+    /// <summary>Horizontal differencing undone row by row, on samples of 8 or 16 bits in the file's byte order.</summary>
+    private static void Undifference(Span<byte> data, int rowBytes, int samplesPerPixel, int bits, bool bigEndian)
+    {
+        for (int start = 0; start + rowBytes <= data.Length; start += rowBytes)
+        {
+            var row = data.Slice(start, rowBytes);
+            if (bits == 8)
+            {
+                for (int i = samplesPerPixel; i < row.Length; i++) row[i] += row[i - samplesPerPixel];
+                continue;
+            }
+            for (int i = samplesPerPixel; 2 * i + 1 < row.Length; i++)
+            {
+                var at = row[(2 * i)..];
+                var before = row[(2 * (i - samplesPerPixel))..];
+                if (bigEndian)
+                    BinaryPrimitives.WriteUInt16BigEndian(at, (ushort)(BinaryPrimitives.ReadUInt16BigEndian(at) + BinaryPrimitives.ReadUInt16BigEndian(before)));
+                else
+                    BinaryPrimitives.WriteUInt16LittleEndian(at, (ushort)(BinaryPrimitives.ReadUInt16LittleEndian(at) + BinaryPrimitives.ReadUInt16LittleEndian(before)));
+            }
+        }
+    }
+
+    private static void PackBits(ReadOnlySpan<byte> input, Span<byte> output, string name, string where)
+    {
+        int i = 0, o = 0;
+        while (o < output.Length && i < input.Length)
+        {
+            int n = (sbyte)input[i++];
+            if (n >= 0)
+            {
+                int take = Math.Min(n + 1, Math.Min(input.Length - i, output.Length - o));
+                input.Slice(i, take).CopyTo(output[o..]);
+                (i, o) = (i + n + 1, o + take);
+            }
+            else if (n != -128 && i < input.Length)
+            {
+                int take = Math.Min(1 - n, output.Length - o);
+                output.Slice(o, take).Fill(input[i++]);
+                o += take;
+            }
+        }
+        if (o < output.Length) throw NotEnoughData(name, where, "PackBits", o, output.Length);
+    }
+
+    private static void Inflate(byte[] source, int start, int count, Span<byte> output, string name, string where)
+    {
+        int o = 0;
+        try
+        {
+            using var z = new ZLibStream(new MemoryStream(source, start, count, writable: false), CompressionMode.Decompress);
+            while (o < output.Length)
+            {
+                int got = z.Read(output[o..]);
+                if (got == 0) break;
+                o += got;
+            }
+        }
+        catch (InvalidDataException) { throw TiffStructure.Corrupt(name, $"{where}'s Deflate data is damaged"); }
+        if (o < output.Length) throw NotEnoughData(name, where, "Deflate", o, output.Length);
+    }
+
+    /// <summary>libtiff's LZW decoder: codes of 9 to 12 bits, most significant bit first, one wider from the code before a power of two.</summary>
+    private static void Lzw(ReadOnlySpan<byte> input, Span<byte> output, string name, string where)
+    {
+        const int Clear = 256, End = 257, First = 258;
+        if (input.Length >= 2 && input[0] == 0 && (input[1] & 1) != 0)
+            throw new InputException($"{name}: unsupported TIFF: old-style LZW data in {where}");
+        Span<short> prefix = stackalloc short[4096];
+        Span<byte> suffix = stackalloc byte[4096], firstByte = stackalloc byte[4096];
+        Span<short> length = stackalloc short[4096];
+        for (int c = 0; c < 256; c++) (prefix[c], suffix[c], firstByte[c], length[c]) = (-1, (byte)c, (byte)c, 1);
+        int next = First, bits = 9, old = -1, o = 0, at = 0, held = 0;
+        ulong acc = 0;
+        while (o < output.Length)
+        {
+            while (held < bits && at < input.Length)
+            {
+                acc = (acc << 8) | input[at++];
+                held += 8;
+            }
+            if (held < bits) break;
+            int code = (int)(acc >> (held - bits)) & ((1 << bits) - 1);
+            held -= bits;
+            if (code == End) break;
+            if (code == Clear)
+            {
+                (next, bits, old) = (First, 9, -1);
+                continue;
+            }
+            if (old < 0)
+            {
+                if (code > 255) throw TiffStructure.Corrupt(name, $"{where}'s LZW data starts with code {code}");
+                output[o++] = (byte)code;
+                old = code;
+                continue;
+            }
+            if (code > next || code == next && next > 4095) throw TiffStructure.Corrupt(name, $"{where}'s LZW data has code {code} before the table holds it");
+            if (next <= 4095)
+            {
+                prefix[next] = (short)old;
+                suffix[next] = code < next ? firstByte[code] : firstByte[old];
+                firstByte[next] = firstByte[old];
+                length[next] = (short)(length[old] + 1);
+            }
+            next++;
+            if (next >= (1 << bits) - 1 && bits < 12) bits++;
+            // Write the string backwards from its last byte; past the chunk's end it is cut.
+            int len = length[code], end = o + len;
+            for (int c = code, to = end - 1; c >= 0; c = prefix[c], to--)
+                if (to < output.Length) output[to] = suffix[c];
+            o = Math.Min(end, output.Length);
+            old = code;
+        }
+        if (o < output.Length) throw NotEnoughData(name, where, "LZW", o, output.Length);
+    }
+
+    private static InputException NotEnoughData(string name, string where, string codec, int got, int need) =>
+        TiffStructure.Corrupt(name, $"{where}'s {codec} data ends early ({got} of {need} bytes)");
+}

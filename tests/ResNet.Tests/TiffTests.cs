@@ -1,0 +1,183 @@
+using System.Buffers.Binary;
+using ResNet.Runtime;
+using ResNet.Runtime.Images;
+using Xunit;
+
+namespace ResNet.Tests;
+
+/// <summary>
+/// TIFFs that must fail, each with its one-line error before its pixels' memory is taken (PIL's bytes for those that
+/// decode are <see cref="ImageTests"/>' fixtures), and the big-endian BigTIFF PIL 9.4 cannot open.
+/// </summary>
+public class TiffTests
+{
+    private const int Width = 256, Length = 257, Bits = 258, Compression = 259, Photometric = 262, FillOrder = 266,
+        StripOffsets = 273, Samples = 277, RowsPerStrip = 278, StripByteCounts = 279, Planar = 284, Predictor = 317,
+        ColorMap = 320, SampleFormat = 339;
+
+    /// <summary>A little-endian classic TIFF: the pixel data at offset 8, then one directory of SHORT or LONG tags.</summary>
+    private static byte[] Tiff(byte[] data, params (int Tag, uint[] Values)[] tags)
+    {
+        var file = new List<byte>("II*\0"u8.ToArray());
+        int ifd = 8 + data.Length + (data.Length & 1);
+        file.AddRange(BitConverter.GetBytes(ifd));
+        file.AddRange(data);
+        if ((data.Length & 1) != 0) file.Add(0);
+        var extra = new List<byte>();
+        int extraAt = ifd + 2 + 12 * tags.Length + 4;
+        file.AddRange(BitConverter.GetBytes((ushort)tags.Length));
+        foreach (var (tag, values) in tags.OrderBy(t => t.Tag))
+        {
+            bool wide = values.Any(v => v > ushort.MaxValue) || tag is StripOffsets or StripByteCounts;
+            var bytes = values.SelectMany(v => wide ? BitConverter.GetBytes(v) : BitConverter.GetBytes((ushort)v)).ToArray();
+            file.AddRange(BitConverter.GetBytes((ushort)tag));
+            file.AddRange(BitConverter.GetBytes((ushort)(wide ? 4 : 3)));
+            file.AddRange(BitConverter.GetBytes(values.Length));
+            if (bytes.Length <= 4) file.AddRange(bytes.Concat(new byte[4 - bytes.Length]));
+            else
+            {
+                file.AddRange(BitConverter.GetBytes(extraAt + extra.Count));
+                extra.AddRange(bytes);
+            }
+        }
+        file.AddRange(new byte[4]);
+        file.AddRange(extra);
+        return file.ToArray();
+    }
+
+    /// <summary>A 4×2 RGB image's tags around <paramref name="data"/> (one strip at offset 8), changed by <paramref name="with"/>.</summary>
+    private static byte[] Rgb(byte[] data, params (int Tag, uint[] Values)[] with)
+    {
+        var tags = new Dictionary<int, uint[]>
+        {
+            [Width] = [4], [Length] = [2], [Bits] = [8, 8, 8], [Compression] = [1], [Photometric] = [2], [Samples] = [3],
+            [StripOffsets] = [8], [RowsPerStrip] = [2], [StripByteCounts] = [(uint)data.Length],
+        };
+        foreach (var (tag, values) in with)
+            if (values.Length == 0) tags.Remove(tag);
+            else tags[tag] = values;
+        return Tiff(data, tags.Select(t => (t.Key, t.Value)).ToArray());
+    }
+
+    private static readonly byte[] Pixels = Enumerable.Range(0, 24).Select(i => (byte)(i * 10)).ToArray();
+
+    [Fact]
+    public void TheBuilderMakesATiffThatDecodes()
+    {
+        var image = ImageDecoder.Decode(Rgb(Pixels), "t.tif");
+        Assert.Equal((4, 2), (image.Width, image.Height));
+        Assert.Equal(Pixels, image.Pixels);
+    }
+
+    public static TheoryData<string, byte[], string> Bad() => new()
+    {
+        { "header", [(byte)'I', (byte)'I', 42, 0, 8, 0], "corrupt TIFF: truncated header" },
+        { "directory offset", [(byte)'I', (byte)'I', 42, 0, 255, 0, 0, 0], "corrupt TIFF: the first directory's offset 255 is past the end of the file" },
+        { "entries", [(byte)'I', (byte)'I', 42, 0, 8, 0, 0, 0, 9, 0], "corrupt TIFF: the first directory's 9 entries run past the end of the file" },
+        { "no width", Rgb(Pixels, (Width, [])), "corrupt TIFF: no image width or height" },
+        { "zero height", Rgb(Pixels, (Length, [0])), "corrupt TIFF: impossible size 4×0" },
+        { "JPEG", Rgb(Pixels, (Compression, [7])), "unsupported TIFF: JPEG data (uncompressed, LZW, Deflate and PackBits are read)" },
+        { "CCITT", Rgb(Pixels, (Compression, [4])), "unsupported TIFF: CCITT Group 4 data (uncompressed, LZW, Deflate and PackBits are read)" },
+        { "float", Rgb(Pixels, (SampleFormat, [3, 3, 3])), "unsupported TIFF: signed or floating-point samples (unsigned integers are read)" },
+        { "YCbCr", Rgb(Pixels, (Photometric, [6])), "unsupported TIFF: 3 samples of 8 bits, photometric interpretation 6, extra samples () (not a layout PIL reads as gray, palette, RGB or CMYK)" },
+        { "mixed bits", Rgb(Pixels, (Bits, [8, 8, 16])), "unsupported TIFF: samples of 8, 8, 16 bits (all of one size are read)" },
+        { "bits count", Rgb(Pixels, (Bits, [8, 8])), "corrupt TIFF: 2 bits-per-sample values for 3 samples per pixel" },
+        { "samples", Rgb(Pixels, (Samples, [7])), "corrupt TIFF: 7 samples per pixel (at most 6)" },
+        { "no color map", Rgb(Pixels, (Photometric, [3]), (Samples, [1]), (Bits, [8])), "corrupt TIFF: a palette image without a color map" },
+        { "color map", Rgb(Pixels, (Photometric, [3]), (Samples, [1]), (Bits, [2]), (ColorMap, [1, 2, 3])), "corrupt TIFF: a color map of 3 values for 2-bit indices (12 expected)" },
+        { "predictor 3", Rgb(Pixels, (Compression, [5]), (Predictor, [3])), "unsupported TIFF: predictor 3 (horizontal differencing is read)" },
+        { "predictor of 4 bits", Rgb(Pixels, (Compression, [5]), (Predictor, [2]), (Photometric, [1]), (Samples, [1]), (Bits, [4])), "unsupported TIFF: horizontal differencing of 4-bit samples" },
+        { "16-bit planes", Rgb(Pixels, (Planar, [2]), (Bits, [16])), "unsupported TIFF: separate planes of 3 samples of 16 bits, photometric interpretation 2, extra samples () (8-bit planes without premultiplied alpha are read)" },
+        { "reversed palette", Rgb(Pixels, (Photometric, [3]), (Samples, [1]), (Bits, [4]), (FillOrder, [2]), (ColorMap, Enumerable.Repeat(0u, 48).ToArray())), "unsupported TIFF: uncompressed bit-reversed bytes (fill order 2) with 1 sample of 4 bits, photometric interpretation 3, extra samples ()" },
+        { "no offsets", Rgb(Pixels, (StripOffsets, [])), "corrupt TIFF: no strip or tile offsets" },
+        { "short strip", Rgb(Pixels, (StripOffsets, [1000])), "corrupt TIFF: strip 0's pixel data (24 bytes at 1000) runs past the end of the file" },
+        { "strips", Rgb(Pixels, (RowsPerStrip, [1])), "corrupt TIFF: 1 strip offsets for 2 strips" },
+        { "no counts", Rgb(Pixels, (Compression, [32773]), (StripByteCounts, [])), "corrupt TIFF: 0 strip byte counts for 1 strips" },
+        { "count past the end", Rgb(Pixels, (Compression, [32773]), (StripByteCounts, [4000])), "corrupt TIFF: strip 0 (4000 bytes at 8) runs past the end of the file" },
+        { "PackBits short", Rgb([0x05, 1, 2, 3, 4, 5, 6], (Compression, [32773])), "corrupt TIFF: strip 0's PackBits data ends early (6 of 24 bytes)" },
+        { "Deflate damaged", Rgb([0x78, 0x9c, 0xff, 0xff, 0xff, 0xff], (Compression, [8])), "corrupt TIFF: strip 0's Deflate data is damaged" },
+        { "LZW short", Rgb([0x80, 0x00, 0x40, 0x20], (Compression, [5])), "corrupt TIFF: strip 0's LZW data ends early (2 of 24 bytes)" },
+        { "LZW code", Rgb([0x80, 0x4b, 0x00], (Compression, [5])), "corrupt TIFF: strip 0's LZW data starts with code 300" },
+        { "old LZW", Rgb([0x00, 0x01, 0x00, 0x00], (Compression, [5])), "unsupported TIFF: old-style LZW data in strip 0" },
+        { "bomb", Rgb(Pixels, (Width, [30000]), (Length, [30000])), "30000×30000 = 900000000 pixels exceeds the limit of 89478485 (possible decompression bomb; raise it with --max-pixels)" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Bad))]
+    public void BadTiffsFailWithOneLine(string what, byte[] file, string reason)
+    {
+        var e = Assert.Throws<InputException>(() => ImageDecoder.Decode(file, "t.tif"));
+        Assert.True($"t.tif: {reason}" == e.Message, $"{what}: {e.Message}");
+    }
+
+    [Fact]
+    public void ATiffLargerThanOneArrayIsRefusedUnderARaisedPixelLimit()
+    {
+        var e = Assert.Throws<InputException>(() => ImageDecoder.Decode(Rgb(Pixels, (Width, [30000]), (Length, [30000])), "t.tif", 4_000_000_000));
+        Assert.Equal("t.tif: 30000×30000 TIFF is too large to decode (its RGB pixels are more than one buffer holds)", e.Message);
+    }
+
+    [Fact]
+    public void LzwCodesWidenOneCodeEarlyAsLibtiffWritesThem()
+    {
+        // 600 distinct pairs fill the table past 511 entries: a code width change read one code late would misplace
+        // every later code. The encoder is the fixture tool's, whose files PIL (libtiff) decodes to the same bytes.
+        var data = new byte[24 * 40];
+        for (int i = 0; i < data.Length; i++) data[i] = (byte)(i * 7 + i / 256 * 13);
+        var tiff = Rgb(TiffLzw(data), (Compression, [5]), (Width, [16]), (Length, [20]), (RowsPerStrip, [20]));
+        Assert.Equal(data[..(16 * 20 * 3)], ImageDecoder.Decode(tiff, "t.tif").Pixels);
+    }
+
+    [Fact]
+    public void ABigEndianBigTiffReadsAsTheLittleEndianOne()
+    {
+        // PIL 9.4 looks for BigTIFF's 43 in the third byte only, so it cannot open "MM\0+"; the format allows it.
+        string dir = Fixtures.Dir("images");
+        var little = ImageDecoder.Load(Path.Combine(dir, "tiff_bigtiff_tiles.tif"));
+        var big = ImageDecoder.Decode(File.ReadAllBytes(Path.Combine(dir, "tiff_bigtiff_tiles_mm.bin")), "mm.tif");
+        Assert.Equal(little.Pixels, big.Pixels);
+    }
+
+    /// <summary>TIFF LZW as libtiff writes it (Clear first, codes widening one code early, End last).</summary>
+    private static byte[] TiffLzw(byte[] data)
+    {
+        var output = new List<byte>();
+        long acc = 0;
+        int held = 0, width = 9, next = 258;
+        void Emit(int code)
+        {
+            acc = (acc << width) | (uint)code;
+            held += width;
+            while (held >= 8)
+            {
+                output.Add((byte)(acc >> (held - 8)));
+                held -= 8;
+            }
+        }
+        var table = new Dictionary<string, int>();
+        void Reset()
+        {
+            table.Clear();
+            for (int c = 0; c < 256; c++) table[((char)c).ToString()] = c;
+            (width, next) = (9, 258);
+        }
+        Reset();
+        Emit(256);
+        string w = "";
+        foreach (byte c in data)
+        {
+            string wc = w + (char)c;
+            if (table.ContainsKey(wc)) { w = wc; continue; }
+            Emit(table[w]);
+            table[wc] = next++;
+            if (next > (1 << width) - 1 && width < 12) width++;
+            if (next == 4094) { Emit(256); Reset(); }
+            w = ((char)c).ToString();
+        }
+        Emit(table[w]);
+        if (++next > (1 << width) - 1 && width < 12) width++;
+        Emit(257);
+        if (held > 0) output.Add((byte)(acc << (8 - held)));
+        return output.ToArray();
+    }
+}
