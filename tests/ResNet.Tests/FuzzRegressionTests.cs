@@ -21,6 +21,9 @@ public class FuzzRegressionTests
     /// JPEG decoder, when it still walked the markers itself (libjpeg's way: skip to the next 0xFF), read as
     /// other segments than the structure check had, among them frame headers larger than the one admitted
     /// against the pixel limit; it now reads only the structure check's segments.
+    /// tiff-no-samples: a TIFF whose SamplesPerPixel is 0 (no bits-per-sample left to read).
+    /// *-preset-dictionary: zlib data whose header asks for a preset dictionary (.NET throws ZLibException, not
+    /// InvalidDataException, for it); found in a TIFF, present in the PNG reader since session 1.
     /// </summary>
     [Theory]
     [MemberData(nameof(Files))]

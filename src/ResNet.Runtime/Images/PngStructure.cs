@@ -169,7 +169,9 @@ internal static class PngStructure
                 if (extra > allowed) throw Corrupt(name, $"image data inflates far past the {expected} bytes its dimensions need (a zlib bomb?)");
             }
         }
-        catch (InvalidDataException) { throw Corrupt(name, "corrupt compressed image data"); }
+        // zlib's other refusals (a preset dictionary the stream asks for) come as an internal ZLibException, an IOException
+        // (the data is in memory, so no other IOException can come).
+        catch (Exception e) when (e is InvalidDataException or IOException) { throw Corrupt(name, "corrupt compressed image data"); }
     }
 
     public static InputException Corrupt(string name, string reason) => new($"{name}: corrupt PNG: {reason}");

@@ -201,7 +201,9 @@ internal static class TiffDecoder
                 o += got;
             }
         }
-        catch (InvalidDataException) { throw TiffStructure.Corrupt(name, $"{where}'s Deflate data is damaged"); }
+        // zlib's other refusals (a preset dictionary the stream asks for) come as an internal ZLibException, an IOException
+        // (the data is in memory, so no other IOException can come).
+        catch (Exception e) when (e is InvalidDataException or IOException) { throw TiffStructure.Corrupt(name, $"{where}'s Deflate data is damaged"); }
         if (o < output.Length) throw NotEnoughData(name, where, "Deflate", o, output.Length);
     }
 

@@ -105,7 +105,7 @@ internal static class TiffStructure
         var sampleFormat = tags.GetValueOrDefault(SampleFormat, [1UL]);
         if (sampleFormat.Any(f => f != 1)) throw Unsupported(name, "signed or floating-point samples (unsigned integers are read)");
         ulong samples = One(SamplesPerPixel, 1);
-        if (samples > 6) throw Corrupt(name, $"{samples} samples per pixel (at most 6)");
+        if (samples is 0 or > 6) throw Corrupt(name, $"{samples} samples per pixel (1 to 6)");
         var bits = tags.GetValueOrDefault(BitsPerSample, [1UL]);
         if ((ulong)bits.Length > samples) bits = bits[..(int)samples];
         else if ((ulong)bits.Length < samples && bits.Length == 1) bits = Enumerable.Repeat(bits[0], (int)samples).ToArray();
