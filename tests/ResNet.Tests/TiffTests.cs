@@ -13,7 +13,7 @@ public class TiffTests
 {
     private const int Width = 256, Length = 257, Bits = 258, Compression = 259, Photometric = 262, FillOrder = 266,
         StripOffsets = 273, Samples = 277, RowsPerStrip = 278, StripByteCounts = 279, Planar = 284, Predictor = 317,
-        ColorMap = 320, SampleFormat = 339;
+        ColorMap = 320, ExtraSamples = 338, SampleFormat = 339;
 
     /// <summary>A little-endian classic TIFF: the pixel data at offset 8, then one directory of SHORT or LONG tags.</summary>
     private static byte[] Tiff(byte[] data, params (int Tag, uint[] Values)[] tags)
@@ -116,6 +116,15 @@ public class TiffTests
     {
         var e = Assert.Throws<InputException>(() => ImageDecoder.Decode(Rgb(Pixels, (Width, [30000]), (Length, [30000])), "t.tif", 4_000_000_000));
         Assert.Equal("t.tif: 30000×30000 TIFF is too large to decode (its RGB pixels are more than one buffer holds)", e.Message);
+    }
+
+    [Fact]
+    public void ATiffWhoseSamplesOrStripOutgrowOneArrayIsRefusedUnderARaisedPixelLimit()
+    {
+        // Six samples a pixel: the RGB fits one array, the samples do not.
+        var six = Rgb(Pixels, (Width, [20000]), (Length, [20000]), (Samples, [6]), (Bits, [8]), (ExtraSamples, [0, 0, 0]));
+        var e = Assert.Throws<InputException>(() => ImageDecoder.Decode(six, "t.tif", 4_000_000_000));
+        Assert.Equal("t.tif: 20000×20000 TIFF is too large to decode (its samples, or one strip's, are more than one buffer holds)", e.Message);
     }
 
     [Fact]

@@ -128,6 +128,8 @@ public static class ImageDecoder
                 // The RGB pixels, an 8-bit sample array unless the file holds exactly that, one decompressed chunk.
                 decodeBytes = (long)h.Width * h.Height * (3 + h.Samples) + h.ChunkRowBytes * h.ChunkHeight;
                 AdmitOneArray();
+                if ((long)h.Width * h.Height * h.Samples > Array.MaxLength || h.ChunkRowBytes * h.ChunkHeight > Array.MaxLength)
+                    throw new InputException($"{name}: {width}×{height} TIFF is too large to decode (its samples, or one {(h.Tiled ? "tile" : "strip")}'s, are more than one buffer holds)");
             });
             return TiffDecoder.Decode(bytes, tiff, name);
         }
