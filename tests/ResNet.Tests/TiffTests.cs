@@ -13,7 +13,8 @@ public class TiffTests
 {
     private const int Width = 256, Length = 257, Bits = 258, Compression = 259, Photometric = 262, FillOrder = 266,
         StripOffsets = 273, Samples = 277, RowsPerStrip = 278, StripByteCounts = 279, Planar = 284, Predictor = 317,
-        ColorMap = 320, ExtraSamples = 338, SampleFormat = 339;
+        ColorMap = 320, TileWidth = 322, TileLength = 323, TileOffsets = 324, TileByteCounts = 325, ExtraSamples = 338,
+        SampleFormat = 339;
 
     /// <summary>A little-endian classic TIFF: the pixel data at offset 8, then one directory of SHORT or LONG tags.</summary>
     private static byte[] Tiff(byte[] data, params (int Tag, uint[] Values)[] tags)
@@ -125,6 +126,18 @@ public class TiffTests
         var six = Rgb(Pixels, (Width, [20000]), (Length, [20000]), (Samples, [6]), (Bits, [8]), (ExtraSamples, [0, 0, 0]));
         var e = Assert.Throws<InputException>(() => ImageDecoder.Decode(six, "t.tif", 4_000_000_000));
         Assert.Equal("t.tif: 20000×20000 TIFF is too large to decode (its samples, or one strip's, are more than one buffer holds)", e.Message);
+    }
+
+    [Fact]
+    public void AnUncompressedTileIsReadOnlyToTheImagesLastRowAsPilReadsIt()
+    {
+        // A 16×16 tile over a 16×4 image, its bytes bit-reversed, the file ending before the tile's fifth row.
+        var data = Enumerable.Range(0, 64).Select(i => (byte)(i * 37)).ToArray();
+        var tiff = Tiff(data, (Width, [16]), (Length, [4]), (Bits, [8]), (Compression, [1]), (Photometric, [1]), (Samples, [1]),
+            (FillOrder, [2]), (TileWidth, [16]), (TileLength, [16]), (TileOffsets, [8]), (TileByteCounts, [64]));
+        Assert.True(tiff.Length < 8 + 256);
+        var gray = data.Select(v => (byte)(((v * 0x80200802UL) & 0x0884422110UL) * 0x0101010101UL >> 32));
+        Assert.Equal(gray.SelectMany(v => new[] { v, v, v }).ToArray(), ImageDecoder.Decode(tiff, "t.tif").Pixels);
     }
 
     [Fact]

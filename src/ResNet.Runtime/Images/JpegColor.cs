@@ -240,7 +240,8 @@ internal static unsafe class JpegColor
         }
     }
 
-    private static int MulDiv255(int a, int b)
+    /// <summary>PIL's MULDIV255: a·b/255 rounded, as its CMYK → RGB conversion computes it (TIFF's CMYK uses it too).</summary>
+    internal static int MulDiv255(int a, int b)
     {
         int t = a * b + 128;
         return ((t >> 8) + t) >> 8;

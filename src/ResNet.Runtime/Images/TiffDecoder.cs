@@ -34,8 +34,9 @@ internal static class TiffDecoder
                 data = b.AsSpan((int)h.Offsets[i], (int)(rowBytes * rows));
             else
             {
-                // libtiff decodes a strip's rows inside the image and a tile's every row.
-                int stored = h.Tiled ? h.ChunkHeight : rows;
+                // libtiff decodes a strip's rows inside the image and a tile's every row; uncompressed rows are read
+                // only inside the image, as PIL does (and as the structure check admitted them).
+                int stored = h.Tiled && h.Compression != 1 ? h.ChunkHeight : rows;
                 int size = checked((int)(rowBytes * stored));
                 if (chunk is null || chunk.Length < size) chunk = GC.AllocateUninitializedArray<byte>(size);
                 Span<byte> output = chunk.AsSpan(0, size);
@@ -129,16 +130,10 @@ internal static class TiffDecoder
                     break;
                 default:
                     int nk = 255 - samples[i + 3];
-                    for (int c = 0; c < 3; c++) pixels[o + c] = (byte)(nk - MulDiv255(samples[i + c], nk));
+                    for (int c = 0; c < 3; c++) pixels[o + c] = (byte)(nk - JpegColor.MulDiv255(samples[i + c], nk));
                     break;
             }
         }
-    }
-
-    private static int MulDiv255(int a, int b)
-    {
-        int t = a * b + 128;
-        return ((t >> 8) + t) >> 8;
     }
 
     private static byte ReverseBits(byte v) => (byte)(((v * 0x80200802UL) & 0x0884422110UL) * 0x0101010101UL >> 32);
