@@ -29,7 +29,6 @@ internal static class TiffStructure
         public int Down => (int)(((long)Height + ChunkHeight - 1) / ChunkHeight);
         public long ChunkCount => (long)Across * Down * (Planar ? Samples : 1);
 
-        public string CompressionName => CompressionNames(Compression);
     }
 
     private const int ImageWidth = 256, ImageLength = 257, BitsPerSample = 258, CompressionTag = 259, Photometric = 262,
