@@ -7,7 +7,8 @@ reads, and by PIL), GIFs (written here: code sizes, a full LZW table with and wi
 height, local/global/no color tables, an image off the screen's origin or past its edge, transparency, extensions;
 and by PIL, animations too), Netpbm (written here: P1 to P6, maximum values from 1 to 65535, comments in the header
 and data; and by PIL), TIFFs (written here: strips, tiles, separate planes, both byte orders, BigTIFF, uncompressed, LZW,
-Deflate and PackBits, differencing, bit-reversed bytes, every sample layout PIL reads; and by PIL through libtiff),
+Deflate and PackBits, differencing, bit-reversed bytes, every sample layout PIL reads; by PIL through libtiff; JPEG
+inside TIFF by PIL and by libtiff's tiffcp),
 and for each, what PIL and torchvision's ImageNet eval transform give on
 `Image.open(f).convert('RGB')`:
 
@@ -15,8 +16,9 @@ and for each, what PIL and torchvision's ImageNet eval transform give on
                     result and of the float32 3×224×224 tensor after ToTensor+Normalize (exact checks that cost no space)
   <name>.tensor.npy the float32 tensor (with --tensors)
 
-    python3 tools/make_image_fixtures.py tests/fixtures/images            # small, checked in (needs cjpeg:
-                                                                           #   apt-get install libjpeg-turbo-progs)
+    python3 tools/make_image_fixtures.py tests/fixtures/images            # small, checked in (needs cjpeg and
+                                                                           #   tiffcp: apt-get install
+                                                                           #   libjpeg-turbo-progs libtiff-tools)
     python3 tools/make_image_fixtures.py --large --tensors fixtures/images  # CI: photos, big sizes, 60 random
                                                                              #   cjpeg variants (also needs cjpeg)
 """
@@ -554,6 +556,7 @@ def tiff_fixtures(out, rng, large):
     if large:
         for photo in sorted(glob.glob("/usr/share/darknet/data/*.jpg"))[:3]:
             Image.open(photo).save(add(os.path.basename(photo)[:-4] + ".tif"), compression="tiff_lzw")
+            Image.open(photo).save(add(os.path.basename(photo)[:-4] + "_jpeg.tif"), compression="jpeg", quality=90)
         return names
     h, w = 29, 37
     rgb = noise(rng, h, w, 3, 255)
@@ -630,6 +633,16 @@ def tiff_fixtures(out, rng, large):
     src.convert("RGBA").save(add("pil_rgba_deflate.tif"), compression="tiff_deflate")
     src.convert("CMYK").save(add("pil_cmyk.tif"))
     src.save(add("pil_pages.tif"), save_all=True, append_images=[src.convert("L")])
+    # JPEG inside TIFF: PIL writes RGB (no color transform) and gray; libtiff's tiffcp writes YCbCr, subsampled 2×2,
+    # in strips (of 16 rows, and one strip taller than the image) and tiles, and RGB.
+    src.save(add("pil_jpeg.tif"), compression="jpeg")
+    src.convert("L").save(add("pil_jpeg_gray.tif"), compression="jpeg", quality=95)
+    with tempfile.TemporaryDirectory() as tmp:
+        Image.fromarray(noise(rng, 45, 61, 3, 255).astype(np.uint8)).save(f"{tmp}/base.tif")
+        for name, opts in [("tiffcp_jpeg_ycbcr.tif", ["-r", "48"]), ("tiffcp_jpeg_ycbcr_strips.tif", ["-r", "16"]),
+                           ("tiffcp_jpeg_ycbcr_tiles.tif", ["-t", "-w", "32", "-l", "32"])]:
+            subprocess.run(["tiffcp", "-c", "jpeg", *opts, f"{tmp}/base.tif", add(name)], check=True)
+        subprocess.run(["tiffcp", "-c", "jpeg:r", "-r", "16", f"{tmp}/base.tif", add("tiffcp_jpeg_rgb.tif")], check=True)
     return names
 
 

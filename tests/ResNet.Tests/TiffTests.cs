@@ -77,10 +77,12 @@ public class TiffTests
         { "entries", [(byte)'I', (byte)'I', 42, 0, 8, 0, 0, 0, 9, 0], "corrupt TIFF: the first directory's 9 entries run past the end of the file" },
         { "no width", Rgb(Pixels, (Width, [])), "corrupt TIFF: no image width or height" },
         { "zero height", Rgb(Pixels, (Length, [0])), "corrupt TIFF: impossible size 4×0" },
-        { "JPEG", Rgb(Pixels, (Compression, [7])), "unsupported TIFF: JPEG data (uncompressed, LZW, Deflate and PackBits are read)" },
-        { "CCITT", Rgb(Pixels, (Compression, [4])), "unsupported TIFF: CCITT Group 4 data (uncompressed, LZW, Deflate and PackBits are read)" },
+        { "old JPEG", Rgb(Pixels, (Compression, [6])), "unsupported TIFF: old-style JPEG data (uncompressed, LZW, JPEG, Deflate and PackBits are read)" },
+        { "CCITT", Rgb(Pixels, (Compression, [4])), "unsupported TIFF: CCITT Group 4 data (uncompressed, LZW, JPEG, Deflate and PackBits are read)" },
+        { "JPEG of 16 bits", Rgb(Pixels, (Compression, [7]), (Bits, [16])), "unsupported TIFF: JPEG data of 3 samples of 16 bits, photometric interpretation 2, extra samples () (8-bit gray, RGB and YCbCr are read)" },
+        { "JPEG planes", Rgb(Pixels, (Compression, [7]), (Planar, [2])), "unsupported TIFF: separate planes of 3 samples of 8 bits, photometric interpretation 2, extra samples () (8-bit planes without premultiplied alpha are read)" },
+        { "YCbCr uncompressed", Rgb(Pixels, (Photometric, [6])), "unsupported TIFF: 3 samples of 8 bits, photometric interpretation 6, extra samples () (not a layout PIL reads as gray, palette, RGB or CMYK)" },
         { "float", Rgb(Pixels, (SampleFormat, [3, 3, 3])), "unsupported TIFF: signed or floating-point samples (unsigned integers are read)" },
-        { "YCbCr", Rgb(Pixels, (Photometric, [6])), "unsupported TIFF: 3 samples of 8 bits, photometric interpretation 6, extra samples () (not a layout PIL reads as gray, palette, RGB or CMYK)" },
         { "mixed bits", Rgb(Pixels, (Bits, [8, 8, 16])), "unsupported TIFF: samples of 8, 8, 16 bits (all of one size are read)" },
         { "bits count", Rgb(Pixels, (Bits, [8, 8])), "corrupt TIFF: 2 bits-per-sample values for 3 samples per pixel" },
         { "samples", Rgb(Pixels, (Samples, [7])), "corrupt TIFF: 7 samples per pixel (1 to 6)" },
@@ -138,6 +140,38 @@ public class TiffTests
         Assert.True(tiff.Length < 8 + 256);
         var gray = data.Select(v => (byte)(((v * 0x80200802UL) & 0x0884422110UL) * 0x0101010101UL >> 32));
         Assert.Equal(gray.SelectMany(v => new[] { v, v, v }).ToArray(), ImageDecoder.Decode(tiff, "t.tif").Pixels);
+    }
+
+    /// <summary>A fixture with one inline SHORT or LONG tag's value changed (a little-endian classic TIFF).</summary>
+    private static byte[] Patched(string fixture, int tag, uint value)
+    {
+        var b = File.ReadAllBytes(Path.Combine(Fixtures.Dir("images"), fixture));
+        int ifd = BinaryPrimitives.ReadInt32LittleEndian(b.AsSpan(4));
+        for (int i = 0, n = BinaryPrimitives.ReadUInt16LittleEndian(b.AsSpan(ifd)); i < n; i++)
+        {
+            int at = ifd + 2 + 12 * i;
+            if (BinaryPrimitives.ReadUInt16LittleEndian(b.AsSpan(at)) != tag) continue;
+            if (BinaryPrimitives.ReadUInt16LittleEndian(b.AsSpan(at + 2)) == 3) BinaryPrimitives.WriteUInt16LittleEndian(b.AsSpan(at + 8), (ushort)value);
+            else BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(at + 8), value);
+            return b;
+        }
+        throw new InvalidOperationException($"{fixture} has no tag {tag}");
+    }
+
+    [Fact]
+    public void AJpegStripOfAnotherSizeThanItsStripIsRefused()
+    {
+        // libtiff refuses a larger codestream; PIL's 43×31 strip is one row taller than a 30-row image's.
+        var e = Assert.Throws<InputException>(() => ImageDecoder.Decode(Patched("pil_jpeg.tif", Length, 30), "t.tif"));
+        Assert.Equal("t.tif: corrupt TIFF: strip 0's JPEG data is a 43×31 image of 3 components, not its 43×30 of 3", e.Message);
+    }
+
+    [Fact]
+    public void SubsampledJpegDataThatIsNotYCbCrIsRefused()
+    {
+        // libtiff hands such data to PIL still subsampled (its "downsampled output"); PIL has no unpacker for that.
+        var e = Assert.Throws<InputException>(() => ImageDecoder.Decode(Patched("tiffcp_jpeg_ycbcr.tif", Photometric, 2), "t.tif"));
+        Assert.Equal("t.tif: unsupported TIFF: subsampled JPEG data without YCbCr in strip 0", e.Message);
     }
 
     [Fact]

@@ -5,7 +5,7 @@ namespace ResNet.Runtime.Images;
 
 /// <summary>
 /// A checked TIFF's pixels as RGB, PIL's bytes: each chunk (strip or tile, of one plane or all) decompressed as libtiff
-/// does (LZW with its early code-width change, zlib, PackBits; bit-reversed bytes reversed first, horizontal
+/// does (LZW with its early code-width change, zlib, PackBits, JPEG; bit-reversed bytes reversed first, horizontal
 /// differencing undone after), its samples made 8-bit as PIL's unpackers make them (low depths scaled, 16-bit gray
 /// clamped, 16-bit color's high byte), then converted as PIL's convert('RGB') does: gray replicated, palette looked
 /// up, premultiplied alpha divided out, CMYK as nk − c·nk/255, other alpha dropped.
@@ -55,6 +55,7 @@ internal static class TiffDecoder
                     case 1: input.CopyTo(output); break;
                     case 5: Lzw(input, output, name, where); break;
                     case 32773: PackBits(input, output, name, where); break;
+                    case 7: Jpeg(h, b, input, output, stored, name, where); break;
                     default: Inflate(source, start, count, output, name, where); break;
                 }
                 if (h.Predictor) Undifference(output, (int)rowBytes, chunkSamples, h.Bits, h.BigEndian);
@@ -159,6 +160,54 @@ internal static class TiffDecoder
                     BinaryPrimitives.WriteUInt16LittleEndian(at, (ushort)(BinaryPrimitives.ReadUInt16LittleEndian(at) + BinaryPrimitives.ReadUInt16LittleEndian(before)));
             }
         }
+    }
+
+    /// <summary>
+    /// A JPEG strip or tile as libtiff's codec gives it to PIL: the file's shared tables put in front of it, decoded by
+    /// our libjpeg-exact decoder; YCbCr converted to RGB, RGB and gray taken as they are (libtiff turns libjpeg's color
+    /// conversion off for them, which an Adobe marker saying "no transform" does here).
+    /// </summary>
+    private static void Jpeg(TiffStructure.Header h, byte[] file, ReadOnlySpan<byte> input, Span<byte> output, int stored, string name, string where)
+    {
+        static ReadOnlySpan<byte> WithoutStart(ReadOnlySpan<byte> s) => s.Length >= 2 && s[0] == 0xFF && s[1] == 0xD8 ? s[2..] : s;
+        var tables = WithoutStart(file.AsSpan(h.JpegTables.Start, h.JpegTables.Length));
+        if (tables.Length >= 2 && tables[^2] == 0xFF && tables[^1] == 0xD9) tables = tables[..^2];
+        ReadOnlySpan<byte> adobe = h.Samples == 3 && !h.YCbCr ? [0xFF, 0xEE, 0, 14, (byte)'A', (byte)'d', (byte)'o', (byte)'b', (byte)'e', 0, 100, 0, 0, 0, 0, 0] : [];
+        var data = WithoutStart(input);
+        var bytes = new byte[2 + adobe.Length + tables.Length + data.Length];
+        bytes[0] = 0xFF;
+        bytes[1] = 0xD8;
+        adobe.CopyTo(bytes.AsSpan(2));
+        tables.CopyTo(bytes.AsSpan(2 + adobe.Length));
+        data.CopyTo(bytes.AsSpan(2 + adobe.Length + tables.Length));
+        string label = $"{name} ({where})";
+        var jpeg = JpegStructure.Check(bytes, label);
+        var f = jpeg.Frame;
+        // libtiff refuses a larger codestream and warns of a smaller one, whose missing rows it never fills.
+        if (f.Components != h.Samples || f.Width != h.ChunkWidth || f.Height != stored)
+            throw TiffStructure.Corrupt(name, $"{where}'s JPEG data is a {f.Width}×{f.Height} image of {f.Components} components, not its {h.ChunkWidth}×{stored} of {h.Samples}");
+        if (!h.YCbCr && f.Components > 1 && Subsampled(bytes, jpeg))
+            throw new InputException($"{name}: unsupported TIFF: subsampled JPEG data without YCbCr in {where}");
+        var image = JpegDecoder.Decode(bytes, jpeg, label);
+        int n = h.Samples, rowBytes = h.ChunkWidth * n;
+        for (int y = 0; y < f.Height; y++)
+        {
+            var source = image.Pixels.AsSpan(y * f.Width * 3, f.Width * 3);
+            var target = output.Slice(y * rowBytes, rowBytes);
+            if (n == 3) source.CopyTo(target);
+            else
+                for (int x = 0; x < f.Width; x++) target[x] = source[3 * x];
+        }
+    }
+
+    /// <summary>Whether a component of the frame has sampling factors other than 1×1.</summary>
+    private static bool Subsampled(byte[] bytes, JpegStructure.File jpeg)
+    {
+        var sof = jpeg.Segments.First(s => s.Marker is 0xC0 or 0xC1 or 0xC2);
+        int count = bytes[sof.Start + 5];
+        for (int c = 0; c < count; c++)
+            if (bytes[sof.Start + 6 + 3 * c + 1] != 0x11) return true;
+        return false;
     }
 
     private static void PackBits(ReadOnlySpan<byte> input, Span<byte> output, string name, string where)

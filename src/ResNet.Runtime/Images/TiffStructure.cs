@@ -5,8 +5,9 @@ namespace ResNet.Runtime.Images;
 /// <summary>
 /// The first image of a TIFF (classic or BigTIFF, either byte order) as PIL 9.4's TiffImagePlugin opens it: the
 /// pixel layouts of its OPEN_INFO table that carry unsigned samples of 1, 2, 4, 8 or 16 bits (gray, bilevel, RGB with
-/// extra samples, palette, CMYK), stored uncompressed, LZW, Deflate or PackBits, in strips or tiles, chunky or
-/// planar. Every offset and size is checked here, before the decoder allocates anything.
+/// extra samples, palette, CMYK), stored uncompressed, LZW, JPEG, Deflate or PackBits, in strips or tiles, chunky or
+/// planar (JPEG: gray, RGB or YCbCr in one plane). Every offset and size is checked here, before the decoder
+/// allocates anything.
 /// </summary>
 internal static class TiffStructure
 {
@@ -16,7 +17,7 @@ internal static class TiffStructure
     public sealed record Header(
         int Width, int Height, bool BigEndian, int Compression, int Bits, int Samples, PixelKind Kind, bool Inverted,
         bool ReversedBits, bool Planar, bool Predictor, bool Tiled, int ChunkWidth, int ChunkHeight,
-        long[] Offsets, long[]? Counts, byte[]? Palette)
+        long[] Offsets, long[]? Counts, byte[]? Palette, (int Start, int Length) JpegTables = default, bool YCbCr = false)
     {
         /// <summary>Samples per pixel in one chunk: all of them, or one for separate planes.</summary>
         public int ChunkSamples => Planar ? 1 : Samples;
@@ -34,7 +35,7 @@ internal static class TiffStructure
     private const int ImageWidth = 256, ImageLength = 257, BitsPerSample = 258, CompressionTag = 259, Photometric = 262,
         FillOrder = 266, StripOffsets = 273, SamplesPerPixel = 277, RowsPerStrip = 278, StripByteCounts = 279,
         PlanarConfiguration = 284, PredictorTag = 317, ColorMap = 320, TileWidth = 322, TileLength = 323,
-        TileOffsets = 324, TileByteCounts = 325, ExtraSamples = 338, SampleFormat = 339;
+        TileOffsets = 324, TileByteCounts = 325, ExtraSamples = 338, SampleFormat = 339, JpegTablesTag = 347;
 
     public static bool IsTiff(ReadOnlySpan<byte> b) =>
         b.Length >= 4 && ((b[0] == 'I' && b[1] == 'I') || (b[0] == 'M' && b[1] == 'M'))
@@ -64,14 +65,22 @@ internal static class TiffStructure
 
         // The tags that shape the pixels, each as its list of numbers (PIL skips a tag whose data is out of the file).
         var tags = new Dictionary<int, ulong[]>();
+        (int Start, int Length) jpegTables = default;
         for (ulong i = 0; i < entries; i++)
         {
             long at = (long)ifd + countSize + (long)i * entrySize;
             int tag = (int)U16(at), type = (int)U16(at + 2);
             ulong count = bigTiff ? U64(at + 4) : U32(at + 4);
             int size = type switch { 1 or 6 => 1, 3 or 8 => 2, 4 or 9 or 13 => 4, 16 or 17 or 18 => 8, _ => 0 };
-            if (size == 0 || !IsPixelTag(tag)) continue;
             long valueAt = at + (bigTiff ? 12 : 8);
+            if (tag == JpegTablesTag && type is 1 or 7)
+            {
+                // The JPEG strips' shared tables: an abbreviated JPEG stream (SOI, DQT/DHT, EOI), kept as bytes.
+                long tablesAt = count <= (ulong)inline ? valueAt : (long)(bigTiff ? U64(valueAt) : U32(valueAt));
+                if (count <= (ulong)b.Length && tablesAt >= 0 && tablesAt <= b.Length - (long)count) jpegTables = ((int)tablesAt, (int)count);
+                continue;
+            }
+            if (size == 0 || !IsPixelTag(tag)) continue;
             if (count > (ulong)b.Length / (ulong)size) { tags.Remove(tag); continue; }
             long bytes = (long)count * size;
             long dataAt = bytes <= inline ? valueAt : (long)(bigTiff ? U64(valueAt) : U32(valueAt));
@@ -95,8 +104,8 @@ internal static class TiffStructure
         int width = (int)w, height = (int)h;
 
         int compression = (int)Math.Min(One(CompressionTag, 1), int.MaxValue);
-        if (compression is not (1 or 5 or 8 or 32946 or 32773))
-            throw Unsupported(name, $"{CompressionNames(compression)} data (uncompressed, LZW, Deflate and PackBits are read)");
+        if (compression is not (1 or 5 or 7 or 8 or 32946 or 32773))
+            throw Unsupported(name, $"{CompressionNames(compression)} data (uncompressed, LZW, JPEG, Deflate and PackBits are read)");
         ulong photometric = One(Photometric, 0), fillOrder = One(FillOrder, 1), planarConfig = One(PlanarConfiguration, 1);
 
         // PIL's pixel key: sample format (one value when all are unsigned), bits per sample (one value stands for every
@@ -126,6 +135,8 @@ internal static class TiffStructure
             (3, 1, 1 or 2 or 4 or 8, -1) => (PixelKind.Palette, false),
             (3, 2, 8, 2) => (PixelKind.Palette, false),
             (2, 3, 8 or 16, -1) => (PixelKind.Rgb, false),
+            // YCbCr PIL reads only through libtiff's JPEG codec, which converts it to RGB.
+            (6, 3, 8, -1) when compression == 7 => (PixelKind.Rgb, false),
             (2, 4, 8 or 16, -1 or 0 or 2) => (PixelKind.Rgb, false),
             (2, 4, 8, 999) => (PixelKind.Rgb, false),
             (2, 4, 8 or 16, 1) => (PixelKind.RgbAssociated, false),
@@ -137,9 +148,11 @@ internal static class TiffStructure
             _ => null,
         };
         // The extra samples must be the ones beyond the color's (PIL's key holds the whole list).
-        int colorSamples = photometric switch { 2 => 3, 5 => 4, _ => 1 };
+        int colorSamples = photometric switch { 2 or 6 => 3, 5 => 4, _ => 1 };
         if (pixel is null || extra.Length != 0 && extra.Length != n - colorSamples)
             throw Unsupported(name, $"{layout} (not a layout PIL reads as gray, palette, RGB or CMYK)");
+        if (compression == 7 && !(photometric is 1 or 2 or 6 && bit == 8 && extra.Length == 0))
+            throw Unsupported(name, $"JPEG data of {layout} (8-bit gray, RGB and YCbCr are read)");
         if (fillOrder is not (1 or 2)) throw Corrupt(name, $"fill order {fillOrder}");
         // PIL's table reverses bits only for these; without compression it also lacks the unpackers for 8-bit
         // white-is-zero gray and for palettes below 8 bits (libtiff reverses them before decompressing).
@@ -151,7 +164,7 @@ internal static class TiffStructure
 
         if (planarConfig is not (1 or 2)) throw Corrupt(name, $"planar configuration {planarConfig}");
         bool planar = planarConfig == 2 && n > 1;
-        if (planar && (bit != 8 || pixel.Value.kind == PixelKind.RgbAssociated || n > 4))
+        if (planar && (bit != 8 || pixel.Value.kind == PixelKind.RgbAssociated || n > 4 || compression == 7))
             throw Unsupported(name, $"separate planes of {layout} (8-bit planes without premultiplied alpha are read)");
 
         bool predictor = false;
@@ -190,7 +203,7 @@ internal static class TiffStructure
 
         var header = new Header(width, height, big, compression, bit, n, pixel.Value.kind, pixel.Value.inverted, reversed, planar,
             predictor, tiled, (int)chunkWidth, (int)chunkHeight, offsets.Select(o => (long)Math.Min(o, long.MaxValue)).ToArray(),
-            counts?.Select(c => (long)Math.Min(c, long.MaxValue)).ToArray(), palette);
+            counts?.Select(c => (long)Math.Min(c, long.MaxValue)).ToArray(), palette, jpegTables, photometric == 6);
         admit(header);
 
         if ((ulong)offsets.Length < (ulong)header.ChunkCount)
