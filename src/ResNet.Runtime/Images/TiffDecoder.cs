@@ -22,13 +22,10 @@ internal static class TiffDecoder
 
         int chunkSamples = h.ChunkSamples;
         long rowBytes = h.ChunkRowBytes;
-        long perPlane = (long)h.Across * h.Down;
         byte[]? chunk = null;
         for (long i = 0; i < h.ChunkCount; i++)
         {
-            int plane = (int)(i / perPlane), across = (int)(i % perPlane % h.Across), down = (int)(i % perPlane / h.Across);
-            int x0 = across * h.ChunkWidth, y0 = down * h.ChunkHeight;
-            int rows = Math.Min(h.ChunkHeight, height - y0), cols = Math.Min(h.ChunkWidth, width - x0);
+            var (plane, x0, y0, cols, rows) = h.Region(i);
             ReadOnlySpan<byte> data;
             if (h.Compression == 1 && !h.ReversedBits)
                 data = b.AsSpan((int)h.Offsets[i], (int)(rowBytes * rows));
@@ -187,7 +184,7 @@ internal static class TiffDecoder
         if (f.Components != h.Samples || f.Width != h.ChunkWidth || f.Height != stored)
             throw TiffStructure.Corrupt(name, $"{where}'s JPEG data is a {f.Width}×{f.Height} image of {f.Components} components, not its {h.ChunkWidth}×{stored} of {h.Samples}");
         if (!h.YCbCr && f.Components > 1 && Subsampled(bytes, jpeg))
-            throw new InputException($"{name}: unsupported TIFF: subsampled JPEG data without YCbCr in {where}");
+            throw TiffStructure.Unsupported(name, $"subsampled JPEG data without YCbCr in {where}");
         var image = JpegDecoder.Decode(bytes, jpeg, label);
         int n = h.Samples, rowBytes = h.ChunkWidth * n;
         for (int y = 0; y < f.Height; y++)
@@ -256,7 +253,7 @@ internal static class TiffDecoder
     {
         const int Clear = 256, End = 257, First = 258;
         if (input.Length >= 2 && input[0] == 0 && (input[1] & 1) != 0)
-            throw new InputException($"{name}: unsupported TIFF: old-style LZW data in {where}");
+            throw TiffStructure.Unsupported(name, $"old-style LZW data in {where}");
         Span<short> prefix = stackalloc short[4096];
         Span<byte> suffix = stackalloc byte[4096], firstByte = stackalloc byte[4096];
         Span<short> length = stackalloc short[4096];

@@ -30,6 +30,14 @@ internal static class TiffStructure
         public int Down => (int)(((long)Height + ChunkHeight - 1) / ChunkHeight);
         public long ChunkCount => (long)Across * Down * (Planar ? Samples : 1);
 
+        /// <summary>Chunk <paramref name="i"/>'s plane and the part of the image it covers (its rows inside the image).</summary>
+        public (int Plane, int X, int Y, int Columns, int Rows) Region(long i)
+        {
+            long perPlane = (long)Across * Down, within = i % perPlane;
+            int x = (int)(within % Across) * ChunkWidth, y = (int)(within / Across) * ChunkHeight;
+            return ((int)(i / perPlane), x, y, Math.Min(ChunkWidth, Width - x), Math.Min(ChunkHeight, Height - y));
+        }
+
     }
 
     private const int ImageWidth = 256, ImageLength = 257, BitsPerSample = 258, CompressionTag = 259, Photometric = 262,
@@ -215,9 +223,7 @@ internal static class TiffStructure
             {
                 // Uncompressed chunks are read without their byte counts (as PIL does), so they must hold their rows.
                 // PIL reads only the rows inside the image (a last strip or row of tiles may stop there).
-                long chunkRow = i % ((long)header.Across * header.Down) / header.Across;
-                int rows = (int)Math.Min(header.ChunkHeight, height - chunkRow * header.ChunkHeight);
-                long need = header.ChunkRowBytes * rows;
+                long need = header.ChunkRowBytes * header.Region(i).Rows;
                 if (offset > b.Length || need > b.Length - offset)
                     throw Corrupt(name, $"{(tiled ? "tile" : "strip")} {i}'s pixel data ({need} bytes at {offset}) runs past the end of the file");
                 continue;
@@ -236,5 +242,5 @@ internal static class TiffStructure
 
     internal static InputException Corrupt(string name, string what) => new($"{name}: corrupt TIFF: {what}");
 
-    private static InputException Unsupported(string name, string what) => new($"{name}: unsupported TIFF: {what}");
+    internal static InputException Unsupported(string name, string what) => new($"{name}: unsupported TIFF: {what}");
 }
