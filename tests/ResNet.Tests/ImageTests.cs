@@ -409,6 +409,12 @@ public class ImageTests(ITestOutputHelper output)
         return BadImageTests.Png(Width, Height, depth, color, BadImageTests.Deflate(raw));
     }
 
+    /// <summary>
+    /// Whether a large PNG is inflated on one thread while another unfilters it: not on a one-processor machine,
+    /// where the two would only take turns (a JPEG's scan is read behind it either way).
+    /// </summary>
+    private static bool PngsStream => Environment.ProcessorCount > 1;
+
     [Theory]
     [InlineData((byte)8, (byte)2, 3)]
     [InlineData((byte)8, (byte)6, 4)]
@@ -424,7 +430,7 @@ public class ImageTests(ITestOutputHelper output)
         try
         {
             var (tensor, taken) = await FromFileWithALentThread(path);
-            Assert.True(taken);
+            Assert.Equal(PngsStream, taken);
             Assert.Equal(expected, tensor);
             Assert.Equal(expected, ImageNetTransform.FromFile(path));
             // The one offer slot taken by another image's work: decoded as before, inflating beside unfiltering.
@@ -492,16 +498,21 @@ public class ImageTests(ITestOutputHelper output)
             {
                 var rows = new RecordedRows();
                 var (tensor, taken) = await FromFileWithALentThread(path, rows: rows);
-                Assert.True(taken);
-                rows.AssertFinal(tensor);
+                Assert.Equal(PngsStream || path != png, taken);
                 Assert.Equal(ImageNetTransform.FromFile(path), tensor);
+                if (!taken)
+                {
+                    Assert.Empty(rows.Reports); // made after the decoding, whole: nothing to report early
+                    return;
+                }
+                rows.AssertFinal(tensor);
                 waits += rows.Waits;
             }
             foreach (var path in new[] { png, Path.Combine(Dir, "baseline.jpg") })
                 for (int round = 0; round < 3; round++) await Round(path);
             // The transform waits for the decoder only when it catches up with it, which depends on the two
             // threads' speeds (a busy machine, a fallback instruction set): more rounds until it has.
-            for (int round = 0; waits == 0 && round < 40; round++) await Round(png);
+            for (int round = 0; waits == 0 && round < 40; round++) await Round(PngsStream ? png : Path.Combine(Dir, "baseline.jpg"));
             Assert.True(waits > 0);
             // Not made top to bottom (a progressive JPEG is resized once whole): nothing is reported.
             var whole = new RecordedRows();
