@@ -20,7 +20,7 @@ inputs = sorted(f for f in glob.glob(os.path.join(fixtures, "input*.npy")) if no
 # The weights as torch.save wrote them, or as safetensors (tools/make_weight_formats.py).
 weights = next(p for p in (os.path.join(fixtures, "weights.pth"), os.path.join(fixtures, "weights.safetensors")) if os.path.exists(p))
 out = subprocess.run([binary, "--weights", weights, "--json", "--logits", *extra, *inputs],
-                     check=True, capture_output=True, text=True).stdout
+                     check=True, capture_output=True, text=True, timeout=600).stdout  # a hang fails, naming the command
 worst = 0.0
 for line in out.splitlines():
     r = json.loads(line)

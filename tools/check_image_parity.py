@@ -27,7 +27,8 @@ model.load_state_dict(torch.load(weights))
 model.eval()
 tf = transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224), transforms.ToTensor(),
                          transforms.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])])
-out = subprocess.run([binary, "--weights", weights, "--json", "--logits", *images], capture_output=True, text=True)
+# Timeouts far beyond any run here (the batch ~1 min, one image ~0.1 s): a run that hangs fails naming its command.
+out = subprocess.run([binary, "--weights", weights, "--json", "--logits", *images], capture_output=True, text=True, timeout=1200)
 results = {json.loads(l)["file"]: json.loads(l) for l in out.stdout.splitlines()}
 failed = False
 torch_logits = {}
@@ -52,8 +53,8 @@ for f in images:
     if "error" in results[f]:
         continue
     one = subprocess.run([binary, "--weights", weights, "--json", "--logits", f], capture_output=True, text=True,
-                         env={**os.environ, "RESNET18_TIMING": "1"})
-    whole = subprocess.run([binary, "--weights", weights, "--json", "--logits", "--threads", "1", f], capture_output=True, text=True)
+                         env={**os.environ, "RESNET18_TIMING": "1"}, timeout=120)
+    whole = subprocess.run([binary, "--weights", weights, "--json", "--logits", "--threads", "1", f], capture_output=True, text=True, timeout=120)
     logits = json.loads(one.stdout)["logits"] if one.returncode == 0 else None
     same = logits is not None and whole.returncode == 0 and logits == json.loads(whole.stdout)["logits"]
     close = logits is not None and float(np.abs(np.array(logits, dtype=np.float32) - torch_logits[f]).max()) <= bound
