@@ -97,6 +97,14 @@ public class ImageTests(ITestOutputHelper output)
     [InlineData("gray.jpg")]
     [InlineData("tiny_420.jpg")]
     [InlineData("rgb8_257x300.png")]
+    [InlineData("tiff_rgb_strips.tif")]
+    [InlineData("tiff_rgb_tiles_lzw_predictor.tif")]
+    [InlineData("tiff_rgb_planar_lzw.tif")]
+    [InlineData("tiff_bigtiff.tif")]
+    [InlineData("tiff_palette4.tif")]
+    [InlineData("tiff_cmyk_lzw_predictor.tif")]
+    [InlineData("tiffcp_jpeg_ycbcr_strips.tif")]
+    [InlineData("tiffcp_jpeg_ycbcr_tiles.tif")]
     public void RowsSplitAcrossThreadsGiveTheSameBytes(string file)
     {
         // Real photos are large enough to split rows (and to run a sequential JPEG's IDCT on another core); the
@@ -382,6 +390,18 @@ public class ImageTests(ITestOutputHelper output)
         }
         // The window cuts a 120×90 photo's 4:2:0 blocks on every side (its crop reads columns 20–99, rows 5–84).
         if (file == "baseline.jpg") Assert.True(skipped > 0);
+    }
+
+    [Theory]
+    [MemberData(nameof(Files), ".tif")]
+    [MemberData(nameof(Files), ".tiff")]
+    public void ATiffDecodedForTheTransformConvertsOnlyWhatTheCropReads(string file)
+    {
+        // Every chunk is still decompressed (damage anywhere is refused, as PIL refuses it); only the conversion to
+        // RGB keeps to the crop's source window. The rest is black, then white: a window too narrow changes the tensor.
+        var entry = Entry(Dir, file);
+        foreach (int poison in new[] { 0, 255 })
+            AssertSha(entry, "tensor_sha256", Bytes(Poisoned(poison, () => ImageNetTransform.FromFile(Path.Combine(Dir, file)), out _)));
     }
 
     [Theory]

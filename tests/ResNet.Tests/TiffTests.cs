@@ -195,6 +195,32 @@ public class TiffTests
         Assert.Equal(little.Pixels, big.Pixels);
     }
 
+    [Fact]
+    public void StripsDecodedInParallelReportTheFirstDamagedOneAsOneThreadDoes()
+    {
+        // 32 one-row PackBits strips with 15 and 16 cut short. Split across threads, the strips are cut into halves
+        // (Parallel.For's ranges on two cores; quarters on four): one thread meets strip 15 after fourteen others,
+        // another meets strip 16 first. The error must name strip 15, as on one thread, whichever fails first (a
+        // report of the first failure in time shows here only in rounds where the two threads overlap).
+        const int W = 10_000, Strips = 32;
+        // Two-byte runs: the slowest PackBits, so that strip 16 is reached long before strip 15.
+        byte[] Strip(int i, int pixels) => Enumerable.Range(0, 3 * pixels / 2).SelectMany(k => new byte[] { 0xFF, (byte)(i + k) }).ToArray();
+        byte[] Image(byte[][] strips) => Rgb(strips.SelectMany(d => d).ToArray(), (Width, [W]), (Length, [Strips]), (RowsPerStrip, [1]),
+            (Compression, [32773]), (StripOffsets, strips.Select((_, i) => (uint)(8 + strips.Take(i).Sum(d => d.Length))).ToArray()),
+            (StripByteCounts, strips.Select(d => (uint)d.Length).ToArray()));
+        var good = Image(Enumerable.Range(0, Strips).Select(i => Strip(i, W)).ToArray());
+        var bad = Image(Enumerable.Range(0, Strips).Select(i => Strip(i, i is 15 or 16 ? W / 2 : W)).ToArray());
+        var alone = ImageDecoder.Decode(good, "x.tif").Pixels;
+        string expected = $"x.tif: corrupt TIFF: strip 15's PackBits data ends early ({3 * W / 2} of {3 * W} bytes)";
+        Assert.Equal(expected, Assert.Throws<InputException>(() => ImageDecoder.Decode(bad, "x.tif")).Message);
+        using (Fixtures.SplitEveryImage())
+        {
+            Assert.Equal(alone, ImageDecoder.Decode(good, "x.tif").Pixels);
+            for (int round = 0; round < 20; round++)
+                Assert.Equal(expected, Assert.Throws<InputException>(() => ImageDecoder.Decode(bad, "x.tif")).Message);
+        }
+    }
+
     /// <summary>TIFF LZW as libtiff writes it (Clear first, codes widening one code early, End last).</summary>
     private static byte[] TiffLzw(byte[] data)
     {

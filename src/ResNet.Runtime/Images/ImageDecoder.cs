@@ -131,7 +131,7 @@ public static class ImageDecoder
                 if ((long)h.Width * h.Height * h.Samples > Array.MaxLength || h.ChunkRowBytes * h.ChunkHeight > Array.MaxLength)
                     throw new InputException($"{name}: {width}×{height} TIFF is too large to decode (its samples, or one {(h.Tiled ? "tile" : "strip")}'s, are more than one buffer holds)");
             });
-            return TiffDecoder.Decode(bytes, tiff, name);
+            return TiffDecoder.Decode(bytes, tiff, name, window?.Invoke(tiff.Width, tiff.Height));
         }
         var jpeg = JpegStructure.Check(bytes, name);
         var f = jpeg.Frame;

@@ -12,68 +12,121 @@ namespace ResNet.Runtime.Images;
 /// </summary>
 internal static class TiffDecoder
 {
-    public static RgbImage Decode(byte[] b, TiffStructure.Header h, string name)
+    /// <summary>
+    /// Decodes the whole image (every chunk, so that damaged data anywhere is refused as PIL refuses it); with
+    /// <paramref name="window"/>, only those pixels are converted to RGB, the others' bytes left unspecified.
+    /// </summary>
+    public static RgbImage Decode(byte[] b, TiffStructure.Header h, string name, PixelWindow? window = null)
     {
         int width = h.Width, height = h.Height, n = h.Samples;
         var pixels = GC.AllocateUninitializedArray<byte>(checked(width * height * 3));
         // Three 8-bit color samples land in the output as they are; other layouts go through one 8-bit sample array.
         bool direct = h.Kind == TiffStructure.PixelKind.Rgb && n == 3 && h.Bits == 8 && !h.Planar;
         byte[] samples = direct ? pixels : GC.AllocateUninitializedArray<byte>(checked(width * height * n));
-
-        int chunkSamples = h.ChunkSamples;
-        long rowBytes = h.ChunkRowBytes;
-        byte[]? chunk = null;
-        for (long i = 0; i < h.ChunkCount; i++)
+        DecodeChunks(b, h, name, samples, direct);
+        if (!direct)
         {
-            var (plane, x0, y0, cols, rows) = h.Region(i);
-            ReadOnlySpan<byte> data;
-            if (h.Compression == 1 && !h.ReversedBits)
-                data = b.AsSpan((int)h.Offsets[i], (int)(rowBytes * rows));
-            else
-            {
-                // libtiff decodes a strip's rows inside the image and a tile's every row; uncompressed rows are read
-                // only inside the image, as PIL does (and as the structure check admitted them).
-                int stored = h.Tiled && h.Compression != 1 ? h.ChunkHeight : rows;
-                int size = checked((int)(rowBytes * stored));
-                if (chunk is null || chunk.Length < size) chunk = GC.AllocateUninitializedArray<byte>(size);
-                Span<byte> output = chunk.AsSpan(0, size);
-                byte[] source = b;
-                int start = (int)h.Offsets[i], count = h.Compression == 1 ? size : (int)h.Counts![i];
-                if (h.ReversedBits)
-                {
-                    source = b.AsSpan(start, count).ToArray();
-                    foreach (ref byte v in source.AsSpan()) v = ReverseBits(v);
-                    start = 0;
-                }
-                var input = source.AsSpan(start, count);
-                string where = $"{(h.Tiled ? "tile" : "strip")} {i}";
-                switch (h.Compression)
-                {
-                    case 1: input.CopyTo(output); break;
-                    case 5: Lzw(input, output, name, where); break;
-                    case 32773: PackBits(input, output, name, where); break;
-                    case 7: Jpeg(h, b, input, output, stored, name, where); break;
-                    default: Inflate(source, start, count, output, name, where); break;
-                }
-                if (h.Predictor) Undifference(output, (int)rowBytes, chunkSamples, h.Bits, h.BigEndian);
-                data = output;
-            }
-            for (int r = 0; r < rows; r++)
-            {
-                var row = data.Slice((int)(r * rowBytes), (int)rowBytes);
-                var target = samples.AsSpan(((y0 + r) * width + x0) * n);
-                if (direct || h.Bits == 8 && !h.Inverted && !h.Planar)
-                {
-                    row[..(cols * n)].CopyTo(target);
-                    continue;
-                }
-                for (int x = 0; x < cols; x++)
-                    for (int s = 0; s < chunkSamples; s++)
-                        target[x * n + plane + s] = Sample8(h, row, x * chunkSamples + s);
-            }
+            var w = window ?? new PixelWindow(0, width, 0, height);
+            // Tests poison what the window leaves unconverted (the JPEG decoder's switch), so that a read of it shows.
+            if (window != null && JpegDecoder.PoisonSkipped >= 0) pixels.AsSpan().Fill((byte)JpegDecoder.PoisonSkipped);
+            ImageParallel.ForRows(w.Y1 - w.Y0, (long)(w.X1 - w.X0) * n, (from, to) => ToRgb(h, samples, pixels, w.X0, w.X1, w.Y0 + from, w.Y0 + to));
         }
-        if (!direct) ToRgb(h, samples, pixels);
         return new RgbImage(width, height, pixels);
+    }
+
+    /// <summary>
+    /// Every chunk into <paramref name="samples"/>, on several cores when the image repays it: chunks are
+    /// independent and write disjoint samples. A damaged image fails with the first damaged chunk's error, as on one
+    /// thread: each share of chunks stops at its first failure, and the lowest-numbered failure is the one thrown.
+    /// </summary>
+    private static void DecodeChunks(byte[] b, TiffStructure.Header h, string name, byte[] samples, bool direct)
+    {
+        long chunkBytes = h.ChunkRowBytes * (h.Tiled && h.Compression != 1 ? h.ChunkHeight : Math.Min(h.ChunkHeight, h.Height));
+        int chunks = checked((int)h.ChunkCount);
+        // Each share decompresses into a buffer of its own: split only while those stay a small part of the samples'
+        // memory, which the decoding was admitted for (ImageDecoder), so one huge strip or tile is decoded alone.
+        long perChunkWork = chunkBytes * (h.Compression == 1 ? 1 : 4);
+        bool split = (long)Math.Min(chunks, 4 * Environment.ProcessorCount) * chunkBytes <= Math.Max(chunkBytes, samples.LongLength / 4);
+        if (!split)
+        {
+            byte[]? chunk = null;
+            for (int i = 0; i < chunks; i++) DecodeChunk(b, h, name, samples, direct, i, ref chunk);
+            return;
+        }
+        int failedAt = int.MaxValue;
+        System.Runtime.ExceptionServices.ExceptionDispatchInfo? failure = null;
+        var gate = new object();
+        ImageParallel.ForRows(chunks, perChunkWork, (from, to) =>
+        {
+            byte[]? chunk = null;
+            for (int i = from; i < to && i < Volatile.Read(ref failedAt); i++)
+            {
+                try
+                {
+                    DecodeChunk(b, h, name, samples, direct, i, ref chunk);
+                }
+                catch (Exception e)
+                {
+                    lock (gate)
+                        if (i < failedAt) (failedAt, failure) = (i, System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e));
+                    return;
+                }
+            }
+        });
+        failure?.Throw();
+    }
+
+    /// <summary>Chunk <paramref name="i"/> decompressed (into <paramref name="chunk"/>, grown as needed) and its samples made 8-bit in place.</summary>
+    private static void DecodeChunk(byte[] b, TiffStructure.Header h, string name, byte[] samples, bool direct, int i, ref byte[]? chunk)
+    {
+        int width = h.Width, n = h.Samples, chunkSamples = h.ChunkSamples;
+        long rowBytes = h.ChunkRowBytes;
+        var (plane, x0, y0, cols, rows) = h.Region(i);
+        ReadOnlySpan<byte> data;
+        if (h.Compression == 1 && !h.ReversedBits)
+            data = b.AsSpan((int)h.Offsets[i], (int)(rowBytes * rows));
+        else
+        {
+            // libtiff decodes a strip's rows inside the image and a tile's every row; uncompressed rows are read
+            // only inside the image, as PIL does (and as the structure check admitted them).
+            int stored = h.Tiled && h.Compression != 1 ? h.ChunkHeight : rows;
+            int size = checked((int)(rowBytes * stored));
+            if (chunk is null || chunk.Length < size) chunk = GC.AllocateUninitializedArray<byte>(size);
+            Span<byte> output = chunk.AsSpan(0, size);
+            byte[] source = b;
+            int start = (int)h.Offsets[i], count = h.Compression == 1 ? size : (int)h.Counts![i];
+            if (h.ReversedBits)
+            {
+                source = b.AsSpan(start, count).ToArray();
+                foreach (ref byte v in source.AsSpan()) v = ReverseBits(v);
+                start = 0;
+            }
+            var input = source.AsSpan(start, count);
+            string where = $"{(h.Tiled ? "tile" : "strip")} {i}";
+            switch (h.Compression)
+            {
+                case 1: input.CopyTo(output); break;
+                case 5: Lzw(input, output, name, where); break;
+                case 32773: PackBits(input, output, name, where); break;
+                case 7: Jpeg(h, b, input, output, stored, name, where); break;
+                default: Inflate(source, start, count, output, name, where); break;
+            }
+            if (h.Predictor) Undifference(output, (int)rowBytes, chunkSamples, h.Bits, h.BigEndian);
+            data = output;
+        }
+        for (int r = 0; r < rows; r++)
+        {
+            var row = data.Slice((int)(r * rowBytes), (int)rowBytes);
+            var target = samples.AsSpan(((y0 + r) * width + x0) * n);
+            if (direct || h.Bits == 8 && !h.Inverted && !h.Planar)
+            {
+                row[..(cols * n)].CopyTo(target);
+                continue;
+            }
+            for (int x = 0; x < cols; x++)
+                for (int s = 0; s < chunkSamples; s++)
+                    target[x * n + plane + s] = Sample8(h, row, x * chunkSamples + s);
+        }
     }
 
     /// <summary>Sample <paramref name="index"/> of a row as PIL's unpacker gives it for the layout's mode.</summary>
@@ -97,38 +150,48 @@ internal static class TiffDecoder
         return (byte)(h.Inverted ? 255 - v : v);
     }
 
-    private static void ToRgb(TiffStructure.Header h, byte[] samples, byte[] pixels)
+    /// <summary>Pixels [<paramref name="x0"/>, <paramref name="x1"/>) of rows [<paramref name="y0"/>, <paramref name="y1"/>) converted as PIL's convert('RGB').</summary>
+    private static void ToRgb(TiffStructure.Header h, byte[] samples, byte[] pixels, int x0, int x1, int y0, int y1)
     {
         int n = h.Samples;
-        long count = (long)h.Width * h.Height;
-        for (long p = 0, i = 0, o = 0; p < count; p++, i += n, o += 3)
+        for (int y = y0; y < y1; y++)
         {
+            long first = (long)y * h.Width + x0;
+            var source = samples.AsSpan().Slice(checked((int)(first * n)), (x1 - x0) * n);
+            var target = pixels.AsSpan().Slice(checked((int)(first * 3)), (x1 - x0) * 3);
+            // One loop per layout: a switch per pixel took most of a large CMYK image's conversion.
             switch (h.Kind)
             {
                 case TiffStructure.PixelKind.Gray:
                 case TiffStructure.PixelKind.Gray16:
-                    pixels[o] = pixels[o + 1] = pixels[o + 2] = samples[i];
+                    for (int i = 0, o = 0; o < target.Length; i += n, o += 3) target[o] = target[o + 1] = target[o + 2] = source[i];
                     break;
                 case TiffStructure.PixelKind.Palette:
-                    int e = 3 * samples[i];
-                    pixels[o] = h.Palette![e];
-                    pixels[o + 1] = h.Palette[e + 1];
-                    pixels[o + 2] = h.Palette[e + 2];
+                    var palette = h.Palette!;
+                    for (int i = 0, o = 0; o < target.Length; i += n, o += 3)
+                    {
+                        int e = 3 * source[i];
+                        (target[o], target[o + 1], target[o + 2]) = (palette[e], palette[e + 1], palette[e + 2]);
+                    }
                     break;
                 case TiffStructure.PixelKind.Rgb:
-                    pixels[o] = samples[i];
-                    pixels[o + 1] = samples[i + 1];
-                    pixels[o + 2] = samples[i + 2];
+                    for (int i = 0, o = 0; o < target.Length; i += n, o += 3) (target[o], target[o + 1], target[o + 2]) = (source[i], source[i + 1], source[i + 2]);
                     break;
                 case TiffStructure.PixelKind.RgbAssociated:
                     // PIL's RGBa unpacker: color · 255 / alpha, truncated and clipped; nothing where alpha is 0.
-                    int a = samples[i + 3];
-                    for (int c = 0; c < 3; c++)
-                        pixels[o + c] = a == 0 ? (byte)0 : a == 255 ? samples[i + c] : (byte)Math.Min(255, samples[i + c] * 255 / a);
+                    for (int i = 0, o = 0; o < target.Length; i += n, o += 3)
+                    {
+                        int a = source[i + 3];
+                        for (int c = 0; c < 3; c++)
+                            target[o + c] = a == 0 ? (byte)0 : a == 255 ? source[i + c] : (byte)Math.Min(255, source[i + c] * 255 / a);
+                    }
                     break;
                 default:
-                    int nk = 255 - samples[i + 3];
-                    for (int c = 0; c < 3; c++) pixels[o + c] = (byte)(nk - JpegColor.MulDiv255(samples[i + c], nk));
+                    for (int i = 0, o = 0; o < target.Length; i += n, o += 3)
+                    {
+                        int nk = 255 - source[i + 3];
+                        for (int c = 0; c < 3; c++) target[o + c] = (byte)(nk - JpegColor.MulDiv255(source[i + c], nk));
+                    }
                     break;
             }
         }
