@@ -25,6 +25,7 @@ and for each, what PIL and torchvision's ImageNet eval transform give on
 import argparse
 import glob
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -463,11 +464,12 @@ def reverse_bits(data):
 
 
 def tiff(path, samples, bits, photometric, order="<", compression=1, predictor=1, planar=1, rows_per_strip=None,
-         tile=None, extra=None, fillorder=1, colormap=None, bits_tag=None, bigtiff=False):
+         tile=None, extra=None, fillorder=1, colormap=None, bits_tag=None, bigtiff=False, encode=None, tags=None):
     """samples: H×W×C integers. A classic TIFF of one image: strips (rows_per_strip) or tiles (tile = (w, h)),
     chunky or planar, any of raw (1), LZW (5), Deflate (8, 32946) and PackBits (32773), with horizontal
     differencing (predictor 2) and bit-reversed bytes (fill order 2) applied as the format says; BigTIFF's
-    8-byte offsets with bigtiff."""
+    8-byte offsets with bigtiff. encode: a chunk's samples → its stored bytes instead (a JPEG strip); tags: more
+    entries, tag → (type, values)."""
     h, w, c = samples.shape
 
     def pack(block):  # rows × cols × channels → bytes, each row padded to a byte; differencing starts each row
@@ -504,7 +506,7 @@ def tiff(path, samples, bits, photometric, order="<", compression=1, predictor=1
         else:
             rps = rows_per_strip or h
             for y in range(0, h, rps):
-                chunks.append(compress(pack(plane[y:y + rps])))
+                chunks.append(encode(plane[y:y + rps]) if encode else compress(pack(plane[y:y + rps])))
     magic = (b"II+\0" if order == "<" else b"MM\0+") if bigtiff else (b"II*\0" if order == "<" else b"MM\0*")
     body = bytearray(magic) + (struct.pack(order + "HHQ", 8, 0, 0) if bigtiff else b"\0\0\0\0")
     offsets = []
@@ -523,6 +525,7 @@ def tiff(path, samples, bits, photometric, order="<", compression=1, predictor=1
         entries[338] = (3, list(extra))
     if colormap is not None:
         entries[320] = (3, [int(v) for v in colormap.T.reshape(-1)])
+    entries.update(tags or {})
     long = 16 if bigtiff else 4
     if tile:
         entries.update({322: (3, [tile[0]]), 323: (3, [tile[1]]), 324: (long, offsets), 325: (long, [len(x) for x in chunks])})
@@ -643,6 +646,24 @@ def tiff_fixtures(out, rng, large):
                            ("tiffcp_jpeg_ycbcr_tiles.tif", ["-t", "-w", "32", "-l", "32"])]:
             subprocess.run(["tiffcp", "-c", "jpeg", *opts, f"{tmp}/base.tif", add(name)], check=True)
         subprocess.run(["tiffcp", "-c", "jpeg:r", "-r", "16", f"{tmp}/base.tif", add("tiffcp_jpeg_rgb.tif")], check=True)
+        # A JPEG strip's own markers do not choose its color space; the TIFF's photometric does (libtiff sets it):
+        # JFIF YCbCr strips in an RGB TIFF are taken as they are, and cjpeg's RGB strips (Adobe, no transform) in a
+        # YCbCr TIFF are converted. Own rng, so the fixtures above stay as they were.
+        jrng = np.random.default_rng(11)
+
+        def jpeg_strip(block, opts=None):
+            Image.fromarray(block.astype(np.uint8)).save(f"{tmp}/strip.ppm")
+            if opts is None:
+                buf = io.BytesIO()
+                Image.open(f"{tmp}/strip.ppm").save(buf, "JPEG", quality=90, subsampling=0)
+                return buf.getvalue()
+            subprocess.run(["cjpeg", *opts, "-outfile", f"{tmp}/strip.jpg", f"{tmp}/strip.ppm"], check=True)
+            return open(f"{tmp}/strip.jpg", "rb").read()
+
+        tiff(add("tiff_jpeg_jfif_strips_as_rgb.tif"), noise(jrng, 37, 53, 3, 255), 8, 2, compression=7, rows_per_strip=16,
+             encode=jpeg_strip)
+        tiff(add("tiff_jpeg_rgb_strips_as_ycbcr.tif"), noise(jrng, 37, 53, 3, 255), 8, 6, compression=7, rows_per_strip=16,
+             encode=lambda block: jpeg_strip(block, ["-rgb", "-quality", "90"]), tags={530: (3, [1, 1])})
     return names
 
 

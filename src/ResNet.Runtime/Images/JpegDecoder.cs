@@ -110,8 +110,11 @@ internal sealed unsafe class JpegDecoder
     /// <summary>The pixels that will be read (<see cref="Decode"/>), or null for all.</summary>
     private readonly PixelWindow? _window;
 
-    private JpegDecoder(byte[] data, JpegStructure.File file, string name, Func<RgbImage, bool>? rowsStarting, PixelWindow? window) =>
-        (_data, _file, _name, _rowsStarting, _window) = (data, file, name, rowsStarting, window);
+    /// <summary>The encoded color space a container states (TIFF's photometric interpretation), which the markers do not override; or null.</summary>
+    private readonly JpegColor.Space? _space;
+
+    private JpegDecoder(byte[] data, JpegStructure.File file, string name, Func<RgbImage, bool>? rowsStarting, PixelWindow? window, JpegColor.Space? space) =>
+        (_data, _file, _name, _rowsStarting, _window, _space) = (data, file, name, rowsStarting, window, space);
 
     /// <summary>
     /// Decodes the segments <see cref="JpegStructure.Check"/> found (and whose frame it admitted). For a JPEG of one
@@ -119,10 +122,12 @@ internal sealed unsafe class JpegDecoder
     /// the image before the scan: its rows can be read while the scan goes on, each once it is final (a reader
     /// waits), and reads fail if the decoding does. Otherwise it is not called. With <paramref name="window"/>, only the
     /// blocks and color conversions its pixels need are done: the other pixels' bytes are unspecified. Every scan is
-    /// still decoded whole, so a corrupt file fails as it would without.
+    /// still decoded whole, so a corrupt file fails as it would without. With <paramref name="space"/>, the samples are
+    /// taken as that color space whatever the JFIF or Adobe markers say (libjpeg's jpeg_color_space set by its caller).
     /// </summary>
-    public static RgbImage Decode(byte[] data, JpegStructure.File file, string name, Func<RgbImage, bool>? rowsStarting = null, PixelWindow? window = null) =>
-        new JpegDecoder(data, file, name, rowsStarting, window).Run();
+    public static RgbImage Decode(byte[] data, JpegStructure.File file, string name, Func<RgbImage, bool>? rowsStarting = null, PixelWindow? window = null,
+        JpegColor.Space? space = null) =>
+        new JpegDecoder(data, file, name, rowsStarting, window, space).Run();
 
     private InputException Corrupt(string reason) => new($"{_name}: corrupt JPEG data: {reason}");
 
@@ -165,9 +170,10 @@ internal sealed unsafe class JpegDecoder
         return _streamed ?? JpegColor.ToRgb(_components, _width, _height, _maxH, _maxV, ColorSpace(), window: _window);
     }
 
-    /// <summary>The encoded color space as libjpeg infers it (JFIF and Adobe markers, then component ids).</summary>
+    /// <summary>The encoded color space as the caller states it, else as libjpeg infers it (JFIF and Adobe markers, then component ids).</summary>
     private JpegColor.Space ColorSpace()
     {
+        if (_space is { } stated) return stated;
         var c = _components;
         if (c.Length == 1) return JpegColor.Space.Gray;
         if (c.Length == 4) return _sawAdobe && _adobeTransform != 0 ? JpegColor.Space.Ycck : JpegColor.Space.Cmyk; // 2, or unknown

@@ -224,22 +224,20 @@ internal static class TiffDecoder
 
     /// <summary>
     /// A JPEG strip or tile as libtiff's codec gives it to PIL: the file's shared tables put in front of it, decoded by
-    /// our libjpeg-exact decoder; YCbCr converted to RGB, RGB and gray taken as they are (libtiff turns libjpeg's color
-    /// conversion off for them, which an Adobe marker saying "no transform" does here).
+    /// our libjpeg-exact decoder in the color space the TIFF states, whatever markers the strip carries (libtiff sets
+    /// libjpeg's): YCbCr converted to RGB (PIL asks libtiff for RGB), RGB and gray taken as they are.
     /// </summary>
     private static void Jpeg(TiffStructure.Header h, byte[] file, ReadOnlySpan<byte> input, Span<byte> output, int stored, string name, string where)
     {
         static ReadOnlySpan<byte> WithoutStart(ReadOnlySpan<byte> s) => s.Length >= 2 && s[0] == 0xFF && s[1] == 0xD8 ? s[2..] : s;
         var tables = WithoutStart(file.AsSpan(h.JpegTables.Start, h.JpegTables.Length));
         if (tables.Length >= 2 && tables[^2] == 0xFF && tables[^1] == 0xD9) tables = tables[..^2];
-        ReadOnlySpan<byte> adobe = h.Samples == 3 && !h.YCbCr ? [0xFF, 0xEE, 0, 14, (byte)'A', (byte)'d', (byte)'o', (byte)'b', (byte)'e', 0, 100, 0, 0, 0, 0, 0] : [];
         var data = WithoutStart(input);
-        var bytes = new byte[2 + adobe.Length + tables.Length + data.Length];
+        var bytes = new byte[2 + tables.Length + data.Length];
         bytes[0] = 0xFF;
         bytes[1] = 0xD8;
-        adobe.CopyTo(bytes.AsSpan(2));
-        tables.CopyTo(bytes.AsSpan(2 + adobe.Length));
-        data.CopyTo(bytes.AsSpan(2 + adobe.Length + tables.Length));
+        tables.CopyTo(bytes.AsSpan(2));
+        data.CopyTo(bytes.AsSpan(2 + tables.Length));
         string label = $"{name} ({where})";
         var jpeg = JpegStructure.Check(bytes, label);
         var f = jpeg.Frame;
@@ -248,7 +246,8 @@ internal static class TiffDecoder
             throw TiffStructure.Corrupt(name, $"{where}'s JPEG data is a {f.Width}×{f.Height} image of {f.Components} components, not its {h.ChunkWidth}×{stored} of {h.Samples}");
         if (!h.YCbCr && f.Components > 1 && Subsampled(bytes, jpeg))
             throw TiffStructure.Unsupported(name, $"subsampled JPEG data without YCbCr in {where}");
-        var image = JpegDecoder.Decode(bytes, jpeg, label);
+        var space = h.Samples == 1 ? JpegColor.Space.Gray : h.YCbCr ? JpegColor.Space.YCbCr : JpegColor.Space.Rgb;
+        var image = JpegDecoder.Decode(bytes, jpeg, label, space: space);
         int n = h.Samples, rowBytes = h.ChunkWidth * n;
         for (int y = 0; y < f.Height; y++)
         {
