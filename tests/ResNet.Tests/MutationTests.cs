@@ -60,6 +60,39 @@ public class MutationTests
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60 * scale), $"{seed}: {iterations} mutations took {clock.Elapsed}");
     }
 
+    [Theory]
+    [InlineData("tiff_rgb_strips.tif", false)]
+    [InlineData("tiff_rgb_lzw_predictor.tif", true)]
+    [InlineData("tiff_rgb_planar_tiles_deflate.tif", true)]
+    [InlineData("tiff_bigtiff.tif", true)]
+    [InlineData("tiffcp_jpeg_ycbcr_strips.tif", true)]
+    public void MutatedTiffsDecodeTheSameSplitAcrossThreads(string file, bool compressed)
+    {
+        // A TIFF's chunks decompress on several cores when the image repays it (forced here): every mutated copy must
+        // give the same pixels, or the same one-line error (the first damaged chunk's), as on one thread.
+        var original = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "fixtures", "images", file));
+        var rng = new Random(file.Aggregate(29, (h, c) => unchecked(h * 31 + c)));
+        var copies = Enumerable.Range(0, 300).Select(_ => Mutate(original, rng)).ToArray();
+        static string Outcome(byte[] bytes)
+        {
+            try
+            {
+                return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(ImageDecoder.Decode(bytes, "m.tif").Pixels));
+            }
+            catch (ResNetException e)
+            {
+                return e.Message;
+            }
+        }
+        var alone = copies.Select(Outcome).ToArray();
+        using (Fixtures.SplitEveryImage())
+            for (int i = 0; i < copies.Length; i++) Assert.Equal(alone[i], Outcome(copies[i]));
+        // Both outcomes were met: copies decoded to other pixels, and (compressed) copies refused in a chunk's data.
+        string unchanged = Outcome(original);
+        Assert.Contains(alone, o => !o.StartsWith("m.tif") && o != unchanged);
+        if (compressed) Assert.Contains(alone, o => o.Contains("strip ") || o.Contains("tile "));
+    }
+
     private static bool IsWeights(string seed) => seed.EndsWith(".pth") || seed.EndsWith(".safetensors");
 
     /// <summary>An image whole, or (<paramref name="windowed"/>) as FromFile decodes it: only the crop's source window.</summary>
