@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
+using System.Runtime.ExceptionServices;
 
 namespace ResNet.Runtime.Images;
 
@@ -41,7 +42,7 @@ internal static class TiffDecoder
     /// </summary>
     private static void DecodeChunks(byte[] b, TiffStructure.Header h, string name, byte[] samples, bool direct)
     {
-        long chunkBytes = h.ChunkRowBytes * (h.Tiled && h.Compression != 1 ? h.ChunkHeight : Math.Min(h.ChunkHeight, h.Height));
+        long chunkBytes = h.ChunkRowBytes * h.ChunkHeight; // a chunk's buffer at most, as ImageDecoder admitted it
         int chunks = checked((int)h.ChunkCount);
         // Each share decompresses into a buffer of its own: split only while those stay a small part of the samples'
         // memory, which the decoding was admitted for (ImageDecoder), so one huge strip or tile is decoded alone.
@@ -54,7 +55,7 @@ internal static class TiffDecoder
             return;
         }
         int failedAt = int.MaxValue;
-        System.Runtime.ExceptionServices.ExceptionDispatchInfo? failure = null;
+        ExceptionDispatchInfo? failure = null;
         var gate = new object();
         ImageParallel.ForRows(chunks, perChunkWork, (from, to) =>
         {
@@ -68,7 +69,7 @@ internal static class TiffDecoder
                 catch (Exception e)
                 {
                     lock (gate)
-                        if (i < failedAt) (failedAt, failure) = (i, System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e));
+                        if (i < failedAt) (failedAt, failure) = (i, ExceptionDispatchInfo.Capture(e));
                     return;
                 }
             }
