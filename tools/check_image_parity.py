@@ -27,7 +27,7 @@ model.load_state_dict(torch.load(weights))
 model.eval()
 tf = transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224), transforms.ToTensor(),
                          transforms.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])])
-# Timeouts far beyond any run here (the batch ~1 min, one image ~0.1 s): a run that hangs fails naming its command.
+# Timeouts far beyond any run here (the batch ~1 min, one image under a second): a run that hangs fails naming its command.
 out = subprocess.run([binary, "--weights", weights, "--json", "--logits", *images], capture_output=True, text=True, timeout=1200)
 results = {json.loads(l)["file"]: json.loads(l) for l in out.stdout.splitlines()}
 failed = False
