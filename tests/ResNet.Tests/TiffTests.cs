@@ -198,27 +198,53 @@ public class TiffTests
     [Fact]
     public void StripsDecodedInParallelReportTheFirstDamagedOneAsOneThreadDoes()
     {
-        // 32 one-row PackBits strips with 15 and 16 cut short. Split across threads, the strips are cut into halves
-        // (Parallel.For's ranges on two cores; quarters on four): one thread meets strip 15 after fourteen others,
-        // another meets strip 16 first. The error must name strip 15, as on one thread, whichever fails first (a
-        // report of the first failure in time shows here only in rounds where the two threads overlap).
-        const int W = 10_000, Strips = 32;
-        // Two-byte runs: the slowest PackBits, so that strip 16 is reached long before strip 15.
+        // 256 one-row PackBits strips, from strip 127 on cut short. Split across threads, each thread takes shares of
+        // consecutive strips (Parallel.For's partitions), and one of them meets strip 127 with later ones in another
+        // thread's partition. That thread is held until another has started a later strip and failed there: the
+        // error must still name strip 127, as on one thread.
+        const int W = 1000, Strips = 256, First = 127;
         byte[] Strip(int i, int pixels) => Enumerable.Range(0, 3 * pixels / 2).SelectMany(k => new byte[] { 0xFF, (byte)(i + k) }).ToArray();
         byte[] Image(byte[][] strips) => Rgb(strips.SelectMany(d => d).ToArray(), (Width, [W]), (Length, [Strips]), (RowsPerStrip, [1]),
             (Compression, [32773]), (StripOffsets, strips.Select((_, i) => (uint)(8 + strips.Take(i).Sum(d => d.Length))).ToArray()),
             (StripByteCounts, strips.Select(d => (uint)d.Length).ToArray()));
         var good = Image(Enumerable.Range(0, Strips).Select(i => Strip(i, W)).ToArray());
-        var bad = Image(Enumerable.Range(0, Strips).Select(i => Strip(i, i is 15 or 16 ? W / 2 : W)).ToArray());
+        var bad = Image(Enumerable.Range(0, Strips).Select(i => Strip(i, i >= First ? W / 2 : W)).ToArray());
         var alone = ImageDecoder.Decode(good, "x.tif").Pixels;
-        string expected = $"x.tif: corrupt TIFF: strip 15's PackBits data ends early ({3 * W / 2} of {3 * W} bytes)";
+        string expected = $"x.tif: corrupt TIFF: strip {First}'s PackBits data ends early ({3 * W / 2} of {3 * W} bytes)";
         Assert.Equal(expected, Assert.Throws<InputException>(() => ImageDecoder.Decode(bad, "x.tif")).Message);
-        using (Fixtures.SplitEveryImage())
+        if (Environment.ProcessorCount == 1) return; // not split: nothing to order
+        int laterStarted = 0, held = 0, heldBack = 0;
+        try
         {
-            Assert.Equal(alone, ImageDecoder.Decode(good, "x.tif").Pixels);
-            for (int round = 0; round < 20; round++)
-                Assert.Equal(expected, Assert.Throws<InputException>(() => ImageDecoder.Decode(bad, "x.tif")).Message);
+            using (Fixtures.SplitEveryImage())
+            {
+                Assert.Equal(alone, ImageDecoder.Decode(good, "x.tif").Pixels);
+                // Other tests' TIFFs may be decoding meanwhile: only this image's strips are held.
+                TiffDecoder.ChunkStarting = (h, i) =>
+                {
+                    if (h.Width != W || h.Height != Strips) return;
+                    if (i > First) Volatile.Write(ref laterStarted, 1);
+                    if (i != First) return;
+                    Interlocked.Increment(ref held);
+                    if (SpinWait.SpinUntil(() => Volatile.Read(ref laterStarted) == 1, TimeSpan.FromSeconds(10)))
+                    {
+                        Thread.Sleep(20); // the later strip's few microseconds of decoding, and its failure, come first
+                        Interlocked.Increment(ref heldBack);
+                    }
+                };
+                for (int round = 0; round < 3; round++)
+                {
+                    Volatile.Write(ref laterStarted, 0);
+                    Assert.Equal(expected, Assert.Throws<InputException>(() => ImageDecoder.Decode(bad, "x.tif")).Message);
+                }
+            }
         }
+        finally
+        {
+            TiffDecoder.ChunkStarting = null;
+        }
+        // Where the decoding was split (up to 16 processors: its buffers' bound), a later strip did fail first.
+        if (held > 0) Assert.True(heldBack > 0, $"no later strip started while strip {First} waited");
     }
 
     /// <summary>TIFF LZW as libtiff writes it (Clear first, codes widening one code early, End last).</summary>

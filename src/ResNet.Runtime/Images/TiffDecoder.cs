@@ -64,6 +64,7 @@ internal static class TiffDecoder
             {
                 try
                 {
+                    ChunkStarting?.Invoke(h, i);
                     DecodeChunk(b, h, name, samples, direct, i, ref chunk);
                 }
                 catch (Exception e)
@@ -76,6 +77,9 @@ internal static class TiffDecoder
         });
         failure?.Throw();
     }
+
+    /// <summary>Tests: told each chunk's image and index as a thread of a split decoding starts it (to hold one thread back).</summary>
+    internal static Action<TiffStructure.Header, int>? ChunkStarting;
 
     /// <summary>Chunk <paramref name="i"/> decompressed (into <paramref name="chunk"/>, grown as needed) and its samples made 8-bit in place.</summary>
     private static void DecodeChunk(byte[] b, TiffStructure.Header h, string name, byte[] samples, bool direct, int i, ref byte[]? chunk)
