@@ -68,17 +68,23 @@ internal static class ImageParallel
     /// <summary>Whether a thread is lent (tests wait for it).</summary>
     internal static bool Lending => Volatile.Read(ref _lenders) > 0;
 
+    /// <summary>Chunks per core for <see cref="Parallel"/>, and chunks of a loop shared with lent threads.</summary>
+    private const int ChunksPerCore = 4, LentChunks = 8;
+
+    /// <summary>The most chunks <see cref="ForRows"/> cuts <paramref name="rows"/> into (a caller whose chunks each hold a buffer bounds their memory with it).</summary>
+    public static int MostChunks(int rows) => Math.Min(rows, Math.Max(ChunksPerCore * Environment.ProcessorCount, LentChunks));
+
     /// <summary>Runs <paramref name="body"/>(from, to) over [0, rows) in contiguous chunks, in parallel when worth it.</summary>
     public static void ForRows(int rows, long workPerRow, Action<int, int> body)
     {
         if (Worthwhile(rows * workPerRow))
         {
-            int chunks = Math.Min(rows, 4 * Environment.ProcessorCount);
+            int chunks = Math.Min(rows, ChunksPerCore * Environment.ProcessorCount);
             Parallel.For(0, chunks, c => body((int)((long)rows * c / chunks), (int)((long)rows * (c + 1) / chunks)));
         }
         else if (Volatile.Read(ref _lenders) > 0 && rows >= 2)
         {
-            var job = new Job(body, rows, Math.Min(rows, 8));
+            var job = new Job(body, rows, Math.Min(rows, LentChunks));
             Volatile.Write(ref _shared, job);
             Signal();
             job.RunChunks();

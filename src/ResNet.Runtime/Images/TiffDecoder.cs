@@ -47,7 +47,7 @@ internal static class TiffDecoder
         // Each share decompresses into a buffer of its own: split only while those stay a small part of the samples'
         // memory, which the decoding was admitted for (ImageDecoder), so one huge strip or tile is decoded alone.
         long perChunkWork = chunkBytes * (h.Compression == 1 ? 1 : 4);
-        bool split = (long)Math.Min(chunks, 4 * Environment.ProcessorCount) * chunkBytes <= Math.Max(chunkBytes, samples.LongLength / 4);
+        bool split = (long)ImageParallel.MostChunks(chunks) * chunkBytes <= Math.Max(chunkBytes, samples.LongLength / 4);
         if (!split)
         {
             byte[]? chunk = null;
