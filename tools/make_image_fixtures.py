@@ -8,7 +8,8 @@ height, local/global/no color tables, an image off the screen's origin or past i
 and by PIL, animations too), Netpbm (written here: P1 to P6, maximum values from 1 to 65535, comments in the header
 and data; and by PIL), TIFFs (written here: strips, tiles, separate planes, both byte orders, BigTIFF, uncompressed, LZW,
 Deflate and PackBits, differencing, bit-reversed bytes, every sample layout PIL reads; by PIL through libtiff; JPEG
-inside TIFF by PIL and by libtiff's tiffcp),
+inside TIFF by PIL and by libtiff's tiffcp), lossy WebPs (by PIL, by libwebp's cwebp with each loop filter setting,
+segments, alpha and metadata chunks, and by libwebp's encoder through ctypes with several token partitions),
 and for each, what PIL and torchvision's ImageNet eval transform give on
 `Image.open(f).convert('RGB')`:
 
@@ -17,10 +18,11 @@ and for each, what PIL and torchvision's ImageNet eval transform give on
   <name>.tensor.npy the float32 tensor (with --tensors)
 
     python3 tools/make_image_fixtures.py tests/fixtures/images            # small, checked in (needs cjpeg and
-                                                                           #   tiffcp: apt-get install
-                                                                           #   libjpeg-turbo-progs libtiff-tools)
+                                                                           #   tiffcp and cwebp: apt-get install
+                                                                           #   libjpeg-turbo-progs libtiff-tools webp)
     python3 tools/make_image_fixtures.py --large --tensors fixtures/images  # CI: photos, big sizes, 60 random
-                                                                             #   cjpeg variants (also needs cjpeg)
+                                                                             #   cjpeg and 40 cwebp variants
+                                                                             #   (also needs cjpeg and cwebp)
 """
 import argparse
 import glob
@@ -667,6 +669,99 @@ def tiff_fixtures(out, rng, large):
     return names
 
 
+def webp_encode(rgb, quality, partitions, method=2):
+    """A lossy WebP from libwebp's encoder itself (PIL's), its config's token partitions set: no command-line tool or
+    PIL option writes more than one. Method 2 or less, as the token-buffer loop of higher methods keeps one."""
+    import ctypes
+    lib = ctypes.CDLL("libwebp.so.7")
+    abi = 0x020f  # libwebp 1.2's encoder ABI
+    h, w, _ = rgb.shape
+    config = ctypes.create_string_buffer(256)
+    assert lib.WebPConfigInitInternal(config, 0, ctypes.c_float(quality), abi)
+    fields = (ctypes.c_int * 64).from_buffer(config)
+    fields[2], fields[18] = method, partitions  # WebPConfig.method, .partitions (log2 of the count)
+    assert lib.WebPValidateConfig(config)
+    picture = ctypes.create_string_buffer(512)
+    assert lib.WebPPictureInitInternal(picture, abi)
+    ints = (ctypes.c_int * 128).from_buffer(picture)
+    ints[2], ints[3] = w, h  # WebPPicture.width, .height
+    writer = ctypes.create_string_buffer(64)
+    lib.WebPMemoryWriterInit(writer)
+    data = np.ascontiguousarray(rgb.astype(np.uint8))
+    assert lib.WebPPictureImportRGB(picture, data.ctypes.data_as(ctypes.c_void_p), w * 3)
+    pointers = (ctypes.c_void_p * 64).from_buffer(picture)
+    pointers[12] = ctypes.cast(lib.WebPMemoryWrite, ctypes.c_void_p).value  # WebPPicture.writer
+    pointers[13] = ctypes.addressof(writer)                                 # WebPPicture.custom_ptr
+    ok = lib.WebPEncode(config, picture)
+    memory = (ctypes.c_void_p * 2).from_buffer(writer)
+    out = ctypes.string_at(memory[0], memory[1])
+    lib.WebPPictureFree(picture)
+    lib.WebPMemoryWriterClear(writer)
+    assert ok, "WebPEncode failed"
+    return out
+
+
+def webp_fixtures(out, rng, large):
+    """Lossy WebPs (PIL decodes them with libwebp, its fancy chroma upsampling included): by PIL, by cwebp with every
+    loop filter setting, segments, qualities and methods, with alpha and metadata chunks (VP8X), and with 2 to 8 token
+    partitions (libwebp's encoder through ctypes); returns the names."""
+    names = []
+    add = adder(out, names)
+    photo = Image.open("/usr/share/darknet/data/dog.jpg").convert("RGB")
+
+    def crop(w, h):
+        x0, y0 = rng.integers(photo.width - w), rng.integers(photo.height - h)
+        return photo.crop((x0, y0, x0 + w, y0 + h))
+
+    def cwebp(name, image, *opts):
+        with tempfile.TemporaryDirectory() as tmp:
+            image.save(f"{tmp}/src.png")
+            subprocess.run(["cwebp", "-quiet", *opts, f"{tmp}/src.png", "-o", add(name)], check=True)
+
+    if large:
+        for p in sorted(glob.glob("/usr/share/darknet/data/*.jpg")):
+            Image.open(p).save(add(os.path.basename(p)[:-4] + ".webp"), quality=80)
+        sizes = [(1, 1), (1, 17), (17, 1), (3, 5), (15, 16), (16, 15), (31, 33), (101, 77), (250, 13), (400, 300)]
+        for i in range(40):
+            w, h = sizes[rng.integers(len(sizes))]
+            opts = ["-q", str(rng.choice([0, 20, 50, 75, 90, 100])), "-m", str(rng.integers(7))]
+            if rng.random() < 0.3:
+                opts += ["-f", str(rng.choice([0, 20, 60, 100]))]
+            if rng.random() < 0.3:
+                opts += ["-sharpness", str(rng.integers(8))]
+            if rng.random() < 0.3:
+                opts.append("-nostrong")
+            if rng.random() < 0.3:
+                opts += ["-segments", str(rng.integers(1, 5))]
+            if rng.random() < 0.2:
+                opts += ["-sns", str(rng.choice([0, 100]))]
+            if rng.random() < 0.2:
+                opts.append("-af")
+            cwebp(f"cwebp_{i:02d}_{w}x{h}.webp", crop(w, h), *opts)
+        return names
+    crop(61, 45).save(add("webp_q75_61x45.webp"), quality=75)
+    for w, h in [(1, 1), (1, 17), (17, 1), (16, 16), (17, 15)]:
+        crop(w, h).save(add(f"webp_{w}x{h}.webp"), quality=80)
+    crop(40, 30).save(add("webp_q0.webp"), quality=0)
+    crop(40, 30).save(add("webp_q100.webp"), quality=100)
+    cwebp("cwebp_simple_filter.webp", crop(53, 37), "-q", "60", "-nostrong")
+    cwebp("cwebp_no_filter.webp", crop(53, 37), "-q", "60", "-f", "0")
+    cwebp("cwebp_sharpness7.webp", crop(53, 37), "-q", "40", "-f", "100", "-sharpness", "7")
+    cwebp("cwebp_one_segment_m0.webp", crop(53, 37), "-q", "60", "-segments", "1", "-m", "0")
+    cwebp("cwebp_sns100_m6_af.webp", crop(53, 37), "-q", "30", "-sns", "100", "-m", "6", "-af")
+    cwebp("cwebp_sharp_yuv.webp", crop(33, 31), "-q", "90", "-sharp_yuv")
+    rgba = crop(45, 33).convert("RGBA")
+    rgba.putalpha(Image.fromarray((noise(rng, 33, 45, 1, 255)[..., 0] > 128).astype(np.uint8) * 255))
+    cwebp("cwebp_alpha.webp", rgba, "-q", "70")          # VP8X, ALPH, VP8: the color decodes without the alpha
+    rgba.save(add("webp_alpha_pil.webp"), quality=70)
+    crop(30, 20).save(add("webp_icc.webp"), quality=70, icc_profile=b"\0" * 64)  # VP8X, ICCP, VP8
+    crop(30, 20).save(add("webp_exif.webp"), quality=70, exif=b"Exif\0\0II*\0\x08\0\0\0\0\0")  # VP8X, VP8, EXIF
+    for p in (1, 2, 3):
+        with open(add(f"webp_{1 << p}_partitions.webp"), "wb") as f:
+            f.write(webp_encode(np.asarray(crop(37, 70)), 70, p))
+    return names
+
+
 def noise(rng, h, w, c, maxv):
     # Smooth gradients plus noise: photo-like enough to exercise rounding everywhere.
     y, x = np.mgrid[0:h, 0:w]
@@ -787,6 +882,7 @@ def main():
     if not args.large:
         made.extend(netpbm_fixtures(args.out, np.random.default_rng(9)))
     made.extend(tiff_fixtures(args.out, np.random.default_rng(10), args.large))
+    made.extend(webp_fixtures(args.out, np.random.default_rng(12), args.large))
 
     meta = []
     for name in made:

@@ -342,7 +342,7 @@ internal static class Program
                     failedDirectories.Add((a, reason)); // unreadable: the other inputs still run
                     continue;
                 }
-                if (files.Count == before) failedDirectories.Add((a, "no image files (PNG, JPEG, BMP, GIF, TIFF, PPM, PGM, PBM) in this directory"));
+                if (files.Count == before) failedDirectories.Add((a, "no image files (PNG, JPEG, BMP, GIF, TIFF, WebP, PPM, PGM, PBM) in this directory"));
             }
             else
             {
@@ -353,12 +353,12 @@ internal static class Program
     }
 
     /// <summary>
-    /// The names a directory's image files go by: torchvision's ImageFolder list but .webp, and .gif, .dib, .pbm, .pnm,
+    /// The names a directory's image files go by: torchvision's ImageFolder list, and .gif, .dib, .pbm, .pnm,
     /// .jfif (what browsers save many JPEGs as) and .jpe (an older spelling). A file is decoded by its first bytes,
     /// whatever its name.
     /// </summary>
     internal static bool IsImageName(string file) =>
-        Path.GetExtension(file).ToLowerInvariant() is ".png" or ".jpg" or ".jpeg" or ".jpe" or ".jfif" or ".bmp" or ".dib" or ".gif" or ".tif" or ".tiff" or ".ppm" or ".pgm" or ".pbm" or ".pnm";
+        Path.GetExtension(file).ToLowerInvariant() is ".png" or ".jpg" or ".jpeg" or ".jpe" or ".jfif" or ".bmp" or ".dib" or ".gif" or ".tif" or ".tiff" or ".ppm" or ".pgm" or ".pbm" or ".pnm" or ".webp";
 
     private static string OneLine(Exception e) =>
         e is OutOfMemoryException ? "out of memory" : $"{e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}";

@@ -15,8 +15,9 @@ public class BadImageTests
     public static TheoryData<string, byte[], string> Cases() => new()
     {
         { "empty", [], "empty file" },
-        { "webp", "RIFF\x1a\x00\x00\x00WEBPVP8 "u8.ToArray(), "not a PNG, JPEG, BMP, GIF, TIFF, PPM, PGM or PBM image (the supported formats)" },
-        { "text", "hello"u8.ToArray(), "not a PNG, JPEG, BMP, GIF, TIFF, PPM, PGM or PBM image (the supported formats)" },
+        { "webp-truncated", "RIFF\x1a\x00\x00\x00WEBPVP8 "u8.ToArray(), "corrupt WebP: truncated file (the RIFF header says 34 bytes, the file has 16)" },
+        { "riff-not-webp", "RIFF\x1a\x00\x00\x00WAVEfmt "u8.ToArray(), "not a PNG, JPEG, BMP, GIF, TIFF, WebP, PPM, PGM or PBM image (the supported formats)" },
+        { "text", "hello"u8.ToArray(), "not a PNG, JPEG, BMP, GIF, TIFF, WebP, PPM, PGM or PBM image (the supported formats)" },
         { "png-signature-only", GoodPng[..8], "corrupt PNG: no IHDR chunk" },
         { "png-truncated", GoodPng[..(GoodPng.Length / 2)], "corrupt PNG: truncated file (a chunk runs past the end)" },
         { "png-no-iend", GoodPng[..^12], "corrupt PNG: truncated file (no IEND chunk)" },

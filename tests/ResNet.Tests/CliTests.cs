@@ -247,7 +247,7 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
         var first = lines[0].GetProperty("top")[0];
         Assert.Equal(ImageNetLabels.All[first.GetProperty("index").GetInt32()], first.GetProperty("label").GetString());
         Assert.False(lines[0].TryGetProperty("logits", out _));
-        Assert.Equal($"{bad}: not a PNG, JPEG, BMP, GIF, TIFF, PPM, PGM or PBM image (the supported formats)", lines[1].GetProperty("error").GetString());
+        Assert.Equal($"{bad}: not a PNG, JPEG, BMP, GIF, TIFF, WebP, PPM, PGM or PBM image (the supported formats)", lines[1].GetProperty("error").GetString());
         Assert.Contains("no such file", lines[2].GetProperty("error").GetString());
         Assert.True(lines[3].TryGetProperty("top", out _));
         Assert.DoesNotContain("   at ", err);
@@ -259,7 +259,7 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
         var (exit, @out, _) = Run("--weights", _weights.Path, "--json", "--logits", Fixtures.Dir("images"));
         Assert.Equal(0, exit);
         var lines = @out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
-        int images = Directory.GetFiles(Fixtures.Dir("images")).Count(f => Path.GetExtension(f) is ".png" or ".jpg" or ".bmp" or ".gif" or ".tif" or ".tiff" or ".ppm" or ".pgm" or ".pbm");
+        int images = Directory.GetFiles(Fixtures.Dir("images")).Count(f => Path.GetExtension(f) is ".png" or ".jpg" or ".bmp" or ".gif" or ".tif" or ".tiff" or ".webp" or ".ppm" or ".pgm" or ".pbm");
         Assert.Equal(images, lines.Length);
         Assert.All(lines, l => Assert.Equal(1000, l.GetProperty("logits").GetArrayLength()));
     }
@@ -342,7 +342,7 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
 
     [Theory]
     [InlineData("", "-: empty file")]
-    [InlineData("not an image", "-: not a PNG, JPEG, BMP, GIF, TIFF, PPM, PGM or PBM image (the supported formats)")]
+    [InlineData("not an image", "-: not a PNG, JPEG, BMP, GIF, TIFF, WebP, PPM, PGM or PBM image (the supported formats)")]
     public void BadStandardInputIsOneFailedInput(string input, string message)
     {
         var (exit, @out, err) = Run(System.Text.Encoding.UTF8.GetBytes(input), [], "--weights", _weights.Path, "-", Image("gray8.png"));
@@ -352,7 +352,7 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
     }
 
     [Theory]
-    [InlineData("", "-: not a PNG, JPEG, BMP, GIF, TIFF, PPM, PGM or PBM image (the supported formats)")]
+    [InlineData("", "-: not a PNG, JPEG, BMP, GIF, TIFF, WebP, PPM, PGM or PBM image (the supported formats)")]
     [InlineData("\u0089PNG\r\n\u001a\n", "-: more than 256 MiB on standard input; pass an image this large as a regular file")]
     public void AnEndlessStandardInputIsRefusedWithoutReadingItAll(string start, string message)
     {
@@ -520,7 +520,7 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
         var (exit, @out, err) = Run(env, missing, empty);
         Assert.Equal(1, exit);
         Assert.Equal("", @out);
-        Assert.Equal(new[] { $"resnet18: {empty}: no image files (PNG, JPEG, BMP, GIF, TIFF, PPM, PGM, PBM) in this directory", $"resnet18: {missing}: no such file" },
+        Assert.Equal(new[] { $"resnet18: {empty}: no image files (PNG, JPEG, BMP, GIF, TIFF, WebP, PPM, PGM, PBM) in this directory", $"resnet18: {missing}: no such file" },
             err.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         (exit, @out, err) = Run(env, "--json", missing);
         Assert.Equal(1, exit);
@@ -541,7 +541,7 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
         var (exit, @out, err) = Run("--weights", _weights.Path, empty);
         Assert.Equal(1, exit);
         Assert.Equal("", @out);
-        Assert.Equal($"resnet18: {empty}: no image files (PNG, JPEG, BMP, GIF, TIFF, PPM, PGM, PBM) in this directory", err.Trim());
+        Assert.Equal($"resnet18: {empty}: no image files (PNG, JPEG, BMP, GIF, TIFF, WebP, PPM, PGM, PBM) in this directory", err.Trim());
         // Beside a good input: that one is still classified, and the JSON form reports the directory as an error line.
         (exit, @out, err) = Run("--weights", _weights.Path, "--json", empty, Image("gray8.png"));
         Assert.Equal(1, exit);
@@ -580,7 +580,8 @@ public sealed class CliTests : IClassFixture<CliTests.RandomResNet18Weights>, ID
     [InlineData("a.jpeg", true)]
     [InlineData("a.jpe", true)]
     [InlineData("a.jfif", true)] // browsers save JPEGs so; it was skipped
-    [InlineData("a.webp", false)]
+    [InlineData("a.webp", true)]
+    [InlineData("a.WEBP", true)]
     [InlineData("a.npy", false)]
     [InlineData("png", false)]
     public void ADirectorysImagesAreKnownByTheirNames(string name, bool image) => Assert.Equal(image, Program.IsImageName(name));

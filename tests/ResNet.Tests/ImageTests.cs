@@ -60,6 +60,7 @@ public class ImageTests(ITestOutputHelper output)
     [MemberData(nameof(Files), ".pbm")]
     [MemberData(nameof(Files), ".tif")]
     [MemberData(nameof(Files), ".tiff")]
+    [MemberData(nameof(Files), ".webp")]
     public void DecodingAndPreprocessingAreBitExactWithPilAndTorchvision(string file)
     {
         var entry = Entry(Dir, file);

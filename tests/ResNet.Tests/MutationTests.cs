@@ -25,6 +25,7 @@ public class MutationTests
         "images/tiff_rgb_lzw_predictor.tif", "images/tiff_rgb_planar_tiles_deflate.tif", "images/tiff_palette4.tif",
         "images/tiff_bilevel_white_is_zero_packbits.tif", "images/tiff_rgba16_associated.tif", "images/tiff_bigtiff.tif",
         "images/tiffcp_jpeg_ycbcr_strips.tif", "images/pil_jpeg_gray.tif",
+        "images/webp_q75_61x45.webp", "images/cwebp_alpha.webp", "images/webp_4_partitions.webp", "images/cwebp_simple_filter.webp",
         "tiny/input0.npy", "tiny/weights.pth", "formats/float16-pth/weights.pth", "formats/bfloat16-safetensors/weights.safetensors",
         "formats/float32-safetensors/weights.safetensors", "formats/float32-legacy-pth/weights.pth", "views/views-legacy-v1.pth",
     };

@@ -1,7 +1,7 @@
 namespace ResNet.Runtime.Images;
 
 /// <summary>
-/// Decodes PNG, JPEG, BMP, GIF (its first image), TIFF (its first image) and Netpbm (PBM, PGM, PPM) into RGB the way torchvision's default loader does (<c>PIL.Image.open(f).convert('RGB')</c>):
+/// Decodes PNG, JPEG, BMP, GIF (its first image), TIFF (its first image), lossy WebP and Netpbm (PBM, PGM, PPM) into RGB the way torchvision's default loader does (<c>PIL.Image.open(f).convert('RGB')</c>):
 /// alpha dropped without compositing, gray replicated, palette expanded, no EXIF rotation. Dimensions are
 /// checked against a pixel limit before any pixel memory is allocated.
 /// </summary>
@@ -31,17 +31,18 @@ public static class ImageDecoder
         return Decode(bytes, path, maxPixels, rowsStarting, window);
     }
 
-    /// <summary>Whether the bytes start like a PNG, JPEG, BMP, GIF, Netpbm or TIFF file (its name, else null).</summary>
+    /// <summary>Whether the bytes start like a PNG, JPEG, BMP, GIF, Netpbm, TIFF or WebP file (its name, else null).</summary>
     public static string? Format(ReadOnlySpan<byte> b) =>
         b.Length >= 8 && b[..8].SequenceEqual(PngMagic) ? "PNG" :
         b.Length >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF ? "JPEG" :
         BmpStructure.IsBmp(b) ? "BMP" :
         GifStructure.IsGif(b) ? "GIF" :
         NetpbmDecoder.IsNetpbm(b) ? "Netpbm" :
-        TiffStructure.IsTiff(b) ? "TIFF" : null;
+        TiffStructure.IsTiff(b) ? "TIFF" :
+        WebpStructure.IsWebp(b) ? "WebP" : null;
 
     /// <summary>What <see cref="Decode(byte[], string, long)"/> says of bytes in none of the formats.</summary>
-    public const string NotAnImage = "not a PNG, JPEG, BMP, GIF, TIFF, PPM, PGM or PBM image (the supported formats)";
+    public const string NotAnImage = "not a PNG, JPEG, BMP, GIF, TIFF, WebP, PPM, PGM or PBM image (the supported formats)";
 
     private static ReadOnlySpan<byte> PngMagic => [0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A];
 
@@ -51,7 +52,7 @@ public static class ImageDecoder
     /// </summary>
     public const long DefaultMemoryBudget = 860L << 20;
 
-    /// <summary>Decodes PNG, JPEG, BMP, GIF, Netpbm or TIFF bytes; <paramref name="name"/> names the file in errors.</summary>
+    /// <summary>Decodes PNG, JPEG, BMP, GIF, Netpbm, TIFF or WebP bytes; <paramref name="name"/> names the file in errors.</summary>
     public static RgbImage Decode(byte[] bytes, string name, long maxPixels = DefaultMaxPixels) => Decode(bytes, name, maxPixels, null, null);
 
     /// <summary><see cref="Decode(byte[], string, long)"/> with <see cref="Load(string, long, Func{RgbImage, bool}?, Func{int, int, PixelWindow}?)"/>'s options.</summary>
@@ -132,6 +133,18 @@ public static class ImageDecoder
                     throw new InputException($"{name}: {width}×{height} TIFF is too large to decode (its samples, or one {(h.Tiled ? "tile" : "strip")}'s, are more than one buffer holds)");
             });
             return TiffDecoder.Decode(bytes, tiff, name, window?.Invoke(tiff.Width, tiff.Height));
+        }
+        if (format == "WebP")
+        {
+            var webp = WebpStructure.Check(bytes, name, h =>
+            {
+                (width, height) = (h.Width, h.Height);
+                // The Y, U and V planes (whole macroblocks), then the RGB pixels.
+                long planes = (long)((h.Width + 15) & ~15) * ((h.Height + 15) & ~15);
+                decodeBytes = planes * 3 / 2 + (long)h.Width * h.Height * 3;
+                AdmitOneArray();
+            });
+            return WebpDecoder.Decode(bytes, webp, name);
         }
         var jpeg = JpegStructure.Check(bytes, name);
         var f = jpeg.Frame;

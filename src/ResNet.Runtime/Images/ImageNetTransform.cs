@@ -28,7 +28,7 @@ public static class ImageNetTransform
         Transform(path, rows, (rowsStarting, window) => ImageDecoder.Load(path, maxPixels, rowsStarting, window));
 
     /// <summary>
-    /// <see cref="FromFile"/> for an image already in memory (PNG, JPEG, BMP, GIF, TIFF or Netpbm bytes, read from a pipe for example);
+    /// <see cref="FromFile"/> for an image already in memory (PNG, JPEG, BMP, GIF, TIFF, WebP or Netpbm bytes, read from a pipe for example);
     /// <paramref name="name"/> names it in errors. The same tensor as from a file of these bytes.
     /// </summary>
     public static float[] FromBytes(byte[] bytes, string name, long maxPixels = ImageDecoder.DefaultMaxPixels, ITensorRows? rows = null) =>

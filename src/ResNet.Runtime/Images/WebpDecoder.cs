@@ -1,0 +1,86 @@
+namespace ResNet.Runtime.Images;
+
+/// <summary>
+/// A lossy WebP as RGB, PIL's bytes: the VP8 frame decoded (<see cref="Vp8Decoder"/>), then libwebp's "fancy"
+/// upsampling of the half-size chroma (each output pixel weights its four nearest chroma samples 9:3:3:1, in
+/// libwebp's integer steps, rows in its pairs) and its fixed-point BT.601 conversion.
+/// </summary>
+internal static class WebpDecoder
+{
+    public static RgbImage Decode(byte[] b, WebpStructure.Header h, string name)
+    {
+        Exception Corrupt(string reason) => WebpStructure.Corrupt(name, reason);
+        var header = Vp8FrameHeader.Read(b, h.FrameStart, h.FrameLength, h.Width, h.Height, Corrupt);
+        var planes = Vp8Decoder.Decode(header, Corrupt);
+        return new RgbImage(h.Width, h.Height, ToRgb(planes, h.Width, h.Height));
+    }
+
+    private static byte[] ToRgb(Vp8Decoder p, int width, int height)
+    {
+        var rgb = GC.AllocateUninitializedArray<byte>(checked(width * height * 3));
+        int stride = width * 3;
+        // Row 0 alone, then rows (2k-1, 2k) between chroma rows k-1 and k, then an even height's last row alone.
+        Pair(p, 0, -1, 0, 0, rgb, 0, -1, width);
+        int y = 1;
+        for (; y + 1 < height; y += 2)
+        {
+            int k = (y + 1) >> 1;
+            Pair(p, y, y + 1, k - 1, k, rgb, y * stride, (y + 1) * stride, width);
+        }
+        if (y < height)
+        {
+            int k = (y - 1) >> 1;
+            Pair(p, y, -1, k, k, rgb, y * stride, -1, width);
+        }
+        return rgb;
+    }
+
+    /// <summary>
+    /// Luma rows <paramref name="topY"/> and <paramref name="bottomY"/> (-1: none) converted with chroma interpolated
+    /// between rows <paramref name="topUv"/> (nearer the top row) and <paramref name="curUv"/> (nearer the bottom one).
+    /// </summary>
+    private static void Pair(Vp8Decoder p, int topY, int bottomY, int topUv, int curUv, byte[] rgb, int topOut, int bottomOut, int len)
+    {
+        var y = p.Y.AsSpan();
+        int ty = topY * p.YStride, by = bottomY * p.YStride;
+        int tuv = topUv * p.UvStride, cuv = curUv * p.UvStride;
+        var u = p.U;
+        var v = p.V;
+        int tlU = u[tuv], tlV = v[tuv], lU = u[cuv], lV = v[cuv];
+        Rgb(y[ty], (3 * tlU + lU + 2) >> 2, (3 * tlV + lV + 2) >> 2, rgb, topOut);
+        if (bottomY >= 0) Rgb(y[by], (3 * lU + tlU + 2) >> 2, (3 * lV + tlV + 2) >> 2, rgb, bottomOut);
+        int lastPair = (len - 1) >> 1;
+        for (int x = 1; x <= lastPair; x++)
+        {
+            int tU = u[tuv + x], tV = v[tuv + x], cU = u[cuv + x], cV = v[cuv + x];
+            int avgU = tlU + tU + lU + cU + 8, avgV = tlV + tV + lV + cV + 8;
+            int d12U = (avgU + 2 * (tU + lU)) >> 3, d12V = (avgV + 2 * (tV + lV)) >> 3;
+            int d03U = (avgU + 2 * (tlU + cU)) >> 3, d03V = (avgV + 2 * (tlV + cV)) >> 3;
+            Rgb(y[ty + 2 * x - 1], (d12U + tlU) >> 1, (d12V + tlV) >> 1, rgb, topOut + (2 * x - 1) * 3);
+            Rgb(y[ty + 2 * x], (d03U + tU) >> 1, (d03V + tV) >> 1, rgb, topOut + 2 * x * 3);
+            if (bottomY >= 0)
+            {
+                Rgb(y[by + 2 * x - 1], (d03U + lU) >> 1, (d03V + lV) >> 1, rgb, bottomOut + (2 * x - 1) * 3);
+                Rgb(y[by + 2 * x], (d12U + cU) >> 1, (d12V + cV) >> 1, rgb, bottomOut + 2 * x * 3);
+            }
+            (tlU, tlV, lU, lV) = (tU, tV, cU, cV);
+        }
+        if ((len & 1) == 0)
+        {
+            Rgb(y[ty + len - 1], (3 * tlU + lU + 2) >> 2, (3 * tlV + lV + 2) >> 2, rgb, topOut + (len - 1) * 3);
+            if (bottomY >= 0) Rgb(y[by + len - 1], (3 * lU + tlU + 2) >> 2, (3 * lV + tlV + 2) >> 2, rgb, bottomOut + (len - 1) * 3);
+        }
+    }
+
+    // libwebp's YUV -> RGB: 14-bit fixed point with the products' low 8 bits dropped, as the SIMD versions do.
+    private static int MultHi(int v, int coefficient) => (v * coefficient) >> 8;
+    private static byte Clip8(int v) => (v & ~16383) == 0 ? (byte)(v >> 6) : v < 0 ? (byte)0 : (byte)255;
+
+    private static void Rgb(int y, int u, int v, byte[] rgb, int at)
+    {
+        int luma = MultHi(y, 19077);
+        rgb[at] = Clip8(luma + MultHi(v, 26149) - 14234);
+        rgb[at + 1] = Clip8(luma - MultHi(u, 6419) - MultHi(v, 13320) + 8708);
+        rgb[at + 2] = Clip8(luma + MultHi(u, 33050) - 17685);
+    }
+}

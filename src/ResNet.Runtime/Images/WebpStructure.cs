@@ -1,0 +1,88 @@
+using System.Buffers.Binary;
+
+namespace ResNet.Runtime.Images;
+
+/// <summary>
+/// A WebP file's RIFF container, checked as libwebp checks it before decoding: the simple form (one <c>VP8 </c> chunk)
+/// or the extended one (<c>VP8X</c>, then optional chunks — alpha, color profile, metadata — before the image's). Only
+/// a still lossy image is decoded: its alpha plane is not read, because <c>convert('RGB')</c> drops it (libwebp
+/// decodes the color without it); lossless (<c>VP8L</c>) and animated files are refused.
+/// </summary>
+internal static class WebpStructure
+{
+    /// <summary>The lossy image: its size and where its VP8 frame lies in the file.</summary>
+    public sealed record Header(int Width, int Height, int FrameStart, int FrameLength);
+
+    public static bool IsWebp(ReadOnlySpan<byte> b) =>
+        b.Length >= 16 && b[..4].SequenceEqual("RIFF"u8) && b[8..12].SequenceEqual("WEBP"u8)
+        && (b[12..16].SequenceEqual("VP8 "u8) || b[12..16].SequenceEqual("VP8L"u8) || b[12..16].SequenceEqual("VP8X"u8));
+
+    public static InputException Corrupt(string name, string reason) => new($"{name}: corrupt WebP: {reason}");
+
+    public static Header Check(byte[] b, string name, Action<Header> admit)
+    {
+        long riffSize = BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(4));
+        if (riffSize < 12) throw Corrupt(name, "RIFF size too small");
+        if (riffSize > b.Length - 8) throw Corrupt(name, $"truncated file (the RIFF header says {riffSize + 8} bytes, the file has {b.Length})");
+        int end = (int)riffSize + 8, pos = 12;
+        int canvasWidth = 0, canvasHeight = 0;
+        bool extended = false;
+        while (true)
+        {
+            if (pos + 8 > end) throw Corrupt(name, "no image data");
+            var tag = b.AsSpan(pos, 4);
+            long size = BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(pos + 4));
+            if (size > end - pos - 8) throw Corrupt(name, $"truncated {TagName(tag)} chunk");
+            int data = pos + 8;
+            if (tag.SequenceEqual("VP8X"u8))
+            {
+                if (pos != 12) throw Corrupt(name, "VP8X chunk after the first");
+                if (size != 10) throw Corrupt(name, "VP8X chunk of the wrong size");
+                if ((b[data] & 0x02) != 0) throw new InputException($"{name}: animated WebP is not supported");
+                canvasWidth = 1 + (b[data + 4] | b[data + 5] << 8 | b[data + 6] << 16);
+                canvasHeight = 1 + (b[data + 7] | b[data + 8] << 8 | b[data + 9] << 16);
+                extended = true;
+            }
+            else if (tag.SequenceEqual("VP8L"u8))
+            {
+                throw new InputException($"{name}: lossless WebP (VP8L) is not supported");
+            }
+            else if (tag.SequenceEqual("VP8 "u8))
+            {
+                var header = Frame(b, data, (int)size, name);
+                if (extended && (header.Width != canvasWidth || header.Height != canvasHeight))
+                    throw Corrupt(name, $"the image is {header.Width}×{header.Height} on a {canvasWidth}×{canvasHeight} canvas");
+                admit(header);
+                return header;
+            }
+            else if (!extended)
+            {
+                throw Corrupt(name, "no image data");
+            }
+            pos = data + (int)size + (int)(size & 1);
+        }
+    }
+
+    /// <summary>A chunk's four-character code as text, or in hexadecimal when it is not printable.</summary>
+    private static string TagName(ReadOnlySpan<byte> tag)
+    {
+        foreach (byte c in tag)
+            if (c < 0x20 || c > 0x7E) return "0x" + Convert.ToHexString(tag);
+        return System.Text.Encoding.ASCII.GetString(tag).TrimEnd();
+    }
+
+    /// <summary>The key frame's uncompressed header (RFC 6386 §9.1), checked as libwebp's VP8GetInfo checks it.</summary>
+    private static Header Frame(byte[] b, int start, int length, string name)
+    {
+        if (length < 10) throw Corrupt(name, "truncated VP8 frame header");
+        int bits = b[start] | b[start + 1] << 8 | b[start + 2] << 16;
+        if ((bits & 1) != 0) throw Corrupt(name, "not a key frame");
+        if (((bits >> 1) & 7) > 3) throw Corrupt(name, "unknown VP8 profile");
+        if (((bits >> 4) & 1) == 0) throw Corrupt(name, "the frame is not shown");
+        if ((bits >> 5) >= length) throw Corrupt(name, "bad partition length");
+        if (b[start + 3] != 0x9D || b[start + 4] != 0x01 || b[start + 5] != 0x2A) throw Corrupt(name, "bad VP8 start code");
+        int width = (b[start + 6] | b[start + 7] << 8) & 0x3FFF, height = (b[start + 8] | b[start + 9] << 8) & 0x3FFF;
+        if (width == 0 || height == 0) throw Corrupt(name, $"an empty image ({width}×{height})");
+        return new Header(width, height, start, length);
+    }
+}
