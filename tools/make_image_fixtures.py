@@ -759,6 +759,21 @@ def webp_fixtures(out, rng, large):
     for p in (1, 2, 3):
         with open(add(f"webp_{1 << p}_partitions.webp"), "wb") as f:
             f.write(webp_encode(np.asarray(crop(37, 70)), 70, p))
+    frames = [crop(40, 30) for _ in range(3)]
+    frames[0].save(add("webp_animated.webp"), save_all=True, append_images=frames[1:], quality=70, duration=100)
+
+    def chunk(tag, data):
+        return tag + struct.pack("<I", len(data)) + data + b"\0" * (len(data) & 1)
+
+    # An animation whose first frame is smaller than its canvas and off its corner (PIL writes full first frames).
+    buf = io.BytesIO()
+    crop(21, 15).save(buf, "WEBP", quality=70)
+    vp8 = buf.getvalue()[12:]
+    u24 = lambda v: struct.pack("<I", v)[:3]
+    body = (chunk(b"VP8X", bytes([0x02, 0, 0, 0]) + u24(33 - 1) + u24(25 - 1)) + chunk(b"ANIM", bytes([0, 0, 255, 255, 0, 0]))
+            + chunk(b"ANMF", u24(3) + u24(2) + u24(21 - 1) + u24(15 - 1) + u24(100) + bytes([0]) + vp8))
+    with open(add("webp_animated_offset_frame.webp"), "wb") as f:
+        f.write(b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WEBP" + body)
     return names
 
 

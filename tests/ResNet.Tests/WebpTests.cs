@@ -48,6 +48,13 @@ public class WebpTests
         return Chunk("VP8X", d);
     }
 
+    /// <summary>An animation frame at (2·<paramref name="halfLeft"/>, 2·<paramref name="halfTop"/>) holding <paramref name="chunks"/>.</summary>
+    private static byte[] Anmf(int halfLeft, int halfTop, int width, int height, params byte[][] chunks)
+    {
+        byte[] header = [(byte)halfLeft, 0, 0, (byte)halfTop, 0, 0, (byte)(width - 1), 0, 0, (byte)(height - 1), 0, 0, 100, 0, 0, 0];
+        return Chunk("ANMF", [.. header, .. chunks.SelectMany(c => c)]);
+    }
+
     private static byte[] WithFrameByte(int index, Func<byte, byte> change)
     {
         var f = Frame;
@@ -62,7 +69,15 @@ public class WebpTests
         { "cut-chunk", Riff(Chunk("VP8 ", Frame)[..^10]), "corrupt WebP: truncated VP8 chunk" },
         { "cut-unknown-chunk", Riff(Vp8x(0, 61, 45), Chunk("\n\0\u00ff?", new byte[10])[..^2]), "corrupt WebP: truncated 0x0A00FF3F chunk" },
         { "lossless", Riff(Chunk("VP8L", [0x2F, 0, 0, 0, 0])), "lossless WebP (VP8L) is not supported" },
-        { "animated", Riff(Vp8x(0x02, 61, 45), Chunk("ANIM", new byte[6])), "animated WebP is not supported" },
+        { "animation-without-frames", Riff(Vp8x(0x02, 61, 45), Chunk("ANIM", new byte[6])), "corrupt WebP: no image data" },
+        { "frame-off-canvas", Riff(Vp8x(0x02, 61, 45), Chunk("ANIM", new byte[6]), Anmf(1, 0, 61, 45, Chunk("VP8 ", Frame))),
+            "corrupt WebP: the first frame (61×45 at 2, 0) does not fit its 61×45 canvas" },
+        { "frame-size", Riff(Vp8x(0x02, 70, 50), Chunk("ANIM", new byte[6]), Anmf(0, 0, 62, 45, Chunk("VP8 ", Frame))),
+            "corrupt WebP: the first frame's image is 61×45, its ANMF chunk says 62×45" },
+        { "frame-without-image", Riff(Vp8x(0x02, 61, 45), Chunk("ANIM", new byte[6]), Anmf(0, 0, 61, 45, Chunk("ALPH", [0]))),
+            "corrupt WebP: no image data in the first frame" },
+        { "lossless-frame", Riff(Vp8x(0x02, 61, 45), Chunk("ANIM", new byte[6]), Anmf(0, 0, 61, 45, Chunk("VP8L", [0x2F, 0, 0, 0, 0]))),
+            "lossless WebP (VP8L) is not supported" },
         { "vp8x-size", Riff(Vp8x(0, 61, 45, size: 12), Chunk("VP8 ", Frame)), "corrupt WebP: VP8X chunk of the wrong size" },
         { "vp8x-second", Riff(Chunk("ICCP", new byte[4]), Vp8x(0, 61, 45), Chunk("VP8 ", Frame)), ImageDecoder.NotAnImage },
         { "no-image", Riff(Vp8x(0, 61, 45), Chunk("ICCP", new byte[4])), "corrupt WebP: no image data" },
@@ -95,6 +110,22 @@ public class WebpTests
         // same pixels as the simple file.
         var file = Riff(Vp8x(0x10 | 0x20 | 0x08, 61, 45), Chunk("ICCP", new byte[7]), Chunk("ALPH", [0, 1, 2]), Chunk("VP8 ", Frame), Chunk("EXIF", new byte[5]));
         Assert.Equal(ImageDecoder.Decode(Simple, "a.webp").Pixels, ImageDecoder.Decode(file, "b.webp").Pixels);
+    }
+
+    [Fact]
+    public void AnAnimationsFirstFrameIsPlacedOnABlackCanvas()
+    {
+        var file = Riff(Vp8x(0x02, 70, 50), Chunk("ANIM", new byte[6]), Anmf(2, 1, 61, 45, Chunk("VP8 ", Frame)), Anmf(0, 0, 1, 1, [1, 2, 3]));
+        var frame = ImageDecoder.Decode(Simple, "a.webp").Pixels;
+        var canvas = ImageDecoder.Decode(file, "b.webp");
+        Assert.Equal((70, 50), (canvas.Width, canvas.Height));
+        for (int y = 0; y < 50; y++)
+            for (int x = 0; x < 70; x++)
+            {
+                bool inside = x >= 4 && x < 65 && y >= 2 && y < 47;
+                var expected = inside ? frame.AsSpan(((y - 2) * 61 + x - 4) * 3, 3).ToArray() : new byte[3];
+                Assert.Equal(expected, canvas.Pixels.AsSpan((y * 70 + x) * 3, 3).ToArray());
+            }
     }
 
     [Fact]

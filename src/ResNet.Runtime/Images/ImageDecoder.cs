@@ -139,9 +139,10 @@ public static class ImageDecoder
             var webp = WebpStructure.Check(bytes, name, h =>
             {
                 (width, height) = (h.Width, h.Height);
-                // The Y, U and V planes (whole macroblocks), then the RGB pixels.
-                long planes = (long)((h.Width + 15) & ~15) * ((h.Height + 15) & ~15);
-                decodeBytes = planes * 3 / 2 + (long)h.Width * h.Height * 3;
+                // The frame's Y, U and V planes (whole macroblocks) and RGB pixels, then (an animation's) the canvas.
+                long planes = (long)((h.FrameWidth + 15) & ~15) * ((h.FrameHeight + 15) & ~15);
+                decodeBytes = planes * 3 / 2 + (long)h.FrameWidth * h.FrameHeight * 3
+                    + (h.FrameWidth != h.Width || h.FrameHeight != h.Height ? (long)h.Width * h.Height * 3 : 0);
                 AdmitOneArray();
             });
             return WebpDecoder.Decode(bytes, webp, name);

@@ -10,9 +10,15 @@ internal static class WebpDecoder
     public static RgbImage Decode(byte[] b, WebpStructure.Header h, string name)
     {
         Exception Corrupt(string reason) => WebpStructure.Corrupt(name, reason);
-        var header = Vp8FrameHeader.Read(b, h.FrameStart, h.FrameLength, h.Width, h.Height, Corrupt);
+        var header = Vp8FrameHeader.Read(b, h.FrameStart, h.FrameLength, h.FrameWidth, h.FrameHeight, Corrupt);
         var planes = Vp8Decoder.Decode(header, Corrupt);
-        return new RgbImage(h.Width, h.Height, ToRgb(planes, h.Width, h.Height));
+        var frame = ToRgb(planes, h.FrameWidth, h.FrameHeight);
+        if (h.FrameWidth == h.Width && h.FrameHeight == h.Height) return new RgbImage(h.Width, h.Height, frame);
+        // An animation's first frame on its canvas, which libwebp's animation decoder clears to transparent black.
+        var canvas = new byte[checked(h.Width * h.Height * 3)];
+        for (int y = 0; y < h.FrameHeight; y++)
+            frame.AsSpan(y * h.FrameWidth * 3, h.FrameWidth * 3).CopyTo(canvas.AsSpan(((h.Top + y) * h.Width + h.Left) * 3));
+        return new RgbImage(h.Width, h.Height, canvas);
     }
 
     private static byte[] ToRgb(Vp8Decoder p, int width, int height)

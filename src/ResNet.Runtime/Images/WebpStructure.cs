@@ -4,14 +4,18 @@ namespace ResNet.Runtime.Images;
 
 /// <summary>
 /// A WebP file's RIFF container, checked as libwebp checks it before decoding: the simple form (one <c>VP8 </c> chunk)
-/// or the extended one (<c>VP8X</c>, then optional chunks — alpha, color profile, metadata — before the image's). Only
-/// a still lossy image is decoded: its alpha plane is not read, because <c>convert('RGB')</c> drops it (libwebp
-/// decodes the color without it); lossless (<c>VP8L</c>) and animated files are refused.
+/// or the extended one (<c>VP8X</c>, then optional chunks — alpha, color profile, metadata — before the image's, or
+/// an animation's frames). Lossy images are decoded: their alpha plane is not read, because <c>convert('RGB')</c>
+/// drops it (libwebp decodes the color without it); lossless (<c>VP8L</c>) ones are refused. Of an animation, what PIL
+/// opens is its first frame as libwebp's animation decoder composes it: on a canvas of transparent black.
 /// </summary>
 internal static class WebpStructure
 {
-    /// <summary>The lossy image: its size and where its VP8 frame lies in the file.</summary>
-    public sealed record Header(int Width, int Height, int FrameStart, int FrameLength);
+    /// <summary>
+    /// The image (<see cref="Width"/> × <see cref="Height"/>) and where its VP8 frame lies in the file; the frame is
+    /// the whole image but for an animation's first frame, which lies at (<see cref="Left"/>, <see cref="Top"/>).
+    /// </summary>
+    public sealed record Header(int Width, int Height, int FrameStart, int FrameLength, int FrameWidth, int FrameHeight, int Left = 0, int Top = 0);
 
     public static bool IsWebp(ReadOnlySpan<byte> b) =>
         b.Length >= 16 && b[..4].SequenceEqual("RIFF"u8) && b[8..12].SequenceEqual("WEBP"u8)
@@ -26,7 +30,7 @@ internal static class WebpStructure
         if (riffSize > b.Length - 8) throw Corrupt(name, $"truncated file (the RIFF header says {riffSize + 8} bytes, the file has {b.Length})");
         int end = (int)riffSize + 8, pos = 12;
         int canvasWidth = 0, canvasHeight = 0;
-        bool extended = false;
+        bool extended = false, animated = false;
         while (true)
         {
             if (pos + 8 > end) throw Corrupt(name, "no image data");
@@ -38,16 +42,22 @@ internal static class WebpStructure
             {
                 if (pos != 12) throw Corrupt(name, "VP8X chunk after the first");
                 if (size != 10) throw Corrupt(name, "VP8X chunk of the wrong size");
-                if ((b[data] & 0x02) != 0) throw new InputException($"{name}: animated WebP is not supported");
+                animated = (b[data] & 0x02) != 0;
                 canvasWidth = 1 + (b[data + 4] | b[data + 5] << 8 | b[data + 6] << 16);
                 canvasHeight = 1 + (b[data + 7] | b[data + 8] << 8 | b[data + 9] << 16);
                 extended = true;
+            }
+            else if (animated && tag.SequenceEqual("ANMF"u8))
+            {
+                var header = FirstFrame(b, data, (int)size, canvasWidth, canvasHeight, name);
+                admit(header);
+                return header;
             }
             else if (tag.SequenceEqual("VP8L"u8))
             {
                 throw new InputException($"{name}: lossless WebP (VP8L) is not supported");
             }
-            else if (tag.SequenceEqual("VP8 "u8))
+            else if (tag.SequenceEqual("VP8 "u8) && !animated)
             {
                 var header = Frame(b, data, (int)size, name);
                 if (extended && (header.Width != canvasWidth || header.Height != canvasHeight))
@@ -61,6 +71,34 @@ internal static class WebpStructure
             }
             pos = data + (int)size + (int)(size & 1);
         }
+    }
+
+    /// <summary>An animation's first frame (an ANMF chunk): its place on the canvas, then its own alpha and image chunks.</summary>
+    private static Header FirstFrame(byte[] b, int start, int length, int canvasWidth, int canvasHeight, string name)
+    {
+        if (length < 16) throw Corrupt(name, "truncated ANMF chunk");
+        int U24(int at) => b[at] | b[at + 1] << 8 | b[at + 2] << 16;
+        int left = 2 * U24(start), top = 2 * U24(start + 3), width = 1 + U24(start + 6), height = 1 + U24(start + 9);
+        if ((long)left + width > canvasWidth || (long)top + height > canvasHeight)
+            throw Corrupt(name, $"the first frame ({width}×{height} at {left}, {top}) does not fit its {canvasWidth}×{canvasHeight} canvas");
+        int pos = start + 16, end = start + length;
+        while (pos + 8 <= end)
+        {
+            var tag = b.AsSpan(pos, 4);
+            long size = BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(pos + 4));
+            if (size > end - pos - 8) throw Corrupt(name, $"truncated {TagName(tag)} chunk in the first frame");
+            if (tag.SequenceEqual("VP8L"u8)) throw new InputException($"{name}: lossless WebP (VP8L) is not supported");
+            if (tag.SequenceEqual("VP8 "u8))
+            {
+                var frame = Frame(b, pos + 8, (int)size, name);
+                if (frame.Width != width || frame.Height != height)
+                    throw Corrupt(name, $"the first frame's image is {frame.Width}×{frame.Height}, its ANMF chunk says {width}×{height}");
+                return new Header(canvasWidth, canvasHeight, frame.FrameStart, frame.FrameLength, width, height, left, top);
+            }
+            if (!tag.SequenceEqual("ALPH"u8)) break;
+            pos += 8 + (int)size + (int)(size & 1);
+        }
+        throw Corrupt(name, "no image data in the first frame");
     }
 
     /// <summary>A chunk's four-character code as text, or in hexadecimal when it is not printable.</summary>
@@ -83,6 +121,6 @@ internal static class WebpStructure
         if (b[start + 3] != 0x9D || b[start + 4] != 0x01 || b[start + 5] != 0x2A) throw Corrupt(name, "bad VP8 start code");
         int width = (b[start + 6] | b[start + 7] << 8) & 0x3FFF, height = (b[start + 8] | b[start + 9] << 8) & 0x3FFF;
         if (width == 0 || height == 0) throw Corrupt(name, $"an empty image ({width}×{height})");
-        return new Header(width, height, start, length);
+        return new Header(width, height, start, length, width, height);
     }
 }
