@@ -8,8 +8,9 @@ height, local/global/no color tables, an image off the screen's origin or past i
 and by PIL, animations too), Netpbm (written here: P1 to P6, maximum values from 1 to 65535, comments in the header
 and data; and by PIL), TIFFs (written here: strips, tiles, separate planes, both byte orders, BigTIFF, uncompressed, LZW,
 Deflate and PackBits, differencing, bit-reversed bytes, every sample layout PIL reads; by PIL through libtiff; JPEG
-inside TIFF by PIL and by libtiff's tiffcp), lossy WebPs (by PIL, by libwebp's cwebp with each loop filter setting,
-segments, alpha and metadata chunks, and by libwebp's encoder through ctypes with several token partitions),
+inside TIFF by PIL and by libtiff's tiffcp), WebPs (lossy by PIL, by libwebp's cwebp with each loop filter setting,
+segments, alpha and metadata chunks, and by libwebp's encoder through ctypes with several token partitions;
+animations; lossless by PIL and cwebp),
 and for each, what PIL and torchvision's ImageNet eval transform give on
 `Image.open(f).convert('RGB')`:
 
@@ -21,7 +22,8 @@ and for each, what PIL and torchvision's ImageNet eval transform give on
                                                                            #   tiffcp and cwebp: apt-get install
                                                                            #   libjpeg-turbo-progs libtiff-tools webp)
     python3 tools/make_image_fixtures.py --large --tensors fixtures/images  # CI: photos, big sizes, 60 random
-                                                                             #   cjpeg and 40 cwebp variants
+                                                                             #   cjpeg and 40 cwebp (lossy and
+                                                                             #   lossless) variants
                                                                              #   (also needs cjpeg and cwebp)
 """
 import argparse
@@ -702,9 +704,9 @@ def webp_encode(rgb, quality, partitions, method=2):
 
 
 def webp_fixtures(out, rng, large):
-    """Lossy WebPs (PIL decodes them with libwebp, its fancy chroma upsampling included): by PIL, by cwebp with every
-    loop filter setting, segments, qualities and methods, with alpha and metadata chunks (VP8X), and with 2 to 8 token
-    partitions (libwebp's encoder through ctypes); returns the names."""
+    """WebPs (PIL decodes them with libwebp): lossy by PIL, by cwebp with every loop filter setting, segments, qualities
+    and methods, with alpha and metadata chunks (VP8X), with 2 to 8 token partitions (libwebp's encoder through
+    ctypes); animations; lossless by PIL and cwebp, palettes of every packing; returns the names."""
     names = []
     add = adder(out, names)
     photo = Image.open("/usr/share/darknet/data/dog.jpg").convert("RGB")
@@ -737,7 +739,12 @@ def webp_fixtures(out, rng, large):
                 opts += ["-sns", str(rng.choice([0, 100]))]
             if rng.random() < 0.2:
                 opts.append("-af")
-            cwebp(f"cwebp_{i:02d}_{w}x{h}.webp", crop(w, h), *opts)
+            image = crop(w, h)
+            if rng.random() < 0.3:  # lossless, a palette's image now and then
+                opts = ["-lossless", "-q", str(rng.choice([0, 50, 100])), "-m", str(rng.integers(7))]
+                if rng.random() < 0.4:
+                    image = image.quantize(int(rng.choice([2, 3, 5, 16, 17, 100]))).convert("RGB")
+            cwebp(f"cwebp_{i:02d}_{w}x{h}.webp", image, *opts)
         return names
     crop(61, 45).save(add("webp_q75_61x45.webp"), quality=75)
     for w, h in [(1, 1), (1, 17), (17, 1), (16, 16), (17, 15)]:
@@ -774,6 +781,20 @@ def webp_fixtures(out, rng, large):
             + chunk(b"ANMF", u24(3) + u24(2) + u24(21 - 1) + u24(15 - 1) + u24(100) + bytes([0]) + vp8))
     with open(add("webp_animated_offset_frame.webp"), "wb") as f:
         f.write(b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WEBP" + body)
+    # Lossless: every transform (predictors, cross color, subtract green; palettes of 2, 4, 16 and more colors, packed
+    # 8, 4, 2 and 1 to a pixel), color caches, meta prefix codes, LZ77 copies; alpha; an animation.
+    crop(61, 45).save(add("webp_lossless.webp"), lossless=True)
+    crop(61, 45).save(add("webp_lossless_m0.webp"), lossless=True, method=0)
+    crop(1, 1).save(add("webp_lossless_1x1.webp"), lossless=True)
+    for colors, (w, h) in [(2, (53, 17)), (4, (50, 21)), (16, (37, 19)), (200, (45, 33))]:
+        crop(w, h).quantize(colors).convert("RGB").save(add(f"webp_lossless_palette{colors}.webp"), lossless=True)
+    rgba = np.asarray(crop(40, 30).convert("RGBA")).copy()
+    rgba[..., 3] = np.arange(40)[None, :] * 6
+    Image.fromarray(rgba).save(add("webp_lossless_alpha.webp"), lossless=True, exact=True)
+    cwebp("cwebp_lossless_z9.webp", crop(64, 48), "-z", "9")
+    cwebp("cwebp_near_lossless60.webp", crop(64, 48), "-lossless", "-near_lossless", "60")
+    frames = [crop(40, 30) for _ in range(2)]
+    frames[0].save(add("webp_lossless_animated.webp"), save_all=True, append_images=frames[1:], lossless=True)
     return names
 
 

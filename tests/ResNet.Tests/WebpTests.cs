@@ -16,6 +16,16 @@ public class WebpTests
     /// <summary>The fixture's VP8 frame (its simple form holds one chunk, at byte 12).</summary>
     private static byte[] Frame => Simple[20..(20 + BinaryPrimitives.ReadInt32LittleEndian(Simple.AsSpan(16)))];
 
+    /// <summary>A lossless fixture's VP8L data.</summary>
+    private static byte[] Lossless
+    {
+        get
+        {
+            var file = File.ReadAllBytes(Path.Combine(Fixtures.Dir("images"), "webp_lossless.webp"));
+            return file[20..(20 + BinaryPrimitives.ReadInt32LittleEndian(file.AsSpan(16)))];
+        }
+    }
+
     private static byte[] Chunk(string tag, byte[] data)
     {
         var c = new byte[8 + data.Length + (data.Length & 1)];
@@ -68,7 +78,13 @@ public class WebpTests
         { "cut-file", Simple[..^10], $"corrupt WebP: truncated file (the RIFF header says {Simple.Length} bytes, the file has {Simple.Length - 10})" },
         { "cut-chunk", Riff(Chunk("VP8 ", Frame)[..^10]), "corrupt WebP: truncated VP8 chunk" },
         { "cut-unknown-chunk", Riff(Vp8x(0, 61, 45), Chunk("\n\0\u00ff?", new byte[10])[..^2]), "corrupt WebP: truncated 0x0A00FF3F chunk" },
-        { "lossless", Riff(Chunk("VP8L", [0x2F, 0, 0, 0, 0])), "lossless WebP (VP8L) is not supported" },
+        { "lossless-short", Riff(Chunk("VP8L", [0x2F, 0, 0, 0])), "corrupt WebP: truncated VP8L header" },
+        { "lossless-signature", Riff(Chunk("VP8L", [0x2E, 0, 0, 0, 0])), "corrupt WebP: bad VP8L signature" },
+        { "lossless-version", Riff(Chunk("VP8L", [0x2F, 0, 0, 0, 0x20])), "corrupt WebP: unknown VP8L version 1" },
+        { "lossless-no-codes", Riff(Chunk("VP8L", [0x2F, 0, 0, 0, 0])), "corrupt WebP: invalid code length code" },
+        { "lossless-cut", Riff(Chunk("VP8L", Lossless[..(Lossless.Length / 2)])), "corrupt WebP: premature end of the lossless data" },
+        // Subtract green (type 2), then subtract green again.
+        { "lossless-twice", Riff(Chunk("VP8L", [0x2F, 0, 0, 0, 0, 0b101101])), "corrupt WebP: a transform given twice" },
         { "animation-without-frames", Riff(Vp8x(0x02, 61, 45), Chunk("ANIM", new byte[6])), "corrupt WebP: no image data" },
         { "frame-off-canvas", Riff(Vp8x(0x02, 61, 45), Chunk("ANIM", new byte[6]), Anmf(1, 0, 61, 45, Chunk("VP8 ", Frame))),
             "corrupt WebP: the first frame (61×45 at 2, 0) does not fit its 61×45 canvas" },
@@ -76,8 +92,8 @@ public class WebpTests
             "corrupt WebP: the first frame's image is 61×45, its ANMF chunk says 62×45" },
         { "frame-without-image", Riff(Vp8x(0x02, 61, 45), Chunk("ANIM", new byte[6]), Anmf(0, 0, 61, 45, Chunk("ALPH", [0]))),
             "corrupt WebP: no image data in the first frame" },
-        { "lossless-frame", Riff(Vp8x(0x02, 61, 45), Chunk("ANIM", new byte[6]), Anmf(0, 0, 61, 45, Chunk("VP8L", [0x2F, 0, 0, 0, 0]))),
-            "lossless WebP (VP8L) is not supported" },
+        { "lossless-frame-size", Riff(Vp8x(0x02, 61, 45), Chunk("ANIM", new byte[6]), Anmf(0, 0, 61, 45, Chunk("VP8L", [0x2F, 0, 0, 0, 0]))),
+            "corrupt WebP: the first frame's image is 1×1, its ANMF chunk says 61×45" },
         { "vp8x-size", Riff(Vp8x(0, 61, 45, size: 12), Chunk("VP8 ", Frame)), "corrupt WebP: VP8X chunk of the wrong size" },
         { "vp8x-second", Riff(Chunk("ICCP", new byte[4]), Vp8x(0, 61, 45), Chunk("VP8 ", Frame)), ImageDecoder.NotAnImage },
         { "no-image", Riff(Vp8x(0, 61, 45), Chunk("ICCP", new byte[4])), "corrupt WebP: no image data" },

@@ -1,7 +1,7 @@
 namespace ResNet.Runtime.Images;
 
 /// <summary>
-/// Decodes PNG, JPEG, BMP, GIF (its first image), TIFF (its first image), lossy WebP and Netpbm (PBM, PGM, PPM) into RGB the way torchvision's default loader does (<c>PIL.Image.open(f).convert('RGB')</c>):
+/// Decodes PNG, JPEG, BMP, GIF (its first image), TIFF (its first image), WebP and Netpbm (PBM, PGM, PPM) into RGB the way torchvision's default loader does (<c>PIL.Image.open(f).convert('RGB')</c>):
 /// alpha dropped without compositing, gray replicated, palette expanded, no EXIF rotation. Dimensions are
 /// checked against a pixel limit before any pixel memory is allocated.
 /// </summary>
@@ -139,9 +139,10 @@ public static class ImageDecoder
             var webp = WebpStructure.Check(bytes, name, h =>
             {
                 (width, height) = (h.Width, h.Height);
-                // The frame's Y, U and V planes (whole macroblocks) and RGB pixels, then (an animation's) the canvas.
-                long planes = (long)((h.FrameWidth + 15) & ~15) * ((h.FrameHeight + 15) & ~15);
-                decodeBytes = planes * 3 / 2 + (long)h.FrameWidth * h.FrameHeight * 3
+                // The frame's Y, U and V planes (whole macroblocks), or its ARGB pixels twice (coded, then the palette's
+                // colors), and its RGB pixels; then (an animation's) the canvas.
+                long planes = h.Lossless ? (long)h.FrameWidth * h.FrameHeight * 8 : (long)((h.FrameWidth + 15) & ~15) * ((h.FrameHeight + 15) & ~15) * 3 / 2;
+                decodeBytes = planes + (long)h.FrameWidth * h.FrameHeight * 3
                     + (h.FrameWidth != h.Width || h.FrameHeight != h.Height ? (long)h.Width * h.Height * 3 : 0);
                 AdmitOneArray();
             });

@@ -1,18 +1,26 @@
 namespace ResNet.Runtime.Images;
 
 /// <summary>
-/// A lossy WebP as RGB, PIL's bytes: the VP8 frame decoded (<see cref="Vp8Decoder"/>), then libwebp's "fancy"
+/// A WebP as RGB, PIL's bytes. Lossy: the VP8 frame decoded (<see cref="Vp8Decoder"/>), then libwebp's "fancy"
 /// upsampling of the half-size chroma (each output pixel weights its four nearest chroma samples 9:3:3:1, in
-/// libwebp's integer steps, rows in its pairs) and its fixed-point BT.601 conversion.
+/// libwebp's integer steps, rows in its pairs) and its fixed-point BT.601 conversion. Lossless: its ARGB pixels
+/// (<see cref="Vp8lDecoder"/>) without the alpha.
 /// </summary>
 internal static class WebpDecoder
 {
     public static RgbImage Decode(byte[] b, WebpStructure.Header h, string name)
     {
         Exception Corrupt(string reason) => WebpStructure.Corrupt(name, reason);
-        var header = Vp8FrameHeader.Read(b, h.FrameStart, h.FrameLength, h.FrameWidth, h.FrameHeight, Corrupt);
-        var planes = Vp8Decoder.Decode(header, Corrupt);
-        var frame = ToRgb(planes, h.FrameWidth, h.FrameHeight);
+        byte[] frame;
+        if (h.Lossless)
+        {
+            frame = Vp8lDecoder.DecodeToRgb(b, h.FrameStart, h.FrameLength, h.FrameWidth, h.FrameHeight, Corrupt);
+        }
+        else
+        {
+            var header = Vp8FrameHeader.Read(b, h.FrameStart, h.FrameLength, h.FrameWidth, h.FrameHeight, Corrupt);
+            frame = ToRgb(Vp8Decoder.Decode(header, Corrupt), h.FrameWidth, h.FrameHeight);
+        }
         if (h.FrameWidth == h.Width && h.FrameHeight == h.Height) return new RgbImage(h.Width, h.Height, frame);
         // An animation's first frame on its canvas, which libwebp's animation decoder clears to transparent black.
         var canvas = new byte[checked(h.Width * h.Height * 3)];

@@ -5,8 +5,8 @@ namespace ResNet.Runtime.Images;
 /// <summary>
 /// A WebP file's RIFF container, checked as libwebp checks it before decoding: the simple form (one <c>VP8 </c> chunk)
 /// or the extended one (<c>VP8X</c>, then optional chunks — alpha, color profile, metadata — before the image's, or
-/// an animation's frames). Lossy images are decoded: their alpha plane is not read, because <c>convert('RGB')</c>
-/// drops it (libwebp decodes the color without it); lossless (<c>VP8L</c>) ones are refused. Of an animation, what PIL
+/// an animation's frames), holding a lossy (<c>VP8 </c>) or lossless (<c>VP8L</c>) image. A lossy image's alpha plane is
+/// not read, because <c>convert('RGB')</c> drops it (libwebp decodes the color without it). Of an animation, what PIL
 /// opens is its first frame as libwebp's animation decoder composes it: on a canvas of transparent black.
 /// </summary>
 internal static class WebpStructure
@@ -15,7 +15,8 @@ internal static class WebpStructure
     /// The image (<see cref="Width"/> × <see cref="Height"/>) and where its VP8 frame lies in the file; the frame is
     /// the whole image but for an animation's first frame, which lies at (<see cref="Left"/>, <see cref="Top"/>).
     /// </summary>
-    public sealed record Header(int Width, int Height, int FrameStart, int FrameLength, int FrameWidth, int FrameHeight, int Left = 0, int Top = 0);
+    public sealed record Header(int Width, int Height, int FrameStart, int FrameLength, int FrameWidth, int FrameHeight, int Left = 0, int Top = 0,
+        bool Lossless = false);
 
     public static bool IsWebp(ReadOnlySpan<byte> b) =>
         b.Length >= 16 && b[..4].SequenceEqual("RIFF"u8) && b[8..12].SequenceEqual("WEBP"u8)
@@ -53,13 +54,9 @@ internal static class WebpStructure
                 admit(header);
                 return header;
             }
-            else if (tag.SequenceEqual("VP8L"u8))
+            else if ((tag.SequenceEqual("VP8 "u8) || tag.SequenceEqual("VP8L"u8)) && !animated)
             {
-                throw new InputException($"{name}: lossless WebP (VP8L) is not supported");
-            }
-            else if (tag.SequenceEqual("VP8 "u8) && !animated)
-            {
-                var header = Frame(b, data, (int)size, name);
+                var header = tag[3] == 'L' ? LosslessFrame(b, data, (int)size, name) : Frame(b, data, (int)size, name);
                 if (extended && (header.Width != canvasWidth || header.Height != canvasHeight))
                     throw Corrupt(name, $"the image is {header.Width}×{header.Height} on a {canvasWidth}×{canvasHeight} canvas");
                 admit(header);
@@ -87,18 +84,28 @@ internal static class WebpStructure
             var tag = b.AsSpan(pos, 4);
             long size = BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(pos + 4));
             if (size > end - pos - 8) throw Corrupt(name, $"truncated {TagName(tag)} chunk in the first frame");
-            if (tag.SequenceEqual("VP8L"u8)) throw new InputException($"{name}: lossless WebP (VP8L) is not supported");
-            if (tag.SequenceEqual("VP8 "u8))
+            if (tag.SequenceEqual("VP8 "u8) || tag.SequenceEqual("VP8L"u8))
             {
-                var frame = Frame(b, pos + 8, (int)size, name);
+                var frame = tag[3] == 'L' ? LosslessFrame(b, pos + 8, (int)size, name) : Frame(b, pos + 8, (int)size, name);
                 if (frame.Width != width || frame.Height != height)
                     throw Corrupt(name, $"the first frame's image is {frame.Width}×{frame.Height}, its ANMF chunk says {width}×{height}");
-                return new Header(canvasWidth, canvasHeight, frame.FrameStart, frame.FrameLength, width, height, left, top);
+                return frame with { Width = canvasWidth, Height = canvasHeight, Left = left, Top = top };
             }
             if (!tag.SequenceEqual("ALPH"u8)) break;
             pos += 8 + (int)size + (int)(size & 1);
         }
         throw Corrupt(name, "no image data in the first frame");
+    }
+
+    /// <summary>A lossless image's 5-byte header: its signature, size, and a version libwebp knows (0).</summary>
+    private static Header LosslessFrame(byte[] b, int start, int length, string name)
+    {
+        if (length < 5) throw Corrupt(name, "truncated VP8L header");
+        if (b[start] != 0x2F) throw Corrupt(name, "bad VP8L signature");
+        if (b[start + 4] >> 5 != 0) throw Corrupt(name, $"unknown VP8L version {b[start + 4] >> 5}");
+        uint bits = BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(start + 1));
+        int width = 1 + (int)(bits & 0x3FFF), height = 1 + (int)((bits >> 14) & 0x3FFF);
+        return new Header(width, height, start, length, width, height, Lossless: true);
     }
 
     /// <summary>A chunk's four-character code as text, or in hexadecimal when it is not printable.</summary>
