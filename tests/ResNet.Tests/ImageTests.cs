@@ -106,6 +106,10 @@ public class ImageTests(ITestOutputHelper output)
     [InlineData("tiff_cmyk_lzw_predictor.tif")]
     [InlineData("tiffcp_jpeg_ycbcr_strips.tif")]
     [InlineData("tiffcp_jpeg_ycbcr_tiles.tif")]
+    [InlineData("webp_q75_61x45.webp")]
+    [InlineData("webp_17x15.webp")]
+    [InlineData("webp_1x17.webp")]
+    [InlineData("webp_animated_offset_frame.webp")]
     public void RowsSplitAcrossThreadsGiveTheSameBytes(string file)
     {
         // Real photos are large enough to split rows (and to run a sequential JPEG's IDCT on another core); the

@@ -27,7 +27,15 @@ internal struct Vp8BoolReader
 
     private void Load()
     {
-        if (_pos < _end)
+        if (_pos <= _end - 8)
+        {
+            // Seven bytes at once while eight remain, as libwebp loads them (the same bits; only the tail goes a byte at a time).
+            ulong bytes = System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(_data.AsSpan(_pos)) >> 8;
+            _value = (_value << 56) | bytes;
+            _bits += 56;
+            _pos += 7;
+        }
+        else if (_pos < _end)
         {
             _bits += 8;
             _value = (_value << 8) | _data[_pos++];
@@ -46,6 +54,7 @@ internal struct Vp8BoolReader
     }
 
     /// <summary>One bit whose probability of being 0 is <paramref name="probability"/>/256.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public int Bit(int probability)
     {
         if (_bits < 0) Load();

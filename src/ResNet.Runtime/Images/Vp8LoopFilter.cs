@@ -5,143 +5,128 @@ namespace ResNet.Runtime.Images;
 /// it: the left edge, the inner vertical edges, the top edge, the inner horizontal edges. The simple filter touches
 /// luma only; the normal one luma and chroma.
 /// </summary>
-internal static class Vp8LoopFilter
+internal static unsafe class Vp8LoopFilter
 {
     public static void Apply(Vp8Decoder p, bool simple, int mbWidth, int mbHeight, (int Limit, int Interior, int Hev, bool Inner)[] strengths)
     {
-        for (int mbY = 0; mbY < mbHeight; mbY++)
+        fixed (byte* yPlane = p.Y, uPlane = p.U, vPlane = p.V)
         {
-            for (int mbX = 0; mbX < mbWidth; mbX++)
+            int ys = p.YStride, us = p.UvStride;
+            for (int mbY = 0; mbY < mbHeight; mbY++)
             {
-                var (limit, interior, hev, inner) = strengths[mbY * mbWidth + mbX];
-                if (limit == 0) continue;
-                int y = mbY * 16 * p.YStride + mbX * 16, ys = p.YStride;
-                if (simple)
+                for (int mbX = 0; mbX < mbWidth; mbX++)
                 {
-                    if (mbX > 0) SimpleEdge(p.Y, y, 1, ys, 16, limit + 4);
-                    if (inner) for (int k = 4; k < 16; k += 4) SimpleEdge(p.Y, y + k, 1, ys, 16, limit);
-                    if (mbY > 0) SimpleEdge(p.Y, y, ys, 1, 16, limit + 4);
-                    if (inner) for (int k = 4; k < 16; k += 4) SimpleEdge(p.Y, y + k * ys, ys, 1, 16, limit);
-                    continue;
-                }
-                int uv = mbY * 8 * p.UvStride + mbX * 8, us = p.UvStride;
-                if (mbX > 0)
-                {
-                    MacroblockEdge(p.Y, y, 1, ys, 16, limit + 4, interior, hev);
-                    MacroblockEdge(p.U, uv, 1, us, 8, limit + 4, interior, hev);
-                    MacroblockEdge(p.V, uv, 1, us, 8, limit + 4, interior, hev);
-                }
-                if (inner)
-                {
-                    for (int k = 4; k < 16; k += 4) InnerEdge(p.Y, y + k, 1, ys, 16, limit, interior, hev);
-                    InnerEdge(p.U, uv + 4, 1, us, 8, limit, interior, hev);
-                    InnerEdge(p.V, uv + 4, 1, us, 8, limit, interior, hev);
-                }
-                if (mbY > 0)
-                {
-                    MacroblockEdge(p.Y, y, ys, 1, 16, limit + 4, interior, hev);
-                    MacroblockEdge(p.U, uv, us, 1, 8, limit + 4, interior, hev);
-                    MacroblockEdge(p.V, uv, us, 1, 8, limit + 4, interior, hev);
-                }
-                if (inner)
-                {
-                    for (int k = 4; k < 16; k += 4) InnerEdge(p.Y, y + k * ys, ys, 1, 16, limit, interior, hev);
-                    InnerEdge(p.U, uv + 4 * us, us, 1, 8, limit, interior, hev);
-                    InnerEdge(p.V, uv + 4 * us, us, 1, 8, limit, interior, hev);
+                    var (limit, interior, hev, inner) = strengths[mbY * mbWidth + mbX];
+                    if (limit == 0) continue;
+                    byte* y = yPlane + mbY * 16 * ys + mbX * 16;
+                    if (simple)
+                    {
+                        if (mbX > 0) SimpleEdge(y, 1, ys, limit + 4);
+                        if (inner) for (int k = 4; k < 16; k += 4) SimpleEdge(y + k, 1, ys, limit);
+                        if (mbY > 0) SimpleEdge(y, ys, 1, limit + 4);
+                        if (inner) for (int k = 4; k < 16; k += 4) SimpleEdge(y + k * ys, ys, 1, limit);
+                        continue;
+                    }
+                    int uvOffset = mbY * 8 * us + mbX * 8;
+                    byte* u = uPlane + uvOffset, v = vPlane + uvOffset;
+                    if (mbX > 0)
+                    {
+                        NormalEdge(y, 1, ys, 16, limit + 4, interior, hev, true);
+                        NormalEdge(u, 1, us, 8, limit + 4, interior, hev, true);
+                        NormalEdge(v, 1, us, 8, limit + 4, interior, hev, true);
+                    }
+                    if (inner)
+                    {
+                        for (int k = 4; k < 16; k += 4) NormalEdge(y + k, 1, ys, 16, limit, interior, hev, false);
+                        NormalEdge(u + 4, 1, us, 8, limit, interior, hev, false);
+                        NormalEdge(v + 4, 1, us, 8, limit, interior, hev, false);
+                    }
+                    if (mbY > 0)
+                    {
+                        NormalEdge(y, ys, 1, 16, limit + 4, interior, hev, true);
+                        NormalEdge(u, us, 1, 8, limit + 4, interior, hev, true);
+                        NormalEdge(v, us, 1, 8, limit + 4, interior, hev, true);
+                    }
+                    if (inner)
+                    {
+                        for (int k = 4; k < 16; k += 4) NormalEdge(y + k * ys, ys, 1, 16, limit, interior, hev, false);
+                        NormalEdge(u + 4 * us, us, 1, 8, limit, interior, hev, false);
+                        NormalEdge(v + 4 * us, us, 1, 8, limit, interior, hev, false);
+                    }
                 }
             }
         }
     }
 
-    // An edge of `count` pixels from `at`, one every `along`; `across` steps from one side of the edge to the other.
+    // An edge of 16 (or `count`) pixels from `p`, one every `along`; `s` steps across it, from one side to the other.
 
-    private static void SimpleEdge(byte[] d, int at, int across, int along, int count, int limit)
+    private static void SimpleEdge(byte* p, int s, int along, int limit)
     {
         int threshold = 2 * limit + 1;
-        for (int n = 0; n < count; n++, at += along)
-            if (NeedsFilter(d, at, across, threshold)) Filter2(d, at, across);
-    }
-
-    /// <summary>The normal filter along an edge: six pixels move on a macroblock's edge, four on an inner one (two where the variance is high).</summary>
-    private static void NormalEdge(byte[] d, int at, int across, int along, int count, int limit, int interior, int hev, bool macroblockEdge)
-    {
-        int threshold = 2 * limit + 1;
-        for (int n = 0; n < count; n++, at += along)
+        for (int n = 0; n < 16; n++, p += along)
         {
-            if (!NeedsFilter2(d, at, across, threshold, interior)) continue;
-            if (HighEdgeVariance(d, at, across, hev)) Filter2(d, at, across);
-            else if (macroblockEdge) Filter6(d, at, across);
-            else Filter4(d, at, across);
+            int p1 = p[-2 * s], p0 = p[-s], q0 = p[0], q1 = p[s];
+            if (4 * Abs(p0 - q0) + Abs(p1 - q1) <= threshold) Filter2(p, s, p1, p0, q0, q1);
         }
     }
 
-    private static void MacroblockEdge(byte[] d, int at, int across, int along, int count, int limit, int interior, int hev) =>
-        NormalEdge(d, at, across, along, count, limit, interior, hev, true);
-
-    private static void InnerEdge(byte[] d, int at, int across, int along, int count, int limit, int interior, int hev) =>
-        NormalEdge(d, at, across, along, count, limit, interior, hev, false);
-
-    private static int Clamp(int v, int lo, int hi) => v < lo ? lo : v > hi ? hi : v;
-    private static int S8(int v) => Clamp(v, -128, 127);
-    private static int S4(int v) => Clamp(v, -16, 15);
-
-    private static bool NeedsFilter(byte[] d, int at, int s, int threshold)
+    /// <summary>The normal filter along an edge: six pixels move on a macroblock's edge, four on an inner one (two where the variance is high).</summary>
+    private static void NormalEdge(byte* p, int s, int along, int count, int limit, int interior, int hev, bool macroblockEdge)
     {
-        int p1 = d[at - 2 * s], p0 = d[at - s], q0 = d[at], q1 = d[at + s];
-        return 4 * Math.Abs(p0 - q0) + Math.Abs(p1 - q1) <= threshold;
+        int threshold = 2 * limit + 1;
+        for (int n = 0; n < count; n++, p += along)
+        {
+            int p3 = p[-4 * s], p2 = p[-3 * s], p1 = p[-2 * s], p0 = p[-s];
+            int q0 = p[0], q1 = p[s], q2 = p[2 * s], q3 = p[3 * s];
+            if (4 * Abs(p0 - q0) + Abs(p1 - q1) > threshold) continue;
+            if (Abs(p3 - p2) > interior || Abs(p2 - p1) > interior || Abs(p1 - p0) > interior
+                || Abs(q3 - q2) > interior || Abs(q2 - q1) > interior || Abs(q1 - q0) > interior) continue;
+            if (Abs(p1 - p0) > hev || Abs(q1 - q0) > hev) Filter2(p, s, p1, p0, q0, q1);
+            else if (macroblockEdge) Filter6(p, s, p2, p1, p0, q0, q1, q2);
+            else Filter4(p, s, p1, p0, q0, q1);
+        }
     }
 
-    private static bool NeedsFilter2(byte[] d, int at, int s, int threshold, int interior)
-    {
-        int p3 = d[at - 4 * s], p2 = d[at - 3 * s], p1 = d[at - 2 * s], p0 = d[at - s];
-        int q0 = d[at], q1 = d[at + s], q2 = d[at + 2 * s], q3 = d[at + 3 * s];
-        if (4 * Math.Abs(p0 - q0) + Math.Abs(p1 - q1) > threshold) return false;
-        return Math.Abs(p3 - p2) <= interior && Math.Abs(p2 - p1) <= interior && Math.Abs(p1 - p0) <= interior
-            && Math.Abs(q3 - q2) <= interior && Math.Abs(q2 - q1) <= interior && Math.Abs(q1 - q0) <= interior;
-    }
-
-    private static bool HighEdgeVariance(byte[] d, int at, int s, int threshold) =>
-        Math.Abs(d[at - 2 * s] - d[at - s]) > threshold || Math.Abs(d[at + s] - d[at]) > threshold;
+    private static int Abs(int v) => v < 0 ? -v : v;
+    private static int S8(int v) => v < -128 ? -128 : v > 127 ? 127 : v;
+    private static int S4(int v) => v < -16 ? -16 : v > 15 ? 15 : v;
+    private static byte Clip(int v) => (uint)v <= 255 ? (byte)v : v < 0 ? (byte)0 : (byte)255;
 
     /// <summary>Moves the two pixels next to the edge.</summary>
-    private static void Filter2(byte[] d, int at, int s)
+    private static void Filter2(byte* p, int s, int p1, int p0, int q0, int q1)
     {
-        int p1 = d[at - 2 * s], p0 = d[at - s], q0 = d[at], q1 = d[at + s];
         int a = 3 * (q0 - p0) + S8(p1 - q1);
         int a1 = S4((a + 4) >> 3);
         int a2 = S4((a + 3) >> 3);
-        d[at - s] = Vp8Reconstruction.Clip(p0 + a2);
-        d[at] = Vp8Reconstruction.Clip(q0 - a1);
+        p[-s] = Clip(p0 + a2);
+        p[0] = Clip(q0 - a1);
     }
 
     /// <summary>The inner edges' filter: four pixels.</summary>
-    private static void Filter4(byte[] d, int at, int s)
+    private static void Filter4(byte* p, int s, int p1, int p0, int q0, int q1)
     {
-        int p1 = d[at - 2 * s], p0 = d[at - s], q0 = d[at], q1 = d[at + s];
         int a = 3 * (q0 - p0);
         int a1 = S4((a + 4) >> 3);
         int a2 = S4((a + 3) >> 3);
         int a3 = (a1 + 1) >> 1;
-        d[at - 2 * s] = Vp8Reconstruction.Clip(p1 + a3);
-        d[at - s] = Vp8Reconstruction.Clip(p0 + a2);
-        d[at] = Vp8Reconstruction.Clip(q0 - a1);
-        d[at + s] = Vp8Reconstruction.Clip(q1 - a3);
+        p[-2 * s] = Clip(p1 + a3);
+        p[-s] = Clip(p0 + a2);
+        p[0] = Clip(q0 - a1);
+        p[s] = Clip(q1 - a3);
     }
 
     /// <summary>The macroblock edges' filter: six pixels.</summary>
-    private static void Filter6(byte[] d, int at, int s)
+    private static void Filter6(byte* p, int s, int p2, int p1, int p0, int q0, int q1, int q2)
     {
-        int p2 = d[at - 3 * s], p1 = d[at - 2 * s], p0 = d[at - s];
-        int q0 = d[at], q1 = d[at + s], q2 = d[at + 2 * s];
         int a = S8(3 * (q0 - p0) + S8(p1 - q1));
         int a1 = (27 * a + 63) >> 7;
         int a2 = (18 * a + 63) >> 7;
         int a3 = (9 * a + 63) >> 7;
-        d[at - 3 * s] = Vp8Reconstruction.Clip(p2 + a3);
-        d[at - 2 * s] = Vp8Reconstruction.Clip(p1 + a2);
-        d[at - s] = Vp8Reconstruction.Clip(p0 + a1);
-        d[at] = Vp8Reconstruction.Clip(q0 - a1);
-        d[at + s] = Vp8Reconstruction.Clip(q1 - a2);
-        d[at + 2 * s] = Vp8Reconstruction.Clip(q2 - a3);
+        p[-3 * s] = Clip(p2 + a3);
+        p[-2 * s] = Clip(p1 + a2);
+        p[-s] = Clip(p0 + a1);
+        p[0] = Clip(q0 - a1);
+        p[s] = Clip(q1 - a2);
+        p[2 * s] = Clip(q2 - a3);
     }
 }

@@ -4,19 +4,19 @@ namespace ResNet.Runtime.Images;
 /// VP8's intra predictors (RFC 6386 §12) over a work area 32 bytes a row, each writing the block at <c>at</c> from
 /// the row above it and the column to its left, as libwebp computes them.
 /// </summary>
-internal static class Vp8Predict
+internal static unsafe class Vp8Predict
 {
     private const int Bps = 32;
 
     /// <summary>DC prediction where the frame's edge leaves only the left column, only the row above, or neither.</summary>
     public const int DcNoTop = 4, DcNoLeft = 5, DcNoTopLeft = 6;
 
-    public static void Luma16(byte[] d, int at, int mode) => Square(d, at, mode, 16);
+    public static void Luma16(byte* d, int mode) => Square(d, mode, 16);
 
-    public static void Chroma8(byte[] d, int at, int mode) => Square(d, at, mode, 8);
+    public static void Chroma8(byte* d, int mode) => Square(d, mode, 8);
 
     /// <summary>The 16×16 and 8×8 predictors: DC (and its edge forms), TrueMotion, vertical, horizontal.</summary>
-    private static void Square(byte[] d, int at, int mode, int size)
+    private static void Square(byte* d, int mode, int size)
     {
         int shift = size == 16 ? 4 : 3;
         switch (mode)
@@ -24,51 +24,52 @@ internal static class Vp8Predict
             case Vp8Decoder.DcPred:
             {
                 int dc = size;
-                for (int j = 0; j < size; j++) dc += d[at - 1 + j * Bps] + d[at + j - Bps];
-                Fill(d, at, size, dc >> (shift + 1));
+                for (int j = 0; j < size; j++) dc += d[-1 + j * Bps] + d[j - Bps];
+                Fill(d, size, dc >> (shift + 1));
                 break;
             }
             case DcNoTop:
             {
                 int dc = size >> 1;
-                for (int j = 0; j < size; j++) dc += d[at - 1 + j * Bps];
-                Fill(d, at, size, dc >> shift);
+                for (int j = 0; j < size; j++) dc += d[-1 + j * Bps];
+                Fill(d, size, dc >> shift);
                 break;
             }
             case DcNoLeft:
             {
                 int dc = size >> 1;
-                for (int i = 0; i < size; i++) dc += d[at + i - Bps];
-                Fill(d, at, size, dc >> shift);
+                for (int i = 0; i < size; i++) dc += d[i - Bps];
+                Fill(d, size, dc >> shift);
                 break;
             }
             case DcNoTopLeft:
-                Fill(d, at, size, 0x80);
+                Fill(d, size, 0x80);
                 break;
             case Vp8Decoder.TmPred:
-                TrueMotion(d, at, size);
+                TrueMotion(d, size);
                 break;
             case Vp8Decoder.VPred:
-                for (int j = 0; j < size; j++) d.AsSpan(at - Bps, size).CopyTo(d.AsSpan(at + j * Bps));
+                for (int j = 0; j < size; j++) Buffer.MemoryCopy(d - Bps, d + j * Bps, size, size);
                 break;
             default: // H
-                for (int j = 0; j < size; j++) d.AsSpan(at + j * Bps, size).Fill(d[at + j * Bps - 1]);
+                for (int j = 0; j < size; j++) new Span<byte>(d + j * Bps, size).Fill(d[j * Bps - 1]);
                 break;
         }
     }
 
-    private static void Fill(byte[] d, int at, int size, int value)
+    private static void Fill(byte* d, int size, int value)
     {
-        for (int j = 0; j < size; j++) d.AsSpan(at + j * Bps, size).Fill((byte)value);
+        for (int j = 0; j < size; j++) new Span<byte>(d + j * Bps, size).Fill((byte)value);
     }
 
-    private static void TrueMotion(byte[] d, int at, int size)
+    private static void TrueMotion(byte* d, int size)
     {
-        int topLeft = d[at - Bps - 1];
+        int topLeft = d[-Bps - 1];
         for (int y = 0; y < size; y++)
         {
-            int left = d[at + y * Bps - 1] - topLeft;
-            for (int x = 0; x < size; x++) d[at + y * Bps + x] = Vp8Reconstruction.Clip(d[at - Bps + x] + left);
+            int left = d[y * Bps - 1] - topLeft;
+            byte* row = d + y * Bps;
+            for (int x = 0; x < size; x++) row[x] = Vp8Reconstruction.Clip(d[x - Bps] + left);
         }
     }
 
@@ -76,15 +77,15 @@ internal static class Vp8Predict
     private static byte Avg2(int a, int b) => (byte)((a + b + 1) >> 1);
 
     /// <summary>The ten 4×4 predictors; the row above reaches four pixels past the block (its top-right).</summary>
-    public static void Luma4(byte[] d, int at, int mode)
+    public static void Luma4(byte* d, int mode)
     {
-        int top = at - Bps;
+        byte* top = d - Bps;
         // Neighbours named as in the RFC: X above-left, A..H above (E..H above-right), I..L to the left.
-        int x0 = d[top - 1], a = d[top], b = d[top + 1], c = d[top + 2], dd = d[top + 3];
-        int e = d[top + 4], f = d[top + 5], g = d[top + 6], h = d[top + 7];
-        int i = d[at - 1], j = d[at + Bps - 1], k = d[at + 2 * Bps - 1], l = d[at + 3 * Bps - 1];
-        void Set(int col, int row, byte v) => d[at + row * Bps + col] = v;
-        void Row(int row, byte v) => d.AsSpan(at + row * Bps, 4).Fill(v);
+        int x0 = top[-1], a = top[0], b = top[1], c = top[2], dd = top[3];
+        int e = top[4], f = top[5], g = top[6], h = top[7];
+        int i = d[-1], j = d[Bps - 1], k = d[2 * Bps - 1], l = d[3 * Bps - 1];
+        void Set(int col, int row, byte v) => d[row * Bps + col] = v;
+        void Row(int row, byte v) => *(uint*)(d + row * Bps) = v * 0x01010101u;
         switch (mode)
         {
             case Vp8Decoder.DcPred:
@@ -94,7 +95,7 @@ internal static class Vp8Predict
                 break;
             }
             case Vp8Decoder.TmPred:
-                TrueMotion(d, at, 4);
+                TrueMotion(d, 4);
                 break;
             case Vp8Decoder.VPred:
             {

@@ -6,7 +6,7 @@ namespace ResNet.Runtime.Images;
 /// macroblocks above, kept per column, and the previous macroblock's right columns; 127 above the frame and 129 left
 /// of it. Then the residuals are added (§14) and the macroblock copied into the planes.
 /// </summary>
-internal sealed class Vp8Reconstruction
+internal sealed unsafe class Vp8Reconstruction
 {
     private const int Bps = 32;
     private const int Origin = Bps + 8; // (0, 0) of each work area: one row above it, eight columns to its left
@@ -46,69 +46,74 @@ internal sealed class Vp8Reconstruction
 
     public void Macroblock(int mbX, int mbY, bool i4x4, byte[] modes, int uvMode, short[] coeffs, bool residual, Vp8Decoder planes)
     {
-        if (mbX > 0)
+        fixed (byte* yWork = _y, uWork = _u, vWork = _v, topY = _topY, topU = _topU, topV = _topV)
+        fixed (short* c = coeffs)
         {
-            // The previous macroblock's right columns (and the row above them) become this one's left border.
-            for (int j = -1; j < 16; j++) _y.AsSpan(Origin + j * Bps + 12, 4).CopyTo(_y.AsSpan(Origin + j * Bps - 4));
-            for (int j = -1; j < 8; j++)
+            byte* y = yWork + Origin, u = uWork + Origin, v = vWork + Origin;
+            if (mbX > 0)
             {
-                _u.AsSpan(Origin + j * Bps + 4, 4).CopyTo(_u.AsSpan(Origin + j * Bps - 4));
-                _v.AsSpan(Origin + j * Bps + 4, 4).CopyTo(_v.AsSpan(Origin + j * Bps - 4));
+                // The previous macroblock's right columns (and the row above them) become this one's left border.
+                for (int j = -1; j < 16; j++) *(uint*)(y + j * Bps - 4) = *(uint*)(y + j * Bps + 12);
+                for (int j = -1; j < 8; j++)
+                {
+                    *(uint*)(u + j * Bps - 4) = *(uint*)(u + j * Bps + 4);
+                    *(uint*)(v + j * Bps - 4) = *(uint*)(v + j * Bps + 4);
+                }
             }
-        }
-        if (mbY > 0)
-        {
-            _topY.AsSpan(16 * mbX, 16).CopyTo(_y.AsSpan(Origin - Bps));
-            _topU.AsSpan(8 * mbX, 8).CopyTo(_u.AsSpan(Origin - Bps));
-            _topV.AsSpan(8 * mbX, 8).CopyTo(_v.AsSpan(Origin - Bps));
-        }
-
-        if (i4x4)
-        {
-            int topRight = Origin - Bps + 16;
             if (mbY > 0)
             {
-                if (mbX >= _mbWidth - 1) _y.AsSpan(topRight, 4).Fill(_topY[16 * mbX + 15]);
-                else _topY.AsSpan(16 * (mbX + 1), 4).CopyTo(_y.AsSpan(topRight));
+                Buffer.MemoryCopy(topY + 16 * mbX, y - Bps, 16, 16);
+                *(ulong*)(u - Bps) = *(ulong*)(topU + 8 * mbX);
+                *(ulong*)(v - Bps) = *(ulong*)(topV + 8 * mbX);
             }
-            // The 4×4 blocks on the right edge below the first row read the same four pixels as their top-right.
-            for (int k = 1; k <= 3; k++) _y.AsSpan(topRight, 4).CopyTo(_y.AsSpan(topRight + 4 * k * Bps));
-            for (int n = 0; n < 16; n++)
+
+            if (i4x4)
             {
-                int at = Origin + (n >> 2) * 4 * Bps + (n & 3) * 4;
-                Vp8Predict.Luma4(_y, at, modes[n]);
-                if (residual) AddResidual(coeffs, n * 16, _y, at);
+                uint* topRight = (uint*)(y - Bps + 16);
+                if (mbY > 0) *topRight = mbX >= _mbWidth - 1 ? topY[16 * mbX + 15] * 0x01010101u : *(uint*)(topY + 16 * (mbX + 1));
+                // The 4×4 blocks on the right edge below the first row read the same four pixels as their top-right.
+                for (int k = 1; k <= 3; k++) *(uint*)((byte*)topRight + 4 * k * Bps) = *topRight;
+                for (int n = 0; n < 16; n++)
+                {
+                    byte* at = y + (n >> 2) * 4 * Bps + (n & 3) * 4;
+                    Vp8Predict.Luma4(at, modes[n]);
+                    if (residual) AddResidual(c + n * 16, at);
+                }
             }
-        }
-        else
-        {
-            Vp8Predict.Luma16(_y, Origin, Edge(modes[0], mbX, mbY));
+            else
+            {
+                Vp8Predict.Luma16(y, Edge(modes[0], mbX, mbY));
+                if (residual)
+                    for (int n = 0; n < 16; n++) AddResidual(c + n * 16, y + (n >> 2) * 4 * Bps + (n & 3) * 4);
+            }
+            int chroma = Edge(uvMode, mbX, mbY);
+            Vp8Predict.Chroma8(u, chroma);
+            Vp8Predict.Chroma8(v, chroma);
             if (residual)
-                for (int n = 0; n < 16; n++) AddResidual(coeffs, n * 16, _y, Origin + (n >> 2) * 4 * Bps + (n & 3) * 4);
-        }
-        int chroma = Edge(uvMode, mbX, mbY);
-        Vp8Predict.Chroma8(_u, Origin, chroma);
-        Vp8Predict.Chroma8(_v, Origin, chroma);
-        if (residual)
-        {
-            for (int n = 0; n < 4; n++)
             {
-                int at = Origin + (n >> 1) * 4 * Bps + (n & 1) * 4;
-                AddResidual(coeffs, (16 + n) * 16, _u, at);
-                AddResidual(coeffs, (20 + n) * 16, _v, at);
+                for (int n = 0; n < 4; n++)
+                {
+                    int at = (n >> 1) * 4 * Bps + (n & 1) * 4;
+                    AddResidual(c + (16 + n) * 16, u + at);
+                    AddResidual(c + (20 + n) * 16, v + at);
+                }
             }
-        }
 
-        _y.AsSpan(Origin + 15 * Bps, 16).CopyTo(_topY.AsSpan(16 * mbX));
-        _u.AsSpan(Origin + 7 * Bps, 8).CopyTo(_topU.AsSpan(8 * mbX));
-        _v.AsSpan(Origin + 7 * Bps, 8).CopyTo(_topV.AsSpan(8 * mbX));
+            Buffer.MemoryCopy(y + 15 * Bps, topY + 16 * mbX, 16, 16);
+            *(ulong*)(topU + 8 * mbX) = *(ulong*)(u + 7 * Bps);
+            *(ulong*)(topV + 8 * mbX) = *(ulong*)(v + 7 * Bps);
 
-        for (int j = 0; j < 16; j++)
-            _y.AsSpan(Origin + j * Bps, 16).CopyTo(planes.Y.AsSpan((mbY * 16 + j) * planes.YStride + mbX * 16));
-        for (int j = 0; j < 8; j++)
-        {
-            _u.AsSpan(Origin + j * Bps, 8).CopyTo(planes.U.AsSpan((mbY * 8 + j) * planes.UvStride + mbX * 8));
-            _v.AsSpan(Origin + j * Bps, 8).CopyTo(planes.V.AsSpan((mbY * 8 + j) * planes.UvStride + mbX * 8));
+            fixed (byte* yPlane = planes.Y, uPlane = planes.U, vPlane = planes.V)
+            {
+                byte* yOut = yPlane + mbY * 16 * planes.YStride + mbX * 16;
+                for (int j = 0; j < 16; j++) Buffer.MemoryCopy(y + j * Bps, yOut + j * planes.YStride, 16, 16);
+                int uvOffset = mbY * 8 * planes.UvStride + mbX * 8;
+                for (int j = 0; j < 8; j++)
+                {
+                    *(ulong*)(uPlane + uvOffset + j * planes.UvStride) = *(ulong*)(u + j * Bps);
+                    *(ulong*)(vPlane + uvOffset + j * planes.UvStride) = *(ulong*)(v + j * Bps);
+                }
+            }
         }
     }
 
@@ -116,14 +121,12 @@ internal sealed class Vp8Reconstruction
     private static int Edge(int mode, int mbX, int mbY) =>
         mode != Vp8Decoder.DcPred ? mode : mbX == 0 ? (mbY == 0 ? Vp8Predict.DcNoTopLeft : Vp8Predict.DcNoLeft) : mbY == 0 ? Vp8Predict.DcNoTop : mode;
 
-    /// <summary>The inverse DCT of one block (§14.3, libwebp's integer form) added to the prediction at <paramref name="at"/>.</summary>
-    private static void AddResidual(short[] coeffs, int offset, byte[] dst, int at)
+    /// <summary>The inverse DCT of one block (§14.3, libwebp's integer form) added to the prediction at <paramref name="dst"/>.</summary>
+    [System.Runtime.CompilerServices.SkipLocalsInit]
+    private static void AddResidual(short* input, byte* dst)
     {
-        var input = coeffs.AsSpan(offset, 16);
-        bool any = false;
-        foreach (short v in input) any |= v != 0;
-        if (!any) return;
-        Span<int> tmp = stackalloc int[16];
+        if ((((ulong*)input)[0] | ((ulong*)input)[1] | ((ulong*)input)[2] | ((ulong*)input)[3]) == 0) return;
+        int* tmp = stackalloc int[16];
         for (int i = 0; i < 4; i++)
         {
             int a = input[i] + input[8 + i];
@@ -135,18 +138,17 @@ internal sealed class Vp8Reconstruction
             tmp[4 * i + 2] = b - c;
             tmp[4 * i + 3] = a - d;
         }
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < 4; i++, dst += Bps)
         {
             int dc = tmp[i] + 4;
             int a = dc + tmp[8 + i];
             int b = dc - tmp[8 + i];
             int c = Mul2(tmp[4 + i]) - Mul1(tmp[12 + i]);
             int d = Mul1(tmp[4 + i]) + Mul2(tmp[12 + i]);
-            int row = at + i * Bps;
-            dst[row] = Clip(dst[row] + ((a + d) >> 3));
-            dst[row + 1] = Clip(dst[row + 1] + ((b + c) >> 3));
-            dst[row + 2] = Clip(dst[row + 2] + ((b - c) >> 3));
-            dst[row + 3] = Clip(dst[row + 3] + ((a - d) >> 3));
+            dst[0] = Clip(dst[0] + ((a + d) >> 3));
+            dst[1] = Clip(dst[1] + ((b + c) >> 3));
+            dst[2] = Clip(dst[2] + ((b - c) >> 3));
+            dst[3] = Clip(dst[3] + ((a - d) >> 3));
         }
     }
 

@@ -6,7 +6,7 @@ namespace ResNet.Runtime.Images;
 /// libwebp's integer steps, rows in its pairs) and its fixed-point BT.601 conversion. Lossless: its ARGB pixels
 /// (<see cref="Vp8lDecoder"/>) without the alpha.
 /// </summary>
-internal static class WebpDecoder
+internal static unsafe class WebpDecoder
 {
     public static RgbImage Decode(byte[] b, WebpStructure.Header h, string name)
     {
@@ -33,56 +33,59 @@ internal static class WebpDecoder
     {
         var rgb = GC.AllocateUninitializedArray<byte>(checked(width * height * 3));
         int stride = width * 3;
-        // Row 0 alone, then rows (2k-1, 2k) between chroma rows k-1 and k, then an even height's last row alone.
-        Pair(p, 0, -1, 0, 0, rgb, 0, -1, width);
-        int y = 1;
-        for (; y + 1 < height; y += 2)
+        // Row 0 alone, then rows (2k-1, 2k) between chroma rows k-1 and k, then an even height's last row alone: unit
+        // k of 1 + height/2 is row 0 (k = 0) or rows 2k-1 and (if there is one) 2k. Each unit is its own rows' only writer.
+        ImageParallel.ForRows(1 + height / 2, 2L * width, (from, to) =>
         {
-            int k = (y + 1) >> 1;
-            Pair(p, y, y + 1, k - 1, k, rgb, y * stride, (y + 1) * stride, width);
-        }
-        if (y < height)
-        {
-            int k = (y - 1) >> 1;
-            Pair(p, y, -1, k, k, rgb, y * stride, -1, width);
-        }
+            fixed (byte* y = p.Y, u = p.U, v = p.V, output = rgb)
+            {
+                for (int k = from; k < to; k++)
+                {
+                    if (k == 0)
+                        Pair(p, y, u, v, 0, -1, 0, 0, output, -1, width);
+                    else if (2 * k < height)
+                        Pair(p, y, u, v, 2 * k - 1, 2 * k, k - 1, k, output + (2 * k - 1) * stride, width * 3, width);
+                    else
+                        Pair(p, y, u, v, 2 * k - 1, -1, k - 1, k - 1, output + (2 * k - 1) * stride, -1, width);
+                }
+            }
+        });
         return rgb;
     }
 
     /// <summary>
     /// Luma rows <paramref name="topY"/> and <paramref name="bottomY"/> (-1: none) converted with chroma interpolated
-    /// between rows <paramref name="topUv"/> (nearer the top row) and <paramref name="curUv"/> (nearer the bottom one).
+    /// between rows <paramref name="topUv"/> (nearer the top row) and <paramref name="curUv"/> (nearer the bottom one),
+    /// into <paramref name="top"/> and <paramref name="bottomOffset"/> bytes after it.
     /// </summary>
-    private static void Pair(Vp8Decoder p, int topY, int bottomY, int topUv, int curUv, byte[] rgb, int topOut, int bottomOut, int len)
+    private static void Pair(Vp8Decoder p, byte* y, byte* u, byte* v, int topY, int bottomY, int topUv, int curUv, byte* top, int bottomOffset, int len)
     {
-        var y = p.Y.AsSpan();
-        int ty = topY * p.YStride, by = bottomY * p.YStride;
-        int tuv = topUv * p.UvStride, cuv = curUv * p.UvStride;
-        var u = p.U;
-        var v = p.V;
-        int tlU = u[tuv], tlV = v[tuv], lU = u[cuv], lV = v[cuv];
-        Rgb(y[ty], (3 * tlU + lU + 2) >> 2, (3 * tlV + lV + 2) >> 2, rgb, topOut);
-        if (bottomY >= 0) Rgb(y[by], (3 * lU + tlU + 2) >> 2, (3 * lV + tlV + 2) >> 2, rgb, bottomOut);
+        byte* ty = y + topY * p.YStride, by = y + bottomY * p.YStride, bottom = top + bottomOffset;
+        byte* tu = u + topUv * p.UvStride, tv = v + topUv * p.UvStride, cu = u + curUv * p.UvStride, cv = v + curUv * p.UvStride;
+        bool two = bottomY >= 0;
+        int tlU = tu[0], tlV = tv[0], lU = cu[0], lV = cv[0];
+        Rgb(ty[0], (3 * tlU + lU + 2) >> 2, (3 * tlV + lV + 2) >> 2, top);
+        if (two) Rgb(by[0], (3 * lU + tlU + 2) >> 2, (3 * lV + tlV + 2) >> 2, bottom);
         int lastPair = (len - 1) >> 1;
         for (int x = 1; x <= lastPair; x++)
         {
-            int tU = u[tuv + x], tV = v[tuv + x], cU = u[cuv + x], cV = v[cuv + x];
+            int tU = tu[x], tV = tv[x], cU = cu[x], cV = cv[x];
             int avgU = tlU + tU + lU + cU + 8, avgV = tlV + tV + lV + cV + 8;
             int d12U = (avgU + 2 * (tU + lU)) >> 3, d12V = (avgV + 2 * (tV + lV)) >> 3;
             int d03U = (avgU + 2 * (tlU + cU)) >> 3, d03V = (avgV + 2 * (tlV + cV)) >> 3;
-            Rgb(y[ty + 2 * x - 1], (d12U + tlU) >> 1, (d12V + tlV) >> 1, rgb, topOut + (2 * x - 1) * 3);
-            Rgb(y[ty + 2 * x], (d03U + tU) >> 1, (d03V + tV) >> 1, rgb, topOut + 2 * x * 3);
-            if (bottomY >= 0)
+            Rgb(ty[2 * x - 1], (d12U + tlU) >> 1, (d12V + tlV) >> 1, top + (2 * x - 1) * 3);
+            Rgb(ty[2 * x], (d03U + tU) >> 1, (d03V + tV) >> 1, top + 2 * x * 3);
+            if (two)
             {
-                Rgb(y[by + 2 * x - 1], (d03U + lU) >> 1, (d03V + lV) >> 1, rgb, bottomOut + (2 * x - 1) * 3);
-                Rgb(y[by + 2 * x], (d12U + cU) >> 1, (d12V + cV) >> 1, rgb, bottomOut + 2 * x * 3);
+                Rgb(by[2 * x - 1], (d03U + lU) >> 1, (d03V + lV) >> 1, bottom + (2 * x - 1) * 3);
+                Rgb(by[2 * x], (d12U + cU) >> 1, (d12V + cV) >> 1, bottom + 2 * x * 3);
             }
             (tlU, tlV, lU, lV) = (tU, tV, cU, cV);
         }
         if ((len & 1) == 0)
         {
-            Rgb(y[ty + len - 1], (3 * tlU + lU + 2) >> 2, (3 * tlV + lV + 2) >> 2, rgb, topOut + (len - 1) * 3);
-            if (bottomY >= 0) Rgb(y[by + len - 1], (3 * lU + tlU + 2) >> 2, (3 * lV + tlV + 2) >> 2, rgb, bottomOut + (len - 1) * 3);
+            Rgb(ty[len - 1], (3 * tlU + lU + 2) >> 2, (3 * tlV + lV + 2) >> 2, top + (len - 1) * 3);
+            if (two) Rgb(by[len - 1], (3 * lU + tlU + 2) >> 2, (3 * lV + tlV + 2) >> 2, bottom + (len - 1) * 3);
         }
     }
 
@@ -90,11 +93,11 @@ internal static class WebpDecoder
     private static int MultHi(int v, int coefficient) => (v * coefficient) >> 8;
     private static byte Clip8(int v) => (v & ~16383) == 0 ? (byte)(v >> 6) : v < 0 ? (byte)0 : (byte)255;
 
-    private static void Rgb(int y, int u, int v, byte[] rgb, int at)
+    private static void Rgb(int y, int u, int v, byte* rgb)
     {
         int luma = MultHi(y, 19077);
-        rgb[at] = Clip8(luma + MultHi(v, 26149) - 14234);
-        rgb[at + 1] = Clip8(luma - MultHi(u, 6419) - MultHi(v, 13320) + 8708);
-        rgb[at + 2] = Clip8(luma + MultHi(u, 33050) - 17685);
+        rgb[0] = Clip8(luma + MultHi(v, 26149) - 14234);
+        rgb[1] = Clip8(luma - MultHi(u, 6419) - MultHi(v, 13320) + 8708);
+        rgb[2] = Clip8(luma + MultHi(u, 33050) - 17685);
     }
 }
