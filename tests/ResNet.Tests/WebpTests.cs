@@ -120,6 +120,31 @@ public class WebpTests
     }
 
     [Fact]
+    public void TheScalarLoopFilterGivesPilsBytesToo()
+    {
+        // The filter runs eight pixels at a time where SSE2 is (every x64); its scalar form is the fallback. Another
+        // test decoding a WebP meanwhile gets the same bytes either way.
+        var dir = Fixtures.Dir("images");
+        using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "images.json")));
+        var files = doc.RootElement.EnumerateArray().Where(e => e.GetProperty("file").GetString()!.EndsWith(".webp")).ToArray();
+        Assert.NotEmpty(files);
+        bool vectorized = Vp8LoopFilter.Vectorized;
+        try
+        {
+            Vp8LoopFilter.Vectorized = false;
+            foreach (var e in files)
+            {
+                var pixels = ImageDecoder.Load(Path.Combine(dir, e.GetProperty("file").GetString()!)).Pixels;
+                Assert.Equal(e.GetProperty("rgb_sha256").GetString(), Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(pixels)));
+            }
+        }
+        finally
+        {
+            Vp8LoopFilter.Vectorized = vectorized;
+        }
+    }
+
+    [Fact]
     public void OptionalChunksBeforeAndAfterTheImageAreSkipped()
     {
         // An extended file with a color profile, an (unread) alpha plane before the image and metadata after it: the

@@ -5,7 +5,7 @@ namespace ResNet.Runtime.Images;
 /// it: the left edge, the inner vertical edges, the top edge, the inner horizontal edges. The simple filter touches
 /// luma only; the normal one luma and chroma.
 /// </summary>
-internal static unsafe class Vp8LoopFilter
+internal static unsafe partial class Vp8LoopFilter
 {
     public static void Apply(Vp8Decoder p, bool simple, int mbWidth, int mbHeight, (int Limit, int Interior, int Hev, bool Inner)[] strengths)
     {
@@ -62,6 +62,11 @@ internal static unsafe class Vp8LoopFilter
 
     private static void SimpleEdge(byte* p, int s, int along, int limit)
     {
+        if (Vectorized)
+        {
+            EdgeVectors(p, s, along, 16, limit, 0, 0, Simple);
+            return;
+        }
         int threshold = 2 * limit + 1;
         for (int n = 0; n < 16; n++, p += along)
         {
@@ -73,6 +78,11 @@ internal static unsafe class Vp8LoopFilter
     /// <summary>The normal filter along an edge: six pixels move on a macroblock's edge, four on an inner one (two where the variance is high).</summary>
     private static void NormalEdge(byte* p, int s, int along, int count, int limit, int interior, int hev, bool macroblockEdge)
     {
+        if (Vectorized)
+        {
+            EdgeVectors(p, s, along, count, limit, interior, hev, macroblockEdge ? MacroblockEdge : Inner);
+            return;
+        }
         int threshold = 2 * limit + 1;
         for (int n = 0; n < count; n++, p += along)
         {
