@@ -221,15 +221,11 @@ internal sealed class Vp8lDecoder
         var pixels = new uint[checked(width * height)];
         var cache = cacheBits > 0 ? new uint[1 << cacheBits] : null;
         int cacheShift = 32 - cacheBits, metaWidth = SubSample(width, metaBits);
-        int pos = 0, cached = 0;
+        int pos = 0, cached = 0, x = 0, y = 0; // (x, y): pos's place in the image
         while (pos < pixels.Length)
         {
-            int g = 0;
-            if (meta != null)
-            {
-                int x = pos % width, y = pos / width;
-                g = meta[(y >> metaBits) * metaWidth + (x >> metaBits)];
-            }
+            int g = meta == null ? 0 : meta[(y >> metaBits) * metaWidth + (x >> metaBits)];
+            int start = pos;
             int code = codes[5 * g].Read(ref _br);
             if (code < 256)
             {
@@ -256,6 +252,12 @@ internal sealed class Vp8lDecoder
             CheckEos();
             if (cache != null)
                 for (; cached < pos; cached++) cache[(0x1E35A7BDu * pixels[cached]) >> cacheShift] = pixels[cached];
+            x += pos - start;
+            if (x >= width)
+            {
+                y += x / width;
+                x %= width;
+            }
         }
         return pixels;
     }
