@@ -100,7 +100,7 @@ internal static unsafe partial class Vp8LoopFilter
     private static int Abs(int v) => v < 0 ? -v : v;
     private static int S8(int v) => v < -128 ? -128 : v > 127 ? 127 : v;
     private static int S4(int v) => v < -16 ? -16 : v > 15 ? 15 : v;
-    private static byte Clip(int v) => (uint)v <= 255 ? (byte)v : v < 0 ? (byte)0 : (byte)255;
+    private static byte Clip(int v) => Vp8Reconstruction.Clip(v);
 
     /// <summary>Moves the two pixels next to the edge.</summary>
     private static void Filter2(byte* p, int s, int p1, int p0, int q0, int q1)

@@ -35,28 +35,26 @@ internal static class WebpStructure
         while (true)
         {
             if (pos + 8 > end) throw Corrupt(name, "no image data");
+            int size = ChunkSize(b, pos, end, name, "");
             var tag = b.AsSpan(pos, 4);
-            long size = BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(pos + 4));
-            if (size > end - pos - 8) throw Corrupt(name, $"truncated {TagName(tag)} chunk");
             int data = pos + 8;
             if (tag.SequenceEqual("VP8X"u8))
             {
                 if (pos != 12) throw Corrupt(name, "VP8X chunk after the first");
                 if (size != 10) throw Corrupt(name, "VP8X chunk of the wrong size");
                 animated = (b[data] & 0x02) != 0;
-                canvasWidth = 1 + (b[data + 4] | b[data + 5] << 8 | b[data + 6] << 16);
-                canvasHeight = 1 + (b[data + 7] | b[data + 8] << 8 | b[data + 9] << 16);
+                canvasWidth = 1 + U24(b, data + 4);
+                canvasHeight = 1 + U24(b, data + 7);
                 extended = true;
             }
             else if (animated && tag.SequenceEqual("ANMF"u8))
             {
-                var header = FirstFrame(b, data, (int)size, canvasWidth, canvasHeight, name);
+                var header = FirstFrame(b, data, size, canvasWidth, canvasHeight, name);
                 admit(header);
                 return header;
             }
-            else if ((tag.SequenceEqual("VP8 "u8) || tag.SequenceEqual("VP8L"u8)) && !animated)
+            else if (!animated && ImageChunk(b, pos, size, name) is { } header)
             {
-                var header = tag[3] == 'L' ? LosslessFrame(b, data, (int)size, name) : Frame(b, data, (int)size, name);
                 if (extended && (header.Width != canvasWidth || header.Height != canvasHeight))
                     throw Corrupt(name, $"the image is {header.Width}×{header.Height} on a {canvasWidth}×{canvasHeight} canvas");
                 admit(header);
@@ -66,33 +64,51 @@ internal static class WebpStructure
             {
                 throw Corrupt(name, "no image data");
             }
-            pos = data + (int)size + (int)(size & 1);
+            pos = Next(pos, size);
         }
+    }
+
+    private static int U24(byte[] b, int at) => b[at] | b[at + 1] << 8 | b[at + 2] << 16;
+
+    /// <summary>The payload size of the chunk at <paramref name="pos"/>, which must end by <paramref name="end"/>.</summary>
+    private static int ChunkSize(byte[] b, int pos, int end, string name, string where)
+    {
+        long size = BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(pos + 4));
+        if (size > end - pos - 8) throw Corrupt(name, $"truncated {TagName(b.AsSpan(pos, 4))} chunk{where}");
+        return (int)size;
+    }
+
+    /// <summary>Where the chunk after the one at <paramref name="pos"/> starts (payloads are padded to an even length).</summary>
+    private static int Next(int pos, int size) => pos + 8 + size + (size & 1);
+
+    /// <summary>The image a <c>VP8 </c> or <c>VP8L</c> chunk holds; null for any other chunk.</summary>
+    private static Header? ImageChunk(byte[] b, int pos, int size, string name)
+    {
+        var tag = b.AsSpan(pos, 4);
+        return tag.SequenceEqual("VP8 "u8) ? Frame(b, pos + 8, size, name)
+            : tag.SequenceEqual("VP8L"u8) ? LosslessFrame(b, pos + 8, size, name)
+            : null;
     }
 
     /// <summary>An animation's first frame (an ANMF chunk): its place on the canvas, then its own alpha and image chunks.</summary>
     private static Header FirstFrame(byte[] b, int start, int length, int canvasWidth, int canvasHeight, string name)
     {
         if (length < 16) throw Corrupt(name, "truncated ANMF chunk");
-        int U24(int at) => b[at] | b[at + 1] << 8 | b[at + 2] << 16;
-        int left = 2 * U24(start), top = 2 * U24(start + 3), width = 1 + U24(start + 6), height = 1 + U24(start + 9);
+        int left = 2 * U24(b, start), top = 2 * U24(b, start + 3), width = 1 + U24(b, start + 6), height = 1 + U24(b, start + 9);
         if ((long)left + width > canvasWidth || (long)top + height > canvasHeight)
             throw Corrupt(name, $"the first frame ({width}×{height} at {left}, {top}) does not fit its {canvasWidth}×{canvasHeight} canvas");
         int pos = start + 16, end = start + length;
         while (pos + 8 <= end)
         {
-            var tag = b.AsSpan(pos, 4);
-            long size = BinaryPrimitives.ReadUInt32LittleEndian(b.AsSpan(pos + 4));
-            if (size > end - pos - 8) throw Corrupt(name, $"truncated {TagName(tag)} chunk in the first frame");
-            if (tag.SequenceEqual("VP8 "u8) || tag.SequenceEqual("VP8L"u8))
+            int size = ChunkSize(b, pos, end, name, " in the first frame");
+            if (ImageChunk(b, pos, size, name) is { } frame)
             {
-                var frame = tag[3] == 'L' ? LosslessFrame(b, pos + 8, (int)size, name) : Frame(b, pos + 8, (int)size, name);
                 if (frame.Width != width || frame.Height != height)
                     throw Corrupt(name, $"the first frame's image is {frame.Width}×{frame.Height}, its ANMF chunk says {width}×{height}");
                 return frame with { Width = canvasWidth, Height = canvasHeight, Left = left, Top = top };
             }
-            if (!tag.SequenceEqual("ALPH"u8)) break;
-            pos += 8 + (int)size + (int)(size & 1);
+            if (!b.AsSpan(pos, 4).SequenceEqual("ALPH"u8)) break;
+            pos = Next(pos, size);
         }
         throw Corrupt(name, "no image data in the first frame");
     }
