@@ -120,7 +120,6 @@ internal sealed class Vp8lDecoder
         }
 
         var pixels = DecodePixels(codedWidth, height, codes, meta, metaBits, cacheBits);
-        if (!level0) return pixels;
         for (int t = transforms.Count - 1; t >= 0; t--) pixels = Undo(transforms[t], pixels, height);
         return pixels;
     }
