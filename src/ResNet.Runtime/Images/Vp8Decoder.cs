@@ -81,12 +81,9 @@ internal sealed class Vp8Decoder
             {
                 ReadModes(mbX);
                 if (_h.Modes.Eof) throw _corrupt("premature end of partition 0");
+                // Without a residual the coefficients are not read: reconstruction is the prediction alone.
                 bool residual = !_skip && ReadResiduals(ref tokens, mbX);
-                if (_skip || !residual)
-                {
-                    Array.Clear(_coeffs);
-                    if (_skip) SkipResiduals(mbX);
-                }
+                if (_skip) SkipResiduals(mbX);
                 if (tokens.Eof) throw _corrupt("premature end of the data");
                 var (limit, interior, hev) = _h.FilterStrengths[_segment, _i4x4 ? 1 : 0];
                 _filter[mbY * _h.MbWidth + mbX] = (limit, interior, hev, _i4x4 || residual);

@@ -244,8 +244,8 @@ internal sealed class Vp8lDecoder
             }
             else
             {
+                // Every earlier pixel is in the cache already: each symbol's pixels go in right after it.
                 if (cache == null) throw Corrupt("a color cache code without a cache");
-                for (; cached < pos; cached++) cache[(0x1E35A7BDu * pixels[cached]) >> cacheShift] = pixels[cached];
                 pixels[pos++] = cache[code - 280];
             }
             CheckEos();
