@@ -795,6 +795,35 @@ def webp_fixtures(out, rng, large):
     cwebp("cwebp_near_lossless60.webp", crop(64, 48), "-lossless", "-near_lossless", "60")
     frames = [crop(40, 30) for _ in range(2)]
     frames[0].save(add("webp_lossless_animated.webp"), save_all=True, append_images=frames[1:], lossless=True)
+    # Alpha planes PIL decodes (and refuses the file when it cannot): many levels, which libwebp decodes as ARGB...
+    yy, xx = np.mgrid[0:45, 0:61]
+    rgba = crop(61, 45).convert("RGBA")
+    rgba.putalpha(Image.fromarray((128 + 100 * np.sin(xx / 7.0) * np.cos(yy / 5.0)).astype(np.uint8)))
+    cwebp("cwebp_alpha_smooth.webp", rgba, "-q", "50", "-alpha_filter", "best")
+    # ...and two levels a byte per pixel, where libwebp takes data that runs out with the last pixel: this plane's
+    # lossless data cut by a byte still decodes there (its reader's wrapped bits past the end make the last copy fit).
+    yy, xx = np.mgrid[0:71, 0:97]
+    rgba = crop(97, 71).convert("RGBA")
+    rgba.putalpha(Image.fromarray(((xx * 3 + yy * 5) % 37 < 20).astype(np.uint8) * 255))
+    buf = io.BytesIO()
+    rgba.save(buf, "WEBP", quality=50)
+    riff = buf.getvalue()
+    assert riff[12:16] == b"VP8X" and riff[30:34] == b"ALPH", "PIL wrote no ALPH chunk"
+    size = struct.unpack("<I", riff[34:38])[0]
+    alph, rest = riff[38:38 + size], riff[38 + size + (size & 1):]
+
+    def cut(n):
+        body = b"WEBP" + riff[12:30] + chunk(b"ALPH", alph[:size - n]) + rest
+        return b"RIFF" + struct.pack("<I", len(body)) + body
+
+    Image.open(io.BytesIO(cut(1))).convert("RGB")  # libwebp takes it...
+    try:
+        Image.open(io.BytesIO(cut(2))).convert("RGB")  # ...but not a byte shorter (WebpTests)
+        raise AssertionError("PIL decoded the alpha plane cut by two bytes")
+    except OSError:
+        pass
+    with open(add("webp_alpha_ends_early.webp"), "wb") as f:
+        f.write(cut(1))
     return names
 
 

@@ -27,6 +27,7 @@ public class MutationTests
         "images/tiffcp_jpeg_ycbcr_strips.tif", "images/pil_jpeg_gray.tif",
         "images/webp_q75_61x45.webp", "images/cwebp_alpha.webp", "images/webp_4_partitions.webp", "images/cwebp_simple_filter.webp",
         "images/webp_lossless.webp", "images/webp_lossless_palette4.webp", "images/webp_lossless_alpha.webp", "images/webp_animated_offset_frame.webp",
+        "images/cwebp_alpha_smooth.webp",
         "tiny/input0.npy", "tiny/weights.pth", "formats/float16-pth/weights.pth", "formats/bfloat16-safetensors/weights.safetensors",
         "formats/float32-safetensors/weights.safetensors", "formats/float32-legacy-pth/weights.pth", "views/views-legacy-v1.pth",
     };

@@ -26,11 +26,13 @@ internal sealed class Vp8lDecoder
     private readonly Func<string, Exception> _corrupt;
     private Vp8lBitReader _br;
     private readonly int _height;
+    private readonly bool _alpha;
     private int _transformsSeen;
 
     private sealed record Transform(int Type, int Width, int Bits, uint[] Data);
 
-    private Vp8lDecoder(Vp8lBitReader br, int height, Func<string, Exception> corrupt) => (_br, _height, _corrupt) = (br, height, corrupt);
+    private Vp8lDecoder(Vp8lBitReader br, int height, Func<string, Exception> corrupt, bool alpha = false) =>
+        (_br, _height, _corrupt, _alpha) = (br, height, corrupt, alpha);
 
     /// <summary>The image in <paramref name="b"/>[<paramref name="start"/>, +<paramref name="length"/>) (its 5-byte header checked), as RGB.</summary>
     public static byte[] DecodeToRgb(byte[] b, int start, int length, int width, int height, Func<string, Exception> corrupt)
@@ -53,6 +55,13 @@ internal sealed class Vp8lDecoder
         }
         return rgb;
     }
+
+    /// <summary>
+    /// Checks an alpha plane's lossless stream (an ALPH chunk's, without the 5-byte header: the frame gives the size)
+    /// as libwebp decodes it; its transforms are read but not undone.
+    /// </summary>
+    public static void CheckAlpha(byte[] b, int start, int length, int width, int height, Func<string, Exception> corrupt) =>
+        new Vp8lDecoder(new Vp8lBitReader(b, start, length), height, corrupt, alpha: true).DecodeImage(width, height, level0: true);
 
     private Exception Corrupt(string reason) => _corrupt(reason);
 
@@ -119,7 +128,13 @@ internal sealed class Vp8lDecoder
             }
         }
 
-        var pixels = DecodePixels(codedWidth, height, codes, meta, metaBits, cacheBits);
+        // libwebp decodes an alpha plane of palette indices a byte per pixel when nothing but the green code reads any bits
+        // (no color cache, one-symbol red, blue and alpha codes); there, data that runs out with the last pixel is no error.
+        bool bytePerPixel = _alpha && level0 && transforms is [{ Type: ColorIndexing }] && cacheBits == 0;
+        for (int i = 0; bytePerPixel && i < codes.Length; i++)
+            bytePerPixel = i % 5 is 0 or 4 || codes[i].IsSingleSymbol;
+        var pixels = DecodePixels(codedWidth, height, codes, meta, metaBits, cacheBits, lenientEnd: bytePerPixel);
+        if (_alpha) return pixels;
         for (int t = transforms.Count - 1; t >= 0; t--) pixels = Undo(transforms[t], pixels, height);
         return pixels;
     }
@@ -176,7 +191,8 @@ internal sealed class Vp8lDecoder
             for (int i = 0; i < count; i++) lengthLengths[CodeLengthOrder[i]] = _br.Read(3);
             ReadCodeLengths(Vp8lPrefixCode.Build(lengthLengths) ?? throw Corrupt("invalid code length code"), lengths.AsSpan(0, alphabet));
         }
-        CheckEos();
+        // libwebp checks its end-of-stream flag here, which the last length may have run past without setting.
+        if (_br.EosFlag) throw Corrupt("premature end of the lossless data");
         return Vp8lPrefixCode.Build(lengths.AsSpan(0, alphabet)) ?? throw Corrupt("invalid prefix code");
     }
 
@@ -193,6 +209,7 @@ internal sealed class Vp8lDecoder
         while (symbol < lengths.Length)
         {
             if (maxSymbol-- == 0) break;
+            _br.Fill();
             int length = lengthCode.Read(ref _br);
             if (length < 16)
             {
@@ -215,7 +232,7 @@ internal sealed class Vp8lDecoder
         return ((2 + (symbol & 1)) << extra) + _br.Read(extra) + 1;
     }
 
-    private uint[] DecodePixels(int width, int height, Vp8lPrefixCode[] codes, int[]? meta, int metaBits, int cacheBits)
+    private uint[] DecodePixels(int width, int height, Vp8lPrefixCode[] codes, int[]? meta, int metaBits, int cacheBits, bool lenientEnd = false)
     {
         var pixels = new uint[checked(width * height)];
         var cache = cacheBits > 0 ? new uint[1 << cacheBits] : null;
@@ -225,10 +242,13 @@ internal sealed class Vp8lDecoder
         {
             int g = meta == null ? 0 : meta[(y >> metaBits) * metaWidth + (x >> metaBits)];
             int start = pos;
+            // The reads and fills in libwebp's order: past the end of the data the values depend on it.
+            _br.Fill();
             int code = codes[5 * g].Read(ref _br);
             if (code < 256)
             {
                 int red = codes[5 * g + 1].Read(ref _br);
+                _br.Fill();
                 int blue = codes[5 * g + 2].Read(ref _br);
                 int alpha = codes[5 * g + 3].Read(ref _br);
                 pixels[pos++] = (uint)(alpha << 24 | red << 16 | code << 8 | blue);
@@ -236,9 +256,11 @@ internal sealed class Vp8lDecoder
             else if (code < 256 + 24)
             {
                 int length = CopyValue(code - 256);
-                int distanceCode = CopyValue(codes[5 * g + 4].Read(ref _br));
+                int distanceSymbol = codes[5 * g + 4].Read(ref _br);
+                _br.Fill();
+                int distanceCode = CopyValue(distanceSymbol);
                 int distance = PlaneDistance(width, distanceCode);
-                CheckEos();
+                if (!lenientEnd) CheckEos();
                 if (distance > pos || length > pixels.Length - pos) throw Corrupt("a copy from outside the image");
                 for (int i = 0; i < length; i++, pos++) pixels[pos] = pixels[pos - distance];
             }
@@ -248,7 +270,7 @@ internal sealed class Vp8lDecoder
                 if (cache == null) throw Corrupt("a color cache code without a cache");
                 pixels[pos++] = cache[code - 280];
             }
-            CheckEos();
+            if (!lenientEnd || pos < pixels.Length) CheckEos();
             if (cache != null)
                 for (; cached < pos; cached++) cache[(0x1E35A7BDu * pixels[cached]) >> cacheShift] = pixels[cached];
             x += pos - start;

@@ -19,6 +19,9 @@ internal sealed class Vp8lPrefixCode
 
     private Vp8lPrefixCode(int[] sorted, int single = -1) => (_sorted, _single) = (sorted, single);
 
+    /// <summary>One symbol, read with no bits.</summary>
+    public bool IsSingleSymbol => _single >= 0;
+
     /// <summary>The code with these lengths (0: the symbol is not coded), or null where libwebp refuses it.</summary>
     public static Vp8lPrefixCode? Build(ReadOnlySpan<int> lengths)
     {
@@ -78,19 +81,26 @@ internal sealed class Vp8lPrefixCode
     public int Read(ref Vp8lBitReader br)
     {
         if (_single >= 0) return _single;
-        int entry = _root[br.Peek(RootBits)];
+        uint bits = br.Peek(RootBits);
+        int entry = _root[bits];
         if (entry != 0)
         {
             br.Skip(entry & 15);
             return entry >> 4;
         }
-        // A code longer than the root: walk the canonical code a bit at a time (puff's decode).
+        // A code longer than the root: its further bits as libwebp's second-level lookup gets them (read again 8 bits
+        // on, which differs only past the end of the data), then the canonical code walked a bit at a time (puff's decode).
+        bits |= br.PeekAt(RootBits, MaxLength - RootBits) << RootBits;
         int code = 0, first = 0, index = 0;
-        for (int l = 1; l <= MaxLength; l++)
+        for (int l = 1; l <= MaxLength; l++, bits >>= 1)
         {
-            code |= br.Read(1);
+            code |= (int)(bits & 1);
             int count = _counts[l];
-            if (code - first < count) return _sorted[index + code - first];
+            if (code - first < count)
+            {
+                br.Skip(l);
+                return _sorted[index + code - first];
+            }
             index += count;
             first = (first + count) << 1;
             code <<= 1;

@@ -3,8 +3,8 @@ namespace ResNet.Runtime.Images;
 /// <summary>
 /// A WebP as RGB, PIL's bytes. Lossy: the VP8 frame decoded (<see cref="Vp8Decoder"/>), then libwebp's "fancy"
 /// upsampling of the half-size chroma (each output pixel weights its four nearest chroma samples 9:3:3:1, in
-/// libwebp's integer steps, rows in its pairs) and its fixed-point BT.601 conversion. Lossless: its ARGB pixels
-/// (<see cref="Vp8lDecoder"/>) without the alpha.
+/// libwebp's integer steps, rows in its pairs) and its fixed-point BT.601 conversion; its alpha plane, if any, checked
+/// (<see cref="WebpAlpha"/>). Lossless: its ARGB pixels (<see cref="Vp8lDecoder"/>) without the alpha.
 /// </summary>
 internal static unsafe class WebpDecoder
 {
@@ -18,8 +18,19 @@ internal static unsafe class WebpDecoder
         }
         else
         {
+            // The alpha plane is only checked, beside the color's decoding on another core when it is large; the
+            // color's error, when both fail, is the one reported.
+            Task? alpha = null;
+            if (h.AlphaStart >= 0)
+            {
+                void CheckAlpha() => WebpAlpha.Check(b, h.AlphaStart, h.AlphaLength, h.FrameWidth, h.FrameHeight, Corrupt);
+                if (ImageParallel.Worthwhile((long)h.FrameWidth * h.FrameHeight)) alpha = Task.Run(CheckAlpha);
+                else CheckAlpha();
+            }
             var header = Vp8FrameHeader.Read(b, h.FrameStart, h.FrameLength, h.FrameWidth, h.FrameHeight, Corrupt);
-            frame = ToRgb(Vp8Decoder.Decode(header, Corrupt), h.FrameWidth, h.FrameHeight);
+            var planes = Vp8Decoder.Decode(header, Corrupt);
+            alpha?.GetAwaiter().GetResult();
+            frame = ToRgb(planes, h.FrameWidth, h.FrameHeight);
         }
         if (h.FrameWidth == h.Width && h.FrameHeight == h.Height) return new RgbImage(h.Width, h.Height, frame);
         // An animation's first frame on its canvas, which libwebp's animation decoder clears to transparent black.
