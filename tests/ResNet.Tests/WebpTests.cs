@@ -157,7 +157,9 @@ public class WebpTests
         { "vp8x-second", Riff(Chunk("ICCP", new byte[4]), Vp8x(0, 61, 45), Chunk("VP8 ", Frame)), ImageDecoder.NotAnImage },
         { "no-image", Riff(Vp8x(0, 61, 45), Chunk("ICCP", new byte[4])), "corrupt WebP: no image data" },
         { "canvas", Riff(Vp8x(0, 60, 45), Chunk("VP8 ", Frame)), "corrupt WebP: the image is 61×45 on a 60×45 canvas" },
-        { "short-frame", Riff(Chunk("VP8 ", Frame[..9])), "corrupt WebP: truncated VP8 frame header" },
+        { "short-frame", Riff(Chunk("VP8 ", Frame[..8])), "corrupt WebP: truncated VP8 frame header" },
+        // Nine bytes and the pad byte make the ten of a frame header, but the first partition cannot fit in nine.
+        { "short-frame-padded", Riff(Chunk("VP8 ", Frame[..9])), "corrupt WebP: bad partition length" },
         { "inter-frame", WithFrameByte(0, b => (byte)(b | 1)), "corrupt WebP: not a key frame" },
         { "profile", WithFrameByte(0, b => (byte)(b | 0x08)), "corrupt WebP: unknown VP8 profile" },
         { "hidden", WithFrameByte(0, b => (byte)(b & ~0x10)), "corrupt WebP: the frame is not shown" },

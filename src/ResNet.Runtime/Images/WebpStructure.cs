@@ -175,7 +175,8 @@ internal static class WebpStructure
                 else if ((lossless || tag.SequenceEqual("VP8 "u8)) && frame.Image < 0)
                 {
                     frame.Image = at;
-                    frame.Decoded = lossless ? LosslessFrame(b, at + 8, size, name) : LossyFrame(b, at + 8, size, name);
+                    // The decoder gets the chunk with its pad byte (the demuxer's frame payload), a byte more data.
+                    frame.Decoded = lossless ? LosslessFrame(b, at + 8, size + (size & 1), name) : LossyFrame(b, at + 8, size, name);
                 }
                 else
                 {
@@ -236,15 +237,19 @@ internal static class WebpStructure
         return System.Text.Encoding.ASCII.GetString(tag).TrimEnd();
     }
 
-    /// <summary>The key frame's uncompressed header (RFC 6386 §9.1), checked as libwebp's VP8GetInfo checks it.</summary>
-    private static Header LossyFrame(byte[] b, int start, int length, string name)
+    /// <summary>
+    /// The key frame's uncompressed header (RFC 6386 §9.1), checked as libwebp's VP8GetInfo checks it: the first
+    /// partition against the chunk's size, the rest against its data with the pad byte, which is what is decoded.
+    /// </summary>
+    private static Header LossyFrame(byte[] b, int start, int size, string name)
     {
+        int length = size + (size & 1);
         if (length < 10) throw Corrupt(name, "truncated VP8 frame header");
         int bits = b[start] | b[start + 1] << 8 | b[start + 2] << 16;
         if ((bits & 1) != 0) throw Corrupt(name, "not a key frame");
         if (((bits >> 1) & 7) > 3) throw Corrupt(name, "unknown VP8 profile");
         if (((bits >> 4) & 1) == 0) throw Corrupt(name, "the frame is not shown");
-        if ((bits >> 5) >= length) throw Corrupt(name, "bad partition length");
+        if ((bits >> 5) >= size) throw Corrupt(name, "bad partition length");
         if (b[start + 3] != 0x9D || b[start + 4] != 0x01 || b[start + 5] != 0x2A) throw Corrupt(name, "bad VP8 start code");
         int width = (b[start + 6] | b[start + 7] << 8) & 0x3FFF, height = (b[start + 8] | b[start + 9] << 8) & 0x3FFF;
         if (width == 0 || height == 0) throw Corrupt(name, $"an empty image ({width}×{height})");
