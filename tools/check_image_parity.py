@@ -16,17 +16,12 @@ import sys
 
 import numpy as np
 import torch
-import torchvision
 from PIL import Image
-from torchvision import transforms
+
+from torch_reference import CATEGORIES as categories, EVAL_TRANSFORM as tf, resnet18
 
 binary, weights, bound, images = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4:]
-categories = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.meta["categories"]
-model = torchvision.models.resnet18()
-model.load_state_dict(torch.load(weights))
-model.eval()
-tf = transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224), transforms.ToTensor(),
-                         transforms.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])])
+model = resnet18(weights)
 # Timeouts far beyond any run here (the batch ~1 min, one image under a second): a run that hangs fails naming its command.
 out = subprocess.run([binary, "--weights", weights, "--json", "--logits", *images], capture_output=True, text=True, timeout=1200)
 results = {json.loads(l)["file"]: json.loads(l) for l in out.stdout.splitlines()}

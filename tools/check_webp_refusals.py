@@ -23,9 +23,9 @@ import tempfile
 
 import numpy as np
 import torch
-import torchvision
 from PIL import Image
-from torchvision import transforms
+
+from torch_reference import EVAL_TRANSFORM as tf, resnet18
 
 binary, weights, bound = sys.argv[1], sys.argv[2], float(sys.argv[3])
 fixtures = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "images")
@@ -175,12 +175,7 @@ for path in sorted(glob.glob(os.path.join(fixtures, "*.webp"))):
         changed[i] = (tag, data[:-1])
         files[f"data-{stem}-{tag.decode().strip()}-one-short.webp"] = riff(changed)
 
-categories = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.meta["categories"]
-model = torchvision.models.resnet18()
-model.load_state_dict(torch.load(weights))
-model.eval()
-tf = transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224), transforms.ToTensor(),
-                         transforms.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])])
+model = resnet18(weights)
 with tempfile.TemporaryDirectory() as tmp:
     pil = {}
     for name, data in files.items():
