@@ -139,9 +139,11 @@ public static class ImageDecoder
             var webp = WebpStructure.Check(bytes, name, h =>
             {
                 (width, height) = (h.Width, h.Height);
-                // The frame's Y, U and V planes (whole macroblocks), or its ARGB pixels twice (coded, then the palette's
-                // colors), and its RGB pixels; then (an animation's) the canvas.
-                long planes = h.Lossless ? (long)h.FrameWidth * h.FrameHeight * 8 : (long)((h.FrameWidth + 15) & ~15) * ((h.FrameHeight + 15) & ~15) * 3 / 2;
+                // The frame's Y, U and V planes (whole macroblocks) and its alpha plane's ARGB pixels (decoded to be
+                // checked), or its ARGB pixels twice (coded, then the palette's colors), and its RGB pixels; then (an
+                // animation's) the canvas.
+                long planes = h.Lossless ? (long)h.FrameWidth * h.FrameHeight * 8
+                    : (long)((h.FrameWidth + 15) & ~15) * ((h.FrameHeight + 15) & ~15) * 3 / 2 + (h.AlphaStart >= 0 ? (long)h.FrameWidth * h.FrameHeight * 4 : 0);
                 decodeBytes = planes + (long)h.FrameWidth * h.FrameHeight * 3
                     + (h.FrameWidth != h.Width || h.FrameHeight != h.Height ? (long)h.Width * h.Height * 3 : 0);
                 AdmitOneArray();
