@@ -4,9 +4,10 @@ using System.IO.Compression;
 namespace ResNet.Runtime.Images;
 
 /// <summary>
-/// Checks a PNG's structure before any decoder sees it, as PIL does: signature, IHDR first with legal values,
-/// every chunk inside the file with a correct CRC-32, IDAT present, PLTE where a palette is needed, IEND at
-/// the end. Then inflates the image data into a buffer its dimensions size, so a zlib bomb stops at that size.
+/// Checks a PNG's structure before any decoder sees it, as PIL 9.4 reads it (<see cref="Check"/>): signature, IHDR
+/// first with legal values, the chunks before the image data whole with correct CRC-32s, IDAT present, PLTE where a
+/// palette is needed; what follows the image data read as PIL reads it. Then inflates the image data into a buffer
+/// its dimensions size, so a zlib bomb stops at that size.
 /// </summary>
 internal static class PngStructure
 {
@@ -49,63 +50,200 @@ internal static class PngStructure
     public sealed record File(Header Header, List<(int Offset, int Length)> Idat, byte[] Palette);
 
     /// <summary>
-    /// Walks and verifies the chunks, then calls <paramref name="admit"/> with the header (the caller's size
-    /// limits, before anything is inflated).
+    /// Walks and verifies the chunks as PIL 9.4 reads them, then calls <paramref name="admit"/> with the header (the
+    /// caller's size limits, before anything is inflated): up to the first IDAT every chunk whole with a correct CRC-32
+    /// (PIL's <c>_open</c>); the image data is the IDAT chunks from there on, one after another, their CRCs unread (PIL's
+    /// <c>load_read</c>: a truncated last one gives what it holds); after them chunks are read until IEND or until one
+    /// has no whole header or a malformed type, without CRCs, but each must be whole (PIL's <c>load_end</c>). Chunk types
+    /// are four of <c>[A-Za-z0-9_]</c> (PIL's <c>\w</c>), and every chunk, before the image data or after it, gets what
+    /// PIL's handler for it refuses (<see cref="Refusal"/>).
     /// </summary>
     public static File Check(byte[] b, string name, Action<Header> admit)
     {
         int pos = 8;
         Header? header = null;
         byte[] palette = [];
-        bool sawIdat = false, sawEnd = false;
-        var idat = new List<(int Offset, int Length)>();
-        while (pos < b.Length)
+        var chunks = new ChunkState();
+        while (true)
         {
-            if (b.Length - pos < 12) throw Corrupt(name, "truncated chunk");
+            if (b.Length - pos < 8) throw Corrupt(name, pos < b.Length ? "truncated chunk" : header == null ? "no IHDR chunk" : "no image data (IDAT)");
             uint length = BinaryPrimitives.ReadUInt32BigEndian(b.AsSpan(pos));
+            if (!IsChunkType(b.AsSpan(pos + 4, 4))) throw Corrupt(name, "bad chunk type");
+            string kind = System.Text.Encoding.ASCII.GetString(b, pos + 4, 4);
+            if (header == null && kind != "IHDR") throw Corrupt(name, "the first chunk is not IHDR");
+            if (kind == "IDAT") break;
+            if (kind == "IEND") throw Corrupt(name, "no image data (IDAT)");
             if (length > int.MaxValue || length > b.Length - pos - 12) throw Corrupt(name, "truncated file (a chunk runs past the end)");
-            var type = b.AsSpan(pos + 4, 4);
-            foreach (byte c in type)
-            {
-                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))) throw Corrupt(name, "bad chunk type");
-            }
-            string kind = System.Text.Encoding.ASCII.GetString(type);
+            var data = b.AsSpan(pos + 8, (int)length);
             uint crc = BinaryPrimitives.ReadUInt32BigEndian(b.AsSpan(pos + 8 + (int)length));
             if (System.IO.Hashing.Crc32.HashToUInt32(b.AsSpan(pos + 4, 4 + (int)length)) != crc) throw Corrupt(name, $"CRC check failed in {kind} chunk");
-            var data = b.AsSpan(pos + 8, (int)length);
-            if (header == null && kind != "IHDR") throw Corrupt(name, "the first chunk is not IHDR");
             switch (kind)
             {
                 case "IHDR":
-                    if (header != null) throw Corrupt(name, "two IHDR chunks");
                     header = ParseHeader(data, name);
                     break;
                 case "PLTE":
                     if (length % 3 != 0 || length == 0 || length > 768) throw Corrupt(name, "PLTE has an impossible size");
                     palette = data.ToArray();
                     break;
-                case "IDAT":
-                    sawIdat = true;
-                    idat.Add((pos + 8, (int)length));
-                    break;
-                case "IEND":
-                    sawEnd = true;
+                default:
+                    if (Refusal(kind, data, header!.Value, chunks) is { } reason) throw Corrupt(name, reason);
                     break;
             }
             pos += 12 + (int)length;
-            if (sawEnd) break;
         }
-        if (header == null) throw Corrupt(name, "no IHDR chunk");
-        if (!sawIdat) throw Corrupt(name, "no image data (IDAT)");
-        if (!sawEnd) throw Corrupt(name, "truncated file (no IEND chunk)");
-        if (header.Value.ColorType == 3 && palette.Length == 0) throw Corrupt(name, "no palette (PLTE) for a palette image");
+        var idat = new List<(int Offset, int Length)>();
+        while (b.Length - pos >= 8 && b.AsSpan(pos + 4, 4).SequenceEqual("IDAT"u8))
+        {
+            uint length = BinaryPrimitives.ReadUInt32BigEndian(b.AsSpan(pos));
+            int held = (int)Math.Min(length, (uint)(b.Length - pos - 8));
+            idat.Add((pos + 8, held));
+            pos += 8 + held + 4;
+            if (held < length) break;
+        }
+        // What follows is read once the image is complete: a chunk cut short there fails the file, a malformed header
+        // ends the reading. (PIL reads it after the rows, so a damaged image's own error comes first: here this comes first.)
+        while (b.Length - pos >= 8 && IsChunkType(b.AsSpan(pos + 4, 4)))
+        {
+            string kind = System.Text.Encoding.ASCII.GetString(b, pos + 4, 4);
+            if (kind == "IEND" || (kind == "fcTL" && chunks.Frames > 1)) break;
+            uint length = BinaryPrimitives.ReadUInt32BigEndian(b.AsSpan(pos));
+            if (length > b.Length - pos - 8) throw Corrupt(name, $"truncated {kind} chunk after the image data");
+            if (Refusal(kind, b.AsSpan(pos + 8, (int)length), header!.Value, chunks) is { } reason) throw Corrupt(name, reason);
+            pos += 12 + (int)length;
+        }
+        if (header!.Value.ColorType == 3 && palette.Length == 0) throw Corrupt(name, "no palette (PLTE) for a palette image");
         admit(header.Value);
         return new File(header.Value, idat, palette);
     }
 
+    /// <summary>PIL's <c>is_cid</c>: <c>\w{4}</c>, letters, digits or underscores.</summary>
+    private static bool IsChunkType(ReadOnlySpan<byte> type)
+    {
+        foreach (byte c in type)
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) return false;
+        return true;
+    }
+
+    /// <summary>What PIL's chunk handlers remember from one chunk to the next: APNG's frame count and sequence number.</summary>
+    private sealed class ChunkState
+    {
+        public long? Frames;
+        public long? Sequence;
+        public bool SawAnimationControl;
+    }
+
+    /// <summary>
+    /// Why PIL 9.4's handler for a chunk other than IHDR, PLTE, IDAT and IEND refuses it, or null: the fixed-size chunks
+    /// too short for their fields, compression methods it does not know, text that inflates past its 1 MiB limit, APNG's
+    /// frame control out of sequence or off the image. Unknown chunks are skipped.
+    /// </summary>
+    private static string? Refusal(string kind, ReadOnlySpan<byte> d, Header h, ChunkState state)
+    {
+        switch (kind)
+        {
+            case "IHDR":
+                return d.Length < 13 ? "IHDR has the wrong size" : d[11] != 0 ? "unknown filter method" : null;
+            case "tRNS":
+                return (h.ColorType == 0 && d.Length < 2) || (h.ColorType == 2 && d.Length < 6) ? "tRNS chunk too short" : null;
+            case "gAMA":
+                return d.Length < 4 ? "gAMA chunk too short" : null;
+            case "cHRM":
+                return d.Length % 4 != 0 ? "cHRM chunk not a whole number of values" : null;
+            case "sRGB":
+                return d.Length < 1 ? "empty sRGB chunk" : null;
+            case "pHYs":
+                return d.Length < 9 ? "pHYs chunk too short" : null;
+            case "zTXt":
+            {
+                int nul = d.IndexOf((byte)0);
+                if (nul < 0 || nul + 1 == d.Length) return null;
+                if (d[nul + 1] != 0) return $"unknown compression method {d[nul + 1]} in zTXt chunk";
+                return InflatesPastText(d[(nul + 2)..], out _) ? "zTXt text inflates past 1 MiB" : null;
+            }
+            case "iTXt":
+            {
+                int nul = d.IndexOf((byte)0);
+                if (nul < 0 || d.Length - nul - 1 < 2) return null;
+                var r = d[(nul + 1)..];
+                byte compressed = r[0], method = r[1];
+                r = r[2..];
+                int language = r.IndexOf((byte)0);
+                if (language < 0) return null;
+                int keyword = r[(language + 1)..].IndexOf((byte)0);
+                if (keyword < 0 || compressed == 0 || method != 0) return null;
+                bool large = InflatesPastText(r[(language + 1 + keyword + 1)..], out bool corrupt);
+                return corrupt ? "corrupt compressed text in iTXt chunk" : large ? "iTXt text inflates past 1 MiB" : null;
+            }
+            case "iCCP":
+            {
+                if (d.Length == 0) return "empty iCCP chunk";
+                // PIL reads the compression method at the separator itself (always 0), or the last byte without one.
+                int nul = d.IndexOf((byte)0);
+                if (nul < 0) return $"unknown compression method {d[^1]} in iCCP chunk";
+                return InflatesPastText(d[Math.Min(d.Length, nul + 2)..], out _) ? "iCCP profile inflates past 1 MiB" : null;
+            }
+            case "acTL":
+            {
+                if (d.Length < 8) return "acTL chunk too short";
+                uint frames = BinaryPrimitives.ReadUInt32BigEndian(d);
+                // A second acTL, or a count of 0 or past 2^31, leaves a still image (a warning in PIL).
+                state.Frames = state.SawAnimationControl || frames == 0 || frames > 0x80000000u ? null : frames;
+                state.SawAnimationControl = true;
+                return null;
+            }
+            case "fcTL":
+            {
+                if (d.Length < 26) return "fcTL chunk too short";
+                uint sequence = BinaryPrimitives.ReadUInt32BigEndian(d);
+                if (state.Sequence is null ? sequence != 0 : state.Sequence != sequence - 1L) return "APNG frames out of sequence";
+                state.Sequence = sequence;
+                long width = BinaryPrimitives.ReadUInt32BigEndian(d[4..]), height = BinaryPrimitives.ReadUInt32BigEndian(d[8..]);
+                long x = BinaryPrimitives.ReadUInt32BigEndian(d[12..]), y = BinaryPrimitives.ReadUInt32BigEndian(d[16..]);
+                return x + width > h.Width || y + height > h.Height ? "an APNG frame off the image" : null;
+            }
+            case "fdAT":
+            {
+                if (d.Length < 4) return "fdAT chunk too short";
+                uint sequence = BinaryPrimitives.ReadUInt32BigEndian(d);
+                if (state.Sequence != sequence - 1L) return "APNG frames out of sequence";
+                state.Sequence = sequence;
+                return null;
+            }
+            default:
+                return null;
+        }
+    }
+
+    /// <summary>
+    /// Whether zlib data inflates past PIL's 1 MiB for a text chunk; <paramref name="corrupt"/>: it is not zlib data
+    /// (data that merely stops is no error: PIL's decompressor returns what it has).
+    /// </summary>
+    private static bool InflatesPastText(ReadOnlySpan<byte> compressed, out bool corrupt)
+    {
+        corrupt = false;
+        if (compressed.IsEmpty) return false;
+        const int Limit = 1 << 20;
+        using var z = new ZLibStream(new MemoryStream(compressed.ToArray()), CompressionMode.Decompress);
+        var buffer = new byte[1 << 16];
+        long total = 0;
+        try
+        {
+            int n;
+            while ((n = z.Read(buffer)) > 0)
+                if ((total += n) > Limit) return true;
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException)
+        {
+            corrupt = true;
+        }
+        return false;
+    }
+
     private static Header ParseHeader(ReadOnlySpan<byte> d, string name)
     {
-        if (d.Length != 13) throw Corrupt(name, "IHDR has the wrong size");
+        // PIL reads the first 13 bytes of a longer IHDR, and takes any interlace method but 0 as Adam7.
+        if (d.Length < 13) throw Corrupt(name, "IHDR has the wrong size");
         uint w = BinaryPrimitives.ReadUInt32BigEndian(d), h = BinaryPrimitives.ReadUInt32BigEndian(d[4..]);
         int depth = d[8], color = d[9];
         if (w == 0 || h == 0 || w > int.MaxValue || h > int.MaxValue) throw Corrupt(name, $"impossible size {w}×{h}");
@@ -117,13 +255,13 @@ internal static class PngStructure
             _ => false,
         };
         if (!ok) throw Corrupt(name, $"unsupported color type {color} with bit depth {depth}");
-        if (d[10] != 0 || d[11] != 0 || d[12] > 1) throw Corrupt(name, "unknown compression, filter or interlace method");
-        return new Header((int)w, (int)h, depth, color, d[12] == 1);
+        if (d[11] != 0) throw Corrupt(name, "unknown filter method");
+        return new Header((int)w, (int)h, depth, color, d[12] != 0);
     }
 
     /// <summary>
-    /// The IDAT stream inflated: exactly the filtered scanlines the header implies. A little trailing data is
-    /// ignored, as PIL does; far more is refused as soon as it appears, so nothing grows past the image's size.
+    /// The IDAT stream inflated: exactly the filtered scanlines the header implies; what follows them is not
+    /// inflated (as in PIL), so nothing grows past the image's size.
     /// </summary>
     public static byte[] Inflate(byte[] b, File file, string name)
     {
@@ -160,14 +298,9 @@ internal static class PngStructure
                 filled += n;
                 progress?.Invoke(filled);
             }
+            // Nothing is inflated past the last row, as in PIL: zlib's call that fills it has decoded the next code
+            // (at the stream's end, checked the checksum) in both, and no more.
             if (filled < raw.Length) throw Corrupt(name, "truncated image data");
-            var rest = new byte[1 << 16];
-            long extra = 0, allowed = expected / 8 + 65536;
-            while ((n = z.Read(rest)) > 0)
-            {
-                extra += n;
-                if (extra > allowed) throw Corrupt(name, $"image data inflates far past the {expected} bytes its dimensions need (a zlib bomb?)");
-            }
         }
         // zlib's other refusals (a preset dictionary the stream asks for) come as an internal ZLibException, an IOException
         // (the data is in memory, so no other IOException can come).
