@@ -63,6 +63,14 @@ public class BmpTests
     }
 
     [Fact]
+    public void TheLastRowsPaddingMayBeMissing()
+    {
+        // PIL's raw decoder has the image once the last stored row's pixels are in (3 × 24-bit: 9 bytes, padded to 12).
+        var file = Bmp(3, 2, 24, [.. Enumerable.Range(1, 24).Select(i => (byte)i)], colors: 0);
+        Assert.Equal(Decode(file), Decode(file[..^3]));
+    }
+
+    [Fact]
     public void AFourBitBmpWithTheSixteenDarkestGraysIsReadByItsIndices()
     {
         // PIL 9.4 takes this palette for a grayscale image and reads the 4-bit rows as 8-bit gray.
@@ -97,7 +105,9 @@ public class BmpTests
         { "palette-size", With(Bmp(2, 2, 8, new byte[8]), 46, 70_000), "corrupt BMP: a palette of 70000 colors" },
         { "cut-palette", Bmp(2, 2, 8, new byte[8])[..80], "corrupt BMP: truncated palette" },
         { "offset-past-end", With(Good, 10, 1000), "corrupt BMP: pixel data offset 1000 is past the end of the file" },
-        { "cut-pixels", Good[..^5], "corrupt BMP: truncated pixel data (19 of 24 bytes)" },
+        { "cut-pixels", Good[..^5], "corrupt BMP: truncated pixel data (19 of 21 bytes)" },
+        // Without an end-of-bitmap marker, data that ends before the last pixel is a truncated file, as in PIL.
+        { "rle-cut", Bmp(2, 2, 8, [2, 7], compression: 1), "corrupt BMP: RLE data ends before the last pixel (no end-of-bitmap marker)" },
         { "rle-delta-cut", Bmp(4, 2, 8, [0, 2, 1], compression: 1), "corrupt BMP: RLE delta runs past the end of the file" },
         { "rle-literal-cut", Bmp(4, 2, 8, [0, 4, 1, 2], compression: 1), "corrupt BMP: RLE literal run runs past the end of the file" },
     };

@@ -20,6 +20,15 @@ public class NetpbmTests
     }
 
     [Fact]
+    public void PlainDataThatStopsInATokenRepeatsItToTheEnd()
+    {
+        // PIL 9.4 stitches the token cut at the end of the file to a space, again and again (checked against Pillow).
+        byte[] gray = [.. new byte[] { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 }.Concat(Enumerable.Repeat((byte)17, 10)).SelectMany(v => new[] { v, v, v })];
+        Assert.Equal(gray, Decode("P2\n5 4\n255\n1 2 3 4 5 6 7 8 9 10 17"));
+        Assert.Equal(new byte[] { 1, 2, 3, 4, 5, 6, 7, 8, 8, 8, 8, 8 }, Decode("P3\n2 2\n255\n1 2 3 4 5 6 7 8"));
+    }
+
+    [Fact]
     public void PlainSamplesAreScaledByPythonsRounding()
     {
         // round(1 / 2 · 255) = round(127.5) = 128 (half to even), round(1/3 · 255) = 85, gray above 255 clamped.
@@ -40,7 +49,7 @@ public class NetpbmTests
         { "P6 2 2 255\nabc", "corrupt PPM: truncated pixel data (3 of 12 bytes)" },
         { "P5 2 2 1000\nabcdef", "corrupt PGM: truncated pixel data (6 of 8 bytes)" },
         { "P4 9 2\nab", "corrupt PBM: truncated pixel data (2 of 4 bytes)" },
-        { "P2 9000 9000 255\n1 2 3", "corrupt PGM: the pixel data ends early (5 bytes for 81000000 samples)" },
+        { "P2 9000 9000 255\n1 2 3\n", "corrupt PGM: the pixel data ends early (6 bytes for 81000000 samples)" },
         { "P2 2 2 255\n1 2  3   ", "corrupt PGM: the pixel data ends early (3 of 4 samples)" },
         { "P2 2 1 255\n1 300 ", "corrupt PGM: sample value 300 is above the maximum value 255" },
         { "P3 1 1 255\n1 x2 3", "corrupt PPM: 'x' in the pixel data is not a sample value" },

@@ -28,7 +28,8 @@ internal static class BmpDecoder
         for (int y = 0; y < height; y++)
         {
             long stored = h.TopDown ? y : height - 1 - y;
-            var row = b.AsSpan((int)(h.DataOffset + stored * h.Stride), (int)h.Stride);
+            long start = h.DataOffset + stored * h.Stride;
+            var row = b.AsSpan((int)start, (int)Math.Min(h.Stride, b.Length - start)); // the last row's padding may be missing
             var output = pixels.AsSpan(y * width * 3, width * 3);
             switch (h.Kind)
             {
@@ -88,8 +89,11 @@ internal static class BmpDecoder
             if (pos < total) indices[pos] = v;
             pos++;
         }
-        while (pos < total && at + 2 <= b.Length)
+        while (pos < total)
         {
+            // Data that ends before the last pixel without an end-of-bitmap marker is a truncated file (PIL: "not
+            // enough image data"); a marker before the last pixel leaves the rest index 0 (PIL refuses that too).
+            if (at + 2 > b.Length) throw BmpStructure.Corrupt(name, "RLE data ends before the last pixel (no end-of-bitmap marker)");
             int count = b[at], value = b[at + 1];
             at += 2;
             if (count > 0)

@@ -130,8 +130,10 @@ internal static class BmpStructure
         var header = new Header((int)width, (int)height, topDown, bits, compression, kind, offset, stride, red, green, blue, palette);
         admit(header);
         if (offset > b.Length) throw Corrupt(name, $"pixel data offset {offset} is past the end of the file");
-        if (!header.Rle && stride * height > b.Length - offset)
-            throw Corrupt(name, $"truncated pixel data ({b.Length - offset} of {stride * height} bytes)");
+        // PIL's raw decoder is done with the last row's pixels: that row's padding may be missing.
+        long needed = stride * (height - 1) + (width * bits + 7) / 8;
+        if (!header.Rle && needed > b.Length - offset)
+            throw Corrupt(name, $"truncated pixel data ({b.Length - offset} of {needed} bytes)");
         return header;
     }
 

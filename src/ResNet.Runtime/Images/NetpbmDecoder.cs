@@ -47,9 +47,10 @@ internal static class NetpbmDecoder
         else
         {
             // Each sample takes a character at least (P1) or a digit and a separator: a short file is refused before
-            // its samples' memory is taken.
+            // its samples' memory is taken — but for P2 and P3 data that stops in a token, which PIL repeats to the end.
             long count = (long)width * height * header.Channels, least = kind == 1 ? count : 2 * count - 1;
-            if (least > b.Length - pos)
+            bool repeats = kind != 1 && b.Length > pos && !IsSpace(b[^1]);
+            if (least > b.Length - pos && !repeats)
                 throw Corrupt(name, format, $"the pixel data ends early ({b.Length - pos} bytes for {count} {(kind == 1 ? "pixels" : "samples")})");
         }
         return header;
@@ -167,7 +168,10 @@ internal static class NetpbmDecoder
             if (value > h.MaxValue) throw Corrupt(name, h.Format, $"sample value {value} is above the maximum value {h.MaxValue}");
             values[n++] = (int)value;
         }
-        if (n < count) throw Corrupt(name, h.Format, $"the pixel data ends early ({n} of {count} samples)");
+        // PIL stitches a token a read block cuts in two to the next block; at the end of the file it adds a space to
+        // the cut token and stitches it again, and again: data that stops in a token repeats it to the image's end.
+        if (n < count && n > 0 && text.Count > 0 && !IsSpace(text[^1])) Array.Fill(values, values[n - 1], (int)n, (int)(count - n));
+        else if (n < count) throw Corrupt(name, h.Format, $"the pixel data ends early ({n} of {count} samples)");
         return values;
     }
 
