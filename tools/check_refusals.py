@@ -1,15 +1,19 @@
-"""WebP acceptance parity: damaged and unusual WebPs, and whether PIL 9.4 (libwebp 1.2.4) decodes each.
+"""Acceptance parity on damaged and unusual images: whether PIL 9.4 decodes each, and what it decodes.
 
-`resnet18 --json --logits` must refuse exactly the files PIL refuses (its animation decoder reads every chunk of the
-file and decodes a lossy image's alpha plane), and where both decode one, give torchvision's logits on PIL's pixels
-within the bound with the same top-5. The files are made here, seeded, from tests/fixtures/images' WebPs:
+`resnet18 --json --logits` must refuse exactly the files PIL refuses, and where both decode one, give torchvision's
+logits on PIL's pixels within the bound with the same top-5. The files are made here, seeded, from tests/fixtures/images.
+WebPs (PIL's animation decoder reads every chunk of the file and decodes a lossy image's alpha plane):
   - the container: chunks out of order, repeated, outside an animation's frames, frames off the canvas, flags, stray
     bytes, unpadded chunks, alpha chunks where the demuxer drops or refuses them;
   - alpha planes: every header byte, cut by 1 to 12 bytes (libwebp's byte-per-pixel decoding takes data that runs out
     with the last pixel), flipped bits, on planes libwebp decodes a byte per pixel and as ARGB;
   - image data (VP8, VP8L, ALPH chunks): flipped bits, cuts, zeroed bytes (an odd-sized chunk's pad byte is decoded).
+PNGs, BMPs, GIFs and Netpbm files: flipped bits, cuts, zeroed bytes anywhere (PIL's PNG reader skips IDAT CRCs and
+stops at the last row, its BMP reader needs no padding after the last row, its plain Netpbm reader repeats a cut
+number...). JPEGs and TIFFs are not among them: damaged ones still differ (libjpeg decodes through corrupt entropy data
+with warnings, which is not modelled; see the README).
 
-    python3 tools/check_webp_refusals.py out/resnet18 fixtures/full/weights.pth 1e-4
+    python3 tools/check_refusals.py out/resnet18 fixtures/full/weights.pth 1e-4
 """
 import glob
 import io
@@ -175,6 +179,32 @@ for path in sorted(glob.glob(os.path.join(fixtures, "*.webp"))):
         changed[i] = (tag, data[:-1])
         files[f"data-{stem}-{tag.decode().strip()}-one-short.webp"] = riff(changed)
 
+# PNGs, BMPs, GIFs and Netpbm files, damaged byte by byte.
+for path in sorted(glob.glob(os.path.join(fixtures, "*"))):
+    stem, ext = os.path.splitext(os.path.basename(path))
+    if ext not in (".png", ".bmp", ".gif", ".ppm", ".pgm", ".pbm", ".pnm") or os.path.getsize(path) > 300_000:
+        continue
+    data = load(os.path.basename(path))
+    for k in range(3):
+        d = bytearray(data)
+        mode = rng.choice(["flip", "flip", "cut", "cut-end", "zero", "tail"])
+        if mode == "flip":
+            for _ in range(rng.choice([1, 1, 3])):
+                p = rng.randrange(len(d))
+                d[p] ^= 1 << rng.randrange(8)
+        elif mode == "cut":
+            d = d[:rng.randrange(1, len(d))]
+        elif mode == "cut-end":
+            d = d[:len(d) - rng.randrange(1, min(9, len(d)))]
+        elif mode == "tail":
+            p = max(0, len(d) - rng.randrange(1, 24))
+            d[p] ^= 1 << rng.randrange(8)
+        else:
+            p = rng.randrange(len(d))
+            n = min(rng.randrange(1, 8), len(d) - p)
+            d[p:p + n] = bytes(n)
+        files[f"bytes-{stem}-{k}-{mode}{ext}"] = bytes(d)
+
 model = resnet18(weights)
 with tempfile.TemporaryDirectory() as tmp:
     pil = {}
@@ -211,7 +241,7 @@ for name in files:
             failed.append(f"{name}: max |dlogit| {diff:.3g}, top-5 {top_g} (torch {top_e})")
 for line in failed:
     print("FAIL", line)
-print(f"{len(files)} WebPs: PIL refuses {len(files) - len(accepted)}, decodes {len(accepted)}; "
+print(f"{len(files)} images: PIL refuses {len(files) - len(accepted)}, decodes {len(accepted)}; "
       f"resnet18 {'agrees on every one' if not failed else f'differs on {len(failed)}'} "
       f"(where both decode: logits within {bound:g} of torch, the same top-5)")
 sys.exit(1 if failed else 0)
