@@ -143,7 +143,7 @@ internal static class PngStructure
         switch (kind)
         {
             case "IHDR":
-                return d.Length < 13 ? "IHDR has the wrong size" : d[11] != 0 ? "unknown filter method" : null;
+                return HeaderRefusal(d);
             case "tRNS":
                 return (h.ColorType == 0 && d.Length < 2) || (h.ColorType == 2 && d.Length < 6) ? "tRNS chunk too short" : null;
             case "gAMA":
@@ -242,8 +242,7 @@ internal static class PngStructure
 
     private static Header ParseHeader(ReadOnlySpan<byte> d, string name)
     {
-        // PIL reads the first 13 bytes of a longer IHDR, and takes any interlace method but 0 as Adam7.
-        if (d.Length < 13) throw Corrupt(name, "IHDR has the wrong size");
+        if (HeaderRefusal(d) is { } reason) throw Corrupt(name, reason);
         uint w = BinaryPrimitives.ReadUInt32BigEndian(d), h = BinaryPrimitives.ReadUInt32BigEndian(d[4..]);
         int depth = d[8], color = d[9];
         if (w == 0 || h == 0 || w > int.MaxValue || h > int.MaxValue) throw Corrupt(name, $"impossible size {w}×{h}");
@@ -255,9 +254,15 @@ internal static class PngStructure
             _ => false,
         };
         if (!ok) throw Corrupt(name, $"unsupported color type {color} with bit depth {depth}");
-        if (d[11] != 0) throw Corrupt(name, "unknown filter method");
         return new Header((int)w, (int)h, depth, color, d[12] != 0);
     }
+
+    /// <summary>
+    /// What PIL's IHDR handler refuses: fewer than 13 bytes (it reads the first 13 of a longer one), a filter method
+    /// other than 0. The compression byte is not read; any interlace method but 0 is Adam7.
+    /// </summary>
+    private static string? HeaderRefusal(ReadOnlySpan<byte> d) =>
+        d.Length < 13 ? "IHDR has the wrong size" : d[11] != 0 ? "unknown filter method" : null;
 
     /// <summary>
     /// The IDAT stream inflated: exactly the filtered scanlines the header implies; what follows them is not
