@@ -72,6 +72,29 @@ def load(name):
         return f.read()
 
 
+def damage(data, modes, first=0, longest_end_cut=5):
+    """One of `modes`, drawn: 1 or 3 flipped bits from byte `first` on, a cut anywhere, up to `longest_end_cut` bytes
+    off the end, up to 7 zeroed bytes, or a flipped bit in the last 23 bytes ("tail")."""
+    d = bytearray(data)
+    mode = rng.choice(modes)
+    if mode == "flip":
+        for _ in range(rng.choice([1, 1, 3])):
+            p = rng.randrange(first, len(d))
+            d[p] ^= 1 << rng.randrange(8)
+    elif mode == "cut":
+        d = d[:rng.randrange(1, len(d))]
+    elif mode == "cut-end":
+        d = d[:len(d) - rng.randrange(1, min(longest_end_cut + 1, len(d)))]
+    elif mode == "tail":
+        p = max(0, len(d) - rng.randrange(1, 24))
+        d[p] ^= 1 << rng.randrange(8)
+    else:
+        p = rng.randrange(len(d))
+        n = min(rng.randrange(1, 8), len(d) - p)
+        d[p:p + n] = bytes(n)
+    return mode, bytes(d)
+
+
 files = {}
 # The container, around a 45×33 frame with a lossless alpha plane and a 61×45 lossless image.
 base = dict(chunks(load("cwebp_alpha.webp")))
@@ -157,22 +180,10 @@ for path in sorted(glob.glob(os.path.join(fixtures, "*.webp"))):
         if tag not in (b"VP8 ", b"VP8L", b"ALPH"):
             continue
         for k in range(4):
-            d = bytearray(data)
-            mode = rng.choice(["flip", "flip", "cut", "cut-end", "zero"])
-            if mode == "flip":
-                for _ in range(rng.choice([1, 1, 3])):
-                    p = rng.randrange(1 if tag == b"ALPH" else 0, len(d))
-                    d[p] ^= 1 << rng.randrange(8)
-            elif mode == "cut":
-                d = d[:rng.randrange(1, len(d))]
-            elif mode == "cut-end":
-                d = d[:len(d) - rng.randrange(1, min(6, len(d)))]
-            else:
-                p = rng.randrange(len(d))
-                n = min(rng.randrange(1, 8), len(d) - p)
-                d[p:p + n] = bytes(n)
+            # An ALPH chunk's header byte is left alone: its values have their own files above.
+            mode, d = damage(data, ["flip", "flip", "cut", "cut-end", "zero"], first=1 if tag == b"ALPH" else 0, longest_end_cut=5)
             changed = list(parts)
-            changed[i] = (tag, bytes(d))
+            changed[i] = (tag, d)
             files[f"data-{stem}-{tag.decode().strip()}-{k}-{mode}.webp"] = riff(changed)
         # A byte short: an even-sized chunk becomes odd, and the decoder gets its pad byte in the lost byte's place.
         changed = list(parts)
@@ -186,24 +197,8 @@ for path in sorted(glob.glob(os.path.join(fixtures, "*"))):
         continue
     data = load(os.path.basename(path))
     for k in range(3):
-        d = bytearray(data)
-        mode = rng.choice(["flip", "flip", "cut", "cut-end", "zero", "tail"])
-        if mode == "flip":
-            for _ in range(rng.choice([1, 1, 3])):
-                p = rng.randrange(len(d))
-                d[p] ^= 1 << rng.randrange(8)
-        elif mode == "cut":
-            d = d[:rng.randrange(1, len(d))]
-        elif mode == "cut-end":
-            d = d[:len(d) - rng.randrange(1, min(9, len(d)))]
-        elif mode == "tail":
-            p = max(0, len(d) - rng.randrange(1, 24))
-            d[p] ^= 1 << rng.randrange(8)
-        else:
-            p = rng.randrange(len(d))
-            n = min(rng.randrange(1, 8), len(d) - p)
-            d[p:p + n] = bytes(n)
-        files[f"bytes-{stem}-{k}-{mode}{ext}"] = bytes(d)
+        mode, d = damage(data, ["flip", "flip", "cut", "cut-end", "zero", "tail"], longest_end_cut=8)
+        files[f"bytes-{stem}-{k}-{mode}{ext}"] = d
 
 model = resnet18(weights)
 with tempfile.TemporaryDirectory() as tmp:
