@@ -44,15 +44,18 @@ internal static class WebpStructure
     private static int U24(byte[] b, int at) => b[at] | b[at + 1] << 8 | b[at + 2] << 16;
 
     /// <summary>
-    /// The chunks of one frame, as the demuxer's StoreFrame collects them: an ALPH chunk and an image chunk (chunk
-    /// offsets, -1: none; <see cref="Decoded"/>: the image's header) and where the frame lies. An animation frame's
-    /// size is its image's, whatever its ANMF chunk says.
+    /// The chunks of one frame, as the demuxer's StoreFrame collects them: an ALPH chunk (its offset, -1: none) and an
+    /// image chunk (<see cref="Decoded"/>: its header), and where the frame lies. An animation frame's size is its
+    /// image's, whatever its ANMF chunk says.
     /// </summary>
     private struct Frame
     {
         public int Left, Top;
-        public int Alpha, Image;
+        public int Alpha;
         public Header? Decoded;
+
+        /// <summary>The image chunk's offset (-1: none).</summary>
+        public readonly int Image => Decoded == null ? -1 : Decoded.FrameStart - 8;
     }
 
     /// <summary>libwebp's demuxer over the chunks in [12, <paramref name="end"/>) with its errors, one line each.</summary>
@@ -100,7 +103,7 @@ internal static class WebpStructure
             if ((flags & ~KnownFlags) != 0) throw Corrupt($"unknown VP8X flags (0x{flags:X2})");
             if ((long)canvasWidth * canvasHeight >= 1L << 32) throw Corrupt($"a {canvasWidth}×{canvasHeight} canvas, too large");
             bool animation = (flags & AnimationFlag) != 0;
-            bool anim = false, image = false;
+            bool anim = false;
             _pos = Next(12, vp8xSize);
             while (!AtEnd())
             {
@@ -110,8 +113,8 @@ internal static class WebpStructure
                 if (tag.SequenceEqual("ALPH"u8) || tag.SequenceEqual("VP8 "u8) || tag.SequenceEqual("VP8L"u8))
                 {
                     if (animation || anim) throw Corrupt($"{TagName(tag)} chunk outside the animation's frames");
-                    if (image) throw Corrupt("more than one image");
-                    image = true;
+                    // A still image's frame is admitted or refused at once: any frame before is a still image.
+                    if (_frames > 0) throw Corrupt("more than one image");
                     var still = StoreFrame(alphaUsed: (flags & AlphaFlag) != 0);
                     Admit(still, exact: true, canvasWidth, canvasHeight);
                     continue;
@@ -157,7 +160,7 @@ internal static class WebpStructure
             if (from >= 0) _pos = from;
             int start = _pos;
             if (end - _pos < 8) throw Corrupt("an ANMF chunk without a frame's chunks at the end of the file");
-            var frame = new Frame { Alpha = -1, Image = -1 };
+            var frame = new Frame { Alpha = -1 };
             int alpha = -1;
             while (true)
             {
@@ -172,9 +175,8 @@ internal static class WebpStructure
                 {
                     throw Corrupt("ALPH chunk before a lossless image, which has its own alpha");
                 }
-                else if ((lossless || tag.SequenceEqual("VP8 "u8)) && frame.Image < 0)
+                else if ((lossless || tag.SequenceEqual("VP8 "u8)) && frame.Decoded == null)
                 {
-                    frame.Image = at;
                     // The decoder gets the chunk with its pad byte (the demuxer's frame payload), a byte more data.
                     frame.Decoded = lossless ? LosslessFrame(b, at + 8, size + (size & 1), name) : LossyFrame(b, at + 8, size, name);
                 }
