@@ -20,16 +20,12 @@ internal static unsafe class WebpDecoder
         {
             // The alpha plane is only checked, beside the color's decoding on another core when it is large; the
             // color's error, when both fail, is the one reported.
-            Task? alpha = null;
-            if (h.AlphaStart >= 0)
-            {
-                void CheckAlpha() => WebpAlpha.Check(b, h.AlphaStart, h.AlphaLength, h.FrameWidth, h.FrameHeight, Corrupt);
-                if (ImageParallel.Worthwhile((long)h.FrameWidth * h.FrameHeight)) alpha = Task.Run(CheckAlpha);
-                else CheckAlpha();
-            }
+            void CheckAlpha() => WebpAlpha.Check(b, h.AlphaStart, h.AlphaLength, h.FrameWidth, h.FrameHeight, Corrupt);
+            var alpha = h.AlphaStart >= 0 && ImageParallel.Worthwhile((long)h.FrameWidth * h.FrameHeight) ? Task.Run(CheckAlpha) : null;
             var header = Vp8FrameHeader.Read(b, h.FrameStart, h.FrameLength, h.FrameWidth, h.FrameHeight, Corrupt);
             var planes = Vp8Decoder.Decode(header, Corrupt);
-            alpha?.GetAwaiter().GetResult();
+            if (alpha != null) alpha.GetAwaiter().GetResult();
+            else if (h.AlphaStart >= 0) CheckAlpha();
             frame = ToRgb(planes, h.FrameWidth, h.FrameHeight);
         }
         if (h.FrameWidth == h.Width && h.FrameHeight == h.Height) return new RgbImage(h.Width, h.Height, frame);
