@@ -827,6 +827,58 @@ def webp_fixtures(out, rng, large):
     return names
 
 
+def scan_data(jpeg):
+    """(start, end) of the last scan's entropy-coded data: from its header's end to the next marker that is not RSTn."""
+    sos = jpeg.rindex(b"\xff\xda")
+    start = sos + 2 + struct.unpack(">H", jpeg[sos + 2:sos + 4])[0]
+    end = start
+    while not (jpeg[end] == 0xFF and jpeg[end + 1] not in (0x00, *range(0xD0, 0xD8))):
+        end += 1
+    return start, end
+
+
+def damaged_jpeg_fixtures(out):
+    """
+    JPEGs with damaged entropy-coded data, which libjpeg decodes with warnings that PIL ignores (so they decode):
+    each fixture's pixels are libjpeg's answer to one kind of damage.
+    """
+    names = []
+    add = adder(out, names)
+    base = open(f"{out}/baseline.jpg", "rb").read()
+    start, end = scan_data(base)
+    # The data stops at the end-of-image marker a quarter of the way: the rest of the image is mid-gray.
+    with open(add("damaged_cut_short.jpg"), "wb") as f:
+        f.write(base[:start + (end - start) // 4] + b"\xff\xd9")
+    # A run of one bits (stuffed 0xFF bytes) is no Huffman code: libjpeg reads 17 bits and takes a zero symbol.
+    with open(add("damaged_bad_huffman_code.jpg"), "wb") as f:
+        at = start + (end - start) // 3
+        f.write(base[:at] + b"\xff\x00" * 3 + base[at + 6:])
+    # One flipped bit that makes coefficients so large that libjpeg-turbo's 16-bit SIMD IDCT saturates and wraps.
+    flipped = bytearray(base)
+    flipped[7288] ^= 0x04
+    with open(add("damaged_huge_coefficients.jpg"), "wb") as f:
+        f.write(bytes(flipped))
+    # A restart marker in a scan without restart intervals stops the data there (gray to the end).
+    with open(add("damaged_marker_in_data.jpg"), "wb") as f:
+        at = start + (end - start) // 2
+        f.write(base[:at] + b"\xff\xd3" + base[at:])
+    # Restart markers out of order, which libjpeg resynchronizes: RST0 written as RST5 (too far off to be another
+    # interval's: taken as this one's), as RST1 (the next interval's: this one is decoded from no data), or missing.
+    rst = open(f"{out}/restart_3mcu.jpg", "rb").read()
+    first = rst.index(b"\xff\xd0", scan_data(rst)[0])
+    for name, data in [("damaged_restart_renumbered.jpg", rst[:first + 1] + b"\xd5" + rst[first + 2:]),
+                       ("damaged_restart_early.jpg", rst[:first + 1] + b"\xd1" + rst[first + 2:]),
+                       ("damaged_restart_missing.jpg", rst[:first] + rst[first + 2:])]:
+        with open(add(name), "wb") as f:
+            f.write(data)
+    # Damage in a progressive refinement scan: the data runs into a marker, its blocks keep the earlier scans' bits.
+    prog = open(f"{out}/progressive.jpg", "rb").read()
+    start, end = scan_data(prog)
+    with open(add("damaged_progressive_cut.jpg"), "wb") as f:
+        f.write(prog[:start + (end - start) // 3] + prog[end:])
+    return names
+
+
 def noise(rng, h, w, c, maxv):
     # Smooth gradients plus noise: photo-like enough to exercise rounding everywhere.
     y, x = np.mgrid[0:h, 0:w]
@@ -931,6 +983,7 @@ def main():
                                ("rgb_components.jpg", ["-rgb"]), ("separate_scans.jpg", ["-scans", f"{tmp}/separate.scans"])]:
                 subprocess.run(["cjpeg", "-quality", "85", *opts, "-outfile", f"{args.out}/{name}", ppm], check=True)
                 add(name)
+        made.extend(damaged_jpeg_fixtures(args.out))
     else:
         made.extend(cjpeg_variants(args.out, rng, 60))
         for photo in sorted(glob.glob("/usr/share/darknet/data/*.jpg")):

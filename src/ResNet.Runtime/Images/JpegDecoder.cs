@@ -9,8 +9,10 @@ namespace ResNet.Runtime.Images;
 /// intervals), decoded the way PIL's libjpeg-turbo decodes it for torchvision: islow IDCT (<see cref="JpegIdct"/>),
 /// fancy upsampling and libjpeg's color conversion tables (<see cref="JpegColor"/>), so the RGB pixels are the
 /// same bytes. Not reproduced: libjpeg's block smoothing of progressive images whose scans leave the low AC bits
-/// unrefined (encoders' standard scripts refine every bit), and its habit of painting data that ends early gray,
-/// which is refused here instead. It reads the segments <see cref="JpegStructure"/> found, in their order.
+/// unrefined (encoders' standard scripts refine every bit). Damaged entropy-coded data is decoded as libjpeg decodes
+/// it, warnings and all, since PIL ignores them: a bad Huffman code is a zero symbol, data that runs into a marker
+/// leaves the rest of its restart interval gray (<see cref="JpegBitReader"/>), restart markers out of order are
+/// resynchronized as libjpeg does. It reads the segments <see cref="JpegStructure"/> found, in their order.
 /// </summary>
 internal sealed unsafe class JpegDecoder
 {
@@ -293,7 +295,7 @@ internal sealed unsafe class JpegDecoder
             bool needDc = mode is ScanMode.Baseline or ScanMode.DcFirst, needAc = mode is ScanMode.Baseline or ScanMode.AcFirst or ScanMode.AcRefine;
             if ((needDc && c.Dc == null) || (needAc && c.Ac == null)) throw Corrupt("scan uses an undefined Huffman table");
         }
-        var bits = new JpegBitReader(_data, dataStart, _name);
+        var bits = new JpegBitReader(_data, dataStart);
         var state = new ScanState { Mode = mode, Ss = ss, Se = se, Al = al };
         foreach (var c in comps) c.DcPrediction = 0;
         int mcusX = n == 1 ? comps[0].OwnBlocksW : _mcusX, mcusY = n == 1 ? comps[0].OwnBlocksH : _mcusY;
@@ -320,20 +322,28 @@ internal sealed unsafe class JpegDecoder
         for (int my = 0; my < mcusY; my++)
         {
             short* slot = pipeline != null ? pipeline.Acquire(my) : own != null ? own.Coefficients : null;
+            bool skip = false;
             for (int k = 0; k < order.Length; k++)
             {
-                if (_restartInterval > 0 && k % perMcu == 0)
+                if (k % perMcu == 0)
                 {
-                    if (toRestart == 0)
+                    if (_restartInterval > 0)
                     {
-                        bits.Restart(nextRestart);
-                        nextRestart = (nextRestart + 1) & 7;
-                        toRestart = _restartInterval;
-                        foreach (var c in comps) c.DcPrediction = 0;
-                        state.EobRun = 0;
+                        if (toRestart == 0)
+                        {
+                            bits.Restart(nextRestart);
+                            nextRestart = (nextRestart + 1) & 7;
+                            toRestart = _restartInterval;
+                            foreach (var c in comps) c.DcPrediction = 0;
+                            state.EobRun = 0;
+                        }
+                        toRestart--;
                     }
-                    toRestart--;
+                    // Once the data has run out (into a marker), libjpeg leaves MCUs as they are until a restart:
+                    // zero coefficients (mid-gray) in a sequential scan, what earlier scans gave in a progressive one.
+                    skip = bits.Insufficient;
                 }
+                if (skip) continue;
                 var (component, bx, dy, step) = order[k];
                 if (slot != null)
                     Sequential(component, ref bits, slot + 64 * k); // the slot comes cleared

@@ -115,7 +115,14 @@ internal sealed class JpegHuffmanTable
         int code = bits.Peek(length);
         while (code > _maxCode[length])
         {
-            if (++length > 16) throw bits.Corrupt("bad Huffman code");
+            if (++length > 16)
+            {
+                // libjpeg reads a 17th bit before giving up, warns, and fakes a zero symbol (a DC difference of 0, an
+                // AC end of block); PIL ignores the warning, so the decoding goes on from there.
+                bits.Peek(17);
+                bits.Skip(17);
+                return 0;
+            }
             code = bits.Peek(length);
         }
         bits.Skip(length);
@@ -124,23 +131,28 @@ internal sealed class JpegHuffmanTable
 }
 
 /// <summary>
-/// Reads entropy-coded bits: 0xFF 0x00 is a data 0xFF, any other marker ends the segment. Past the end the
-/// reader supplies zero bits as libjpeg does for Huffman lookahead; a decode that actually consumes them is
-/// reading beyond the data and is refused (libjpeg would warn and paint the rest gray).
+/// Reads entropy-coded bits as libjpeg-turbo's bit reader does: 0xFF 0x00 is a data 0xFF (fill 0xFFs before it
+/// included), any other marker stops the reading and is kept unread. Past a marker the reader supplies zero bits;
+/// a decode that consumes them sets <see cref="Insufficient"/>, which libjpeg answers with a warning and by leaving
+/// the following MCUs zero (mid-gray) until a restart marker resynchronizes — PIL ignores the warning, so do we.
 /// </summary>
-internal ref struct JpegBitReader(ReadOnlySpan<byte> data, int position, string name)
+internal ref struct JpegBitReader(ReadOnlySpan<byte> data, int position)
 {
     private readonly ReadOnlySpan<byte> _data = data;
-    private readonly string _name = name;
     private int _pos = position;
     private ulong _bits;   // next bits, most significant first
     private int _count;    // bits held in _bits
     private int _padding;  // how many of the held bits are the zeros supplied past a marker
+    private int _marker;   // the marker that stopped the reading (its code; its bytes are consumed), or 0
+    private bool _insufficient;
+
+    /// <summary>Whether a decode has consumed bits past the data (libjpeg's insufficient_data): the MCUs that follow are not decoded.</summary>
+    public readonly bool Insufficient => _insufficient;
 
     private void Fill()
     {
         // Fast path: the next 8 bytes hold no 0xFF (no stuffing, no marker), so whole bytes go in at once.
-        if (_pos + 8 <= _data.Length)
+        if (_marker == 0 && _pos + 8 <= _data.Length)
         {
             ulong next = BinaryPrimitives.ReadUInt64BigEndian(_data[_pos..]);
             if (!HasFF(next))
@@ -155,18 +167,37 @@ internal ref struct JpegBitReader(ReadOnlySpan<byte> data, int position, string 
         while (_count <= 56)
         {
             ulong b = 0;
-            if (_pos < _data.Length && (_data[_pos] != 0xFF || (_pos + 1 < _data.Length && _data[_pos + 1] == 0)))
-            {
-                b = _data[_pos];
-                _pos += b == 0xFF ? 2 : 1;
-            }
-            else
-            {
-                _padding += 8;
-            }
+            if (_marker == 0) b = (ulong)NextDataByte();
+            if (_marker != 0) _padding += 8;
             _bits |= b << (56 - _count);
             _count += 8;
         }
+    }
+
+    /// <summary>The next data byte, or 0 with <see cref="_marker"/> set when a marker (or the end of the data) comes first.</summary>
+    private int NextDataByte()
+    {
+        if (_pos >= _data.Length) return EndOfData();
+        int c = _data[_pos++];
+        if (c != 0xFF) return c;
+        do
+        {
+            if (_pos >= _data.Length) return EndOfData();
+            c = _data[_pos++];
+        } while (c == 0xFF);
+        if (c == 0) return 0xFF;
+        _marker = c;
+        return 0;
+    }
+
+    /// <summary>
+    /// The data ran out without a marker. The structure check admits only files with an end-of-image marker, so
+    /// this is data read past it: stop there as at a marker (libjpeg would wait for more data that never comes).
+    /// </summary>
+    private int EndOfData()
+    {
+        _marker = -1;
+        return 0;
     }
 
     /// <summary>Whether any byte of <paramref name="v"/> is 0xFF (a zero byte in its complement).</summary>
@@ -184,21 +215,21 @@ internal ref struct JpegBitReader(ReadOnlySpan<byte> data, int position, string 
     /// </summary>
     public readonly (ulong Buffer, int Count) Hold() => (_bits, _count);
 
-    /// <summary>Takes back what <see cref="Hold"/> gave out, refusing the data if it ran into the zero padding.</summary>
+    /// <summary>Takes back what <see cref="Hold"/> gave out, noting whether the block ran into the zero padding.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Release(ulong buffer, int count)
     {
         _bits = buffer;
         _count = count;
         // The padding only grows once a marker is reached, so a check per block finds what one per code did.
-        if (count < _padding) throw Corrupt("entropy-coded data ends early");
+        if (count < _padding) _insufficient = true;
     }
 
     /// <summary>The held buffer topped up to at least 57 bits (whole bytes, as <see cref="Fill"/> does).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public (ulong Buffer, int Count) Refill(ulong buffer, int count)
     {
-        if (_pos + 8 <= _data.Length)
+        if (_pos + 8 <= _data.Length && _marker == 0)
         {
             ulong next = BinaryPrimitives.ReverseEndianness(Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref MemoryMarshal.GetReference(_data), _pos)));
             if (!HasFF(next))
@@ -242,7 +273,7 @@ internal ref struct JpegBitReader(ReadOnlySpan<byte> data, int position, string 
     {
         _bits <<= n;
         _count -= n;
-        if (_count < _padding) throw Corrupt("entropy-coded data ends early");
+        if (_count < _padding) _insufficient = true;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -263,18 +294,64 @@ internal ref struct JpegBitReader(ReadOnlySpan<byte> data, int position, string 
         return v < 1 << (n - 1) ? v - (1 << n) + 1 : v;
     }
 
-    /// <summary>After a restart interval: drop the rest of the byte and read the expected RSTn marker.</summary>
+    /// <summary>
+    /// At the end of a restart interval, libjpeg's process_restart: the held bits are dropped, the next marker is
+    /// found (bytes before it skipped), and if it is not RSTn for <paramref name="expected"/>, libjpeg's default
+    /// resynchronization decides (jpeg_resync_to_restart). Decoding resumes normally unless a marker is left
+    /// unread, in which case the data stays insufficient until a later restart finds its marker.
+    /// </summary>
     public void Restart(int expected)
     {
         _bits = 0;
         _count = 0;
         _padding = 0;
-        // The interval's last byte may not have been loaded yet; like libjpeg, go on to the next marker.
-        while (_pos + 1 < _data.Length && !(_data[_pos] == 0xFF && _data[_pos + 1] is not (0x00 or 0xFF))) _pos++;
-        if (_pos + 1 >= _data.Length || _data[_pos] != 0xFF || _data[_pos + 1] != 0xD0 + expected)
-            throw Corrupt($"expected restart marker RST{expected}");
-        _pos += 2;
+        if (_marker == 0) NextMarker();
+        if (_marker == 0xD0 + expected) _marker = 0;
+        else Resync(expected);
+        if (_marker == 0) _insufficient = false;
     }
 
-    public readonly InputException Corrupt(string reason) => new($"{_name}: corrupt JPEG data: {reason}");
+    /// <summary>libjpeg's next_marker: skips bytes up to a 0xFF, fill 0xFFs and stuffed 0xFF 0x00 pairs.</summary>
+    private void NextMarker()
+    {
+        while (true)
+        {
+            while (_pos < _data.Length && _data[_pos] != 0xFF) _pos++;
+            while (_pos < _data.Length && _data[_pos] == 0xFF) _pos++;
+            if (_pos >= _data.Length)
+            {
+                _marker = -1; // past the end-of-image marker, which the structure check saw: not reached in practice
+                return;
+            }
+            int c = _data[_pos++];
+            if (c == 0) continue;
+            _marker = c;
+            return;
+        }
+    }
+
+    /// <summary>
+    /// libjpeg's jpeg_resync_to_restart with the marker found where RSTn for <paramref name="desired"/> should be:
+    /// one of the next two restarts, or any other marker from SOF0 up, is left for later (the interval is
+    /// treated as empty); markers below SOF0 and the two previous restarts are skipped to the next marker; the
+    /// desired one again, or a restart too far off, is taken as this interval's.
+    /// </summary>
+    private void Resync(int desired)
+    {
+        while (true)
+        {
+            int marker = _marker;
+            if (marker < 0) return;
+            bool restart = marker is >= 0xD0 and <= 0xD7;
+            if (marker >= 0xC0 && !restart) return;
+            if (restart && (marker == 0xD0 + ((desired + 1) & 7) || marker == 0xD0 + ((desired + 2) & 7))) return;
+            if (marker < 0xC0 || marker == 0xD0 + ((desired - 1) & 7) || marker == 0xD0 + ((desired - 2) & 7))
+            {
+                NextMarker();
+                continue;
+            }
+            _marker = 0;
+            return;
+        }
+    }
 }

@@ -5,11 +5,14 @@ using System.Runtime.Intrinsics.X86;
 namespace ResNet.Runtime.Images;
 
 /// <summary>
-/// Dequantization and inverse DCT of one 8×8 block, integer for integer what libjpeg's "islow" method computes
-/// (jidctint.c: the Loeffler–Ligtenberg–Moschytz factorization in 13-bit fixed point, 2 extra bits between
-/// passes, results wrapped through libjpeg's range-limit table). That is the method PIL decodes with, so pixels
-/// come out identical to torchvision's loader. Eight columns (then eight rows) go through the 1-D transform at
-/// once, one per 32-bit lane.
+/// Dequantization and inverse DCT of one 8×8 block, integer for integer what libjpeg-turbo's "islow" method
+/// computes on x86-64, where it always runs its SIMD version (jidctint-avx2.asm, or the SSE2 one, which does the
+/// same arithmetic): the Loeffler–Ligtenberg–Moschytz factorization in 13-bit fixed point with 2 extra bits
+/// between passes, in 16-bit lanes. That is the method PIL decodes with, so pixels come out identical to
+/// torchvision's loader. Valid data gives what the C version (jidctint.c) gives; corrupt data's huge coefficients
+/// go through the SIMD code's 16-bit wrap-arounds and saturations (<see cref="Butterfly{T}"/>), which differ from
+/// the C version's range-limit table, so those are reproduced. Eight columns (then eight rows) go through the 1-D
+/// transform at once, one per 32-bit lane.
 /// </summary>
 internal static class JpegIdct
 {
@@ -29,10 +32,11 @@ internal static class JpegIdct
         var r2 = Load(coefficients, quant, 2); var r3 = Load(coefficients, quant, 3);
         var r4 = Load(coefficients, quant, 4); var r5 = Load(coefficients, quant, 5);
         var r6 = Load(coefficients, quant, 6); var r7 = Load(coefficients, quant, 7);
-        Butterfly(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7, ConstBits - Pass1Bits);
+        if (AcRowsZero(coefficients)) r0 = r1 = r2 = r3 = r4 = r5 = r6 = r7 = DcColumns(r0);
+        else Butterfly(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7, ConstBits - Pass1Bits, short.MinValue, short.MaxValue);
         // Now r_k lane c is the workspace value of row k, column c; pass 2 needs rows in lanes.
         Transpose(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
-        Butterfly(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7, ConstBits + Pass1Bits + 3);
+        Butterfly(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7, ConstBits + Pass1Bits + 3, sbyte.MinValue, sbyte.MaxValue);
         // r_k lane j is output sample (row j, column k): transpose back and range-limit.
         Transpose(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
         Store(r0, output); Store(r1, output + stride); Store(r2, output + 2 * stride); Store(r3, output + 3 * stride);
@@ -45,7 +49,8 @@ internal static class JpegIdct
     /// </summary>
     public static unsafe void Transform2(short* first, short* second, int* quant, byte* firstOutput, byte* secondOutput, int stride)
     {
-        if (!Vector512.IsHardwareAccelerated)
+        bool shortcut = AcRowsZero(first);
+        if (!Vector512.IsHardwareAccelerated || shortcut != AcRowsZero(second))
         {
             Transform(first, quant, firstOutput, stride);
             Transform(second, quant, secondOutput, stride);
@@ -55,9 +60,10 @@ internal static class JpegIdct
         var r2 = Load2(first, second, quant, 2); var r3 = Load2(first, second, quant, 3);
         var r4 = Load2(first, second, quant, 4); var r5 = Load2(first, second, quant, 5);
         var r6 = Load2(first, second, quant, 6); var r7 = Load2(first, second, quant, 7);
-        Butterfly(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7, ConstBits - Pass1Bits);
+        if (shortcut) r0 = r1 = r2 = r3 = r4 = r5 = r6 = r7 = DcColumns(r0);
+        else Butterfly(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7, ConstBits - Pass1Bits, short.MinValue, short.MaxValue);
         Transpose2(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
-        Butterfly(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7, ConstBits + Pass1Bits + 3);
+        Butterfly(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7, ConstBits + Pass1Bits + 3, sbyte.MinValue, sbyte.MaxValue);
         Transpose2(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
         Store2(r0, firstOutput, secondOutput); Store2(r1, firstOutput + stride, secondOutput + stride);
         Store2(r2, firstOutput + 2 * stride, secondOutput + 2 * stride); Store2(r3, firstOutput + 3 * stride, secondOutput + 3 * stride);
@@ -70,8 +76,31 @@ internal static class JpegIdct
     {
         var shorts = Vector256.Create(Vector128.Load(first + 8 * row), Vector128.Load(second + 8 * row));
         var quant = Vector256.Load(q + 8 * row);
-        return Avx512F.ConvertToVector512Int32(shorts) * Vector512.Create(quant, quant);
+        return Wrap16(Avx512F.ConvertToVector512Int32(shorts) * Vector512.Create(quant, quant));
     }
+
+    /// <summary>
+    /// Whether coefficient rows 1 to 7 are all zero: the SIMD code then skips its first pass and gives each
+    /// column its dequantized DC shifted left by two in 16 bits (DcColumns), which wraps where the
+    /// full pass would saturate (only corrupt data's DC terms are that large).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe bool AcRowsZero(short* c)
+    {
+        var any = Vector128.Load(c + 8) | Vector128.Load(c + 16) | Vector128.Load(c + 24) | Vector128.Load(c + 32)
+            | Vector128.Load(c + 40) | Vector128.Load(c + 48) | Vector128.Load(c + 56);
+        return any == Vector128<short>.Zero;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> DcColumns(Vector256<int> dc) => (dc << (16 + Pass1Bits)) >> 16;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> DcColumns(Vector512<int> dc) => (dc << (16 + Pass1Bits)) >> 16;
+
+    /// <summary>The low 16 bits of each lane, sign-extended: the SIMD code's 16-bit multiplies and adds.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> Wrap16(Vector512<int> x) => (x << 16) >> 16;
 
     /// <summary>Each 256-bit half (one block) transposed as 8×8 32-bit values, as <see cref="Transpose"/> does.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -95,64 +124,67 @@ internal static class JpegIdct
         r3 = Avx512F.PermuteVar8x64x2(u3, low, u7).AsInt32(); r7 = Avx512F.PermuteVar8x64x2(u3, high, u7).AsInt32();
     }
 
-    /// <summary><see cref="Store"/>'s range limit on 16 lanes: the first eight to one block's row, the rest to the other's.</summary>
+    /// <summary><see cref="Store"/> on 16 lanes: the first eight to one block's row, the rest to the other's.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static unsafe void Store2(Vector512<int> x, byte* first, byte* second)
     {
-        var wrapped = ((x + Vector512.Create(512)) & Vector512.Create(1023)) - Vector512.Create(512);
-        var limited = Vector512.Min(Vector512.Max(wrapped + Vector512.Create(128), Vector512<int>.Zero), Vector512.Create(255));
-        limited &= ~Vector512.GreaterThanOrEqual(wrapped, Vector512.Create(384));
-        var bytes = Avx512F.ConvertToVector128Byte(limited).AsUInt64();
+        var bytes = Avx512F.ConvertToVector128Byte(x + Vector512.Create(128)).AsUInt64();
         *(ulong*)first = bytes.GetElement(0);
         *(ulong*)second = bytes.GetElement(1);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe Vector256<int> Load(short* c, int* q, int row) =>
-        Vector256.WidenLower(Vector256.Create(Vector128.Load(c + 8 * row), Vector128<short>.Zero)) * Vector256.Load(q + 8 * row);
+    private static unsafe Vector256<int> Load(short* c, int* q, int row)
+    {
+        var product = Vector256.WidenLower(Vector256.Create(Vector128.Load(c + 8 * row), Vector128<short>.Zero)) * Vector256.Load(q + 8 * row);
+        return (product << 16) >> 16; // the SIMD code's 16-bit multiply
+    }
 
     /// <summary>The 1-D transform on eight lanes (one block's columns or rows).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Butterfly(ref Vector256<int> i0, ref Vector256<int> i1, ref Vector256<int> i2, ref Vector256<int> i3,
-        ref Vector256<int> i4, ref Vector256<int> i5, ref Vector256<int> i6, ref Vector256<int> i7, int shift)
+        ref Vector256<int> i4, ref Vector256<int> i5, ref Vector256<int> i6, ref Vector256<int> i7, int shift, int min, int max)
     {
         Lanes8 l0 = new(i0), l1 = new(i1), l2 = new(i2), l3 = new(i3), l4 = new(i4), l5 = new(i5), l6 = new(i6), l7 = new(i7);
-        Butterfly(ref l0, ref l1, ref l2, ref l3, ref l4, ref l5, ref l6, ref l7, shift);
+        Butterfly(ref l0, ref l1, ref l2, ref l3, ref l4, ref l5, ref l6, ref l7, shift, min, max);
         (i0, i1, i2, i3, i4, i5, i6, i7) = (l0.V, l1.V, l2.V, l3.V, l4.V, l5.V, l6.V, l7.V);
     }
 
     /// <summary>The 1-D transform on sixteen lanes (two blocks' columns or rows).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Butterfly(ref Vector512<int> i0, ref Vector512<int> i1, ref Vector512<int> i2, ref Vector512<int> i3,
-        ref Vector512<int> i4, ref Vector512<int> i5, ref Vector512<int> i6, ref Vector512<int> i7, int shift)
+        ref Vector512<int> i4, ref Vector512<int> i5, ref Vector512<int> i6, ref Vector512<int> i7, int shift, int min, int max)
     {
         Lanes16 l0 = new(i0), l1 = new(i1), l2 = new(i2), l3 = new(i3), l4 = new(i4), l5 = new(i5), l6 = new(i6), l7 = new(i7);
-        Butterfly(ref l0, ref l1, ref l2, ref l3, ref l4, ref l5, ref l6, ref l7, shift);
+        Butterfly(ref l0, ref l1, ref l2, ref l3, ref l4, ref l5, ref l6, ref l7, shift, min, max);
         (i0, i1, i2, i3, i4, i5, i6, i7) = (l0.V, l1.V, l2.V, l3.V, l4.V, l5.V, l6.V, l7.V);
     }
 
     /// <summary>
-    /// The 1-D transform of jidctint.c on every lane at once, descaled by <paramref name="shift"/> with rounding.
-    /// libjpeg's shortcuts for all-zero AC terms produce the same values, so they are not needed.
+    /// The 1-D transform of jidctint.c on every lane at once (inputs 16-bit values), descaled by
+    /// <paramref name="shift"/> with rounding and saturated to [<paramref name="min"/>, <paramref name="max"/>]
+    /// as the SIMD code packs its results (16 bits after the first pass; bytes, centred, after the second). Its
+    /// products and their sums are 32-bit there as here (the same integers modulo 2^32, whatever the grouping),
+    /// but four sums of inputs are 16-bit adds, which wrap: those are wrapped here too.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Butterfly<T>(ref T i0, ref T i1, ref T i2, ref T i3, ref T i4, ref T i5, ref T i6, ref T i7, int shift)
+    private static void Butterfly<T>(ref T i0, ref T i1, ref T i2, ref T i3, ref T i4, ref T i5, ref T i6, ref T i7, int shift, int min, int max)
         where T : struct, ILanes<T>
     {
         // Even part.
         var z1 = (i2 + i6) * Fix0_541196100;
         var tmp2 = z1 + i6 * -Fix1_847759065;
         var tmp3 = z1 + i2 * Fix0_765366865;
-        var tmp0 = (i0 + i4) << ConstBits;
-        var tmp1 = (i0 - i4) << ConstBits;
+        var tmp0 = Wrap16(i0 + i4) << ConstBits;
+        var tmp1 = Wrap16(i0 - i4) << ConstBits;
         var tmp10 = tmp0 + tmp3;
         var tmp13 = tmp0 - tmp3;
         var tmp11 = tmp1 + tmp2;
         var tmp12 = tmp1 - tmp2;
         // Odd part.
         tmp3 = i1; tmp2 = i3; tmp1 = i5; tmp0 = i7;
-        var z4 = tmp1 + tmp3;
-        var z3 = tmp0 + tmp2;
+        var z4 = Wrap16(tmp1 + tmp3);
+        var z3 = Wrap16(tmp0 + tmp2);
         var z2 = tmp1 + tmp2;
         z1 = tmp0 + tmp3;
         var z5 = (z3 + z4) * Fix1_175875602;
@@ -169,14 +201,17 @@ internal static class JpegIdct
         tmp1 += z2 + z4;
         tmp0 += z1 + z3;
         var round = T.Create(1 << (shift - 1));
-        i0 = (tmp10 + tmp3 + round) >> shift;
-        i7 = (tmp10 - tmp3 + round) >> shift;
-        i1 = (tmp11 + tmp2 + round) >> shift;
-        i6 = (tmp11 - tmp2 + round) >> shift;
-        i2 = (tmp12 + tmp1 + round) >> shift;
-        i5 = (tmp12 - tmp1 + round) >> shift;
-        i3 = (tmp13 + tmp0 + round) >> shift;
-        i4 = (tmp13 - tmp0 + round) >> shift;
+        T lo = T.Create(min), hi = T.Create(max);
+        i0 = T.Clamp((tmp10 + tmp3 + round) >> shift, lo, hi);
+        i7 = T.Clamp((tmp10 - tmp3 + round) >> shift, lo, hi);
+        i1 = T.Clamp((tmp11 + tmp2 + round) >> shift, lo, hi);
+        i6 = T.Clamp((tmp11 - tmp2 + round) >> shift, lo, hi);
+        i2 = T.Clamp((tmp12 + tmp1 + round) >> shift, lo, hi);
+        i5 = T.Clamp((tmp12 - tmp1 + round) >> shift, lo, hi);
+        i3 = T.Clamp((tmp13 + tmp0 + round) >> shift, lo, hi);
+        i4 = T.Clamp((tmp13 - tmp0 + round) >> shift, lo, hi);
+
+        static T Wrap16(T x) => (x << 16) >> 16;
     }
 
     /// <summary>32-bit integer lanes the butterfly runs on (Vector256 and Vector512 share no such interface).</summary>
@@ -188,6 +223,7 @@ internal static class JpegIdct
         static abstract T operator *(T a, int b);
         static abstract T operator <<(T a, int b);
         static abstract T operator >>(T a, int b);
+        static abstract T Clamp(T a, T min, T max);
     }
 
     private readonly struct Lanes8(Vector256<int> v) : ILanes<Lanes8>
@@ -199,6 +235,7 @@ internal static class JpegIdct
         public static Lanes8 operator *(Lanes8 a, int b) => new(a.V * b);
         public static Lanes8 operator <<(Lanes8 a, int b) => new(a.V << b);
         public static Lanes8 operator >>(Lanes8 a, int b) => new(a.V >> b);
+        public static Lanes8 Clamp(Lanes8 a, Lanes8 min, Lanes8 max) => new(Vector256.Min(Vector256.Max(a.V, min.V), max.V));
     }
 
     private readonly struct Lanes16(Vector512<int> v) : ILanes<Lanes16>
@@ -210,18 +247,14 @@ internal static class JpegIdct
         public static Lanes16 operator *(Lanes16 a, int b) => new(a.V * b);
         public static Lanes16 operator <<(Lanes16 a, int b) => new(a.V << b);
         public static Lanes16 operator >>(Lanes16 a, int b) => new(a.V >> b);
+        public static Lanes16 Clamp(Lanes16 a, Lanes16 min, Lanes16 max) => new(Vector512.Min(Vector512.Max(a.V, min.V), max.V));
     }
 
-    /// <summary>
-    /// libjpeg's post-IDCT range limit: x + 128 clamped to 0..255 for x in [-640, 384), and wrapping (via the
-    /// index mask 1023) outside it, which only corrupt data reaches.
-    /// </summary>
+    /// <summary>One row of samples: the second pass's results (saturated to [-128, 127]) centred on 128.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static unsafe void Store(Vector256<int> x, byte* output)
     {
-        var wrapped = ((x + Vector256.Create(512)) & Vector256.Create(1023)) - Vector256.Create(512); // in [-512, 512)
-        var limited = Vector256.Min(Vector256.Max(wrapped + Vector256.Create(128), Vector256<int>.Zero), Vector256.Create(255));
-        limited &= ~Vector256.GreaterThanOrEqual(wrapped, Vector256.Create(384)); // the table's zeros past 383
+        var limited = x + Vector256.Create(128);
         var shorts = Vector256.Narrow(limited, limited);                             // lanes 0..7 hold the values
         var bytes = Vector256.Narrow(shorts.AsUInt16(), shorts.AsUInt16());
         *(ulong*)output = bytes.AsUInt64().GetElement(0);
