@@ -10,8 +10,11 @@ WebPs (PIL's animation decoder reads every chunk of the file and decodes a lossy
   - image data (VP8, VP8L, ALPH chunks): flipped bits, cuts, zeroed bytes (an odd-sized chunk's pad byte is decoded).
 PNGs, BMPs, GIFs and Netpbm files: flipped bits, cuts, zeroed bytes anywhere (PIL's PNG reader skips IDAT CRCs and
 stops at the last row, its BMP reader needs no padding after the last row, its plain Netpbm reader repeats a cut
-number...). JPEGs and TIFFs are not among them: damaged ones still differ (libjpeg decodes through corrupt entropy data
-with warnings, which is not modelled; see the README).
+number...). JPEGs: the same, and damage aimed at the entropy-coded data, which libjpeg decodes through with warnings
+that PIL ignores (bad Huffman codes, data running into a marker, restart markers out of order or missing). Not made:
+0xFF bytes inserted into the data (libjpeg-turbo's fast path leaves stale coefficients behind when it sees fill bytes
+there) and progressive files whose later scans go missing (libjpeg's block smoothing): neither is modelled. TIFFs are
+not among them: damaged ones still differ (libtiff's tag handling; see the README).
 
     python3 tools/check_refusals.py out/resnet18 fixtures/full/weights.pth 1e-4
 """
@@ -199,6 +202,54 @@ for path in sorted(glob.glob(os.path.join(fixtures, "*"))):
     for k in range(3):
         mode, d = damage(data, ["flip", "flip", "cut", "cut-end", "zero", "tail"], longest_end_cut=8)
         files[f"bytes-{stem}-{k}-{mode}{ext}"] = d
+
+
+
+def scan_data(jpeg):
+    """(start, end) of the last scan's entropy-coded data: from its header's end to the next marker that is not RSTn."""
+    sos = jpeg.rindex(b"\xff\xda")
+    start = end = sos + 2 + struct.unpack(">H", jpeg[sos + 2:sos + 4])[0]
+    while end + 1 < len(jpeg) and not (jpeg[end] == 0xFF and jpeg[end + 1] not in (0x00, *range(0xD0, 0xD8))):
+        end += 1
+    return start, end
+
+
+# JPEGs, damaged byte by byte, then in their last scan's entropy-coded data.
+for path in sorted(glob.glob(os.path.join(fixtures, "*.jpg"))):
+    stem = os.path.basename(path)[:-4]
+    data = load(os.path.basename(path))
+    if len(data) > 300_000:
+        continue
+    progressive = b"\xff\xc2" in data[:data.index(b"\xff\xda")]
+    for k in range(2):
+        mode, d = damage(data, ["flip", "flip", "cut", "cut-end", "zero", "tail"], longest_end_cut=8)
+        files[f"bytes-{stem}-{k}-{mode}.jpg"] = d
+    start, end = scan_data(data)
+    for k in range(5):
+        d, p = bytearray(data), rng.randrange(start, end)
+        kinds = ["flip", "zero", "delete", "insert", "garbage"] + ([] if progressive else ["marker", "restart"])
+        kind = rng.choice(kinds)
+        if kind == "flip":
+            d[p] ^= 1 << rng.randrange(8)
+        elif kind == "zero":
+            d[p:p + rng.randrange(1, 6)] = bytes(5)
+        elif kind == "delete":
+            del d[p:p + rng.randrange(1, 4)]
+        elif kind == "insert":
+            d[p:p] = bytes([rng.randrange(255)])
+        elif kind == "garbage":
+            for q in range(p, min(end, p + rng.randrange(2, 30))):
+                d[q] = rng.randrange(255)
+        elif kind == "marker":
+            d[p:p] = bytes([0xFF, rng.choice([0xD0 + rng.randrange(8), 0xD9, 0xC4, 0x01, 0x05, 0xE1, 0xFE, 0xDA])])
+        else:
+            restarts = [q for q in range(start, end - 1) if d[q] == 0xFF and 0xD0 <= d[q + 1] <= 0xD7]
+            if not restarts:
+                d[p] = 0
+            else:
+                q = rng.choice(restarts)
+                d[q + 1] = rng.choice([0xD0 + rng.randrange(8), 0x05, 0x00])
+        files[f"scan-{stem}-{k}-{kind}.jpg"] = bytes(d)
 
 model = resnet18(weights)
 with tempfile.TemporaryDirectory() as tmp:

@@ -871,11 +871,34 @@ def damaged_jpeg_fixtures(out):
                        ("damaged_restart_missing.jpg", rst[:first] + rst[first + 2:])]:
         with open(add(name), "wb") as f:
             f.write(data)
+    # A marker below SOF0 where RST0 should be: libjpeg's resynchronization skips it to the next restart marker.
+    with open(add("damaged_restart_low_marker.jpg"), "wb") as f:
+        f.write(rst[:first + 1] + b"\x05" + rst[first + 2:])
     # Damage in a progressive refinement scan: the data runs into a marker, its blocks keep the earlier scans' bits.
     prog = open(f"{out}/progressive.jpg", "rb").read()
     start, end = scan_data(prog)
     with open(add("damaged_progressive_cut.jpg"), "wb") as f:
         f.write(prog[:start + (end - start) // 3] + prog[end:])
+    # Three scans of one component each, the end-of-image marker before the third: that component is mid-gray.
+    scans = open(f"{out}/separate_scans.jpg", "rb").read()
+    with open(add("damaged_scan_missing.jpg"), "wb") as f:
+        f.write(scans[:scans.rindex(b"\xff\xda")] + b"\xff\xd9")
+    # Junk between segments and after the scan (both readers skip it), and after the one scan of every component
+    # a segment cut off by the end of the file, with no end-of-image marker: PIL has every row by then.
+    dqt = base.index(b"\xff\xdb")
+    with open(add("junk_and_cut_segment.jpg"), "wb") as f:
+        f.write(base[:dqt] + b"junk\xff\x00" + base[dqt:-2] + b"more junk\xff\xe1\x00\x40Exif\x00\x00abc")
+    # Motion JPEG frames leave out the Huffman tables when they are the standard ones, which libjpeg then supplies.
+    out_tables, pos = bytearray(base[:2]), 2
+    while base[pos + 1] != 0xDA:
+        length = struct.unpack(">H", base[pos + 2:pos + 4])[0]
+        if base[pos + 1] != 0xC4:
+            out_tables += base[pos:pos + 2 + length]
+        pos += 2 + length
+    with open(add("mjpeg_no_huffman_tables.jpg"), "wb") as f:
+        f.write(bytes(out_tables) + base[pos:])
+    for name in names:  # each is one libjpeg decodes, warnings and all
+        Image.open(f"{out}/{name}").convert("RGB")
     return names
 
 

@@ -45,6 +45,12 @@ public class BadImageTests
         { "jpeg-no-frame", Jpeg([0xFF, 0xDA, 0x00, 0x02, 0xFF, 0xD9]), "corrupt JPEG: scan before the frame header" },
         { "jpeg-garbage-scan", Jpeg([0xFF, 0xC0, 0x00, 0x0B, 8, 0, 16, 0, 16, 1, 1, 0x11, 0, 0xFF, 0xDA, 0x00, 0x02, 0x12, 0x34, 0xFF, 0xD9]), "corrupt JPEG data: scan header with 0 components in 0 bytes" },
         { "jpeg-12-bit", Jpeg([0xFF, 0xC1, 0x00, 0x0B, 12, 0, 16, 0, 16, 1, 1, 0x11, 0, 0xFF, 0xDA, 0x00, 0x02, 0xFF, 0xD9]), "unsupported JPEG: 12-bit samples (8-bit JPEG is supported)" },
+        { "jpeg-unknown-marker", Jpeg([0xFF, 0x05, 0x00, 0x02, 0xFF, 0xD9]), "corrupt JPEG: unknown marker 0x05" },
+        { "jpeg-second-scan", [.. GoodJpeg[..^2], 0xFF, 0xDA, 0x00, 0x0C, 3, 1, 0x00, 2, 0x11, 3, 0x11, 0, 63, 0, 0xFF, 0xD9],
+            "corrupt JPEG: a second scan after one of every component (an end-of-image marker expected)" },
+        { "jpeg-cut-bad-table-after-scan", [.. GoodJpeg[..^2], 0xFF, 0xC4, 0x00, 0x20, 0x00, .. Enumerable.Repeat((byte)0x20, 16)],
+            "corrupt JPEG: segment 0xC4 is damaged (and cut off by the end of the file)" },
+        { "jpeg-bad-table-used", WithUsedDcTable(GoodJpeg, [3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), "corrupt JPEG data: Huffman table with more codes than its lengths allow" },
         { "jpeg-fractional-sampling", Jpeg([0xFF, 0xC0, 0x00, 0x11, 8, 0, 16, 0, 16, 3, 1, 0x31, 0, 2, 0x21, 0, 3, 0x11, 0, 0xFF, 0xDA, 0x00, 0x02, 0xFF, 0xD9]), "unsupported JPEG: fractional sampling factors" },
         { "jpeg-scan-bomb", RepeatLastScan(File.ReadAllBytes(Path.Combine(Fixtures.Dir("images"), "progressive.jpg")), 500), "JPEG with more than 500 scans refused (possible decoding-time bomb)" },
     };
@@ -56,6 +62,24 @@ public class BadImageTests
         int dataStart = sos + 2 + BinaryPrimitives.ReadUInt16BigEndian(jpeg.AsSpan(sos + 2));
         int keep = (jpeg.Length - 2 - dataStart) / 4;
         return [.. jpeg[..(dataStart + keep)], 0xFF, 0xD9];
+    }
+
+    /// <summary>A DC table in slot 3 with <paramref name="counts"/> (three codes of length 1: too many), defined and, with the scan naming it for its first component, used.</summary>
+    private static byte[] WithUsedDcTable(byte[] jpeg, byte[] counts, bool used = true)
+    {
+        var copy = (byte[])jpeg.Clone();
+        int sos = LastIndexOfMarker(copy, 0xDA);
+        if (used) copy[sos + 6] = (byte)(0x30 | (copy[sos + 6] & 15));
+        return [.. copy[..sos], 0xFF, 0xC4, 0x00, 0x16, 0x03, .. counts, 0, 1, 2, .. copy[sos..]];
+    }
+
+    [Fact]
+    public void AHuffmanTableIsCheckedWhenAScanUsesIt()
+    {
+        // As libjpeg: a table that breaks the code-length rules is refused by the scan that uses it (Cases), and
+        // one no scan uses is never looked at.
+        var unused = WithUsedDcTable(GoodJpeg, [3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], used: false);
+        Assert.Equal(ImageDecoder.Decode(GoodJpeg, "x.jpg").Pixels, ImageDecoder.Decode(unused, "x.jpg").Pixels);
     }
 
     /// <summary>The last scan (a refinement) sent again and again: each pass walks every block.</summary>

@@ -40,6 +40,7 @@ internal sealed unsafe class JpegDecoder
         public int NeedBx0, NeedBx1, NeedBy0, NeedBy1; // the blocks transformed: all, or those a pixel window uses
         public short[]? Coefficients;   // progressive only: 64 per block
         public int DcPrediction;
+        public int DcIndex, AcIndex;   // the Huffman table slots the current scan names
         public JpegHuffmanTable? Dc, Ac;
         public int Stride => BlocksW * 8;
 
@@ -90,7 +91,8 @@ internal sealed unsafe class JpegDecoder
     private readonly byte[] _data;
     private readonly string _name;
     private readonly int[]?[] _quant = new int[4][];
-    private readonly JpegHuffmanTable?[] _dcTables = new JpegHuffmanTable[4], _acTables = new JpegHuffmanTable[4];
+    /// <summary>Huffman tables as DHT defined them (class 0 DC, 1 AC; four slots each), built when a scan first uses them.</summary>
+    private readonly JpegHuffmanSpec?[,] _huffman = new JpegHuffmanSpec?[2, 4];
     private Component[] _components = [];
     private int _width, _height, _maxH, _maxV, _mcusX, _mcusY, _restartInterval, _scans;
 
@@ -157,11 +159,12 @@ internal sealed unsafe class JpegDecoder
                 case 0xC4: HuffmanTables(segment); break;
                 case 0xDB: QuantTables(segment); break;
                 case 0xDD:
-                    if (segment.Length < 2) throw Corrupt("short DRI segment");
+                    if (segment.Length != 2) throw Corrupt("DRI segment of the wrong length");
                     _restartInterval = BinaryPrimitives.ReadUInt16BigEndian(segment);
                     break;
-                case 0xE0: _sawJfif |= segment.Length >= 14 && segment[..5].SequenceEqual("JFIF\0"u8); break;
-                case 0xEE:
+                // libjpeg settles the color space at the first scan: these markers count only before it.
+                case 0xE0 when _scans == 0: _sawJfif |= segment.Length >= 14 && segment[..5].SequenceEqual("JFIF\0"u8); break;
+                case 0xEE when _scans == 0:
                     if (segment.Length >= 12 && segment[..5].SequenceEqual("Adobe"u8)) (_sawAdobe, _adobeTransform) = (true, segment[11]);
                     break;
                 case 0xDA: Scan(segment, start + length, last: start == _file.Segments[^1].Start); break;
@@ -169,6 +172,9 @@ internal sealed unsafe class JpegDecoder
         }
         if (_progressive)
             foreach (var c in _components) TransformAll(c);
+        else
+            foreach (var c in _components.Where(c => c.Quant == null))
+                c.Plane.AsSpan().Fill(128); // no scan reached it (an end-of-image marker came first): libjpeg's zero coefficients
         return _streamed ?? JpegColor.ToRgb(_components, _width, _height, _maxH, _maxV, ColorSpace(), window: _window);
     }
 
@@ -234,15 +240,22 @@ internal sealed unsafe class JpegDecoder
     {
         while (s.Length > 0)
         {
+            // As libjpeg: any precision nibble but 0 means 16-bit values.
             int precision = s[0] >> 4, index = s[0] & 15;
             int size = precision == 0 ? 64 : 128;
-            if (index > 3 || precision > 1 || s.Length < 1 + size) throw Corrupt("bad quantization table");
+            if (index > 3 || s.Length < 1 + size) throw Corrupt("bad quantization table");
             var table = new int[64];
             for (int k = 0; k < 64; k++)
                 table[NaturalOrder[k]] = precision == 0 ? s[1 + k] : BinaryPrimitives.ReadUInt16BigEndian(s[(1 + 2 * k)..]);
             _quant[index] = table;
             s = s[(1 + size)..];
         }
+    }
+
+    private JpegHuffmanTable Huffman(int cls, int index)
+    {
+        var spec = index < 4 ? _huffman[cls, index] : null;
+        return spec == null ? throw Corrupt("scan uses an undefined Huffman table") : spec.Table(cls == 0, Corrupt);
     }
 
     private void HuffmanTables(ReadOnlySpan<byte> s)
@@ -256,8 +269,7 @@ internal sealed unsafe class JpegDecoder
             int total = 0;
             foreach (var n in counts) total += n;
             if (total > 256 || s.Length < 17 + total) throw Corrupt("bad Huffman table size");
-            var table = new JpegHuffmanTable(counts, s.Slice(17, total), cls == 0, Corrupt);
-            (cls == 0 ? _dcTables : _acTables)[index] = table;
+            _huffman[cls, index] = new JpegHuffmanSpec(counts.ToArray(), s.Slice(17, total).ToArray());
             s = s[(17 + total)..];
         }
     }
@@ -267,6 +279,12 @@ internal sealed unsafe class JpegDecoder
     {
         if (_components.Length == 0) throw Corrupt("scan before the frame header");
         if (++_scans > MaxScans) throw new InputException($"{_name}: JPEG with more than {MaxScans} scans refused (possible decoding-time bomb)");
+        // libjpeg's sequential decoder fills the first two slots of each class that no DHT has defined when decoding
+        // starts with the standard tables, which Motion JPEG frames leave out.
+        if (_scans == 1 && !_progressive)
+            for (int cls = 0; cls < 2; cls++)
+                for (int index = 0; index < 2; index++)
+                    _huffman[cls, index] ??= JpegHuffmanSpec.Standard(cls == 0, index);
         int n = s.Length > 0 ? s[0] : 0;
         if (n is < 1 or > 4 || s.Length < 4 + 2 * n) throw Corrupt($"scan header with {n} components in {s.Length} bytes");
         var comps = new Component[n];
@@ -275,8 +293,7 @@ internal sealed unsafe class JpegDecoder
             int id = s[1 + 2 * i], tables = s[2 + 2 * i];
             var c = comps[i] = Array.Find(_components, x => x.Id == id) ?? throw Corrupt($"scan names component {id}, which the frame does not have");
             // An index past the four slots is an undefined table, refused below only where the scan needs it.
-            c.Dc = tables >> 4 < 4 ? _dcTables[tables >> 4] : null;
-            c.Ac = (tables & 15) < 4 ? _acTables[tables & 15] : null;
+            (c.DcIndex, c.AcIndex) = (tables >> 4, tables & 15);
             // libjpeg latches a component's quantization table when its first scan starts.
             c.Quant ??= (int[]?)_quant[c.QuantIndex]?.Clone() ?? throw Corrupt($"no quantization table {c.QuantIndex}");
         }
@@ -293,7 +310,9 @@ internal sealed unsafe class JpegDecoder
         foreach (var c in comps)
         {
             bool needDc = mode is ScanMode.Baseline or ScanMode.DcFirst, needAc = mode is ScanMode.Baseline or ScanMode.AcFirst or ScanMode.AcRefine;
-            if ((needDc && c.Dc == null) || (needAc && c.Ac == null)) throw Corrupt("scan uses an undefined Huffman table");
+            // As libjpeg: the tables a scan uses are checked when it starts, not when defined.
+            c.Dc = needDc ? Huffman(0, c.DcIndex) : null;
+            c.Ac = needAc ? Huffman(1, c.AcIndex) : null;
         }
         var bits = new JpegBitReader(_data, dataStart);
         var state = new ScanState { Mode = mode, Ss = ss, Se = se, Al = al };
@@ -358,6 +377,8 @@ internal sealed unsafe class JpegDecoder
             }
         }
         pipeline?.Finish();
+        if (last && _file.DataRunsToEnd && bits.ReachesTheEnd())
+            throw new InputException($"{_name}: corrupt JPEG: truncated file (no end-of-image marker)");
     }
 
     /// <summary>

@@ -131,6 +131,28 @@ internal sealed class JpegHuffmanTable
 }
 
 /// <summary>
+/// A Huffman table as a DHT segment defines it (code counts per length 1–16, symbols), built into a
+/// <see cref="JpegHuffmanTable"/> — and so checked — when a scan first uses it, as libjpeg builds its derived tables.
+/// </summary>
+internal sealed class JpegHuffmanSpec(byte[] counts, byte[] symbols)
+{
+    private JpegHuffmanTable? _table;
+
+    public JpegHuffmanTable Table(bool dc, Func<string, Exception> corrupt) => _table ??= new JpegHuffmanTable(counts, symbols, dc, corrupt);
+
+    /// <summary>The tables of the JPEG standard's Annex K.3 (luminance: slot 0, chrominance: slot 1), as libjpeg's jstdhuff.c has them.</summary>
+    public static JpegHuffmanSpec Standard(bool dc, int index) => (dc, index) switch
+    {
+        (true, 0) => new([0, 1, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]),
+        (true, _) => new([0, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]),
+        (false, 0) => new([0, 2, 1, 3, 3, 2, 4, 3, 5, 5, 4, 4, 0, 0, 1, 0x7d], Convert.FromHexString(
+            "01020300041105122131410613516107227114328191a1082342b1c11552d1f02433627282090a161718191a25262728292a3435363738393a434445464748494a535455565758595a636465666768696a737475767778797a838485868788898a92939495969798999aa2a3a4a5a6a7a8a9aab2b3b4b5b6b7b8b9bac2c3c4c5c6c7c8c9cad2d3d4d5d6d7d8d9dae1e2e3e4e5e6e7e8e9eaf1f2f3f4f5f6f7f8f9fa")),
+        (false, _) => new([0, 2, 1, 2, 4, 4, 3, 4, 7, 5, 4, 4, 0, 1, 2, 0x77], Convert.FromHexString(
+            "000102031104052131061241510761711322328108144291a1b1c109233352f0156272d10a162434e125f11718191a262728292a35363738393a434445464748494a535455565758595a636465666768696a737475767778797a82838485868788898a92939495969798999aa2a3a4a5a6a7a8a9aab2b3b4b5b6b7b8b9bac2c3c4c5c6c7c8c9cad2d3d4d5d6d7d8d9dae2e3e4e5e6e7e8e9eaf2f3f4f5f6f7f8f9fa")),
+    };
+}
+
+/// <summary>
 /// Reads entropy-coded bits as libjpeg-turbo's bit reader does: 0xFF 0x00 is a data 0xFF (fill 0xFFs before it
 /// included), any other marker stops the reading and is kept unread. Past a marker the reader supplies zero bits;
 /// a decode that consumes them sets <see cref="Insufficient"/>, which libjpeg answers with a warning and by leaving
@@ -292,6 +314,33 @@ internal ref struct JpegBitReader(ReadOnlySpan<byte> data, int position)
         if (n == 0) return 0;
         int v = Bits(n);
         return v < 1 << (n - 1) ? v - (1 << n) + 1 : v;
+    }
+
+    /// <summary>
+    /// Whether libjpeg's reader, which loads up to 64 bits ahead of what it has decoded, would have run into the end
+    /// of the data (and so waited for more, which PIL answers with "image file is truncated") by the time it had
+    /// decoded what this reader has: not if a marker comes first, nor with 64 bits or more left; assumed so with
+    /// fewer (where it depends on when libjpeg last filled its buffer, not modelled).
+    /// </summary>
+    public readonly bool ReachesTheEnd()
+    {
+        if (_marker > 0) return false;
+        long bits = _count - _padding;
+        for (int pos = _pos; _marker == 0 && pos < _data.Length && bits < 64; pos++)
+        {
+            if (_data[pos] != 0xFF)
+            {
+                bits += 8;
+                continue;
+            }
+            int next = pos + 1;
+            while (next < _data.Length && _data[next] == 0xFF) next++;
+            if (next >= _data.Length) break;
+            if (_data[next] != 0) return false;
+            bits += 8;
+            pos = next;
+        }
+        return bits < 64;
     }
 
     /// <summary>
