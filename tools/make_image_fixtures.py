@@ -879,6 +879,14 @@ def damaged_jpeg_fixtures(out):
     start, end = scan_data(prog)
     with open(add("damaged_progressive_cut.jpg"), "wb") as f:
         f.write(prog[:start + (end - start) // 3] + prog[end:])
+    # A progressive file that ends early (an end-of-image marker in damaged data) leaves coefficients inexact, which
+    # libjpeg's block smoothing estimates: after the first scan (the DC terms alone), and within an AC scan.
+    sos = [i for i in range(len(prog) - 1) if prog[i:i + 2] == b"\xff\xda"]
+    with open(add("damaged_progressive_dc_only.jpg"), "wb") as f:
+        f.write(prog[:sos[1]] + b"\xff\xd9")
+    with open(add("damaged_progressive_early_end.jpg"), "wb") as f:
+        start, end = scan_data(prog[:sos[3]] + b"\xff\xd9")
+        f.write(prog[:start + (end - start) // 2] + b"\xff\xd9")
     # Three scans of one component each, the end-of-image marker before the third: that component is mid-gray.
     scans = open(f"{out}/separate_scans.jpg", "rb").read()
     with open(add("damaged_scan_missing.jpg"), "wb") as f:
@@ -999,11 +1007,15 @@ def main():
             Image.fromarray(noise(rng, 53, 67, 3, 255).astype(np.uint8)).save(ppm)
             with open(f"{tmp}/separate.scans", "w") as f:
                 f.write("0;\n1;\n2;\n")
+            # A valid progressive script that never refines the luma's AC terms' last bit: libjpeg smooths its blocks.
+            with open(f"{tmp}/unrefined.scans", "w") as f:
+                f.write("0,1,2: 0-0, 0, 0;\n0: 1-63, 0, 1;\n1: 1-63, 0, 0;\n2: 1-63, 0, 0;\n")
             for name, opts in [("h1v2_440.jpg", ["-sample", "1x2"]), ("h4v1_411.jpg", ["-sample", "4x1"]),
                                ("h3v1.jpg", ["-sample", "3x1"]), ("mixed_2x2_1x1_2x1.jpg", ["-sample", "2x2,1x1,2x1"]),
                                ("restart_3mcu.jpg", ["-restart", "3B"]),
                                ("restart_progressive.jpg", ["-restart", "1", "-progressive", "-sample", "2x2"]),
-                               ("rgb_components.jpg", ["-rgb"]), ("separate_scans.jpg", ["-scans", f"{tmp}/separate.scans"])]:
+                               ("rgb_components.jpg", ["-rgb"]), ("separate_scans.jpg", ["-scans", f"{tmp}/separate.scans"]),
+                               ("progressive_unrefined.jpg", ["-scans", f"{tmp}/unrefined.scans"])]:
                 subprocess.run(["cjpeg", "-quality", "85", *opts, "-outfile", f"{args.out}/{name}", ppm], check=True)
                 add(name)
         made.extend(damaged_jpeg_fixtures(args.out))

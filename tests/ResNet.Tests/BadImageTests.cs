@@ -74,6 +74,15 @@ public class BadImageTests
     }
 
     [Fact]
+    public void AOneScanFileEndingWellPastItsLastMcuNeedsNoEndOfImageMarker()
+    {
+        // libjpeg reads at most 64 bits ahead of what it decodes: with 9 bytes past the scan's last MCU it never
+        // reaches the end, and PIL has every row (without them, "jpeg-no-eoi" in Cases).
+        var pixels = ImageDecoder.Decode(GoodJpeg, "x.jpg").Pixels;
+        Assert.Equal(pixels, ImageDecoder.Decode([.. GoodJpeg[..^2], .. new byte[9]], "x.jpg").Pixels);
+    }
+
+    [Fact]
     public void AHuffmanTableIsCheckedWhenAScanUsesIt()
     {
         // As libjpeg: a table that breaks the code-length rules is refused by the scan that uses it (Cases), and

@@ -601,6 +601,29 @@ public class ImageTests(ITestOutputHelper output)
         await Assert.ThrowsAsync<InputException>(() => failed.WaitAsync(TimeSpan.FromSeconds(10)));
     }
 
+    [Fact]
+    public async Task AScanThatFailsStopsTheRowsReadBehindIt()
+    {
+        // A file of one scan without its end-of-image marker fails once the scan is decoded (libjpeg's read-ahead
+        // would have waited for more data), after its rows were offered: the lent thread must stop, and the caller
+        // gets the decoder's error (naming the file once), not the reader's.
+        string path = Path.Combine(Path.GetTempPath(), $"resnet18-cut-{Guid.NewGuid():N}.jpg");
+        File.WriteAllBytes(path, File.ReadAllBytes(Path.Combine(Dir, "baseline.jpg"))[..^2]);
+        try
+        {
+            // The lent thread takes the rows before the scan fails, or (as a race allows) not: the same error.
+            foreach (bool wait in new[] { true, false, true, false })
+            {
+                var e = await Assert.ThrowsAsync<InputException>(() => FromFileWithALentThread(path, wait));
+                Assert.Equal($"{path}: corrupt JPEG: truncated file (no end-of-image marker)", e.Message);
+            }
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     [Theory]
     [InlineData("damaged_cut_short.jpg")]
     [InlineData("damaged_restart_early.jpg")]

@@ -8,9 +8,8 @@ namespace ResNet.Runtime.Images;
 /// Baseline and progressive Huffman JPEG (8-bit, 1, 3 or 4 components, any integral sampling factors, restart
 /// intervals), decoded the way PIL's libjpeg-turbo decodes it for torchvision: islow IDCT (<see cref="JpegIdct"/>),
 /// fancy upsampling and libjpeg's color conversion tables (<see cref="JpegColor"/>), so the RGB pixels are the
-/// same bytes. Not reproduced: libjpeg's block smoothing of progressive images whose scans leave the low AC bits
-/// unrefined (encoders' standard scripts refine every bit). Damaged entropy-coded data is decoded as libjpeg decodes
-/// it, warnings and all, since PIL ignores them: a bad Huffman code is a zero symbol, data that runs into a marker
+/// same bytes, and its block smoothing of progressive images whose scans leave the low AC bits unrefined
+/// (<see cref="JpegSmoothing"/>). Damaged entropy-coded data is decoded as libjpeg decodes it, warnings and all, since PIL ignores them: a bad Huffman code is a zero symbol, data that runs into a marker
 /// leaves the rest of its restart interval gray (<see cref="JpegBitReader"/>), restart markers out of order are
 /// resynchronized as libjpeg does. It reads the segments <see cref="JpegStructure"/> found, in their order.
 /// </summary>
@@ -39,6 +38,9 @@ internal sealed unsafe class JpegDecoder
         public bool PlaneKept;          // Plane came from ScratchBuffers and goes back there once the tensor is made
         public int NeedBx0, NeedBx1, NeedBy0, NeedBy1; // the blocks transformed: all, or those a pixel window uses
         public short[]? Coefficients;   // progressive only: 64 per block
+        // Progressive only, libjpeg's coef_bits for zigzag terms 0–9: the Al of the last scan that coded each (-1:
+        // none), and the same before the latest scan (for JpegSmoothing).
+        public readonly int[] CoefBits = [-1, -1, -1, -1, -1, -1, -1, -1, -1, -1], PrevCoefBits = new int[10];
         public int DcPrediction;
         public int DcIndex, AcIndex;   // the Huffman table slots the current scan names
         public JpegHuffmanTable? Dc, Ac;
@@ -95,6 +97,9 @@ internal sealed unsafe class JpegDecoder
     private readonly JpegHuffmanSpec?[,] _huffman = new JpegHuffmanSpec?[2, 4];
     private Component[] _components = [];
     private int _width, _height, _maxH, _maxV, _mcusX, _mcusY, _restartInterval, _scans;
+
+    /// <summary>libjpeg's last_good_iMCU_row: the MCU row of the last MCU decoded with data (progressive: JpegSmoothing).</summary>
+    private int _lastGoodRow;
 
     /// <summary>
     /// Every scan walks all of its blocks, so a small file of many tiny scans is a decoding-time bomb. Encoders'
@@ -171,7 +176,13 @@ internal sealed unsafe class JpegDecoder
             }
         }
         if (_progressive)
-            foreach (var c in _components) TransformAll(c);
+        {
+            bool smooth = JpegSmoothing.Applies(_components);
+            // libjpeg's smoothing_ok latches "nothing known" as the earlier bits when only one scan was read.
+            if (_scans == 1)
+                foreach (var c in _components) c.PrevCoefBits.AsSpan(1).Fill(-1);
+            foreach (var c in _components) TransformAll(c, smooth ? _mcusY : 0, _lastGoodRow);
+        }
         else
             foreach (var c in _components.Where(c => c.Quant == null))
                 c.Plane.AsSpan().Fill(128); // no scan reached it (an end-of-image marker came first): libjpeg's zero coefficients
@@ -306,6 +317,12 @@ internal sealed unsafe class JpegDecoder
             bool bad = dc ? se != 0 : ss > se || se > 63 || n != 1;
             if ((ah != 0 && al != ah - 1) || al > 13 || bad) throw Corrupt($"bad progression parameters Ss={ss} Se={se} Ah={ah} Al={al}");
             mode = dc ? (ah == 0 ? ScanMode.DcFirst : ScanMode.DcRefine) : (ah == 0 ? ScanMode.AcFirst : ScanMode.AcRefine);
+            foreach (var c in comps)
+            {
+                // libjpeg's progression status (start_pass_phuff_decoder), as far as block smoothing reads it.
+                for (int k = Math.Min(ss, 1); k < 10; k++) c.PrevCoefBits[k] = _scans > 1 ? c.CoefBits[k] : 0;
+                for (int k = ss; k <= Math.Min(se, 9); k++) c.CoefBits[k] = al;
+            }
         }
         foreach (var c in comps)
         {
@@ -361,6 +378,7 @@ internal sealed unsafe class JpegDecoder
                     // Once the data has run out (into a marker), libjpeg leaves MCUs as they are until a restart:
                     // zero coefficients (mid-gray) in a sequential scan, what earlier scans gave in a progressive one.
                     skip = bits.Insufficient;
+                    if (!skip) _lastGoodRow = n == 1 ? my / comps[0].V : my;
                 }
                 if (skip) continue;
                 var (component, bx, dy, step) = order[k];
@@ -682,20 +700,34 @@ internal sealed unsafe class JpegDecoder
         if (bits.Bits(1) != 0 && (*coef & p1) == 0) *coef = (short)(*coef + (*coef >= 0 ? p1 : m1));
     }
 
-    private static void TransformAll(Component c)
+    /// <summary>
+    /// A progressive image's blocks through the IDCT, with libjpeg's block smoothing (<see cref="JpegSmoothing"/>)
+    /// when <paramref name="smoothRows"/> (the frame's MCU rows) is not 0.
+    /// </summary>
+    private static void TransformAll(Component c, int smoothRows, int lastGoodRow)
     {
         // A component no scan named keeps libjpeg's zeroed table: a flat mid-gray plane.
         c.Quant ??= new int[64];
         ImageParallel.ForRows(c.BlocksH, c.BlocksW * 64L, (from, to) =>
         {
+            var smoothed = smoothRows > 0 ? new short[c.BlocksW * 64] : null;
             fixed (short* coefficients = c.Coefficients)
+            fixed (short* workspace = smoothed)
             {
                 for (int by = from; by < to; by++)
+                {
+                    short* row = coefficients + (long)by * c.BlocksW * 64;
+                    if (workspace != null)
+                    {
+                        JpegSmoothing.SmoothRow(c, by, smoothRows, lastGoodRow, workspace);
+                        row = workspace;
+                    }
                     for (int bx = 0; bx < c.BlocksW; bx++)
                     {
-                        if (c.Needs(bx, by)) c.Transform(coefficients + ((long)by * c.BlocksW + bx) * 64, bx, by);
+                        if (c.Needs(bx, by)) c.Transform(row + bx * 64, bx, by);
                         else c.Skip(bx, by);
                     }
+                }
             }
         });
     }
