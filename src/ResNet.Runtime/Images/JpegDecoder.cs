@@ -395,8 +395,12 @@ internal sealed unsafe class JpegDecoder
             }
         }
         pipeline?.Finish();
-        if (last && _file.DataRunsToEnd && bits.ReachesTheEnd())
-            throw new InputException($"{_name}: corrupt JPEG: truncated file (no end-of-image marker)");
+        if (last && _file.DataRunsToEnd)
+        {
+            var tables = order[..perMcu].Select(b => (_huffman[0, b.C.DcIndex]!, _huffman[1, b.C.AcIndex]!)).ToArray();
+            if (JpegReadAhead.RunsOut(_data, dataStart, _restartInterval, tables, (long)mcusX * mcusY))
+                throw new InputException($"{_name}: corrupt JPEG: truncated file (no end-of-image marker)");
+        }
     }
 
     /// <summary>

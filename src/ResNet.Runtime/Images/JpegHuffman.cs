@@ -138,6 +138,9 @@ internal sealed class JpegHuffmanSpec(byte[] counts, byte[] symbols)
 {
     private JpegHuffmanTable? _table;
 
+    public byte[] Counts => counts;
+    public byte[] Symbols => symbols;
+
     public JpegHuffmanTable Table(bool dc, Func<string, Exception> corrupt) => _table ??= new JpegHuffmanTable(counts, symbols, dc, corrupt);
 
     /// <summary>The tables of the JPEG standard's Annex K.3 (luminance: slot 0, chrominance: slot 1), as libjpeg's jstdhuff.c has them.</summary>
@@ -317,33 +320,6 @@ internal ref struct JpegBitReader(ReadOnlySpan<byte> data, int position)
     }
 
     /// <summary>
-    /// Whether libjpeg's reader, which loads up to 64 bits ahead of what it has decoded, would have run into the end
-    /// of the data (and so waited for more, which PIL answers with "image file is truncated") by the time it had
-    /// decoded what this reader has: not if a marker comes first, nor with 64 bits or more left; assumed so with
-    /// fewer (where it depends on when libjpeg last filled its buffer, not modelled).
-    /// </summary>
-    public readonly bool ReachesTheEnd()
-    {
-        if (_marker > 0) return false;
-        long bits = _count - _padding;
-        for (int pos = _pos; _marker == 0 && pos < _data.Length && bits < 64; pos++)
-        {
-            if (_data[pos] != 0xFF)
-            {
-                bits += 8;
-                continue;
-            }
-            int next = pos + 1;
-            while (next < _data.Length && _data[next] == 0xFF) next++;
-            if (next >= _data.Length) break;
-            if (_data[next] != 0) return false;
-            bits += 8;
-            pos = next;
-        }
-        return bits < 64;
-    }
-
-    /// <summary>
     /// At the end of a restart interval, libjpeg's process_restart: the held bits are dropped, the next marker is
     /// found (bytes before it skipped), and if it is not RSTn for <paramref name="expected"/>, libjpeg's default
     /// resynchronization decides (jpeg_resync_to_restart). Decoding resumes normally unless a marker is left
@@ -379,28 +355,37 @@ internal ref struct JpegBitReader(ReadOnlySpan<byte> data, int position)
         }
     }
 
-    /// <summary>
-    /// libjpeg's jpeg_resync_to_restart with the marker found where RSTn for <paramref name="desired"/> should be:
-    /// one of the next two restarts, or any other marker from SOF0 up, is left for later (the interval is
-    /// treated as empty); markers below SOF0 and the two previous restarts are skipped to the next marker; the
-    /// desired one again, or a restart too far off, is taken as this interval's.
-    /// </summary>
+    /// <summary>libjpeg's jpeg_resync_to_restart (<see cref="JpegResync"/>), up to the end of the data.</summary>
     private void Resync(int desired)
     {
-        while (true)
+        while (_marker > 0)
         {
-            int marker = _marker;
-            if (marker < 0) return;
-            bool restart = marker is >= 0xD0 and <= 0xD7;
-            if (marker >= 0xC0 && !restart) return;
-            if (restart && (marker == 0xD0 + ((desired + 1) & 7) || marker == 0xD0 + ((desired + 2) & 7))) return;
-            if (marker < 0xC0 || marker == 0xD0 + ((desired - 1) & 7) || marker == 0xD0 + ((desired - 2) & 7))
+            switch (JpegResync.For(_marker, desired))
             {
-                NextMarker();
-                continue;
+                case JpegResync.Action.Take: _marker = 0; return;
+                case JpegResync.Action.Leave: return;
+                default: NextMarker(); break;
             }
-            _marker = 0;
-            return;
         }
+    }
+}
+
+/// <summary>
+/// libjpeg's jpeg_resync_to_restart, the decision for the marker found where RSTn for a desired n should be: one of
+/// the next two restarts, or any other marker from SOF0 up, is left for later (the interval is treated as empty);
+/// markers below SOF0 and the two previous restarts are skipped to the next marker, which is judged again; the
+/// desired one, or a restart too far off, is taken as this interval's.
+/// </summary>
+internal static class JpegResync
+{
+    public enum Action { Take, SkipToNext, Leave }
+
+    public static Action For(int marker, int desired)
+    {
+        bool restart = marker is >= 0xD0 and <= 0xD7;
+        if (marker >= 0xC0 && !restart) return Action.Leave;
+        if (restart && (marker == 0xD0 + ((desired + 1) & 7) || marker == 0xD0 + ((desired + 2) & 7))) return Action.Leave;
+        if (marker < 0xC0 || marker == 0xD0 + ((desired - 1) & 7) || marker == 0xD0 + ((desired - 2) & 7)) return Action.SkipToNext;
+        return Action.Take;
     }
 }

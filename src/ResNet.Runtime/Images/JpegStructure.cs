@@ -8,7 +8,8 @@ namespace ResNet.Runtime.Images;
 /// the first scan, and the file ends with an end-of-image marker — a truncated file is refused, as PIL refuses it
 /// with "image file is truncated". One exception, libjpeg's: a file of one scan of every component is complete once
 /// that scan's data has ended at a marker (PIL has all its rows), so what follows may run out without an end-of-image
-/// marker, though a marker libjpeg refuses still fails it. Returns the frame, whose size the pixel limit and the
+/// marker, though a marker libjpeg refuses still fails it; and its data may run to the end of the file if libjpeg's
+/// reading ahead does not get there before the last MCU (<see cref="JpegReadAhead"/>, which the decoder asks). Returns the frame, whose size the pixel limit and the
 /// memory budget are checked against, and the segments in order, which are all the decoder reads: it never walks
 /// the file itself, so it cannot find a segment (a larger frame, say) that this check did not see.
 /// </summary>
@@ -19,7 +20,7 @@ internal static class JpegStructure
     /// <summary>A marker segment's payload: bytes [Start, Start + Length). A scan's entropy-coded data follows its header.</summary>
     public readonly record struct Segment(byte Marker, int Start, int Length);
 
-    /// <summary><paramref name="DataRunsToEnd"/>: the one scan's data runs to the end of the file, with no marker after it (see <see cref="JpegBitReader.ReachesTheEnd"/>).</summary>
+    /// <summary><paramref name="DataRunsToEnd"/>: the one scan's data runs to the end of the file, with no marker after it (see <see cref="JpegReadAhead"/>).</summary>
     public sealed record File(Frame Frame, Segment[] Segments, bool DataRunsToEnd = false);
 
     public static File Check(byte[] b, string name)
