@@ -11,9 +11,8 @@ WebPs (PIL's animation decoder reads every chunk of the file and decodes a lossy
 PNGs, BMPs, GIFs and Netpbm files: flipped bits, cuts, zeroed bytes anywhere (PIL's PNG reader skips IDAT CRCs and
 stops at the last row, its BMP reader needs no padding after the last row, its plain Netpbm reader repeats a cut
 number...). JPEGs: the same, and damage aimed at the entropy-coded data, which libjpeg decodes through with warnings
-that PIL ignores (bad Huffman codes, data running into a marker, restart markers out of order or missing). Not made:
-0xFF bytes inserted into the data (libjpeg-turbo's fast path leaves stale coefficients behind when it sees fill bytes
-there, which is not modelled). TIFFs are
+that PIL ignores (bad Huffman codes, data running into a marker, restart markers out of order or missing, fill bytes
+where libjpeg-turbo's fast path leaves coefficients behind). TIFFs are
 not among them: damaged ones still differ (libtiff's tag handling; see the README).
 
     python3 tools/check_refusals.py out/resnet18 fixtures/full/weights.pth 1e-4
@@ -226,7 +225,7 @@ for path in sorted(glob.glob(os.path.join(fixtures, "*.jpg"))):
     start, end = scan_data(data)
     for k in range(5):
         d, p = bytearray(data), rng.randrange(start, end)
-        kind = rng.choice(["flip", "zero", "delete", "insert", "garbage", "marker", "restart"])
+        kind = rng.choice(["flip", "zero", "delete", "insert", "garbage", "marker", "restart", "fill"])
         if kind == "flip":
             d[p] ^= 1 << rng.randrange(8)
         elif kind == "zero":
@@ -238,6 +237,8 @@ for path in sorted(glob.glob(os.path.join(fixtures, "*.jpg"))):
         elif kind == "garbage":
             for q in range(p, min(end, p + rng.randrange(2, 30))):
                 d[q] = rng.randrange(255)
+        elif kind == "fill":
+            d[p:p] = rng.choice([b"\xff\xff\x00", b"\xff", b"\xff\xff"])
         elif kind == "marker":
             d[p:p] = bytes([0xFF, rng.choice([0xD0 + rng.randrange(8), 0xD9, 0xC4, 0x01, 0x05, 0xE1, 0xFE, 0xDA])])
         else:

@@ -858,6 +858,10 @@ def damaged_jpeg_fixtures(out):
     flipped[7288] ^= 0x04
     with open(add("damaged_huge_coefficients.jpg"), "wb") as f:
         f.write(bytes(flipped))
+    # Fill bytes before a data 0xFF (0xFF 0xFF 0x00): libjpeg-turbo's fast path takes them for a marker and reads
+    # zeros, then its slow path decodes the MCU again over what the fast one wrote.
+    with open(add("damaged_fill_bytes.jpg"), "wb") as f:
+        f.write(base[:3008] + b"\xff\xff\x00" + base[3008:])
     # A restart marker in a scan without restart intervals stops the data there (gray to the end).
     with open(add("damaged_marker_in_data.jpg"), "wb") as f:
         at = start + (end - start) // 2

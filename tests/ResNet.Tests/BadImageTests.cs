@@ -50,6 +50,11 @@ public class BadImageTests
             "corrupt JPEG: a second scan after one of every component (an end-of-image marker expected)" },
         { "jpeg-cut-bad-table-after-scan", [.. GoodJpeg[..^2], 0xFF, 0xC4, 0x00, 0x20, 0x00, .. Enumerable.Repeat((byte)0x20, 16)],
             "corrupt JPEG: segment 0xC4 is damaged (and cut off by the end of the file)" },
+        { "jpeg-dac-in-data", Insert(File.ReadAllBytes(Path.Combine(Fixtures.Dir("images"), "h3v1.jpg")), 1136, [0xFF, 0xCC]),
+            "corrupt JPEG: segment 0xCC is damaged (and cut off by the end of the file)" },
+        { "jpeg-unknown-marker-unread", Insert(File.ReadAllBytes(Path.Combine(Fixtures.Dir("images"), "damaged_restart_missing.jpg")), 3033, [0xFF, 0xBB]),
+            "corrupt JPEG: unknown marker 0xBB" },
+        { "jpeg-table-length-0", Jpeg([0xFF, 0xDB, 0x00, 0x00, 0xFF, 0xD9]), "corrupt JPEG: segment 0xDB with a length of 0" },
         { "jpeg-bad-table-used", WithUsedDcTable(GoodJpeg, [3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), "corrupt JPEG data: Huffman table with more codes than its lengths allow" },
         { "jpeg-fractional-sampling", Jpeg([0xFF, 0xC0, 0x00, 0x11, 8, 0, 16, 0, 16, 3, 1, 0x31, 0, 2, 0x21, 0, 3, 0x11, 0, 0xFF, 0xDA, 0x00, 0x02, 0xFF, 0xD9]), "unsupported JPEG: fractional sampling factors" },
         { "jpeg-scan-bomb", RepeatLastScan(File.ReadAllBytes(Path.Combine(Fixtures.Dir("images"), "progressive.jpg")), 500), "JPEG with more than 500 scans refused (possible decoding-time bomb)" },
@@ -63,6 +68,8 @@ public class BadImageTests
         int keep = (jpeg.Length - 2 - dataStart) / 4;
         return [.. jpeg[..(dataStart + keep)], 0xFF, 0xD9];
     }
+
+    private static byte[] Insert(byte[] bytes, int at, byte[] inserted) => [.. bytes[..at], .. inserted, .. bytes[at..]];
 
     /// <summary>A DC table in slot 3 with <paramref name="counts"/> (three codes of length 1: too many), defined and, with the scan naming it for its first component, used.</summary>
     private static byte[] WithUsedDcTable(byte[] jpeg, byte[] counts, bool used = true)
@@ -94,6 +101,16 @@ public class BadImageTests
             Assert.Equal(ImageDecoder.Decode(jpeg, "x.jpg").Pixels, ImageDecoder.Decode(cut, "x.jpg").Pixels);
         else
             Assert.Equal("x.jpg: corrupt JPEG: truncated file (no end-of-image marker)", Assert.Throws<InputException>(() => ImageDecoder.Decode(cut, "x.jpg")).Message);
+    }
+
+    [Fact]
+    public void SegmentsThatAreSkippedMayHaveALengthBelowTwo()
+    {
+        // PIL's parser and libjpeg's skip_variable then skip no payload; a second frame header cut off after the one
+        // scan is never read far enough to be found a second (libjpeg reads 8 of its bytes first).
+        var pixels = ImageDecoder.Decode(GoodJpeg, "x.jpg").Pixels;
+        Assert.Equal(pixels, ImageDecoder.Decode([.. GoodJpeg[..2], 0xFF, 0xE1, 0x00, 0x00, 0xFF, 0xFE, 0x00, 0x01, .. GoodJpeg[2..]], "x.jpg").Pixels);
+        Assert.Equal(pixels, ImageDecoder.Decode([.. GoodJpeg[..^2], 0xFF, 0xC0, 0x00, 0x11, 8], "x.jpg").Pixels);
     }
 
     [Fact]

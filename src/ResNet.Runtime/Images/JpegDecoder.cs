@@ -20,7 +20,7 @@ internal sealed unsafe class JpegDecoder
     /// rest the fast table's end-of-block run of 63 (<see cref="JpegHuffmanTable.FastAc"/>), whose zero lands on
     /// position 63 while it is still unwritten.
     /// </summary>
-    private static readonly byte[] NaturalOrder =
+    internal static readonly byte[] NaturalOrder =
     [
         0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28,
         35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
@@ -163,6 +163,12 @@ internal sealed unsafe class JpegDecoder
                 case 0xC0 or 0xC1 or 0xC2: Frame(segment, marker == 0xC2); break;
                 case 0xC4: HuffmanTables(segment); break;
                 case 0xDB: QuantTables(segment); break;
+                case 0xCC:
+                    // Arithmetic conditioning, unused here (arithmetic coding is refused), but libjpeg checks it.
+                    if (segment.Length % 2 != 0) throw Corrupt("DAC segment of the wrong length");
+                    for (int i = 0; i < segment.Length; i += 2)
+                        if (JpegStructure.DacFails(segment[i], segment[i + 1])) throw Corrupt("bad arithmetic conditioning table (DAC)");
+                    break;
                 case 0xDD:
                     if (segment.Length != 2) throw Corrupt("DRI segment of the wrong length");
                     _restartInterval = BinaryPrimitives.ReadUInt16BigEndian(segment);
@@ -355,12 +361,21 @@ internal sealed unsafe class JpegDecoder
         // upsampling's context row).
         int rowsPerMcuRow = 8 * (n == 1 ? _maxV / comps[0].V : _maxV);
         int toRestart = _restartInterval, nextRestart = 0;
+        // Fill bytes in a sequential scan's data, where libjpeg-turbo's fast path leaves coefficients behind: that scan
+        // is decoded as libjpeg decodes it, bit buffer and all.
+        var exact = sequential && _restartInterval == 0 && JpegReadAhead.HasFillBytes(_data, dataStart)
+            ? new JpegReadAhead(_data, dataStart, 0, BlockTables(order, perMcu)) : null;
         for (int my = 0; my < mcusY; my++)
         {
             short* slot = pipeline != null ? pipeline.Acquire(my) : own != null ? own.Coefficients : null;
             bool skip = false;
             for (int k = 0; k < order.Length; k++)
             {
+                if (exact != null)
+                {
+                    if (k % perMcu == 0 && !exact.Decode(slot + 64 * k)) throw Truncated();
+                    continue;
+                }
                 if (k % perMcu == 0)
                 {
                     if (_restartInterval > 0)
@@ -395,13 +410,18 @@ internal sealed unsafe class JpegDecoder
             }
         }
         pipeline?.Finish();
-        if (last && _file.DataRunsToEnd)
-        {
-            var tables = order[..perMcu].Select(b => (_huffman[0, b.C.DcIndex]!, _huffman[1, b.C.AcIndex]!)).ToArray();
-            if (JpegReadAhead.RunsOut(_data, dataStart, _restartInterval, tables, (long)mcusX * mcusY))
-                throw new InputException($"{_name}: corrupt JPEG: truncated file (no end-of-image marker)");
-        }
+        // The marker the data ran into is the one libjpeg reads next: one it does not know fails the file (the structure
+        // check may have taken it for data, expecting a restart marker the decoder did not get to).
+        if (JpegStructure.Unknown(bits.UnreadMarker)) throw new InputException($"{_name}: corrupt JPEG: unknown marker 0x{bits.UnreadMarker:X2}");
+        if (exact == null && last && _file.DataRunsToEnd && JpegReadAhead.RunsOut(_data, dataStart, _restartInterval, BlockTables(order, perMcu), (long)mcusX * mcusY))
+            throw Truncated();
     }
+
+    /// <summary>A sequential scan's Huffman tables and component for each block of an MCU (<see cref="JpegReadAhead"/>).</summary>
+    private (JpegHuffmanSpec, JpegHuffmanSpec, int)[] BlockTables((Component C, int Bx, int Dy, int Step)[] order, int perMcu) =>
+        order[..perMcu].Select(b => (_huffman[0, b.C.DcIndex]!, _huffman[1, b.C.AcIndex]!, Array.IndexOf(_components, b.C))).ToArray();
+
+    private InputException Truncated() => new($"{_name}: corrupt JPEG: truncated file (no end-of-image marker)");
 
     /// <summary>
     /// The blocks of one MCU row in decoding order (<see cref="RowOrder"/>), and their inverse transform once

@@ -174,6 +174,9 @@ internal ref struct JpegBitReader(ReadOnlySpan<byte> data, int position)
     /// <summary>Whether a decode has consumed bits past the data (libjpeg's insufficient_data): the MCUs that follow are not decoded.</summary>
     public readonly bool Insufficient => _insufficient;
 
+    /// <summary>The marker the reading stopped at and left unread (libjpeg's unread_marker), or 0 (-1: the end of the data).</summary>
+    public readonly int UnreadMarker => _marker;
+
     private void Fill()
     {
         // Fast path: the next 8 bytes hold no 0xFF (no stuffing, no marker), so whole bytes go in at once.

@@ -1,15 +1,18 @@
 namespace ResNet.Runtime.Images;
 
 /// <summary>
-/// Whether PIL, feeding libjpeg-turbo a file of one sequential scan whose data runs to the end of the file (no
-/// end-of-image marker), runs out of data before the scan's last MCU is decoded — "image file is truncated" — or has
-/// every row. libjpeg's bit reader loads bytes ahead of what it decodes: on its slow path until it holds 57 bits,
-/// on its fast path (taken while 512 bytes per block of the MCU are buffered) six bytes whenever it holds 16 bits or
-/// fewer; and PIL hands it the file 64 KiB at a time. This reads the scan's Huffman codes again with libjpeg's
-/// buffer (jdhuff.c: decode_mcu, decode_mcu_fast, decode_mcu_slow, jpeg_fill_bit_buffer, jpeg_huff_decode) to find
-/// out. Only such files need it, so it favours being a plain copy of libjpeg over speed.
+/// libjpeg-turbo's sequential Huffman decoding as PIL drives it, bit buffer and all (jdhuff.c: decode_mcu,
+/// decode_mcu_fast, decode_mcu_slow, jpeg_fill_bit_buffer, jpeg_huff_decode). Its bit reader loads bytes ahead of what
+/// it decodes: on its slow path until it holds 57 bits, on its fast path (taken while 512 bytes per block of the
+/// MCU are buffered and there are no restart intervals) six bytes whenever it holds 16 bits or fewer; and PIL hands
+/// it the file 64 KiB at a time. Two things depend on that, which the fast decoder (<see cref="JpegDecoder"/>)
+/// cannot tell: whether a file of one scan whose data runs to the end of the file (no end-of-image marker) runs out
+/// before its last MCU — "image file is truncated" — or gives PIL every row (<see cref="RunsOut"/>); and the
+/// coefficients of an MCU whose data holds fill bytes (0xFF 0xFF 0x00): the fast path takes them for a marker, reads
+/// zeros, gives up and leaves the slow path to decode the MCU again over what it wrote (<see cref="Decode"/>).
+/// Only such files need it, so it favours being a plain copy of libjpeg over speed.
 /// </summary>
-internal sealed class JpegReadAhead
+internal sealed unsafe class JpegReadAhead
 {
     private const int Chunk = 65536, MinGetBits = 57, LookBits = 8;
 
@@ -21,7 +24,8 @@ internal sealed class JpegReadAhead
 
         public Derived(JpegHuffmanSpec spec)
         {
-            Symbols = spec.Symbols;
+            Symbols = new byte[256]; // libjpeg's huffval, zero past the table's symbols
+            spec.Symbols.CopyTo(Symbols, 0);
             int p = 0, code = 0;
             for (int l = 1; l <= 16; l++)
             {
@@ -64,48 +68,64 @@ internal sealed class JpegReadAhead
 
     private readonly byte[] _data;
     private readonly int _restartInterval;
+    private readonly (Derived Dc, Derived Ac, int Component)[] _blocks;
+    private readonly int[] _lastDc; // per component, libjpeg's saved.last_dc_val
     private int _fed;
     private State _s;
 
-    private JpegReadAhead(byte[] data, int dataStart, int restartInterval)
+    /// <summary>
+    /// A decoder of the scan whose data starts at <paramref name="dataStart"/>. <paramref name="blocks"/>: the DC and
+    /// AC table and the component (0 to 3) of each block of an MCU, in order.
+    /// </summary>
+    public JpegReadAhead(byte[] data, int dataStart, int restartInterval, (JpegHuffmanSpec Dc, JpegHuffmanSpec Ac, int Component)[] blocks)
     {
         (_data, _restartInterval) = (data, restartInterval);
+        _blocks = blocks.Select(b => (new Derived(b.Dc), new Derived(b.Ac), b.Component)).ToArray();
+        _lastDc = new int[4];
         // The header up to the scan's data was read already, PIL's 64 KiB at a time.
         _fed = (int)Math.Min(data.Length, Math.Max(Chunk, (dataStart + (long)Chunk - 1) / Chunk * Chunk));
         _s = new State { Pos = dataStart, RestartsToGo = restartInterval };
     }
 
-    /// <summary>
-    /// Whether the reading runs out. <paramref name="blocks"/>: the DC and AC table of each block of an MCU, in order;
-    /// <paramref name="mcus"/>: how many MCUs the scan codes.
-    /// </summary>
-    public static bool RunsOut(byte[] data, int dataStart, int restartInterval, (JpegHuffmanSpec Dc, JpegHuffmanSpec Ac)[] blocks, long mcus)
+    /// <summary>Whether the reading runs out of data before <paramref name="mcus"/> MCUs are decoded.</summary>
+    public static bool RunsOut(byte[] data, int dataStart, int restartInterval, (JpegHuffmanSpec Dc, JpegHuffmanSpec Ac, int Component)[] blocks, long mcus)
     {
-        var derived = blocks.Select(b => (Dc: new Derived(b.Dc), Ac: new Derived(b.Ac))).ToArray();
-        var reader = new JpegReadAhead(data, dataStart, restartInterval);
+        var reader = new JpegReadAhead(data, dataStart, restartInterval, blocks);
         for (long i = 0; i < mcus; i++)
-        {
-            while (true)
-            {
-                var saved = reader._s;
-                try
-                {
-                    reader.DecodeMcu(derived);
-                    break;
-                }
-                catch (Suspend)
-                {
-                    reader._s = saved;
-                    if (reader._fed >= data.Length) return true;
-                    reader._fed = (int)Math.Min(data.Length, (long)reader._fed + Chunk);
-                }
-            }
-        }
+            if (!reader.Decode(null)) return true;
         return false;
     }
 
-    private void DecodeMcu((Derived Dc, Derived Ac)[] blocks)
+    /// <summary>
+    /// Decodes the next MCU into <paramref name="mcu"/> (64 coefficients per block, natural order; null: codes
+    /// read, coefficients dropped), zeroed first as libjpeg zeroes its MCU buffer. False if PIL runs out of data.
+    /// </summary>
+    public bool Decode(short* mcu)
     {
+        while (true)
+        {
+            var saved = _s;
+            var savedDc = (_lastDc[0], _lastDc[1], _lastDc[2], _lastDc[3]);
+            if (mcu != null) new Span<short>(mcu, 64 * _blocks.Length).Clear();
+            try
+            {
+                DecodeMcu(mcu);
+                return true;
+            }
+            catch (Suspend)
+            {
+                // libjpeg takes the MCU again from its start once PIL has read more.
+                _s = saved;
+                (_lastDc[0], _lastDc[1], _lastDc[2], _lastDc[3]) = savedDc;
+                if (_fed >= _data.Length) return false;
+                _fed = (int)Math.Min(_data.Length, (long)_fed + Chunk);
+            }
+        }
+    }
+
+    private void DecodeMcu(short* mcu)
+    {
+        var blocks = _blocks;
         bool fast = true;
         if (_restartInterval > 0)
         {
@@ -116,10 +136,12 @@ internal sealed class JpegReadAhead
         if (!_s.Insufficient)
         {
             var saved = _s;
-            if (!fast || !DecodeFast(blocks))
+            if (!fast || !DecodeFast(mcu))
             {
+                // What the fast path wrote stays where the slow path writes nothing (libjpeg does not zero again).
                 _s = saved;
-                foreach (var (dc, ac) in blocks) DecodeSlow(dc, ac);
+                for (int b = 0; b < blocks.Length; b++)
+                    DecodeSlow(blocks[b].Dc, blocks[b].Ac, ref _lastDc[blocks[b].Component], mcu == null ? null : mcu + 64 * b);
             }
         }
         if (_restartInterval > 0) _s.RestartsToGo--;
@@ -127,10 +149,12 @@ internal sealed class JpegReadAhead
 
     // The slow path (decode_mcu_slow).
 
-    private void DecodeSlow(Derived dc, Derived ac)
+    private void DecodeSlow(Derived dc, Derived ac, ref int lastDc, short* block)
     {
         int s = HuffDecode(dc);
-        if (s != 0) GetBits(s);
+        if (s != 0) s = Extend(GetBits(s), s);
+        lastDc += s;
+        if (block != null) block[0] = (short)lastDc;
         for (int k = 1; k < 64; k++)
         {
             s = HuffDecode(ac);
@@ -139,7 +163,8 @@ internal sealed class JpegReadAhead
             if (s != 0)
             {
                 k += r;
-                GetBits(s);
+                int v = Extend(GetBits(s), s);
+                if (block != null) block[JpegDecoder.NaturalOrder[k]] = (short)v;
             }
             else
             {
@@ -149,11 +174,14 @@ internal sealed class JpegReadAhead
         }
     }
 
-    private void GetBits(int n)
+    private int GetBits(int n)
     {
         if (_s.BitsLeft < n) Fill(n);
-        _s.BitsLeft -= n;
+        return (int)(_s.Buffer >> (_s.BitsLeft -= n)) & ((1 << n) - 1);
     }
+
+    /// <summary>HUFF_EXTEND: <paramref name="n"/> bits as a signed value.</summary>
+    private static int Extend(int v, int n) => v < 1 << (n - 1) ? v - (1 << n) + 1 : v;
 
     /// <summary>HUFF_DECODE: an 8-bit lookahead, else jpeg_huff_decode from the bits known to be in the code.</summary>
     private int HuffDecode(Derived t)
@@ -226,16 +254,21 @@ internal sealed class JpegReadAhead
 
     // The fast path (decode_mcu_fast): false where it meets a marker, and the slow path decodes the MCU instead.
 
-    private bool DecodeFast((Derived Dc, Derived Ac)[] blocks)
+    private bool DecodeFast(short* mcu)
     {
-        foreach (var (dc, ac) in blocks)
+        Span<int> lastDc = [_lastDc[0], _lastDc[1], _lastDc[2], _lastDc[3]]; // committed only if the fast path succeeds
+        for (int b = 0; b < _blocks.Length; b++)
         {
+            var (dc, ac, component) = _blocks[b];
+            short* block = mcu == null ? null : mcu + 64 * b;
             int s = HuffDecodeFast(dc);
             if (s != 0)
             {
                 FillFast();
-                _s.BitsLeft -= s;
+                s = Extend((int)(_s.Buffer >> (_s.BitsLeft -= s)) & ((1 << s) - 1), s);
             }
+            lastDc[component] += s;
+            if (block != null) block[0] = (short)lastDc[component];
             for (int k = 1; k < 64; k++)
             {
                 s = HuffDecodeFast(ac);
@@ -245,7 +278,8 @@ internal sealed class JpegReadAhead
                 {
                     k += r;
                     FillFast();
-                    _s.BitsLeft -= s;
+                    int v = Extend((int)(_s.Buffer >> (_s.BitsLeft -= s)) & ((1 << s) - 1), s);
+                    if (block != null) block[JpegDecoder.NaturalOrder[k]] = (short)v;
                 }
                 else
                 {
@@ -254,7 +288,9 @@ internal sealed class JpegReadAhead
                 }
             }
         }
-        return _s.Marker == 0;
+        if (_s.Marker != 0) return false;
+        lastDc.CopyTo(_lastDc);
+        return true;
     }
 
     private int HuffDecodeFast(Derived t)
@@ -279,7 +315,9 @@ internal sealed class JpegReadAhead
         if (_s.BitsLeft > 16) return;
         for (int i = 0; i < 6; i++)
         {
-            int c0 = _data[_s.Pos++], c1 = _s.Pos < _data.Length ? _data[_s.Pos] : 0;
+            // The fast path runs only with 512 bytes per block buffered, more than a block's codes can take.
+            int c0 = _s.Pos < _data.Length ? _data[_s.Pos] : 0, c1 = _s.Pos + 1 < _data.Length ? _data[_s.Pos + 1] : 0;
+            _s.Pos++;
             _s.Buffer = (_s.Buffer << 8) | (uint)c0;
             _s.BitsLeft += 8;
             if (c0 != 0xFF) continue;
@@ -302,6 +340,7 @@ internal sealed class JpegReadAhead
         else Resync(desired);
         _s.NextRestart = (desired + 1) & 7;
         _s.RestartsToGo = _restartInterval;
+        Array.Clear(_lastDc);
         if (_s.Marker == 0) _s.Insufficient = false;
     }
 
@@ -329,5 +368,23 @@ internal sealed class JpegReadAhead
                 default: NextMarker(); break;
             }
         }
+    }
+
+    /// <summary>
+    /// Whether the entropy-coded data from <paramref name="pos"/> holds fill bytes before a data 0xFF (0xFF 0xFF 0x00),
+    /// up to the first marker: only there do libjpeg's fast and slow paths read different bits.
+    /// </summary>
+    public static bool HasFillBytes(byte[] data, int pos)
+    {
+        for (; pos + 1 < data.Length; pos++)
+        {
+            if (data[pos] != 0xFF) continue;
+            int next = pos + 1;
+            while (next < data.Length && data[next] == 0xFF) next++;
+            if (next >= data.Length || data[next] != 0) return false;
+            if (next > pos + 1) return true;
+            pos = next;
+        }
+        return false;
     }
 }

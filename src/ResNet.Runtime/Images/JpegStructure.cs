@@ -50,11 +50,12 @@ internal static class JpegStructure
             // PIL's header parser knows no marker below 0xC0; libjpeg, reading after the first scan, only TEM.
             if (marker == 0x01 && scans > 0) continue;
             if (marker == 0xD8) throw Corrupt(name, "a second start-of-image marker");
-            if (marker < 0xC0 || marker is 0xC8 or 0xDE or 0xDF or (>= 0xF0 and <= 0xFD))
-                throw Corrupt(name, $"unknown marker 0x{marker:X2}");
+            if (marker < 0xC0 || Unknown(marker)) throw Corrupt(name, $"unknown marker 0x{marker:X2}");
             if (marker is >= 0xC0 and <= 0xCF && marker is not (0xC4 or 0xCC))
             {
-                if (frame != null) throw Corrupt(name, "two frame headers");
+                // libjpeg reads a Huffman or arithmetic frame header's first 8 bytes before finding it a second one.
+                if (frame != null && marker is 0xC0 or 0xC1 or 0xC2 or 0xC9 or 0xCA && oneScan && pos + 8 > b.Length) break;
+                if (frame != null && marker is not (0xC3 or 0xC5 or 0xC6 or 0xC7 or 0xCB or 0xCD or 0xCE or 0xCF)) throw Corrupt(name, "two frame headers");
                 if (marker is not (0xC0 or 0xC1 or 0xC2))
                     throw new InputException($"{name}: unsupported JPEG coding (SOF{marker - 0xC0}: lossless, hierarchical or arithmetic); baseline and progressive are supported");
             }
@@ -64,11 +65,19 @@ internal static class JpegStructure
                 throw Corrupt(name, "truncated segment");
             }
             int length = BinaryPrimitives.ReadUInt16BigEndian(b.AsSpan(pos));
-            if (length < 2 || pos + length > b.Length)
+            if (length < 2)
+            {
+                // Both readers skip no payload for a length below 2 (libjpeg's skip_variable, PIL's _safe_read) where
+                // they skip segments; libjpeg's table and header readers fail on it.
+                if (marker is not ((>= 0xE0 and <= 0xEF) or 0xFE or 0xDC)) throw Corrupt(name, $"segment 0x{marker:X2} with a length of {length}");
+                pos += 2;
+                continue;
+            }
+            if (pos + length > b.Length)
             {
                 // After a file's one scan libjpeg waits for the rest, and PIL has every row; unless what has come
                 // already fails libjpeg's reading of the segment.
-                if (oneScan && length >= 2)
+                if (oneScan)
                 {
                     if (!FailsCut(marker, b.AsSpan(pos))) break;
                     throw Corrupt(name, $"segment 0x{marker:X2} is damaged (and cut off by the end of the file)");
@@ -193,6 +202,10 @@ internal static class JpegStructure
                 return length != 0;
             case 0xDD:
                 return length != 2;
+            case 0xCC:
+                for (; length > 0 && s.Length >= 2; length -= 2, s = s[2..])
+                    if (DacFails(s[0], s[1])) return true;
+                return length < 0;
             case 0xDA:
                 // A second scan after a file's one scan is an error once its header's size and count are read.
                 return s.Length >= 1;
@@ -200,6 +213,12 @@ internal static class JpegStructure
                 return false;
         }
     }
+
+    /// <summary>libjpeg's get_dac on one entry: a table index past 31, or a DC table's lower bound above its upper.</summary>
+    public static bool DacFails(byte index, byte value) => index >= 32 || (index < 16 && (value & 15) > value >> 4);
+
+    /// <summary>A marker libjpeg's read_markers refuses (JERR_UNKNOWN_MARKER or JERR_SOF_UNSUPPORTED's JPG): below SOF0 but TEM, and the reserved ones.</summary>
+    public static bool Unknown(int marker) => marker is (> 0x01 and < 0xC0) or 0xC8 or 0xDE or 0xDF or (>= 0xF0 and <= 0xFD);
 
     private static InputException Corrupt(string name, string reason) => new($"{name}: corrupt JPEG: {reason}");
 }
