@@ -9,9 +9,11 @@ namespace ResNet.Runtime.Images;
 /// intervals), decoded the way PIL's libjpeg-turbo decodes it for torchvision: islow IDCT (<see cref="JpegIdct"/>),
 /// fancy upsampling and libjpeg's color conversion tables (<see cref="JpegColor"/>), so the RGB pixels are the
 /// same bytes, and its block smoothing of progressive images whose scans leave the low AC bits unrefined
-/// (<see cref="JpegSmoothing"/>). Damaged entropy-coded data is decoded as libjpeg decodes it, warnings and all, since PIL ignores them: a bad Huffman code is a zero symbol, data that runs into a marker
-/// leaves the rest of its restart interval gray (<see cref="JpegBitReader"/>), restart markers out of order are
-/// resynchronized as libjpeg does. It reads the segments <see cref="JpegStructure"/> found, in their order.
+/// (<see cref="JpegSmoothing"/>). Damaged entropy-coded data is decoded as libjpeg decodes it, warnings and all,
+/// since PIL ignores them: a bad Huffman code is a zero symbol, data that runs into a marker leaves the rest of its
+/// restart interval gray (<see cref="JpegBitReader"/>), restart markers out of order are resynchronized as libjpeg
+/// does; where its bit buffer decides (fill bytes in the data, a file without its end), <see cref="JpegReadAhead"/>
+/// stands in. It reads the segments <see cref="JpegStructure"/> found, in their order.
 /// </summary>
 internal sealed unsafe class JpegDecoder
 {
@@ -369,13 +371,10 @@ internal sealed unsafe class JpegDecoder
         {
             short* slot = pipeline != null ? pipeline.Acquire(my) : own != null ? own.Coefficients : null;
             bool skip = false;
-            for (int k = 0; k < order.Length; k++)
+            for (int k = 0; exact != null && k < order.Length; k += perMcu)
+                if (!exact.Decode(slot + 64 * k)) throw Truncated();
+            for (int k = 0; exact == null && k < order.Length; k++)
             {
-                if (exact != null)
-                {
-                    if (k % perMcu == 0 && !exact.Decode(slot + 64 * k)) throw Truncated();
-                    continue;
-                }
                 if (k % perMcu == 0)
                 {
                     if (_restartInterval > 0)

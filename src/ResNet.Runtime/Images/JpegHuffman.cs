@@ -219,8 +219,8 @@ internal ref struct JpegBitReader(ReadOnlySpan<byte> data, int position)
     }
 
     /// <summary>
-    /// The data ran out without a marker. The structure check admits only files with an end-of-image marker, so
-    /// this is data read past it: stop there as at a marker (libjpeg would wait for more data that never comes).
+    /// The data ran out without a marker (a file of one scan without its end-of-image marker, which the structure
+    /// check admits for <see cref="JpegReadAhead"/> to judge): stop there as at a marker, reading zeros.
     /// </summary>
     private int EndOfData()
     {
@@ -348,7 +348,7 @@ internal ref struct JpegBitReader(ReadOnlySpan<byte> data, int position)
             while (_pos < _data.Length && _data[_pos] == 0xFF) _pos++;
             if (_pos >= _data.Length)
             {
-                _marker = -1; // past the end-of-image marker, which the structure check saw: not reached in practice
+                _marker = -1; // the end of the data: an interval that runs past it reads zeros
                 return;
             }
             int c = _data[_pos++];

@@ -53,9 +53,13 @@ internal static class JpegStructure
             if (marker < 0xC0 || Unknown(marker)) throw Corrupt(name, $"unknown marker 0x{marker:X2}");
             if (marker is >= 0xC0 and <= 0xCF && marker is not (0xC4 or 0xCC))
             {
-                // libjpeg reads a Huffman or arithmetic frame header's first 8 bytes before finding it a second one.
-                if (frame != null && marker is 0xC0 or 0xC1 or 0xC2 or 0xC9 or 0xCA && oneScan && pos + 8 > b.Length) break;
-                if (frame != null && marker is not (0xC3 or 0xC5 or 0xC6 or 0xC7 or 0xCB or 0xCD or 0xCE or 0xCF)) throw Corrupt(name, "two frame headers");
+                // libjpeg reads a sequential or progressive frame header (Huffman or arithmetic) and refuses the others
+                // at once; it finds a second one only after reading its first 8 bytes.
+                if (frame != null && marker is 0xC0 or 0xC1 or 0xC2 or 0xC9 or 0xCA)
+                {
+                    if (oneScan && pos + 8 > b.Length) break;
+                    throw Corrupt(name, "two frame headers");
+                }
                 if (marker is not (0xC0 or 0xC1 or 0xC2))
                     throw new InputException($"{name}: unsupported JPEG coding (SOF{marker - 0xC0}: lossless, hierarchical or arithmetic); baseline and progressive are supported");
             }
