@@ -11,6 +11,9 @@ public sealed unsafe class TileScratchTests
     public void EachThreadMapsItsOwnAlignedResidentScratchOnce()
     {
         var tiles = new nint[2];
+        // Both threads hold their scratch until both have mapped one: a thread that ended first could have its page
+        // freed (its owner finalized) and mapped again, at the same address, by the other.
+        using var bothMapped = new Barrier(2);
         var threads = Enumerable.Range(0, 2).Select(i => new Thread(() =>
         {
             float* first = TileScratch.Map();
@@ -22,6 +25,7 @@ public sealed unsafe class TileScratchTests
                 Assert.Equal(0, PageResidency.Missing(first, TileScratch.Bytes));
             }
             tiles[i] = (nint)first;
+            bothMapped.SignalAndWait(TimeSpan.FromSeconds(30));
         })).ToList();
         threads.ForEach(t => t.Start());
         threads.ForEach(t => t.Join());
