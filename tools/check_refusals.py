@@ -12,8 +12,8 @@ PNGs, BMPs, GIFs and Netpbm files: flipped bits, cuts, zeroed bytes anywhere (PI
 stops at the last row, its BMP reader needs no padding after the last row, its plain Netpbm reader repeats a cut
 number...). JPEGs: the same, and damage aimed at the entropy-coded data, which libjpeg decodes through with warnings
 that PIL ignores (bad Huffman codes, data running into a marker, restart markers out of order or missing, fill bytes
-where libjpeg-turbo's fast path leaves coefficients behind). TIFFs are
-not among them: damaged ones still differ (libtiff's tag handling; see the README).
+where libjpeg-turbo's fast path leaves coefficients behind). TIFFs are not among them: damaged ones still differ
+(libtiff's tag handling; see the README).
 
     python3 tools/check_refusals.py out/resnet18 fixtures/full/weights.pth 1e-4
 """
@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from make_image_fixtures import scan_data
 from torch_reference import EVAL_TRANSFORM as tf, resnet18
 
 binary, weights, bound = sys.argv[1], sys.argv[2], float(sys.argv[3])
@@ -203,16 +204,6 @@ for path in sorted(glob.glob(os.path.join(fixtures, "*"))):
         files[f"bytes-{stem}-{k}-{mode}{ext}"] = d
 
 
-
-def scan_data(jpeg):
-    """(start, end) of the last scan's entropy-coded data: from its header's end to the next marker that is not RSTn."""
-    sos = jpeg.rindex(b"\xff\xda")
-    start = end = sos + 2 + struct.unpack(">H", jpeg[sos + 2:sos + 4])[0]
-    while end + 1 < len(jpeg) and not (jpeg[end] == 0xFF and jpeg[end + 1] not in (0x00, *range(0xD0, 0xD8))):
-        end += 1
-    return start, end
-
-
 # JPEGs, damaged byte by byte, then in their last scan's entropy-coded data.
 for path in sorted(glob.glob(os.path.join(fixtures, "*.jpg"))):
     stem = os.path.basename(path)[:-4]
@@ -229,7 +220,8 @@ for path in sorted(glob.glob(os.path.join(fixtures, "*.jpg"))):
         if kind == "flip":
             d[p] ^= 1 << rng.randrange(8)
         elif kind == "zero":
-            d[p:p + rng.randrange(1, 6)] = bytes(5)
+            n = rng.randrange(1, 6)
+            d[p:p + n] = bytes(n)
         elif kind == "delete":
             del d[p:p + rng.randrange(1, 4)]
         elif kind == "insert":

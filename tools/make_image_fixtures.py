@@ -830,9 +830,8 @@ def webp_fixtures(out, rng, large):
 def scan_data(jpeg):
     """(start, end) of the last scan's entropy-coded data: from its header's end to the next marker that is not RSTn."""
     sos = jpeg.rindex(b"\xff\xda")
-    start = sos + 2 + struct.unpack(">H", jpeg[sos + 2:sos + 4])[0]
-    end = start
-    while not (jpeg[end] == 0xFF and jpeg[end + 1] not in (0x00, *range(0xD0, 0xD8))):
+    start = end = sos + 2 + struct.unpack(">H", jpeg[sos + 2:sos + 4])[0]
+    while end + 1 < len(jpeg) and not (jpeg[end] == 0xFF and jpeg[end + 1] not in (0x00, *range(0xD0, 0xD8))):
         end += 1
     return start, end
 
