@@ -32,7 +32,7 @@ internal static class JpegIdct
         var r2 = Load(coefficients, quant, 2); var r3 = Load(coefficients, quant, 3);
         var r4 = Load(coefficients, quant, 4); var r5 = Load(coefficients, quant, 5);
         var r6 = Load(coefficients, quant, 6); var r7 = Load(coefficients, quant, 7);
-        if (AcRowsZero(coefficients)) r0 = r1 = r2 = r3 = r4 = r5 = r6 = r7 = DcColumns(r0);
+        if (ShortcutWraps(coefficients, r0)) r0 = r1 = r2 = r3 = r4 = r5 = r6 = r7 = DcColumns(r0);
         else Butterfly(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7, ConstBits - Pass1Bits, short.MinValue, short.MaxValue);
         // Now r_k lane c is the workspace value of row k, column c; pass 2 needs rows in lanes.
         Transpose(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
@@ -49,19 +49,19 @@ internal static class JpegIdct
     /// </summary>
     public static unsafe void Transform2(short* first, short* second, int* quant, byte* firstOutput, byte* secondOutput, int stride)
     {
-        bool shortcut = AcRowsZero(first);
-        if (!Vector512.IsHardwareAccelerated || shortcut != AcRowsZero(second))
+        Vector512<int> r0;
+        if (!Vector512.IsHardwareAccelerated
+            || ShortcutWraps(first, (r0 = Load2(first, second, quant, 0)).GetLower()) || ShortcutWraps(second, r0.GetUpper()))
         {
             Transform(first, quant, firstOutput, stride);
             Transform(second, quant, secondOutput, stride);
             return;
         }
-        var r0 = Load2(first, second, quant, 0); var r1 = Load2(first, second, quant, 1);
+        var r1 = Load2(first, second, quant, 1);
         var r2 = Load2(first, second, quant, 2); var r3 = Load2(first, second, quant, 3);
         var r4 = Load2(first, second, quant, 4); var r5 = Load2(first, second, quant, 5);
         var r6 = Load2(first, second, quant, 6); var r7 = Load2(first, second, quant, 7);
-        if (shortcut) r0 = r1 = r2 = r3 = r4 = r5 = r6 = r7 = DcColumns(r0);
-        else Butterfly(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7, ConstBits - Pass1Bits, short.MinValue, short.MaxValue);
+        Butterfly(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7, ConstBits - Pass1Bits, short.MinValue, short.MaxValue);
         Transpose2(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
         Butterfly(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7, ConstBits + Pass1Bits + 3, sbyte.MinValue, sbyte.MaxValue);
         Transpose2(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
@@ -80,13 +80,15 @@ internal static class JpegIdct
     }
 
     /// <summary>
-    /// Whether coefficient rows 1 to 7 are all zero: the SIMD code then skips its first pass and gives each
-    /// column its dequantized DC shifted left by two in 16 bits (DcColumns), which wraps where the
-    /// full pass would saturate (only corrupt data's DC terms are that large).
+    /// Whether the SIMD code's first-pass shortcut gives this block other values than its full first pass. With
+    /// coefficient rows 1 to 7 all zero it gives each column its dequantized first-row term shifted left by two in
+    /// 16 bits (DcColumns), which wraps where the full pass saturates: only where such a term (<paramref name="row0"/>)
+    /// is 8192 or more in magnitude, which only corrupt data reaches, so that is tested first.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe bool AcRowsZero(short* c)
+    private static unsafe bool ShortcutWraps(short* c, Vector256<int> row0)
     {
+        if (!Vector256.GreaterThanOrEqualAny(Vector256.Abs(row0), Vector256.Create(8192))) return false;
         var any = Vector128.Load(c + 8) | Vector128.Load(c + 16) | Vector128.Load(c + 24) | Vector128.Load(c + 32)
             | Vector128.Load(c + 40) | Vector128.Load(c + 48) | Vector128.Load(c + 56);
         return any == Vector128<short>.Zero;
@@ -95,8 +97,6 @@ internal static class JpegIdct
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<int> DcColumns(Vector256<int> dc) => (dc << (16 + Pass1Bits)) >> 16;
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<int> DcColumns(Vector512<int> dc) => (dc << (16 + Pass1Bits)) >> 16;
 
     /// <summary>The low 16 bits of each lane, sign-extended: the SIMD code's 16-bit multiplies and adds.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
