@@ -339,24 +339,8 @@ internal ref struct JpegBitReader(ReadOnlySpan<byte> data, int position)
         if (_marker == 0) _insufficient = false;
     }
 
-    /// <summary>libjpeg's next_marker: skips bytes up to a 0xFF, fill 0xFFs and stuffed 0xFF 0x00 pairs.</summary>
-    private void NextMarker()
-    {
-        while (true)
-        {
-            while (_pos < _data.Length && _data[_pos] != 0xFF) _pos++;
-            while (_pos < _data.Length && _data[_pos] == 0xFF) _pos++;
-            if (_pos >= _data.Length)
-            {
-                _marker = -1; // the end of the data: an interval that runs past it reads zeros
-                return;
-            }
-            int c = _data[_pos++];
-            if (c == 0) continue;
-            _marker = c;
-            return;
-        }
-    }
+    /// <summary>libjpeg's next_marker; at the end of the data -1, and an interval that runs past it reads zeros.</summary>
+    private void NextMarker() => _marker = JpegStructure.NextMarker(_data, ref _pos);
 
     /// <summary>libjpeg's jpeg_resync_to_restart (<see cref="JpegResync"/>), up to the end of the data.</summary>
     private void Resync(int desired)

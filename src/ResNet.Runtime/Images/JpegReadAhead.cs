@@ -344,17 +344,11 @@ internal sealed unsafe class JpegReadAhead
         if (_s.Marker == 0) _s.Insufficient = false;
     }
 
+    /// <summary>libjpeg's next_marker over what PIL has fed: past that, libjpeg waits for more.</summary>
     private void NextMarker()
     {
-        while (true)
-        {
-            int c = NextByte();
-            while (c != 0xFF) c = NextByte();
-            do c = NextByte(); while (c == 0xFF);
-            if (c == 0) continue;
-            _s.Marker = c;
-            return;
-        }
+        int marker = JpegStructure.NextMarker(_data.AsSpan(0, _fed), ref _s.Pos);
+        _s.Marker = marker >= 0 ? marker : throw new Suspend();
     }
 
     private void Resync(int desired)

@@ -35,16 +35,13 @@ internal static class JpegStructure
         var segments = new List<Segment>();
         while (true)
         {
-            // libjpeg's next_marker: anything up to an 0xFF, fill 0xFFs, and stuffed 0xFF 0x00 pairs are passed over.
-            while (pos < b.Length && b[pos] != 0xFF) pos++;
-            while (pos < b.Length && b[pos] == 0xFF) pos++;
-            if (pos >= b.Length)
+            int next = NextMarker(b, ref pos);
+            if (next < 0)
             {
                 if (oneScan) break;
                 throw Corrupt(name, "truncated file (no end-of-image marker)");
             }
-            byte marker = b[pos++];
-            if (marker == 0x00) continue;
+            byte marker = (byte)next;
             if (marker == 0xD9) break; // EOI
             if (marker is >= 0xD0 and <= 0xD7) continue; // RSTn: no parameters
             // PIL's header parser knows no marker below 0xC0; libjpeg, reading after the first scan, only TEM.
@@ -215,6 +212,23 @@ internal static class JpegStructure
                 return s.Length >= 1;
             default:
                 return false;
+        }
+    }
+
+    /// <summary>
+    /// libjpeg's next_marker: the code of the next marker from <paramref name="pos"/>, which is left past it, passing
+    /// over anything up to an 0xFF, fill 0xFFs and stuffed 0xFF 0x00 pairs; -1 (and <paramref name="pos"/> at the
+    /// end) if the data ends first.
+    /// </summary>
+    public static int NextMarker(ReadOnlySpan<byte> b, ref int pos)
+    {
+        while (true)
+        {
+            while (pos < b.Length && b[pos] != 0xFF) pos++;
+            while (pos < b.Length && b[pos] == 0xFF) pos++;
+            if (pos >= b.Length) return -1;
+            int c = b[pos++];
+            if (c != 0) return c;
         }
     }
 
